@@ -1,0 +1,288 @@
+//! Configuration: `payrun.toml` and the `ATMOON_*` environment (SPEC section 6).
+//!
+//! This module owns where settings come from and in which order they win: a command-line flag beats
+//! the journal's remembered batch settings, which beat `payrun.toml`, which beats the built-in
+//! defaults; for credentials the environment beats the file. Secrets are held in [`Secret`] from the
+//! moment they are read, so no `Debug`, `Display` or log line can show them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// A secret value (access key, merchant key, API password, token). Prints as `***` everywhere.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(SecretString::from(value.into()))
+    }
+    /// The value, for the one place that must put it on the wire. Never format the result.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+/// The merchant's API credentials. Client id and user id are identifiers, not secrets, but they
+/// are not printed either.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credentials {
+    pub access_key: Secret,
+    pub merchant_key: Secret,
+    pub client_id: String,
+    pub api_password: Secret,
+    pub user_id: String,
+}
+
+/// The API document's example credentials: what the sandbox accepts unless told otherwise.
+pub fn example_credentials() -> Credentials {
+    Credentials {
+        access_key: Secret::new("51a4bd18-5bc1-4eaa-97b0-c09323398883"),
+        merchant_key: Secret::new("41d9eda4b67538fc8ad27e564ddde1bb7b20ad08"),
+        client_id: "61662".into(),
+        api_password: Secret::new("a90db387a3e3b8a22d923966326327c17e9a6ed6"),
+        user_id: "172".into(),
+    }
+}
+
+/// Environment variable names, in the order the error message lists them.
+pub const ENV_VARS: [&str; 5] = [
+    "ATMOON_ACCESS_KEY",
+    "ATMOON_MERCHANT_KEY",
+    "ATMOON_CLIENT_ID",
+    "ATMOON_API_PASSWORD",
+    "ATMOON_USER_ID",
+];
+
+/// Which call payrun uses for status inquiries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusVia {
+    /// `POST /api/AtMoonPayout {"method":"PAYOUTSTATUS"}` (default).
+    #[default]
+    Payoutstatus,
+    /// `GET /payout/status/{reference}`.
+    Verify,
+}
+
+/// Paths of the gateway's calls, relative to its base URL.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Endpoints {
+    pub token_path: String,
+    pub payout_path: String,
+    pub status_path: String,
+    /// `{reference}` is replaced by the payout's reference.
+    pub verify_path: String,
+    pub pg_initiate_path: String,
+    /// `{token}` is replaced by the last path segment of the URL that PG initiate returned.
+    pub pg_verify_path: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            token_path: "/api/uat/merchant/getToken".into(),
+            payout_path: "/api/payoutapi".into(),
+            status_path: "/api/AtMoonPayout".into(),
+            verify_path: "/payout/status/{reference}".into(),
+            pg_initiate_path: "/api/uat/merchant/pg/payment/initiate".into(),
+            pg_verify_path: "/pg/payment/{token}/response".into(),
+        }
+    }
+}
+
+/// The `[gateway]` table of `payrun.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayFile {
+    /// Base URL used when `--gateway` is not given (else the embedded sandbox).
+    pub url: Option<String>,
+    #[serde(flatten)]
+    pub endpoints: Endpoints,
+    pub status_via: StatusVia,
+    #[serde(with = "humantime_serde_opt")]
+    pub timeout: Option<Duration>,
+    #[serde(with = "humantime_serde_opt")]
+    pub connect_timeout: Option<Duration>,
+    pub access_key: Option<String>,
+    pub merchant_key: Option<String>,
+    pub client_id: Option<String>,
+    pub api_password: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// The `[run]` table of `payrun.toml`: defaults for `run` and `resume`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunFile {
+    pub rate: Option<u32>,
+    pub burst: Option<u32>,
+    pub concurrency: Option<u32>,
+    #[serde(with = "humantime_serde_opt")]
+    pub poll_timeout: Option<Duration>,
+    #[serde(with = "humantime_serde_opt")]
+    pub first_poll: Option<Duration>,
+    #[serde(with = "humantime_serde_opt")]
+    pub max_poll_interval: Option<Duration>,
+    #[serde(with = "humantime_serde_opt")]
+    pub resend_grace: Option<Duration>,
+    pub default_mode: Option<String>,
+    pub latitude: Option<String>,
+    pub longitude: Option<String>,
+    pub payee_list_id: Option<String>,
+}
+
+/// The whole `payrun.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigFile {
+    pub gateway: GatewayFile,
+    pub run: RunFile,
+}
+
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl ConfigFile {
+    /// Loads the configuration: `explicit` (from `--config`), else `PAYRUN_CONFIG`, else
+    /// `./payrun.toml` when it exists, else defaults.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<(ConfigFile, Option<PathBuf>)> {
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => match std::env::var_os("PAYRUN_CONFIG") {
+                Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+                _ => {
+                    let local = PathBuf::from("payrun.toml");
+                    local.is_file().then_some(local)
+                }
+            },
+        };
+        let Some(path) = path else {
+            return Ok((ConfigFile::default(), None));
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let cfg: ConfigFile = toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid", path.display()))?;
+        Ok((cfg, Some(path)))
+    }
+
+    /// Credentials from the environment, each falling back to the config file. `None` when none is
+    /// set anywhere; an error naming the missing ones when only some are.
+    pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        let g = &self.gateway;
+        let from_file = [
+            &g.access_key,
+            &g.merchant_key,
+            &g.client_id,
+            &g.api_password,
+            &g.user_id,
+        ];
+        let mut values: Vec<Option<String>> = Vec::with_capacity(5);
+        for (name, file) in ENV_VARS.iter().zip(from_file) {
+            let v = std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| file.clone());
+            values.push(v.map(|v| v.trim().to_string()));
+        }
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let missing: Vec<&str> = ENV_VARS
+            .iter()
+            .zip(&values)
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "gateway credentials incomplete: set {} (or the [gateway] table of payrun.toml)",
+                missing.join(", ")
+            );
+        }
+        let mut it = values.into_iter().flatten();
+        let mut next = || it.next().unwrap_or_default();
+        Ok(Some(Credentials {
+            access_key: Secret::new(next()),
+            merchant_key: Secret::new(next()),
+            client_id: next(),
+            api_password: Secret::new(next()),
+            user_id: next(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_format() {
+        let c = example_credentials();
+        let shown = format!("{c:?} {}", c.api_password);
+        assert!(!shown.contains("a90db387"), "{shown}");
+        assert!(!shown.contains("51a4bd18"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn config_file_parses() {
+        let cfg: ConfigFile = toml::from_str(
+            r#"
+            [gateway]
+            url = "https://api.atmoondps.com"
+            status_via = "verify"
+            timeout = "20s"
+            payout_path = "/v2/payout"
+            [run]
+            rate = 25
+            poll_timeout = "5m"
+            default_mode = "NEFT"
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(cfg.gateway.status_via, StatusVia::Verify);
+        assert_eq!(cfg.gateway.timeout, Some(Duration::from_secs(20)));
+        assert_eq!(cfg.gateway.endpoints.payout_path, "/v2/payout");
+        assert_eq!(
+            cfg.gateway.endpoints.token_path,
+            "/api/uat/merchant/getToken"
+        );
+        assert_eq!(cfg.run.rate, Some(25));
+        assert_eq!(cfg.run.poll_timeout, Some(Duration::from_secs(300)));
+        assert!(toml::from_str::<ConfigFile>("[gateway]\nurll = \"x\"").is_err());
+    }
+}

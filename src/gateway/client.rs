@@ -1,0 +1,571 @@
+//! The typed gateway client: one method per call of SPEC sections 4 and 6.5, each returning an
+//! outcome from [`super`] rather than HTTP details.
+//!
+//! The client owns three things callers must not re-implement:
+//! - **pacing**: every HTTP request it makes (token, payout, status, pay-in, PG) first waits on the one
+//!   shared rate limiter, so `--rate` bounds every gateway call, not just payouts;
+//! - **the token**: fetched on first use, reused, refreshed on expiry and once on TE0012 (rule 5),
+//!   single-flight so a burst of TE0012 answers causes one refresh, not fifty;
+//! - **transport classification**: a connection that was never established is "not sent", anything
+//!   that fails after the request may have left is "unknown".
+//!
+//! It never retries a payout by itself except after TE0012 (the gateway said it did not act), never
+//! logs a header, and always verifies TLS certificates (rustls with the platform's roots; there is no
+//! switch to turn that off). Plain `http://` is accepted only for loopback addresses (the sandbox).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::{RequestBuilder, Url};
+use serde_json::{Value, json};
+
+use super::wire;
+use super::{PayoutOutcome, StatusOutcome, TokenOutcome};
+use crate::config::{Credentials, Endpoints, Secret, StatusVia};
+use crate::money::Amount;
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("gateway URL '{0}' is not a valid URL")]
+    BadUrl(String),
+    #[error(
+        "gateway URL '{0}' uses plain http to a non-loopback host; use https (payouts never travel unencrypted)"
+    )]
+    Plaintext(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// Everything needed to build a client besides the credentials.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub base_url: String,
+    pub endpoints: Endpoints,
+    pub status_via: StatusVia,
+    /// Whole-request timeout. A payout that times out is in doubt, so this bounds how long one
+    /// request can hold a concurrency slot, not whether money moved.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Requests per second over all calls; `None` for unpaced (the single-call commands).
+    pub rate: Option<(u32, u32)>,
+    /// Idle connections kept per host (set to the engine's concurrency).
+    pub pool: usize,
+}
+
+impl ClientOptions {
+    pub fn new(base_url: impl Into<String>) -> ClientOptions {
+        ClientOptions {
+            base_url: base_url.into(),
+            endpoints: Endpoints::default(),
+            status_via: StatusVia::default(),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            rate: None,
+            pool: 16,
+        }
+    }
+}
+
+/// One payout posting's form fields (SPEC section 4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PayoutRequest {
+    pub amount: Amount,
+    pub name: String,
+    pub account: String,
+    pub ifsc: String,
+    pub mode: String,
+    pub remarks: String,
+    pub external_ref: String,
+    pub payee_list_id: String,
+    pub latitude: String,
+    pub longitude: String,
+}
+
+impl PayoutRequest {
+    /// The form exactly as it goes on the wire, minus `user_id` and `utoken`.
+    pub fn form_fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("amount", self.amount.to_wire()),
+            ("Name", self.name.clone()),
+            ("accountNumber", self.account.clone()),
+            ("bankIfsc", self.ifsc.clone()),
+            ("payeeListId", self.payee_list_id.clone()),
+            ("transferMode", self.mode.clone()),
+            ("remarks", self.remarks.clone()),
+            ("externalRef", self.external_ref.clone()),
+            ("latitude", self.latitude.clone()),
+            ("longitude", self.longitude.clone()),
+        ]
+    }
+}
+
+/// Counts of HTTP requests made, by call (for summaries and the benchmark).
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    pub token: AtomicU64,
+    pub payout: AtomicU64,
+    pub status: AtomicU64,
+    pub other: AtomicU64,
+}
+
+impl CallCounts {
+    pub fn total(&self) -> u64 {
+        self.token.load(Ordering::Relaxed)
+            + self.payout.load(Ordering::Relaxed)
+            + self.status.load(Ordering::Relaxed)
+            + self.other.load(Ordering::Relaxed)
+    }
+}
+
+/// A reply of one HTTP exchange, before any meaning is given to it.
+enum Reply {
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: String,
+    },
+    /// The request never reached the gateway (no connection).
+    NotSent(String),
+    /// The request may have reached it; no complete answer came back.
+    Lost(String),
+}
+
+struct CachedToken {
+    value: Secret,
+    generation: u64,
+    expires_at: Option<Instant>,
+}
+
+/// Why a token could not be had.
+enum TokenFailure {
+    Refused(String),
+    Transient {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+}
+
+/// The answer of a single call (pay-in, PG): whether the gateway said yes, and what it said.
+#[derive(Debug, Clone)]
+pub struct SingleReply {
+    pub http: u16,
+    pub ok: bool,
+    pub value: Value,
+}
+
+/// A client for one gateway with one set of credentials. Cheap to share behind an `Arc`.
+pub struct GatewayClient {
+    http: reqwest::Client,
+    base: Url,
+    endpoints: Endpoints,
+    status_via: StatusVia,
+    creds: Credentials,
+    limiter: Option<DefaultDirectRateLimiter>,
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+    generation: AtomicU64,
+    pub counts: CallCounts,
+}
+
+impl std::fmt::Debug for GatewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl GatewayClient {
+    pub fn new(options: &ClientOptions, creds: Credentials) -> Result<GatewayClient, ClientError> {
+        let base = Url::parse(options.base_url.trim_end_matches('/'))
+            .map_err(|_| ClientError::BadUrl(options.base_url.clone()))?;
+        match base.scheme() {
+            "https" => {}
+            "http" if is_loopback(&base) => {}
+            "http" => return Err(ClientError::Plaintext(options.base_url.clone())),
+            _ => return Err(ClientError::BadUrl(options.base_url.clone())),
+        }
+        // reqwest is built without a bundled crypto provider; ring is ours. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .timeout(options.timeout)
+            .connect_timeout(options.connect_timeout)
+            .pool_max_idle_per_host(options.pool.max(1))
+            .tcp_nodelay(true)
+            .retry(reqwest::retry::never())
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("payrun/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let limiter = options.rate.and_then(|(rate, burst)| {
+            let rate = std::num::NonZeroU32::new(rate)?;
+            let burst = std::num::NonZeroU32::new(burst.max(1))?;
+            Some(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        Ok(GatewayClient {
+            http,
+            base,
+            endpoints: options.endpoints.clone(),
+            status_via: options.status_via,
+            creds,
+            limiter,
+            token: tokio::sync::Mutex::new(None),
+            generation: AtomicU64::new(0),
+            counts: CallCounts::default(),
+        })
+    }
+
+    /// The gateway's base URL (never contains credentials).
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    /// Waits for the rate limiter: every HTTP request goes through here first.
+    async fn pace(&self) {
+        if let Some(l) = &self.limiter {
+            l.until_ready().await;
+        }
+    }
+
+    async fn exchange(&self, rb: RequestBuilder, counter: &AtomicU64) -> Reply {
+        self.pace().await;
+        counter.fetch_add(1, Ordering::Relaxed);
+        let resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => {
+                return Reply::NotSent(format!("cannot connect: {}", root_cause(&e)));
+            }
+            Err(e) if e.is_timeout() => {
+                return Reply::Lost("timed out waiting for the gateway".into());
+            }
+            Err(e) => return Reply::Lost(format!("connection failed: {}", root_cause(&e))),
+        };
+        let status = resp.status().as_u16();
+        let retry_after = wire::retry_after(
+            resp.headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        match resp.text().await {
+            Ok(body) => Reply::Http {
+                status,
+                retry_after,
+                body,
+            },
+            Err(e) if e.is_timeout() => {
+                Reply::Lost(format!("HTTP {status}, timed out reading the answer"))
+            }
+            Err(e) => Reply::Lost(format!("HTTP {status}, answer cut off: {}", root_cause(&e))),
+        }
+    }
+
+    fn cred_headers(&self, rb: RequestBuilder) -> RequestBuilder {
+        rb.header("access_key", self.creds.access_key.expose())
+            .header("merchant_key", self.creds.merchant_key.expose())
+            .header("client_id", &self.creds.client_id)
+            .header("api_password", self.creds.api_password.expose())
+    }
+
+    /// One token request (paced). Prefer [`GatewayClient::payout`] and friends, which manage the token.
+    pub async fn request_token(&self) -> TokenOutcome {
+        let rb = self
+            .cred_headers(self.http.post(self.url(&self.endpoints.token_path)))
+            .header(reqwest::header::ACCEPT, "application/json");
+        match self.exchange(rb, &self.counts.token).await {
+            Reply::Http {
+                status,
+                retry_after,
+                body,
+            } => wire::classify_token(status, retry_after, &body),
+            Reply::NotSent(reason) => TokenOutcome::NotSent {
+                retry_after: None,
+                reason,
+            },
+            Reply::Lost(reason) => TokenOutcome::Unknown { reason },
+        }
+    }
+
+    /// The current token, fetching one when there is none or it is about to expire. Single-flight:
+    /// concurrent callers wait for one fetch.
+    async fn token(&self) -> Result<(Secret, u64), TokenFailure> {
+        let mut slot = self.token.lock().await;
+        if let Some(t) = slot.as_ref() {
+            let fresh = t
+                .expires_at
+                .is_none_or(|at| Instant::now() + Duration::from_secs(5) < at);
+            if fresh {
+                return Ok((t.value.clone(), t.generation));
+            }
+        }
+        match self.request_token().await {
+            TokenOutcome::Token { token, expires_in } => {
+                let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+                let value = Secret::new(token);
+                let expires_at = expires_in.map(|d| Instant::now() + d);
+                *slot = Some(CachedToken {
+                    value: value.clone(),
+                    generation,
+                    expires_at,
+                });
+                Ok((value, generation))
+            }
+            TokenOutcome::Refused { code, message } => Err(TokenFailure::Refused(format!(
+                "token request refused ({code}): {message}"
+            ))),
+            TokenOutcome::NotSent {
+                retry_after,
+                reason,
+            } => Err(TokenFailure::Transient {
+                retry_after,
+                reason,
+            }),
+            TokenOutcome::Unknown { reason } => Err(TokenFailure::Transient {
+                retry_after: None,
+                reason: format!("token request: {reason}"),
+            }),
+        }
+    }
+
+    /// Forgets the token of `generation` (after TE0012), unless another caller already replaced it.
+    async fn invalidate(&self, generation: u64) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|t| t.generation == generation) {
+            *slot = None;
+        }
+    }
+
+    /// Posts one payout. On TE0012 fetches a new token once and posts again (the gateway did not act
+    /// on the first request, so this cannot pay twice).
+    pub async fn payout(&self, req: &PayoutRequest) -> PayoutOutcome {
+        for round in 0..2 {
+            let (token, generation) = match self.token().await {
+                Ok(t) => t,
+                Err(TokenFailure::Refused(message)) => {
+                    return PayoutOutcome::CredentialsRefused { message };
+                }
+                Err(TokenFailure::Transient {
+                    retry_after,
+                    reason,
+                }) => {
+                    return PayoutOutcome::NotSent {
+                        retry_after,
+                        reason,
+                    };
+                }
+            };
+            let mut form = req.form_fields();
+            form.push(("user_id", self.creds.user_id.clone()));
+            form.push(("utoken", token.expose().to_string()));
+            let rb = self
+                .http
+                .post(self.url(&self.endpoints.payout_path))
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(&form);
+            let outcome = match self.exchange(rb, &self.counts.payout).await {
+                Reply::Http {
+                    status,
+                    retry_after,
+                    body,
+                } => wire::classify_payout(status, retry_after, &body),
+                Reply::NotSent(reason) => PayoutOutcome::NotSent {
+                    retry_after: None,
+                    reason,
+                },
+                Reply::Lost(reason) => PayoutOutcome::Unknown { reason },
+            };
+            if outcome == PayoutOutcome::TokenInvalid && round == 0 {
+                self.invalidate(generation).await;
+                continue;
+            }
+            return outcome;
+        }
+        PayoutOutcome::TokenInvalid
+    }
+
+    /// Asks for a payout's status by the gateway's order id (when known) or our reference, through
+    /// the configured call (PAYOUTSTATUS or the verify endpoint).
+    pub async fn status(&self, id: &str) -> StatusOutcome {
+        self.status_with(self.status_via, id).await
+    }
+
+    /// [`GatewayClient::status`] through a given call, whatever the configuration says.
+    pub async fn status_with(&self, via: StatusVia, id: &str) -> StatusOutcome {
+        for round in 0..2 {
+            let (token, generation) = match self.token().await {
+                Ok(t) => t,
+                Err(TokenFailure::Refused(message)) => {
+                    return StatusOutcome::CredentialsRefused { message };
+                }
+                Err(TokenFailure::Transient {
+                    retry_after,
+                    reason,
+                }) => {
+                    return StatusOutcome::NotSent {
+                        retry_after,
+                        reason,
+                    };
+                }
+            };
+            let rb = match via {
+                StatusVia::Payoutstatus => self
+                    .http
+                    .post(self.url(&self.endpoints.status_path))
+                    .header("x-client-id", &self.creds.client_id)
+                    .header("x-client-secret", self.creds.api_password.expose())
+                    .json(&json!({"method": "PAYOUTSTATUS", "payout_id": id})),
+                StatusVia::Verify => {
+                    let path = self
+                        .endpoints
+                        .verify_path
+                        .replace("{reference}", &encode_segment(id));
+                    self.cred_headers(self.http.get(self.url(&path)))
+                }
+            };
+            let rb = rb
+                .header("user_id", &self.creds.user_id)
+                .header("utoken", token.expose())
+                .header(reqwest::header::ACCEPT, "application/json");
+            let outcome = match self.exchange(rb, &self.counts.status).await {
+                Reply::Http {
+                    status,
+                    retry_after,
+                    body,
+                } => wire::classify_status(status, retry_after, &body),
+                Reply::NotSent(reason) => StatusOutcome::NotSent {
+                    retry_after: None,
+                    reason,
+                },
+                Reply::Lost(reason) => StatusOutcome::Unknown { reason },
+            };
+            if outcome == StatusOutcome::TokenInvalid && round == 0 {
+                self.invalidate(generation).await;
+                continue;
+            }
+            return outcome;
+        }
+        StatusOutcome::TokenInvalid
+    }
+
+    async fn single(&self, rb: RequestBuilder) -> Result<SingleReply, String> {
+        match self
+            .exchange(
+                rb.header(reqwest::header::ACCEPT, "application/json"),
+                &self.counts.other,
+            )
+            .await
+        {
+            Reply::Http { status, body, .. } => {
+                let value = wire::body_value(&body);
+                let ok = status < 400
+                    && matches!(wire::status_flag(&value), wire::Flag::Yes)
+                    && wire::code(&value).is_none_or(|c| c == "SU0000" || c == "200");
+                Ok(SingleReply {
+                    http: status,
+                    ok,
+                    value,
+                })
+            }
+            Reply::NotSent(r) | Reply::Lost(r) => Err(r),
+        }
+    }
+
+    async fn token_for_single(&self) -> Result<Secret, String> {
+        match self.token().await {
+            Ok((t, _)) => Ok(t),
+            Err(TokenFailure::Refused(m)) => Err(m),
+            Err(TokenFailure::Transient { reason, .. }) => Err(reason),
+        }
+    }
+
+    /// PAYIN (SPEC 6.5): `body` is the request's JSON without `method`.
+    pub async fn payin(&self, mut body: Value) -> Result<SingleReply, String> {
+        let token = self.token_for_single().await?;
+        if let Value::Object(m) = &mut body {
+            m.insert("method".into(), Value::String("PAYIN".into()));
+        }
+        let rb = self
+            .http
+            .post(self.url(&self.endpoints.status_path))
+            .header("x-client-id", &self.creds.client_id)
+            .header("x-client-secret", self.creds.api_password.expose())
+            .header("user_id", &self.creds.user_id)
+            .header("utoken", token.expose())
+            .json(&body);
+        self.single(rb).await
+    }
+
+    /// PG payment initiate: form fields `name, phone, email, amount, redirect_url` (+ `api_token`).
+    pub async fn pg_initiate(&self, fields: &[(&str, String)]) -> Result<SingleReply, String> {
+        let token = self.token_for_single().await?;
+        let mut form: Vec<(&str, String)> = fields.to_vec();
+        form.push(("api_token", token.expose().to_string()));
+        let rb = self
+            .cred_headers(self.http.post(self.url(&self.endpoints.pg_initiate_path)))
+            .form(&form);
+        self.single(rb).await
+    }
+
+    /// PG verify: `pg_token` is the last path segment of the URL that initiate returned.
+    pub async fn pg_verify(
+        &self,
+        pg_token: &str,
+        transaction_id: &str,
+        pg_reference_no: &str,
+    ) -> Result<SingleReply, String> {
+        let path = self
+            .endpoints
+            .pg_verify_path
+            .replace("{token}", &encode_segment(pg_token));
+        let form = [
+            ("transaction_id", transaction_id.to_string()),
+            ("pg_reference_no", pg_reference_no.to_string()),
+        ];
+        let rb = self
+            .cred_headers(self.http.post(self.url(&path)))
+            .form(&form);
+        self.single(rb).await
+    }
+}
+
+/// Percent-encodes one URL path segment (references are `[A-Za-z0-9_-]`, gateway ids may not be).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The innermost cause of a transport error, without the URL (which is ours and harmless, but long).
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Shared handle used by the engine and the commands.
+pub type SharedClient = Arc<GatewayClient>;

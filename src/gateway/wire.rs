@@ -1,0 +1,754 @@
+//! Reading the gateway's answers: a lenient JSON reader and the classification of every answer into
+//! an outcome the engine can branch on (SPEC section 4).
+//!
+//! Everything here is a pure function of (HTTP status, Retry-After, body text), so each rule is unit
+//! tested with hand-made bodies, including the API document's own broken examples (a missing comma,
+//! trailing commas, `//` comments around the JSON). Nothing here may panic on any input: a body we
+//! cannot read is an *unknown* outcome (rule 2), never a failure and never a crash.
+//!
+//! The classification is deliberately conservative: only an answer that proves the gateway did not
+//! act (a 429/503 with an empty body, a refused connection) is "not sent"; only a known failure code
+//! is a final rejection; everything else that is not clearly "accepted" is "unknown".
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{Payee, PayoutOutcome, StatusOutcome, TokenOutcome};
+
+/// Parses a body as JSON, repairing what the gateway's own examples get wrong: `//` comments,
+/// trailing commas, a missing comma at the end of a line, and text around the object. `None` when
+/// there is no JSON value to be found.
+pub fn parse_lenient(body: &str) -> Option<Value> {
+    let body = body.trim_start_matches('\u{feff}').trim();
+    if body.is_empty() {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return Some(v);
+    }
+    let repaired = repair(body);
+    if let Ok(v) = serde_json::from_str::<Value>(&repaired) {
+        return Some(v);
+    }
+    // Text around one object (an HTML wrapper, a "//Success Response." line): take the outermost braces.
+    let start = repaired.find('{')?;
+    let end = repaired.rfind('}')?;
+    if end <= start {
+        return None;
+    }
+    serde_json::from_str::<Value>(&repaired[start..=end]).ok()
+}
+
+/// One pass over the text that drops `//` and `/* */` comments outside strings, drops commas that are
+/// followed by a closing bracket, and inserts a comma where a value ends and the next key or value
+/// begins on a later line without one. Works on chars, so it cannot split a UTF-8 sequence.
+fn repair(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut i = 0;
+    let mut in_string = false;
+    // Whether the last significant char written ends a value (so a following value needs a comma).
+    let mut value_ended = false;
+    let mut saw_newline = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_string {
+            out.push(c);
+            if c == '\\' {
+                if let Some(&n) = chars.get(i + 1) {
+                    out.push(n);
+                    i += 1;
+                }
+            } else if c == '"' {
+                in_string = false;
+                value_ended = true;
+                saw_newline = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            ',' => {
+                // Drop the comma when the next significant char closes a container.
+                let mut j = i + 1;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                // Skip comments between the comma and the bracket too.
+                if j + 1 < chars.len() && chars[j] == '/' && chars[j + 1] == '/' {
+                    while j < chars.len() && chars[j] != '\n' {
+                        j += 1;
+                    }
+                    while j < chars.len() && chars[j].is_whitespace() {
+                        j += 1;
+                    }
+                }
+                if j < chars.len() && (chars[j] == '}' || chars[j] == ']') {
+                    i += 1;
+                    continue;
+                }
+                out.push(c);
+                value_ended = false;
+            }
+            '\n' => {
+                out.push(c);
+                saw_newline = true;
+            }
+            c if c.is_whitespace() => out.push(c),
+            '"' | '{' | '[' => {
+                if value_ended && saw_newline {
+                    out.push(',');
+                }
+                out.push(c);
+                in_string = c == '"';
+                value_ended = false;
+                saw_newline = false;
+            }
+            '}' | ']' => {
+                out.push(c);
+                value_ended = true;
+                saw_newline = false;
+            }
+            ':' => {
+                out.push(c);
+                value_ended = false;
+            }
+            c => {
+                // A bare literal (number, true, false, null) starting on a new line after a value.
+                if value_ended && saw_newline && (c.is_ascii_alphanumeric() || c == '-') {
+                    out.push(',');
+                }
+                out.push(c);
+                value_ended = c.is_ascii_alphanumeric() || c == '.';
+                saw_newline = false;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A key as payrun compares it: lower case, without `_`, `-` and spaces (`Order-Id` = `order_id`).
+fn norm_key(k: &str) -> String {
+    k.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Looks a field up by any of `names` (compared with [`norm_key`]) in `obj`.
+pub fn field<'a>(obj: &'a Value, names: &[&str]) -> Option<&'a Value> {
+    let map = obj.as_object()?;
+    for name in names {
+        let want = norm_key(name);
+        if let Some((_, v)) = map.iter().find(|(k, _)| norm_key(k) == want) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A field as text: strings as they are, numbers and booleans printed, null and containers as None.
+pub fn text(obj: &Value, names: &[&str]) -> Option<String> {
+    match field(obj, names)? {
+        Value::String(s) => {
+            let t = s.trim();
+            (!t.is_empty()).then(|| t.to_string())
+        }
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Looks in the object itself and then in a nested `data` object (and `data.data`), because the
+/// gateway nests answers differently per endpoint.
+fn text_deep(obj: &Value, names: &[&str]) -> Option<String> {
+    text(obj, names).or_else(|| {
+        let data = field(obj, &["data", "response"])?;
+        text(data, names).or_else(|| text(field(data, &["data"])?, names))
+    })
+}
+
+/// The `code` of an answer, upper-cased: `"SU0000"`, `"TE0005"`, `"401"`.
+pub fn code(obj: &Value) -> Option<String> {
+    text(
+        obj,
+        &[
+            "code",
+            "status_code",
+            "statusCode",
+            "errorCode",
+            "error_code",
+        ],
+    )
+    .map(|c| c.to_ascii_uppercase())
+}
+
+/// What an answer's `status` field says, whatever its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `1`, `true`, `"1"`, `"true"`, `"success"`, `"S"`, `"OK"`.
+    Yes,
+    /// `0`, `false`, `"0"`, `"error"`, `"failure"`, `"F"`.
+    No,
+    /// `"pending"`, `"P"`.
+    Pending,
+    /// Absent or anything else.
+    Other,
+}
+
+/// Reads `status` as number, string or boolean.
+pub fn status_flag(obj: &Value) -> Flag {
+    match field(obj, &["status"]) {
+        Some(Value::Bool(true)) => Flag::Yes,
+        Some(Value::Bool(false)) => Flag::No,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(x) if x == 1.0 => Flag::Yes,
+            Some(x) if x == 0.0 => Flag::No,
+            _ => Flag::Other,
+        },
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "success" | "successful" | "s" | "ok" | "y" | "yes" => Flag::Yes,
+            "0" | "false" | "error" | "failure" | "failed" | "fail" | "f" | "n" | "no" => Flag::No,
+            "pending" | "p" | "processing" | "in_process" => Flag::Pending,
+            _ => Flag::Other,
+        },
+        _ => Flag::Other,
+    }
+}
+
+fn message(obj: &Value) -> String {
+    text(obj, &["message", "msg", "remark", "description", "error"]).unwrap_or_default()
+}
+
+/// Whether an answer says the API credentials were refused (HTTP 401 in the body, code 401/601, or
+/// the document's sentence).
+fn says_credentials_refused(obj: &Value) -> bool {
+    matches!(code(obj).as_deref(), Some("401") | Some("601"))
+        || message(obj)
+            .to_ascii_lowercase()
+            .contains("invalid api credentials")
+}
+
+/// Parses a `Retry-After` header value given in seconds (the HTTP-date form is treated as absent).
+pub fn retry_after(value: Option<&str>) -> Option<Duration> {
+    let secs: f64 = value?.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// Whether an HTTP answer proves the gateway did not act: 429 or 503 with an empty body (rule 4).
+fn refused_before_processing(http: u16, body: &str) -> bool {
+    (http == 429 || http == 503) && body.trim().is_empty()
+}
+
+fn short(body: &str) -> String {
+    let t: String = body.trim().chars().take(80).collect();
+    t.replace(['\n', '\r'], " ")
+}
+
+fn unknown(http: u16, body: &str, what: &str) -> String {
+    if body.trim().is_empty() {
+        format!("HTTP {http} with an empty body{what}")
+    } else {
+        format!("HTTP {http}{what}: {}", short(body))
+    }
+}
+
+/// Classifies the answer to a payout posting (`POST /api/payoutapi`).
+pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> PayoutOutcome {
+    if refused_before_processing(http, body) {
+        return PayoutOutcome::NotSent {
+            retry_after: retry,
+            reason: format!("HTTP {http} (gateway busy)"),
+        };
+    }
+    let Some(v) = parse_lenient(body) else {
+        if http == 401 {
+            return PayoutOutcome::CredentialsRefused {
+                message: format!("HTTP 401: {}", short(body)),
+            };
+        }
+        return PayoutOutcome::Unknown {
+            reason: unknown(http, body, " (no JSON)"),
+        };
+    };
+    let msg = message(&v);
+    if http == 401 || says_credentials_refused(&v) {
+        return PayoutOutcome::CredentialsRefused { message: msg };
+    }
+    match code(&v).as_deref() {
+        Some("TE0012") => return PayoutOutcome::TokenInvalid,
+        Some("TE0005") => return PayoutOutcome::Duplicate { message: msg },
+        Some(c @ ("TE0003" | "TE0007" | "TE0008" | "TE0020")) => {
+            return PayoutOutcome::Rejected {
+                code: c.to_string(),
+                message: msg,
+            };
+        }
+        Some("SU0000") => return accepted(&v, false, Some("SU0000"), msg),
+        Some("ENQ001") => return accepted(&v, true, Some("ENQ001"), msg),
+        _ => {}
+    }
+    if http >= 500 {
+        return PayoutOutcome::Unknown {
+            reason: unknown(http, body, ""),
+        };
+    }
+    let has_txn = field(&v, &["Transaction", "transactions", "data"]).is_some();
+    match status_flag(&v) {
+        Flag::Yes if has_txn || msg.to_ascii_lowercase().contains("success") => {
+            accepted(&v, false, None, msg)
+        }
+        Flag::Pending => accepted(&v, true, None, msg),
+        _ => PayoutOutcome::Unknown {
+            reason: unknown(http, body, " (no known code)"),
+        },
+    }
+}
+
+/// The gateway's order id from an accepted posting: `Transaction[0]["Order-Id"]`, or a top-level id.
+fn order_id(v: &Value) -> Option<String> {
+    let ids = [
+        "Order-Id",
+        "order_id",
+        "orderid",
+        "payout_id",
+        "txn_id",
+        "transaction_id",
+        "id",
+    ];
+    let txn = field(v, &["Transaction", "transactions", "data"]);
+    let from_txn = match txn {
+        Some(Value::Array(items)) => items.first().and_then(|t| text(t, &ids)),
+        Some(obj @ Value::Object(_)) => text(obj, &ids),
+        _ => None,
+    };
+    from_txn.or_else(|| text(v, &ids))
+}
+
+fn accepted(v: &Value, pending: bool, code: Option<&str>, message: String) -> PayoutOutcome {
+    PayoutOutcome::Accepted {
+        gateway_ref: order_id(v),
+        pending,
+        code: code.map(str::to_string),
+        message,
+    }
+}
+
+/// The beneficiary a status answer is about (used for rule 7: an answer counts only for its own row).
+fn payee(v: &Value) -> Payee {
+    Payee {
+        name: text_deep(v, &["customer_name", "name", "beneficiary_name"]),
+        account: text_deep(
+            v,
+            &[
+                "account_no",
+                "accountNumber",
+                "account_number",
+                "beneficiary_account_number",
+            ],
+        ),
+        ifsc: text_deep(
+            v,
+            &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"],
+        ),
+    }
+}
+
+/// Classifies the answer to a status inquiry (`PAYOUTSTATUS` or the verify endpoint).
+pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> StatusOutcome {
+    if refused_before_processing(http, body) {
+        return StatusOutcome::NotSent {
+            retry_after: retry,
+            reason: format!("HTTP {http} (gateway busy)"),
+        };
+    }
+    let Some(v) = parse_lenient(body) else {
+        if http == 401 {
+            return StatusOutcome::CredentialsRefused {
+                message: format!("HTTP 401: {}", short(body)),
+            };
+        }
+        return StatusOutcome::Unknown {
+            reason: unknown(http, body, " (no JSON)"),
+        };
+    };
+    let msg = message(&v);
+    if http == 401 || says_credentials_refused(&v) {
+        return StatusOutcome::CredentialsRefused { message: msg };
+    }
+    let utr = text_deep(
+        &v,
+        &[
+            "utr",
+            "utr_no",
+            "utrno",
+            "rrn",
+            "bank_ref_no",
+            "bank_reference",
+        ],
+    );
+    let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
+    let code = code(&v);
+    match code.as_deref() {
+        Some("SU0000") => {
+            return StatusOutcome::Success {
+                utr,
+                payee: payee(&v),
+                gateway_ref,
+                message: msg,
+            };
+        }
+        Some(c @ ("ENQ001" | "TE0009")) => {
+            return StatusOutcome::Pending {
+                code: c.to_string(),
+                message: msg,
+                payee: payee(&v),
+            };
+        }
+        Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
+        Some("TE0012") => return StatusOutcome::TokenInvalid,
+        Some(c) if is_bank_error(c) => {
+            return StatusOutcome::FailedAtBank {
+                code: c.to_string(),
+                message: msg,
+                payee: payee(&v),
+            };
+        }
+        _ => {}
+    }
+    if http >= 400 {
+        return StatusOutcome::Unknown {
+            reason: unknown(http, body, ""),
+        };
+    }
+    // The document's own success example carries no code: `{"message":"SUCCESS","status":1,...}`.
+    let upper = msg.to_ascii_uppercase();
+    match status_flag(&v) {
+        Flag::Yes if code.is_none() && upper.contains("SUCCESS") => StatusOutcome::Success {
+            utr,
+            payee: payee(&v),
+            gateway_ref,
+            message: msg,
+        },
+        Flag::Pending => StatusOutcome::Pending {
+            code: "PENDING".into(),
+            message: msg,
+            payee: payee(&v),
+        },
+        _ if code.is_none() && upper.contains("PENDING") => StatusOutcome::Pending {
+            code: "PENDING".into(),
+            message: msg,
+            payee: payee(&v),
+        },
+        _ => StatusOutcome::Unknown {
+            reason: unknown(http, body, " (no known code)"),
+        },
+    }
+}
+
+/// `BE` followed by exactly four digits: a failure reported by the beneficiary's bank.
+pub fn is_bank_error(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 6 && b[..2].eq_ignore_ascii_case(b"BE") && b[2..].iter().all(u8::is_ascii_digit)
+}
+
+/// Classifies the answer to a token request.
+pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOutcome {
+    if refused_before_processing(http, body) {
+        return TokenOutcome::NotSent {
+            retry_after: retry,
+            reason: format!("HTTP {http} (gateway busy)"),
+        };
+    }
+    let Some(v) = parse_lenient(body) else {
+        if http == 401 {
+            return TokenOutcome::Refused {
+                code: "401".into(),
+                message: short(body),
+            };
+        }
+        return TokenOutcome::Unknown {
+            reason: unknown(http, body, " (no JSON)"),
+        };
+    };
+    let msg = message(&v);
+    let code = code(&v);
+    if http == 401 || says_credentials_refused(&v) {
+        return TokenOutcome::Refused {
+            code: code.unwrap_or_else(|| "401".into()),
+            message: msg,
+        };
+    }
+    // 400 (a header missing), 602 and 604 (request unreadable): retrying the same request cannot help.
+    if matches!(code.as_deref(), Some("400" | "602" | "604")) || http == 400 {
+        return TokenOutcome::Refused {
+            code: code.unwrap_or_else(|| http.to_string()),
+            message: msg,
+        };
+    }
+    let token = text_deep(&v, &["token", "access_token", "utoken"]);
+    match (status_flag(&v), token) {
+        (Flag::Yes | Flag::Other, Some(token)) if http < 400 => {
+            let expires_in = text_deep(&v, &["expires_in", "expiresIn", "expiry"])
+                .and_then(|s| s.parse::<u64>().ok())
+                .map(Duration::from_secs);
+            TokenOutcome::Token { token, expires_in }
+        }
+        _ => TokenOutcome::Unknown {
+            reason: unknown(http, body, " (no token)"),
+        },
+    }
+}
+
+/// Helper for the single calls (pay-in, PG): the JSON object, or the body text wrapped in one.
+pub fn body_value(body: &str) -> Value {
+    parse_lenient(body).unwrap_or_else(|| {
+        let mut m = Map::new();
+        m.insert("body".into(), Value::String(short(body)));
+        Value::Object(m)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repairs_the_documents_status_example() {
+        // Verbatim from the API document: no comma after "account_no".
+        let body = r#"{
+"message": "SUCCESS",
+"status": 1,
+"customer_name": "Jhon Doe",
+"account_no": "39628544321"
+"Ifsc_code": "SBIN0011243"
+}"#;
+        let v = parse_lenient(body).expect("repaired");
+        assert_eq!(text(&v, &["Ifsc_code"]).as_deref(), Some("SBIN0011243"));
+        match classify_status(200, None, body) {
+            StatusOutcome::Success { payee, .. } => {
+                assert_eq!(payee.account.as_deref(), Some("39628544321"));
+                assert_eq!(payee.ifsc.as_deref(), Some("SBIN0011243"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn repairs_the_documents_payout_example() {
+        // Verbatim: a trailing comma after "Order-Id", and the "//Success Response." line.
+        let body = "//Success Response.\n{ \"message\": \"Success\",\n\"status\": 1,\n\"Transaction\": [\n{\n\"customer_name\": \"Jhon Doe\",\n\"account_no\": \"69659120888\",\n\"Order-Id\": \"123456\",\n}\n]\n}";
+        match classify_payout(200, None, body) {
+            PayoutOutcome::Accepted {
+                gateway_ref,
+                pending,
+                ..
+            } => {
+                assert_eq!(gateway_ref.as_deref(), Some("123456"));
+                assert!(!pending);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn payin_example_with_inline_comments_parses() {
+        let body = "{\n\"method\":\"PAYIN\",\n\"amount\": 1, //Amount must be integer or doubled value.\n\"payment_mode\": \"INTENT\", //COLLECT|QR|INTENT\n\"customer_details\": {\n\"customer_email\": \"xyz@gmail.com\",\n}\n}";
+        let v = parse_lenient(body).expect("parsed");
+        assert_eq!(text(&v, &["payment_mode"]).as_deref(), Some("INTENT"));
+    }
+
+    #[test]
+    fn status_as_number_string_or_bool() {
+        for s in ["1", "\"1\"", "true", "\"true\"", "\"SUCCESS\""] {
+            let body = format!(
+                "{{\"status\":{s},\"message\":\"Success\",\"Transaction\":[{{\"Order-Id\":\"9\"}}]}}"
+            );
+            assert!(
+                matches!(
+                    classify_payout(200, None, &body),
+                    PayoutOutcome::Accepted { .. }
+                ),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            status_flag(&serde_json::json!({"status": "error"})),
+            Flag::No
+        );
+        assert_eq!(status_flag(&serde_json::json!({"status": 0})), Flag::No);
+        assert_eq!(status_flag(&serde_json::json!({})), Flag::Other);
+    }
+
+    #[test]
+    fn codes_as_number_or_string() {
+        let v = serde_json::json!({"code": 401});
+        assert_eq!(code(&v).as_deref(), Some("401"));
+        let v = serde_json::json!({"code": "te0005"});
+        assert_eq!(code(&v).as_deref(), Some("TE0005"));
+    }
+
+    #[test]
+    fn payout_codes() {
+        let p = |b: &str| classify_payout(200, None, b);
+        assert!(matches!(
+            p(r#"{"status":0,"code":"TE0005","message":"Duplicate"}"#),
+            PayoutOutcome::Duplicate { .. }
+        ));
+        assert!(matches!(
+            p(r#"{"status":0,"code":"TE0012"}"#),
+            PayoutOutcome::TokenInvalid
+        ));
+        for c in ["TE0003", "TE0007", "TE0008", "TE0020"] {
+            let body = format!(r#"{{"status":0,"code":"{c}","message":"x"}}"#);
+            assert!(matches!(p(&body), PayoutOutcome::Rejected { code, .. } if code == c));
+        }
+        assert!(matches!(
+            p(r#"{"status":1,"code":"ENQ001","Transaction":[{"Order-Id":"5"}]}"#),
+            PayoutOutcome::Accepted { pending: true, .. }
+        ));
+        assert!(matches!(
+            p(r#"{"code":401,"status":"error","message":"Invalid API credentials."}"#),
+            PayoutOutcome::CredentialsRefused { .. }
+        ));
+        // An unknown failure code is not a final rejection: in doubt.
+        assert!(matches!(
+            p(r#"{"status":0,"code":"XX9999"}"#),
+            PayoutOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            p(r#"{"status":0}"#),
+            PayoutOutcome::Unknown { .. }
+        ));
+    }
+
+    #[test]
+    fn transport_shaped_answers() {
+        assert!(matches!(
+            classify_payout(429, None, ""),
+            PayoutOutcome::NotSent { .. }
+        ));
+        assert!(matches!(
+            classify_payout(503, None, "  "),
+            PayoutOutcome::NotSent { .. }
+        ));
+        // A 503 with a body is not proof of anything: in doubt.
+        assert!(matches!(
+            classify_payout(503, None, "<html>busy</html>"),
+            PayoutOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_payout(500, None, ""),
+            PayoutOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_payout(502, None, "<html>Bad gateway</html>"),
+            PayoutOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_payout(200, None, ""),
+            PayoutOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_payout(200, None, "<html><body>ok</body></html>"),
+            PayoutOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_payout(401, None, "Unauthorized"),
+            PayoutOutcome::CredentialsRefused { .. }
+        ));
+        assert!(matches!(
+            classify_status(429, Some(Duration::from_secs(2)), ""),
+            StatusOutcome::NotSent {
+                retry_after: Some(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn status_codes() {
+        let s = |b: &str| classify_status(200, None, b);
+        assert!(
+            matches!(s(r#"{"status":1,"code":"SU0000","utr":"UTR1"}"#), StatusOutcome::Success { utr: Some(u), .. } if u == "UTR1")
+        );
+        assert!(matches!(
+            s(r#"{"status":"PENDING","code":"ENQ001"}"#),
+            StatusOutcome::Pending { .. }
+        ));
+        assert!(matches!(
+            s(r#"{"status":2,"code":"TE0009"}"#),
+            StatusOutcome::Pending { .. }
+        ));
+        assert!(
+            matches!(s(r#"{"status":0,"code":"BE1234","message":"Account closed"}"#), StatusOutcome::FailedAtBank { code, .. } if code == "BE1234")
+        );
+        assert!(matches!(
+            s(r#"{"status":0,"code":"TE0011"}"#),
+            StatusOutcome::UnknownReference { .. }
+        ));
+        assert!(matches!(
+            s(r#"{"status":0,"code":"BE12"}"#),
+            StatusOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            s(r#"{"status":0,"message":"FAILED"}"#),
+            StatusOutcome::Unknown { .. }
+        ));
+        assert!(matches!(s("{}"), StatusOutcome::Unknown { .. }));
+    }
+
+    #[test]
+    fn token_answers() {
+        let ok = r#"{"status": true, "data": {"token": "bc78"}, "message": "Token generated sucessfully.!"}"#;
+        assert!(
+            matches!(classify_token(200, None, ok), TokenOutcome::Token { token, .. } if token == "bc78")
+        );
+        let bad = r#"{"code": 401, "status": "error", "message": "Invalid API credentials."}"#;
+        assert!(matches!(
+            classify_token(401, None, bad),
+            TokenOutcome::Refused { .. }
+        ));
+        let missing =
+            r#"{"code": 400, "status": false, "message": "Client Id headers is required."}"#;
+        assert!(matches!(
+            classify_token(400, None, missing),
+            TokenOutcome::Refused { .. }
+        ));
+        assert!(matches!(
+            classify_token(200, None, r#"{"code":603,"status":false}"#),
+            TokenOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_token(200, None, r#"{"code":601,"status":false}"#),
+            TokenOutcome::Refused { .. }
+        ));
+    }
+
+    #[test]
+    fn bank_error_shape() {
+        assert!(is_bank_error("BE1234"));
+        assert!(is_bank_error("be0001"));
+        assert!(!is_bank_error("BE123"));
+        assert!(!is_bank_error("BE12345"));
+        assert!(!is_bank_error("BEABCD"));
+        assert!(!is_bank_error("É12345"));
+    }
+}
