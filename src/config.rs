@@ -68,13 +68,8 @@ pub fn example_credentials() -> Credentials {
 }
 
 /// Environment variable names, in the order the error message lists them.
-pub const ENV_VARS: [&str; 5] = [
-    "ATMOON_ACCESS_KEY",
-    "ATMOON_MERCHANT_KEY",
-    "ATMOON_CLIENT_ID",
-    "ATMOON_API_PASSWORD",
-    "ATMOON_USER_ID",
-];
+pub const ENV_VARS: [&str; 5] =
+    ["ATMOON_ACCESS_KEY", "ATMOON_MERCHANT_KEY", "ATMOON_CLIENT_ID", "ATMOON_API_PASSWORD", "ATMOON_USER_ID"];
 
 /// Which call payrun uses for status inquiries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -170,8 +165,7 @@ mod humantime_serde_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
-            .transpose()
+        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom)).transpose()
     }
 }
 
@@ -192,10 +186,10 @@ impl ConfigFile {
         let Some(path) = path else {
             return Ok((ConfigFile::default(), None));
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let cfg: ConfigFile = toml::from_str(&text)
-            .with_context(|| format!("config file {} is not valid", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let cfg: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))?;
         Ok((cfg, Some(path)))
     }
 
@@ -203,35 +197,18 @@ impl ConfigFile {
     /// set anywhere; an error naming the missing ones when only some are.
     pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
         let g = &self.gateway;
-        let from_file = [
-            &g.access_key,
-            &g.merchant_key,
-            &g.client_id,
-            &g.api_password,
-            &g.user_id,
-        ];
+        let from_file = [&g.access_key, &g.merchant_key, &g.client_id, &g.api_password, &g.user_id];
         let mut values: Vec<Option<String>> = Vec::with_capacity(5);
         for (name, file) in ENV_VARS.iter().zip(from_file) {
-            let v = std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| file.clone());
+            let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty()).or_else(|| file.clone());
             values.push(v.map(|v| v.trim().to_string()));
         }
         if values.iter().all(Option::is_none) {
             return Ok(None);
         }
-        let missing: Vec<&str> = ENV_VARS
-            .iter()
-            .zip(&values)
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| *n)
-            .collect();
+        let missing: Vec<&str> = ENV_VARS.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
         if !missing.is_empty() {
-            bail!(
-                "gateway credentials incomplete: set {} (or the [gateway] table of payrun.toml)",
-                missing.join(", ")
-            );
+            bail!("gateway credentials incomplete: set {} (or the [gateway] table of payrun.toml)", missing.join(", "));
         }
         let mut it = values.into_iter().flatten();
         let mut next = || it.next().unwrap_or_default();
@@ -277,10 +254,7 @@ mod tests {
         assert_eq!(cfg.gateway.status_via, StatusVia::Verify);
         assert_eq!(cfg.gateway.timeout, Some(Duration::from_secs(20)));
         assert_eq!(cfg.gateway.endpoints.payout_path, "/v2/payout");
-        assert_eq!(
-            cfg.gateway.endpoints.token_path,
-            "/api/uat/merchant/getToken"
-        );
+        assert_eq!(cfg.gateway.endpoints.token_path, "/api/uat/merchant/getToken");
         assert_eq!(cfg.run.rate, Some(25));
         assert_eq!(cfg.run.poll_timeout, Some(Duration::from_secs(300)));
         assert!(toml::from_str::<ConfigFile>("[gateway]\nurll = \"x\"").is_err());

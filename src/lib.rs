@@ -1,3 +1,6 @@
 pub mod config;
+pub mod files;
 pub mod gateway;
 pub mod money;
+pub mod sandbox;
+pub mod shutdown;

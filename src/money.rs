@@ -18,9 +18,7 @@ pub const MAX_ROW_PAISE: u128 = 100_000_000_000;
 
 /// An amount of Indian rupees, exact to the paisa. Always stored with scale 2 so that two equal
 /// amounts print identically (`1,500` and `1500.00` are the same `Amount`).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Amount(Decimal);
 
@@ -265,9 +263,7 @@ mod tests {
     use super::*;
 
     fn ok(s: &str) -> String {
-        Amount::parse_cell(s)
-            .map(|a| a.to_string())
-            .unwrap_or_else(|e| panic!("{s}: {e}"))
+        Amount::parse_cell(s).map(|a| a.to_string()).unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     #[test]
@@ -319,10 +315,7 @@ mod tests {
             "12,34,5678",
             "123,45,678",
         ] {
-            assert!(
-                Amount::parse_cell(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(Amount::parse_cell(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
@@ -335,10 +328,7 @@ mod tests {
     #[test]
     fn indian_display() {
         assert_eq!(Amount::from_rupees(150000).to_indian(), "1,50,000.00");
-        assert_eq!(
-            Amount::from_rupees(1000000000).to_indian(),
-            "1,00,00,00,000.00"
-        );
+        assert_eq!(Amount::from_rupees(1000000000).to_indian(), "1,00,00,00,000.00");
         assert_eq!(Amount::from_paise(99).to_indian(), "0.99");
         assert_eq!(Amount::from_rupees(999).to_indian(), "999.00");
         assert_eq!(Amount::from_rupees(1000).to_indian(), "1,000.00");
@@ -346,16 +336,8 @@ mod tests {
 
     #[test]
     fn plain_parse_for_wire_and_journal() {
-        assert_eq!(
-            parse_plain("1500").map(|a| a.to_string()).as_deref(),
-            Some("1500.00")
-        );
-        assert_eq!(
-            parse_plain("10.0000000000")
-                .map(|a| a.to_string())
-                .as_deref(),
-            Some("10.00")
-        );
+        assert_eq!(parse_plain("1500").map(|a| a.to_string()).as_deref(), Some("1500.00"));
+        assert_eq!(parse_plain("10.0000000000").map(|a| a.to_string()).as_deref(), Some("10.00"));
         assert_eq!(parse_plain("10.001"), None);
         assert_eq!(parse_plain("-1"), None);
         assert_eq!(parse_plain("abc"), None);

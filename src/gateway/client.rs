@@ -32,9 +32,7 @@ use crate::money::Amount;
 pub enum ClientError {
     #[error("gateway URL '{0}' is not a valid URL")]
     BadUrl(String),
-    #[error(
-        "gateway URL '{0}' uses plain http to a non-loopback host; use https (payouts never travel unencrypted)"
-    )]
+    #[error("gateway URL '{0}' uses plain http to a non-loopback host; use https (payouts never travel unencrypted)")]
     Plaintext(String),
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
@@ -143,10 +141,7 @@ struct CachedToken {
 /// Why a token could not be had.
 enum TokenFailure {
     Refused(String),
-    Transient {
-        retry_after: Option<Duration>,
-        reason: String,
-    },
+    Transient { retry_after: Option<Duration>, reason: String },
 }
 
 /// The answer of a single call (pay-in, PG): whether the gateway said yes, and what it said.
@@ -172,9 +167,7 @@ pub struct GatewayClient {
 
 impl std::fmt::Debug for GatewayClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayClient")
-            .field("base", &self.base.as_str())
-            .finish_non_exhaustive()
+        f.debug_struct("GatewayClient").field("base", &self.base.as_str()).finish_non_exhaustive()
     }
 }
 
@@ -183,8 +176,7 @@ fn is_loopback(url: &Url) -> bool {
         return false;
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl GatewayClient {
@@ -212,9 +204,7 @@ impl GatewayClient {
         let limiter = options.rate.and_then(|(rate, burst)| {
             let rate = std::num::NonZeroU32::new(rate)?;
             let burst = std::num::NonZeroU32::new(burst.max(1))?;
-            Some(RateLimiter::direct(
-                Quota::per_second(rate).allow_burst(burst),
-            ))
+            Some(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)))
         });
         Ok(GatewayClient {
             http,
@@ -259,20 +249,11 @@ impl GatewayClient {
             Err(e) => return Reply::Lost(format!("connection failed: {}", root_cause(&e))),
         };
         let status = resp.status().as_u16();
-        let retry_after = wire::retry_after(
-            resp.headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let retry_after =
+            wire::retry_after(resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()));
         match resp.text().await {
-            Ok(body) => Reply::Http {
-                status,
-                retry_after,
-                body,
-            },
-            Err(e) if e.is_timeout() => {
-                Reply::Lost(format!("HTTP {status}, timed out reading the answer"))
-            }
+            Ok(body) => Reply::Http { status, retry_after, body },
+            Err(e) if e.is_timeout() => Reply::Lost(format!("HTTP {status}, timed out reading the answer")),
             Err(e) => Reply::Lost(format!("HTTP {status}, answer cut off: {}", root_cause(&e))),
         }
     }
@@ -290,15 +271,8 @@ impl GatewayClient {
             .cred_headers(self.http.post(self.url(&self.endpoints.token_path)))
             .header(reqwest::header::ACCEPT, "application/json");
         match self.exchange(rb, &self.counts.token).await {
-            Reply::Http {
-                status,
-                retry_after,
-                body,
-            } => wire::classify_token(status, retry_after, &body),
-            Reply::NotSent(reason) => TokenOutcome::NotSent {
-                retry_after: None,
-                reason,
-            },
+            Reply::Http { status, retry_after, body } => wire::classify_token(status, retry_after, &body),
+            Reply::NotSent(reason) => TokenOutcome::NotSent { retry_after: None, reason },
             Reply::Lost(reason) => TokenOutcome::Unknown { reason },
         }
     }
@@ -308,9 +282,7 @@ impl GatewayClient {
     async fn token(&self) -> Result<(Secret, u64), TokenFailure> {
         let mut slot = self.token.lock().await;
         if let Some(t) = slot.as_ref() {
-            let fresh = t
-                .expires_at
-                .is_none_or(|at| Instant::now() + Duration::from_secs(5) < at);
+            let fresh = t.expires_at.is_none_or(|at| Instant::now() + Duration::from_secs(5) < at);
             if fresh {
                 return Ok((t.value.clone(), t.generation));
             }
@@ -320,27 +292,16 @@ impl GatewayClient {
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let value = Secret::new(token);
                 let expires_at = expires_in.map(|d| Instant::now() + d);
-                *slot = Some(CachedToken {
-                    value: value.clone(),
-                    generation,
-                    expires_at,
-                });
+                *slot = Some(CachedToken { value: value.clone(), generation, expires_at });
                 Ok((value, generation))
             }
-            TokenOutcome::Refused { code, message } => Err(TokenFailure::Refused(format!(
-                "token request refused ({code}): {message}"
-            ))),
-            TokenOutcome::NotSent {
-                retry_after,
-                reason,
-            } => Err(TokenFailure::Transient {
-                retry_after,
-                reason,
-            }),
-            TokenOutcome::Unknown { reason } => Err(TokenFailure::Transient {
-                retry_after: None,
-                reason: format!("token request: {reason}"),
-            }),
+            TokenOutcome::Refused { code, message } => {
+                Err(TokenFailure::Refused(format!("token request refused ({code}): {message}")))
+            }
+            TokenOutcome::NotSent { retry_after, reason } => Err(TokenFailure::Transient { retry_after, reason }),
+            TokenOutcome::Unknown { reason } => {
+                Err(TokenFailure::Transient { retry_after: None, reason: format!("token request: {reason}") })
+            }
         }
     }
 
@@ -361,14 +322,8 @@ impl GatewayClient {
                 Err(TokenFailure::Refused(message)) => {
                     return PayoutOutcome::CredentialsRefused { message };
                 }
-                Err(TokenFailure::Transient {
-                    retry_after,
-                    reason,
-                }) => {
-                    return PayoutOutcome::NotSent {
-                        retry_after,
-                        reason,
-                    };
+                Err(TokenFailure::Transient { retry_after, reason }) => {
+                    return PayoutOutcome::NotSent { retry_after, reason };
                 }
             };
             let mut form = req.form_fields();
@@ -380,15 +335,8 @@ impl GatewayClient {
                 .header(reqwest::header::ACCEPT, "application/json")
                 .form(&form);
             let outcome = match self.exchange(rb, &self.counts.payout).await {
-                Reply::Http {
-                    status,
-                    retry_after,
-                    body,
-                } => wire::classify_payout(status, retry_after, &body),
-                Reply::NotSent(reason) => PayoutOutcome::NotSent {
-                    retry_after: None,
-                    reason,
-                },
+                Reply::Http { status, retry_after, body } => wire::classify_payout(status, retry_after, &body),
+                Reply::NotSent(reason) => PayoutOutcome::NotSent { retry_after: None, reason },
                 Reply::Lost(reason) => PayoutOutcome::Unknown { reason },
             };
             if outcome == PayoutOutcome::TokenInvalid && round == 0 {
@@ -414,14 +362,8 @@ impl GatewayClient {
                 Err(TokenFailure::Refused(message)) => {
                     return StatusOutcome::CredentialsRefused { message };
                 }
-                Err(TokenFailure::Transient {
-                    retry_after,
-                    reason,
-                }) => {
-                    return StatusOutcome::NotSent {
-                        retry_after,
-                        reason,
-                    };
+                Err(TokenFailure::Transient { retry_after, reason }) => {
+                    return StatusOutcome::NotSent { retry_after, reason };
                 }
             };
             let rb = match via {
@@ -432,10 +374,7 @@ impl GatewayClient {
                     .header("x-client-secret", self.creds.api_password.expose())
                     .json(&json!({"method": "PAYOUTSTATUS", "payout_id": id})),
                 StatusVia::Verify => {
-                    let path = self
-                        .endpoints
-                        .verify_path
-                        .replace("{reference}", &encode_segment(id));
+                    let path = self.endpoints.verify_path.replace("{reference}", &encode_segment(id));
                     self.cred_headers(self.http.get(self.url(&path)))
                 }
             };
@@ -444,15 +383,8 @@ impl GatewayClient {
                 .header("utoken", token.expose())
                 .header(reqwest::header::ACCEPT, "application/json");
             let outcome = match self.exchange(rb, &self.counts.status).await {
-                Reply::Http {
-                    status,
-                    retry_after,
-                    body,
-                } => wire::classify_status(status, retry_after, &body),
-                Reply::NotSent(reason) => StatusOutcome::NotSent {
-                    retry_after: None,
-                    reason,
-                },
+                Reply::Http { status, retry_after, body } => wire::classify_status(status, retry_after, &body),
+                Reply::NotSent(reason) => StatusOutcome::NotSent { retry_after: None, reason },
                 Reply::Lost(reason) => StatusOutcome::Unknown { reason },
             };
             if outcome == StatusOutcome::TokenInvalid && round == 0 {
@@ -465,23 +397,13 @@ impl GatewayClient {
     }
 
     async fn single(&self, rb: RequestBuilder) -> Result<SingleReply, String> {
-        match self
-            .exchange(
-                rb.header(reqwest::header::ACCEPT, "application/json"),
-                &self.counts.other,
-            )
-            .await
-        {
+        match self.exchange(rb.header(reqwest::header::ACCEPT, "application/json"), &self.counts.other).await {
             Reply::Http { status, body, .. } => {
                 let value = wire::body_value(&body);
                 let ok = status < 400
                     && matches!(wire::status_flag(&value), wire::Flag::Yes)
                     && wire::code(&value).is_none_or(|c| c == "SU0000" || c == "200");
-                Ok(SingleReply {
-                    http: status,
-                    ok,
-                    value,
-                })
+                Ok(SingleReply { http: status, ok, value })
             }
             Reply::NotSent(r) | Reply::Lost(r) => Err(r),
         }
@@ -517,9 +439,7 @@ impl GatewayClient {
         let token = self.token_for_single().await?;
         let mut form: Vec<(&str, String)> = fields.to_vec();
         form.push(("api_token", token.expose().to_string()));
-        let rb = self
-            .cred_headers(self.http.post(self.url(&self.endpoints.pg_initiate_path)))
-            .form(&form);
+        let rb = self.cred_headers(self.http.post(self.url(&self.endpoints.pg_initiate_path))).form(&form);
         self.single(rb).await
     }
 
@@ -530,17 +450,9 @@ impl GatewayClient {
         transaction_id: &str,
         pg_reference_no: &str,
     ) -> Result<SingleReply, String> {
-        let path = self
-            .endpoints
-            .pg_verify_path
-            .replace("{token}", &encode_segment(pg_token));
-        let form = [
-            ("transaction_id", transaction_id.to_string()),
-            ("pg_reference_no", pg_reference_no.to_string()),
-        ];
-        let rb = self
-            .cred_headers(self.http.post(self.url(&path)))
-            .form(&form);
+        let path = self.endpoints.pg_verify_path.replace("{token}", &encode_segment(pg_token));
+        let form = [("transaction_id", transaction_id.to_string()), ("pg_reference_no", pg_reference_no.to_string())];
+        let rb = self.cred_headers(self.http.post(self.url(&path))).form(&form);
         self.single(rb).await
     }
 }

@@ -19,12 +19,7 @@ pub use client::{ClientError, GatewayClient, PayoutRequest};
 pub enum PayoutOutcome {
     /// The gateway took the payout. `pending` when it said ENQ001 (inquire later). The final bank
     /// result still comes from a status inquiry.
-    Accepted {
-        gateway_ref: Option<String>,
-        pending: bool,
-        code: Option<String>,
-        message: String,
-    },
+    Accepted { gateway_ref: Option<String>, pending: bool, code: Option<String>, message: String },
     /// TE0005: the gateway already has a payout with this reference (SPEC rules 3 and 7).
     Duplicate { message: String },
     /// A final refusal of this payout (TE0003, TE0007, TE0008, TE0020): no money moved.
@@ -34,10 +29,7 @@ pub enum PayoutOutcome {
     /// HTTP 401 / "Invalid API credentials": stop the whole batch (rule 5).
     CredentialsRefused { message: String },
     /// Provably never reached the gateway (connection refused, 429/503 without a body): safe to retry.
-    NotSent {
-        retry_after: Option<Duration>,
-        reason: String,
-    },
+    NotSent { retry_after: Option<Duration>, reason: String },
     /// Anything else (timeout, reset, 5xx, an unreadable body): the payout may or may not exist.
     Unknown { reason: String },
 }
@@ -46,24 +38,11 @@ pub enum PayoutOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusOutcome {
     /// SU0000: paid. `utr` is the bank's reference when the gateway gives one.
-    Success {
-        utr: Option<String>,
-        payee: Payee,
-        gateway_ref: Option<String>,
-        message: String,
-    },
+    Success { utr: Option<String>, payee: Payee, gateway_ref: Option<String>, message: String },
     /// ENQ001 / TE0009: not final yet.
-    Pending {
-        code: String,
-        message: String,
-        payee: Payee,
-    },
+    Pending { code: String, message: String, payee: Payee },
     /// `BE` + 4 digits: the beneficiary's bank refused it. Final; no money moved.
-    FailedAtBank {
-        code: String,
-        message: String,
-        payee: Payee,
-    },
+    FailedAtBank { code: String, message: String, payee: Payee },
     /// TE0011: the gateway does not know this reference.
     UnknownReference { message: String },
     /// TE0012, still after one fresh token.
@@ -71,10 +50,7 @@ pub enum StatusOutcome {
     /// HTTP 401 / "Invalid API credentials".
     CredentialsRefused { message: String },
     /// Provably not processed; ask again after backoff.
-    NotSent {
-        retry_after: Option<Duration>,
-        reason: String,
-    },
+    NotSent { retry_after: Option<Duration>, reason: String },
     /// No usable answer; ask again later.
     Unknown { reason: String },
 }
@@ -150,22 +126,13 @@ fn account_matches(answer: &str, ours: &str) -> bool {
     // Visible leading and trailing digits must agree; at least four shown in all.
     let head: String = answer.chars().take_while(|c| c.is_ascii_digit()).collect();
     let tail: String = {
-        let t: Vec<char> = answer
-            .chars()
-            .rev()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
+        let t: Vec<char> = answer.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
         t.into_iter().rev().collect()
     };
     let middle_ok = answer
         .chars()
         .skip(head.len())
-        .take(
-            answer
-                .chars()
-                .count()
-                .saturating_sub(head.len() + tail.len()),
-        )
+        .take(answer.chars().count().saturating_sub(head.len() + tail.len()))
         .all(is_mask);
     middle_ok
         && head.len() + tail.len() >= 4
@@ -179,54 +146,20 @@ mod tests {
     use super::*;
 
     fn p(account: &str, ifsc: Option<&str>) -> Payee {
-        Payee {
-            name: None,
-            account: Some(account.into()),
-            ifsc: ifsc.map(Into::into),
-        }
+        Payee { name: None, account: Some(account.into()), ifsc: ifsc.map(Into::into) }
     }
 
     #[test]
     fn payee_matching() {
-        assert_eq!(
-            p("39628544321", Some("SBIN0011243")).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Same
-        );
-        assert_eq!(
-            p("39628544321", Some("sbin0011243")).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Same
-        );
-        assert_eq!(
-            p("39628544321", None).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Same
-        );
-        assert_eq!(
-            p("39628544322", None).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Other
-        );
-        assert_eq!(
-            p("39628544321", Some("HDFC0000001")).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Other
-        );
-        assert_eq!(
-            p("XXXXXXX4321", None).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Same
-        );
-        assert_eq!(
-            p("XXXXXXX4322", None).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Other
-        );
-        assert_eq!(
-            p("XXXXXXXXX21", None).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Other
-        );
-        assert_eq!(
-            p("3962****4321", None).matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Same
-        );
-        assert_eq!(
-            Payee::default().matches("39628544321", "SBIN0011243"),
-            PayeeMatch::Unstated
-        );
+        assert_eq!(p("39628544321", Some("SBIN0011243")).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
+        assert_eq!(p("39628544321", Some("sbin0011243")).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
+        assert_eq!(p("39628544321", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
+        assert_eq!(p("39628544322", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
+        assert_eq!(p("39628544321", Some("HDFC0000001")).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
+        assert_eq!(p("XXXXXXX4321", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
+        assert_eq!(p("XXXXXXX4322", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
+        assert_eq!(p("XXXXXXXXX21", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
+        assert_eq!(p("3962****4321", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
+        assert_eq!(Payee::default().matches("39628544321", "SBIN0011243"), PayeeMatch::Unstated);
     }
 }

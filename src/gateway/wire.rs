@@ -145,10 +145,7 @@ fn repair(text: &str) -> String {
 
 /// A key as payrun compares it: lower case, without `_`, `-` and spaces (`Order-Id` = `order_id`).
 fn norm_key(k: &str) -> String {
-    k.chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect()
+    k.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
 }
 
 /// Looks a field up by any of `names` (compared with [`norm_key`]) in `obj`.
@@ -187,17 +184,7 @@ fn text_deep(obj: &Value, names: &[&str]) -> Option<String> {
 
 /// The `code` of an answer, upper-cased: `"SU0000"`, `"TE0005"`, `"401"`.
 pub fn code(obj: &Value) -> Option<String> {
-    text(
-        obj,
-        &[
-            "code",
-            "status_code",
-            "statusCode",
-            "errorCode",
-            "error_code",
-        ],
-    )
-    .map(|c| c.to_ascii_uppercase())
+    text(obj, &["code", "status_code", "statusCode", "errorCode", "error_code"]).map(|c| c.to_ascii_uppercase())
 }
 
 /// What an answer's `status` field says, whatever its type.
@@ -241,9 +228,7 @@ fn message(obj: &Value) -> String {
 /// the document's sentence).
 fn says_credentials_refused(obj: &Value) -> bool {
     matches!(code(obj).as_deref(), Some("401") | Some("601"))
-        || message(obj)
-            .to_ascii_lowercase()
-            .contains("invalid api credentials")
+        || message(obj).to_ascii_lowercase().contains("invalid api credentials")
 }
 
 /// Parses a `Retry-After` header value given in seconds (the HTTP-date form is treated as absent).
@@ -273,20 +258,13 @@ fn unknown(http: u16, body: &str, what: &str) -> String {
 /// Classifies the answer to a payout posting (`POST /api/payoutapi`).
 pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> PayoutOutcome {
     if refused_before_processing(http, body) {
-        return PayoutOutcome::NotSent {
-            retry_after: retry,
-            reason: format!("HTTP {http} (gateway busy)"),
-        };
+        return PayoutOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
     }
     let Some(v) = parse_lenient(body) else {
         if http == 401 {
-            return PayoutOutcome::CredentialsRefused {
-                message: format!("HTTP 401: {}", short(body)),
-            };
+            return PayoutOutcome::CredentialsRefused { message: format!("HTTP 401: {}", short(body)) };
         }
-        return PayoutOutcome::Unknown {
-            reason: unknown(http, body, " (no JSON)"),
-        };
+        return PayoutOutcome::Unknown { reason: unknown(http, body, " (no JSON)") };
     };
     let msg = message(&v);
     if http == 401 || says_credentials_refused(&v) {
@@ -296,43 +274,26 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
         Some("TE0012") => return PayoutOutcome::TokenInvalid,
         Some("TE0005") => return PayoutOutcome::Duplicate { message: msg },
         Some(c @ ("TE0003" | "TE0007" | "TE0008" | "TE0020")) => {
-            return PayoutOutcome::Rejected {
-                code: c.to_string(),
-                message: msg,
-            };
+            return PayoutOutcome::Rejected { code: c.to_string(), message: msg };
         }
         Some("SU0000") => return accepted(&v, false, Some("SU0000"), msg),
         Some("ENQ001") => return accepted(&v, true, Some("ENQ001"), msg),
         _ => {}
     }
     if http >= 500 {
-        return PayoutOutcome::Unknown {
-            reason: unknown(http, body, ""),
-        };
+        return PayoutOutcome::Unknown { reason: unknown(http, body, "") };
     }
     let has_txn = field(&v, &["Transaction", "transactions", "data"]).is_some();
     match status_flag(&v) {
-        Flag::Yes if has_txn || msg.to_ascii_lowercase().contains("success") => {
-            accepted(&v, false, None, msg)
-        }
+        Flag::Yes if has_txn || msg.to_ascii_lowercase().contains("success") => accepted(&v, false, None, msg),
         Flag::Pending => accepted(&v, true, None, msg),
-        _ => PayoutOutcome::Unknown {
-            reason: unknown(http, body, " (no known code)"),
-        },
+        _ => PayoutOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
 }
 
 /// The gateway's order id from an accepted posting: `Transaction[0]["Order-Id"]`, or a top-level id.
 fn order_id(v: &Value) -> Option<String> {
-    let ids = [
-        "Order-Id",
-        "order_id",
-        "orderid",
-        "payout_id",
-        "txn_id",
-        "transaction_id",
-        "id",
-    ];
+    let ids = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
     let txn = field(v, &["Transaction", "transactions", "data"]);
     let from_txn = match txn {
         Some(Value::Array(items)) => items.first().and_then(|t| text(t, &ids)),
@@ -343,123 +304,64 @@ fn order_id(v: &Value) -> Option<String> {
 }
 
 fn accepted(v: &Value, pending: bool, code: Option<&str>, message: String) -> PayoutOutcome {
-    PayoutOutcome::Accepted {
-        gateway_ref: order_id(v),
-        pending,
-        code: code.map(str::to_string),
-        message,
-    }
+    PayoutOutcome::Accepted { gateway_ref: order_id(v), pending, code: code.map(str::to_string), message }
 }
 
 /// The beneficiary a status answer is about (used for rule 7: an answer counts only for its own row).
 fn payee(v: &Value) -> Payee {
     Payee {
         name: text_deep(v, &["customer_name", "name", "beneficiary_name"]),
-        account: text_deep(
-            v,
-            &[
-                "account_no",
-                "accountNumber",
-                "account_number",
-                "beneficiary_account_number",
-            ],
-        ),
-        ifsc: text_deep(
-            v,
-            &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"],
-        ),
+        account: text_deep(v, &["account_no", "accountNumber", "account_number", "beneficiary_account_number"]),
+        ifsc: text_deep(v, &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"]),
     }
 }
 
 /// Classifies the answer to a status inquiry (`PAYOUTSTATUS` or the verify endpoint).
 pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> StatusOutcome {
     if refused_before_processing(http, body) {
-        return StatusOutcome::NotSent {
-            retry_after: retry,
-            reason: format!("HTTP {http} (gateway busy)"),
-        };
+        return StatusOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
     }
     let Some(v) = parse_lenient(body) else {
         if http == 401 {
-            return StatusOutcome::CredentialsRefused {
-                message: format!("HTTP 401: {}", short(body)),
-            };
+            return StatusOutcome::CredentialsRefused { message: format!("HTTP 401: {}", short(body)) };
         }
-        return StatusOutcome::Unknown {
-            reason: unknown(http, body, " (no JSON)"),
-        };
+        return StatusOutcome::Unknown { reason: unknown(http, body, " (no JSON)") };
     };
     let msg = message(&v);
     if http == 401 || says_credentials_refused(&v) {
         return StatusOutcome::CredentialsRefused { message: msg };
     }
-    let utr = text_deep(
-        &v,
-        &[
-            "utr",
-            "utr_no",
-            "utrno",
-            "rrn",
-            "bank_ref_no",
-            "bank_reference",
-        ],
-    );
+    let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
     let code = code(&v);
     match code.as_deref() {
         Some("SU0000") => {
-            return StatusOutcome::Success {
-                utr,
-                payee: payee(&v),
-                gateway_ref,
-                message: msg,
-            };
+            return StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg };
         }
         Some(c @ ("ENQ001" | "TE0009")) => {
-            return StatusOutcome::Pending {
-                code: c.to_string(),
-                message: msg,
-                payee: payee(&v),
-            };
+            return StatusOutcome::Pending { code: c.to_string(), message: msg, payee: payee(&v) };
         }
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
         Some("TE0012") => return StatusOutcome::TokenInvalid,
         Some(c) if is_bank_error(c) => {
-            return StatusOutcome::FailedAtBank {
-                code: c.to_string(),
-                message: msg,
-                payee: payee(&v),
-            };
+            return StatusOutcome::FailedAtBank { code: c.to_string(), message: msg, payee: payee(&v) };
         }
         _ => {}
     }
     if http >= 400 {
-        return StatusOutcome::Unknown {
-            reason: unknown(http, body, ""),
-        };
+        return StatusOutcome::Unknown { reason: unknown(http, body, "") };
     }
     // The document's own success example carries no code: `{"message":"SUCCESS","status":1,...}`.
     let upper = msg.to_ascii_uppercase();
     match status_flag(&v) {
-        Flag::Yes if code.is_none() && upper.contains("SUCCESS") => StatusOutcome::Success {
-            utr,
-            payee: payee(&v),
-            gateway_ref,
-            message: msg,
-        },
-        Flag::Pending => StatusOutcome::Pending {
-            code: "PENDING".into(),
-            message: msg,
-            payee: payee(&v),
-        },
-        _ if code.is_none() && upper.contains("PENDING") => StatusOutcome::Pending {
-            code: "PENDING".into(),
-            message: msg,
-            payee: payee(&v),
-        },
-        _ => StatusOutcome::Unknown {
-            reason: unknown(http, body, " (no known code)"),
-        },
+        Flag::Yes if code.is_none() && upper.contains("SUCCESS") => {
+            StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg }
+        }
+        Flag::Pending => StatusOutcome::Pending { code: "PENDING".into(), message: msg, payee: payee(&v) },
+        _ if code.is_none() && upper.contains("PENDING") => {
+            StatusOutcome::Pending { code: "PENDING".into(), message: msg, payee: payee(&v) }
+        }
+        _ => StatusOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
 }
 
@@ -472,36 +374,22 @@ pub fn is_bank_error(code: &str) -> bool {
 /// Classifies the answer to a token request.
 pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOutcome {
     if refused_before_processing(http, body) {
-        return TokenOutcome::NotSent {
-            retry_after: retry,
-            reason: format!("HTTP {http} (gateway busy)"),
-        };
+        return TokenOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
     }
     let Some(v) = parse_lenient(body) else {
         if http == 401 {
-            return TokenOutcome::Refused {
-                code: "401".into(),
-                message: short(body),
-            };
+            return TokenOutcome::Refused { code: "401".into(), message: short(body) };
         }
-        return TokenOutcome::Unknown {
-            reason: unknown(http, body, " (no JSON)"),
-        };
+        return TokenOutcome::Unknown { reason: unknown(http, body, " (no JSON)") };
     };
     let msg = message(&v);
     let code = code(&v);
     if http == 401 || says_credentials_refused(&v) {
-        return TokenOutcome::Refused {
-            code: code.unwrap_or_else(|| "401".into()),
-            message: msg,
-        };
+        return TokenOutcome::Refused { code: code.unwrap_or_else(|| "401".into()), message: msg };
     }
     // 400 (a header missing), 602 and 604 (request unreadable): retrying the same request cannot help.
     if matches!(code.as_deref(), Some("400" | "602" | "604")) || http == 400 {
-        return TokenOutcome::Refused {
-            code: code.unwrap_or_else(|| http.to_string()),
-            message: msg,
-        };
+        return TokenOutcome::Refused { code: code.unwrap_or_else(|| http.to_string()), message: msg };
     }
     let token = text_deep(&v, &["token", "access_token", "utoken"]);
     match (status_flag(&v), token) {
@@ -511,9 +399,7 @@ pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOu
                 .map(Duration::from_secs);
             TokenOutcome::Token { token, expires_in }
         }
-        _ => TokenOutcome::Unknown {
-            reason: unknown(http, body, " (no token)"),
-        },
+        _ => TokenOutcome::Unknown { reason: unknown(http, body, " (no token)") },
     }
 }
 
@@ -556,11 +442,7 @@ mod tests {
         // Verbatim: a trailing comma after "Order-Id", and the "//Success Response." line.
         let body = "//Success Response.\n{ \"message\": \"Success\",\n\"status\": 1,\n\"Transaction\": [\n{\n\"customer_name\": \"Jhon Doe\",\n\"account_no\": \"69659120888\",\n\"Order-Id\": \"123456\",\n}\n]\n}";
         match classify_payout(200, None, body) {
-            PayoutOutcome::Accepted {
-                gateway_ref,
-                pending,
-                ..
-            } => {
+            PayoutOutcome::Accepted { gateway_ref, pending, .. } => {
                 assert_eq!(gateway_ref.as_deref(), Some("123456"));
                 assert!(!pending);
             }
@@ -578,21 +460,10 @@ mod tests {
     #[test]
     fn status_as_number_string_or_bool() {
         for s in ["1", "\"1\"", "true", "\"true\"", "\"SUCCESS\""] {
-            let body = format!(
-                "{{\"status\":{s},\"message\":\"Success\",\"Transaction\":[{{\"Order-Id\":\"9\"}}]}}"
-            );
-            assert!(
-                matches!(
-                    classify_payout(200, None, &body),
-                    PayoutOutcome::Accepted { .. }
-                ),
-                "{s}"
-            );
+            let body = format!("{{\"status\":{s},\"message\":\"Success\",\"Transaction\":[{{\"Order-Id\":\"9\"}}]}}");
+            assert!(matches!(classify_payout(200, None, &body), PayoutOutcome::Accepted { .. }), "{s}");
         }
-        assert_eq!(
-            status_flag(&serde_json::json!({"status": "error"})),
-            Flag::No
-        );
+        assert_eq!(status_flag(&serde_json::json!({"status": "error"})), Flag::No);
         assert_eq!(status_flag(&serde_json::json!({"status": 0})), Flag::No);
         assert_eq!(status_flag(&serde_json::json!({})), Flag::Other);
     }
@@ -608,14 +479,8 @@ mod tests {
     #[test]
     fn payout_codes() {
         let p = |b: &str| classify_payout(200, None, b);
-        assert!(matches!(
-            p(r#"{"status":0,"code":"TE0005","message":"Duplicate"}"#),
-            PayoutOutcome::Duplicate { .. }
-        ));
-        assert!(matches!(
-            p(r#"{"status":0,"code":"TE0012"}"#),
-            PayoutOutcome::TokenInvalid
-        ));
+        assert!(matches!(p(r#"{"status":0,"code":"TE0005","message":"Duplicate"}"#), PayoutOutcome::Duplicate { .. }));
+        assert!(matches!(p(r#"{"status":0,"code":"TE0012"}"#), PayoutOutcome::TokenInvalid));
         for c in ["TE0003", "TE0007", "TE0008", "TE0020"] {
             let body = format!(r#"{{"status":0,"code":"{c}","message":"x"}}"#);
             assert!(matches!(p(&body), PayoutOutcome::Rejected { code, .. } if code == c));
@@ -629,57 +494,24 @@ mod tests {
             PayoutOutcome::CredentialsRefused { .. }
         ));
         // An unknown failure code is not a final rejection: in doubt.
-        assert!(matches!(
-            p(r#"{"status":0,"code":"XX9999"}"#),
-            PayoutOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            p(r#"{"status":0}"#),
-            PayoutOutcome::Unknown { .. }
-        ));
+        assert!(matches!(p(r#"{"status":0,"code":"XX9999"}"#), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(p(r#"{"status":0}"#), PayoutOutcome::Unknown { .. }));
     }
 
     #[test]
     fn transport_shaped_answers() {
-        assert!(matches!(
-            classify_payout(429, None, ""),
-            PayoutOutcome::NotSent { .. }
-        ));
-        assert!(matches!(
-            classify_payout(503, None, "  "),
-            PayoutOutcome::NotSent { .. }
-        ));
+        assert!(matches!(classify_payout(429, None, ""), PayoutOutcome::NotSent { .. }));
+        assert!(matches!(classify_payout(503, None, "  "), PayoutOutcome::NotSent { .. }));
         // A 503 with a body is not proof of anything: in doubt.
-        assert!(matches!(
-            classify_payout(503, None, "<html>busy</html>"),
-            PayoutOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            classify_payout(500, None, ""),
-            PayoutOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            classify_payout(502, None, "<html>Bad gateway</html>"),
-            PayoutOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            classify_payout(200, None, ""),
-            PayoutOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            classify_payout(200, None, "<html><body>ok</body></html>"),
-            PayoutOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            classify_payout(401, None, "Unauthorized"),
-            PayoutOutcome::CredentialsRefused { .. }
-        ));
+        assert!(matches!(classify_payout(503, None, "<html>busy</html>"), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(500, None, ""), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(502, None, "<html>Bad gateway</html>"), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(200, None, ""), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(200, None, "<html><body>ok</body></html>"), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(401, None, "Unauthorized"), PayoutOutcome::CredentialsRefused { .. }));
         assert!(matches!(
             classify_status(429, Some(Duration::from_secs(2)), ""),
-            StatusOutcome::NotSent {
-                retry_after: Some(_),
-                ..
-            }
+            StatusOutcome::NotSent { retry_after: Some(_), .. }
         ));
     }
 
@@ -689,57 +521,27 @@ mod tests {
         assert!(
             matches!(s(r#"{"status":1,"code":"SU0000","utr":"UTR1"}"#), StatusOutcome::Success { utr: Some(u), .. } if u == "UTR1")
         );
-        assert!(matches!(
-            s(r#"{"status":"PENDING","code":"ENQ001"}"#),
-            StatusOutcome::Pending { .. }
-        ));
-        assert!(matches!(
-            s(r#"{"status":2,"code":"TE0009"}"#),
-            StatusOutcome::Pending { .. }
-        ));
+        assert!(matches!(s(r#"{"status":"PENDING","code":"ENQ001"}"#), StatusOutcome::Pending { .. }));
+        assert!(matches!(s(r#"{"status":2,"code":"TE0009"}"#), StatusOutcome::Pending { .. }));
         assert!(
             matches!(s(r#"{"status":0,"code":"BE1234","message":"Account closed"}"#), StatusOutcome::FailedAtBank { code, .. } if code == "BE1234")
         );
-        assert!(matches!(
-            s(r#"{"status":0,"code":"TE0011"}"#),
-            StatusOutcome::UnknownReference { .. }
-        ));
-        assert!(matches!(
-            s(r#"{"status":0,"code":"BE12"}"#),
-            StatusOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            s(r#"{"status":0,"message":"FAILED"}"#),
-            StatusOutcome::Unknown { .. }
-        ));
+        assert!(matches!(s(r#"{"status":0,"code":"TE0011"}"#), StatusOutcome::UnknownReference { .. }));
+        assert!(matches!(s(r#"{"status":0,"code":"BE12"}"#), StatusOutcome::Unknown { .. }));
+        assert!(matches!(s(r#"{"status":0,"message":"FAILED"}"#), StatusOutcome::Unknown { .. }));
         assert!(matches!(s("{}"), StatusOutcome::Unknown { .. }));
     }
 
     #[test]
     fn token_answers() {
         let ok = r#"{"status": true, "data": {"token": "bc78"}, "message": "Token generated sucessfully.!"}"#;
-        assert!(
-            matches!(classify_token(200, None, ok), TokenOutcome::Token { token, .. } if token == "bc78")
-        );
+        assert!(matches!(classify_token(200, None, ok), TokenOutcome::Token { token, .. } if token == "bc78"));
         let bad = r#"{"code": 401, "status": "error", "message": "Invalid API credentials."}"#;
-        assert!(matches!(
-            classify_token(401, None, bad),
-            TokenOutcome::Refused { .. }
-        ));
-        let missing =
-            r#"{"code": 400, "status": false, "message": "Client Id headers is required."}"#;
-        assert!(matches!(
-            classify_token(400, None, missing),
-            TokenOutcome::Refused { .. }
-        ));
-        assert!(matches!(
-            classify_token(200, None, r#"{"code":603,"status":false}"#),
-            TokenOutcome::Unknown { .. }
-        ));
-        assert!(matches!(
-            classify_token(200, None, r#"{"code":601,"status":false}"#),
-            TokenOutcome::Refused { .. }
-        ));
+        assert!(matches!(classify_token(401, None, bad), TokenOutcome::Refused { .. }));
+        let missing = r#"{"code": 400, "status": false, "message": "Client Id headers is required."}"#;
+        assert!(matches!(classify_token(400, None, missing), TokenOutcome::Refused { .. }));
+        assert!(matches!(classify_token(200, None, r#"{"code":603,"status":false}"#), TokenOutcome::Unknown { .. }));
+        assert!(matches!(classify_token(200, None, r#"{"code":601,"status":false}"#), TokenOutcome::Refused { .. }));
     }
 
     #[test]

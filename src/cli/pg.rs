@@ -1,0 +1,127 @@
+//! `payrun pg initiate` and `payrun pg verify`: the PG payment calls (SPEC section 6.5).
+//!
+//! ```text
+//! payrun pg initiate --name N --phone P --email E --amount AMOUNT --redirect-url URL
+//!                    [--gateway embedded|URL] [--state DIR] [--json]
+//! payrun pg verify (--url URL | --token TOKEN) --transaction-id ID --pg-reference-no REF
+//!                  [--gateway embedded|URL] [--state DIR] [--json]
+//! ```
+//!
+//! `verify` takes the `url` that `initiate` printed (or just its last path segment).
+
+use anyhow::bail;
+use payrun::config::ConfigFile;
+use payrun::money::Amount;
+use payrun::sandbox::Profile;
+
+use super::payin::{SingleCallArgs, print_single};
+use super::{Exit, GatewayChoice, connect, embedded_banner};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Start a PG payment; prints the payment URL, transaction id and PG reference.
+    Initiate(InitiateArgs),
+    /// Check a PG payment started by initiate.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitiateArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    phone: String,
+    #[arg(long)]
+    email: String,
+    /// Amount in rupees.
+    #[arg(long)]
+    amount: String,
+    #[arg(long)]
+    redirect_url: String,
+    #[command(flatten)]
+    common: SingleCallArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The payment URL initiate returned.
+    #[arg(long, conflicts_with = "token", required_unless_present = "token")]
+    url: Option<String>,
+    /// The last path segment of that URL.
+    #[arg(long)]
+    token: Option<String>,
+    #[arg(long)]
+    transaction_id: String,
+    #[arg(long)]
+    pg_reference_no: String,
+    #[command(flatten)]
+    common: SingleCallArgs,
+}
+
+/// The `{token}` of the verify path: the last non-empty path segment of initiate's `url`.
+fn token_of(url: &str) -> Option<String> {
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    path.rsplit('/').find(|s| !s.is_empty()).map(str::to_string).filter(|s| !s.contains(':'))
+}
+
+pub async fn run(cmd: Command, config: &ConfigFile) -> anyhow::Result<Exit> {
+    match cmd {
+        Command::Initiate(a) => {
+            let amount = Amount::parse_cell(a.amount.trim()).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
+            let choice = GatewayChoice::resolve(a.common.gateway.as_deref(), config);
+            let conn = connect(&choice, config, &a.common.state, None, 1, Profile::Clean).await?;
+            embedded_banner(&conn);
+            let fields = [
+                ("name", a.name),
+                ("phone", a.phone),
+                ("email", a.email),
+                ("amount", amount.to_wire()),
+                ("redirect_url", a.redirect_url),
+            ];
+            let reply = conn.client.pg_initiate(&fields).await;
+            conn.close().await;
+            print_single(
+                reply,
+                a.common.json,
+                &[
+                    ("url", &["url"]),
+                    ("transaction_id", &["transaction_id"]),
+                    ("pg_reference_no", &["pg_reference_no"]),
+                ],
+            )
+        }
+        Command::Verify(a) => {
+            let token = match (&a.token, &a.url) {
+                (Some(t), _) => t.clone(),
+                (None, Some(u)) => match token_of(u) {
+                    Some(t) => t,
+                    None => bail!("--url '{u}' has no path segment to verify"),
+                },
+                (None, None) => bail!("give --url or --token"),
+            };
+            let choice = GatewayChoice::resolve(a.common.gateway.as_deref(), config);
+            let conn = connect(&choice, config, &a.common.state, None, 1, Profile::Clean).await?;
+            embedded_banner(&conn);
+            let reply = conn.client.pg_verify(&token, &a.transaction_id, &a.pg_reference_no).await;
+            conn.close().await;
+            print_single(
+                reply,
+                a.common.json,
+                &[("state", &["state"]), ("code", &["code"]), ("amount", &["amount"]), ("utr", &["utr_no"])],
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_from_url() {
+        assert_eq!(
+            super::token_of("https://AtMoonDPS.in/pg/payment/5bce5bf4239e288b947c451242e1030d88839dd6").as_deref(),
+            Some("5bce5bf4239e288b947c451242e1030d88839dd6")
+        );
+        assert_eq!(super::token_of("http://127.0.0.1:9/pg/payment/abc/?x=1").as_deref(), Some("abc"));
+        assert_eq!(super::token_of("https://"), None);
+    }
+}

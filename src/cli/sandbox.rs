@@ -1,0 +1,127 @@
+//! `payrun sandbox`: serve the simulated AT MOON DPS gateway.
+//!
+//! ```text
+//! payrun sandbox [--addr 127.0.0.1:8080] [--profile clean|realistic|chaos] [--seed N]
+//!                [--latency MS[..MS]] [--rate-limit N] [--ledger FILE] [--persist DIR]
+//!                [--access-key K --merchant-key K --client-id ID --api-password P --user-id ID]
+//! ```
+//!
+//! Prints `listening on ADDR` as its first line, serves until Ctrl-C or SIGTERM, then writes the
+//! ledger to `--ledger FILE` when given.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use payrun::config::{ConfigFile, Secret, example_credentials};
+use payrun::sandbox::{Profile, RunningSandbox, SandboxOptions};
+use payrun::shutdown::Shutdown;
+
+use super::Exit;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free one. Loopback unless you say otherwise.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// clean: all succeed at once. realistic: latency, some pending, a few bank failures.
+    /// chaos: answers lost after applying, resets, 5xx, 429, token expiry, long pending.
+    #[arg(long, value_enum, default_value = "realistic")]
+    profile: Profile,
+    /// Seed of every random choice: the same seed and file give the same fates and faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Latency per request in ms, fixed (`40`) or a range (`20..60`); overrides the profile's.
+    #[arg(long, value_name = "MS[..MS]", value_parser = parse_latency)]
+    latency: Option<(u64, u64)>,
+    /// Answer HTTP 429 above this many requests per second.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u32>,
+    /// Write the ledger (JSON) to this file on exit.
+    #[arg(long, value_name = "FILE")]
+    ledger: Option<PathBuf>,
+    /// Keep applied payouts in this directory, so a restarted sandbox remembers them.
+    #[arg(long, value_name = "DIR")]
+    persist: Option<PathBuf>,
+    /// Token lifetime (e.g. `20s`, `15m`); overrides the profile's.
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    token_ttl: Option<Duration>,
+    /// Credentials the sandbox accepts (default: the API document's examples).
+    #[arg(long)]
+    access_key: Option<String>,
+    #[arg(long)]
+    merchant_key: Option<String>,
+    #[arg(long)]
+    client_id: Option<String>,
+    #[arg(long)]
+    api_password: Option<String>,
+    #[arg(long)]
+    user_id: Option<String>,
+}
+
+fn parse_latency(s: &str) -> Result<(u64, u64), String> {
+    let parse = |x: &str| x.trim().parse::<u64>().map_err(|_| format!("'{x}' is not a number of milliseconds"));
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (parse(a)?, parse(b)?);
+            if a > b {
+                return Err(format!("latency range {a}..{b} is backwards"));
+            }
+            Ok((a, b))
+        }
+        None => {
+            let a = parse(s)?;
+            Ok((a, a))
+        }
+    }
+}
+
+pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
+    let mut opts = SandboxOptions::new(args.profile, args.seed);
+    let mut creds = example_credentials();
+    if let Some(v) = args.access_key {
+        creds.access_key = Secret::new(v);
+    }
+    if let Some(v) = args.merchant_key {
+        creds.merchant_key = Secret::new(v);
+    }
+    if let Some(v) = args.client_id {
+        creds.client_id = v;
+    }
+    if let Some(v) = args.api_password {
+        creds.api_password = Secret::new(v);
+    }
+    if let Some(v) = args.user_id {
+        creds.user_id = v;
+    }
+    opts.credentials = creds;
+    opts.rate_limit = args.rate_limit;
+    if let Some(ttl) = args.token_ttl {
+        opts.knobs.token_ttl = ttl;
+    }
+    if args.rate_limit == Some(0) {
+        bail!("--rate-limit must be at least 1");
+    }
+    let sandbox = RunningSandbox::start(opts, args.addr, args.latency, args.persist.as_deref())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    println!("listening on {}", sandbox.addr);
+    eprintln!(
+        "payrun sandbox: simulated AT MOON DPS gateway, profile {:?}, seed {} (NO REAL MONEY MOVES); ledger at {}/__sandbox/ledger",
+        args.profile,
+        args.seed,
+        sandbox.url()
+    );
+    let stop = Shutdown::new();
+    stop.on_signals(|| {});
+    stop.wait().await;
+    let ledger = sandbox.ledger();
+    sandbox.stop().await;
+    if let Some(path) = args.ledger {
+        let json = serde_json::to_vec_pretty(&ledger)?;
+        payrun::files::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("ledger written to {} ({} payouts applied)", path.display(), ledger.applied);
+    }
+    Ok(Exit::Ok)
+}
