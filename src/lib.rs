@@ -4,3 +4,5 @@ pub mod gateway;
 pub mod money;
 pub mod sandbox;
 pub mod shutdown;
+pub mod input;
+pub mod report;

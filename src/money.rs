@@ -242,6 +242,27 @@ impl Sum for Amount {
     }
 }
 
+/// A count of rows and their total amount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub count: u64,
+    pub amount: Amount,
+}
+
+impl Tally {
+    pub fn add(&mut self, amount: Amount) {
+        self.count += 1;
+        self.amount += amount;
+    }
+}
+
+impl AddAssign for Tally {
+    fn add_assign(&mut self, rhs: Tally) {
+        self.count += rhs.count;
+        self.amount += rhs.amount;
+    }
+}
+
 /// Parses a decimal amount that a gateway or a journal wrote (`"1500"`, `"1500.5"`, `1500.00`):
 /// plain digits and an optional fraction of at most two digits. Returns `None` for anything else.
 pub fn parse_plain(text: &str) -> Option<Amount> {

@@ -1,0 +1,220 @@
+//! Input: reading a payout file and checking every row against SPEC section 2.
+//!
+//! This module owns what a valid row is. It reads ([`reader`]), maps the header ([`columns`]) and
+//! applies every rule ([`rules`]), reporting every problem of every row in one pass with its
+//! physical line, column and stable code. It never sends, stores or prints anything itself: the
+//! `validate` and `run` commands decide what to do with the verdicts.
+
+pub mod columns;
+pub mod reader;
+pub mod rules;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use columns::{Columns, Field};
+pub use reader::{Encoding, Record, Source};
+pub use rules::{RuleOptions, Validator};
+
+use crate::money::Amount;
+
+/// A file-level problem: nothing in the file can be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{} is empty: no header row", path.display())]
+    Empty { path: PathBuf },
+    #[error("{} has no data rows (only a header)", path.display())]
+    NoRows { path: PathBuf },
+    #[error("missing required column{}: {} (header is: {}). Accepted headings include {}{}",
+        if missing.len() > 1 { "s" } else { "" }, missing.join(", "), header.join(" | "), hint.join("; "),
+        if *mode { ". Without a mode column use --mode-auto or set run.default_mode" } else { "" })]
+    MissingColumns { missing: Vec<String>, hint: Vec<String>, header: Vec<String>, mode: bool },
+}
+
+/// A transfer rail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Mode {
+    #[serde(rename = "NEFT")]
+    Neft,
+    #[serde(rename = "IMPS")]
+    Imps,
+    #[serde(rename = "RTGS")]
+    Rtgs,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Neft, Mode::Imps, Mode::Rtgs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Neft => "NEFT",
+            Mode::Imps => "IMPS",
+            Mode::Rtgs => "RTGS",
+        }
+    }
+
+    /// Case-insensitive NEFT, IMPS or RTGS.
+    pub fn parse(s: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stable problem codes of SPEC section 2 (and one warning of payrun's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    MissingField,
+    BadIfsc,
+    UnknownIfsc,
+    BadAmount,
+    BadMode,
+    ModeLimit,
+    BadAccount,
+    SpreadsheetMangled,
+    BadName,
+    BadRef,
+    DuplicateRow,
+    BadRow,
+    /// Warning: the branch's directory entry does not report the chosen rail.
+    RailNotReported,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MissingField => "MISSING_FIELD",
+            Code::BadIfsc => "BAD_IFSC",
+            Code::UnknownIfsc => "UNKNOWN_IFSC",
+            Code::BadAmount => "BAD_AMOUNT",
+            Code::BadMode => "BAD_MODE",
+            Code::ModeLimit => "MODE_LIMIT",
+            Code::BadAccount => "BAD_ACCOUNT",
+            Code::SpreadsheetMangled => "SPREADSHEET_MANGLED",
+            Code::BadName => "BAD_NAME",
+            Code::BadRef => "BAD_REF",
+            Code::DuplicateRow => "DUPLICATE_ROW",
+            Code::BadRow => "BAD_ROW",
+            Code::RailNotReported => "RAIL_NOT_REPORTED",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem of one row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Physical line of the file (1 is the header).
+    pub line: u64,
+    /// The column's heading as written in the file (or the field's name when there is no column).
+    pub column: String,
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = if self.severity == Severity::Warning { "warning " } else { "" };
+        if self.column.is_empty() {
+            write!(f, "line {}: {sev}{}: {}", self.line, self.code, self.message)
+        } else {
+            write!(f, "line {}, column '{}': {sev}{}: {}", self.line, self.column, self.code, self.message)
+        }
+    }
+}
+
+/// A row that passed every rule, normalised: what payrun will pay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidRow {
+    pub name: String,
+    /// Digits only.
+    pub account: String,
+    /// Upper case.
+    pub ifsc: String,
+    pub amount: Amount,
+    pub mode: Mode,
+    pub remarks: String,
+    /// The file's own reference, when the row has one.
+    pub reference: Option<String>,
+    pub payee_list_id: String,
+    pub email: String,
+    pub phone: String,
+}
+
+/// A row as the scanner saw it: the record, its problems, and the normalised row when valid.
+pub struct Verdict<'a> {
+    pub record: &'a Record,
+    pub row: Option<ValidRow>,
+    pub problems: &'a [Problem],
+}
+
+impl Verdict<'_> {
+    pub fn has_error(&self) -> bool {
+        self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+/// Reads and checks a file row by row: the loop `validate` and `run` share.
+pub struct Scanner {
+    source: Source,
+    validator: Validator,
+    rec: Record,
+    problems: Vec<Problem>,
+    rows: u64,
+}
+
+impl Scanner {
+    /// Opens the file and maps its header. `hash` computes the file's SHA-256 on the way (for `run`).
+    pub fn open(path: &std::path::Path, hash: bool, opts: RuleOptions) -> Result<Scanner, InputError> {
+        let source = Source::open(path, hash)?;
+        let mode_required = !(opts.mode_auto || opts.default_mode.is_some());
+        let columns = Columns::map(&source.header, mode_required)?;
+        Ok(Scanner { source, validator: Validator::new(columns, opts), rec: Record::default(), problems: Vec::new(), rows: 0 })
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn columns(&self) -> &Columns {
+        self.validator.columns()
+    }
+
+    /// Data rows read so far (blank lines not counted).
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The next row's verdict, or `None` at the end of the file.
+    pub fn next(&mut self) -> Result<Option<Verdict<'_>>, InputError> {
+        if !self.source.next_record(&mut self.rec)? {
+            return Ok(None);
+        }
+        self.rows += 1;
+        self.problems.clear();
+        let row = self.validator.check(&self.rec, &mut self.problems);
+        Ok(Some(Verdict { record: &self.rec, row, problems: &self.problems }))
+    }
+}

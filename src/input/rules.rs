@@ -1,0 +1,438 @@
+//! The rules of SPEC section 2, applied to one record at a time.
+//!
+//! [`Validator::check`] reports every problem of a row (never stopping at the first) and returns
+//! the normalised row when it has no error. Its memory is what duplicate detection needs: one
+//! 96-bit key and a line number per row (16 bytes; a false match between two different rows has
+//! odds of about 1 in 10^17 for a million-row file), nothing else grows with the file.
+//!
+//! IFSC codes are checked against the `ifsc` crate's bundled directory (Razorpay's public-domain
+//! data); a well-formed code that no branch has is `UNKNOWN_IFSC`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use super::columns::{Columns, Field};
+use super::reader::{Record, trim};
+use super::{Code, Mode, Problem, Severity, ValidRow};
+use crate::money::Amount;
+
+/// IMPS allows at most ₹5,00,000 per payout.
+pub const IMPS_MAX_PAISE: i128 = 5_00_000_00;
+/// RTGS is for ₹2,00,000 and above.
+pub const RTGS_MIN_PAISE: i128 = 2_00_000_00;
+
+/// Switches of SPEC section 2.
+#[derive(Clone, Debug, Default)]
+pub struct RuleOptions {
+    /// Derive a missing mode: RTGS from ₹2,00,000, else IMPS.
+    pub mode_auto: bool,
+    /// Mode for rows that have none (from `payrun.toml`).
+    pub default_mode: Option<Mode>,
+    /// Same account, IFSC and amount twice is a warning instead of an error.
+    pub allow_duplicates: bool,
+    /// An IFSC missing from the directory is a warning instead of an error.
+    pub allow_unknown_ifsc: bool,
+}
+
+/// The bundled directory's version, for messages and the README.
+pub fn directory_version() -> String {
+    let d = ifsc::dataset();
+    format!("{} (RBI update {})", ifsc::DATA_VERSION, d.rbi_update_date())
+}
+
+/// A 96-bit key: two SipHash-1-3 (fixed keys) of the parts.
+type Key = [u32; 3];
+
+fn key(parts: &[&[u8]]) -> Key {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    0xA5u8.hash(&mut a);
+    0x5Au8.hash(&mut b);
+    for p in parts {
+        p.hash(&mut a);
+        p.hash(&mut b);
+    }
+    let (x, y) = (a.finish(), b.finish());
+    [x as u32, (x >> 32) as u32, y as u32]
+}
+
+/// The keys are already hashes: the map's hasher just folds them.
+#[derive(Default)]
+struct Fold(u64);
+
+impl Hasher for Fold {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0 = self.0.rotate_left(32) ^ u64::from(x);
+    }
+    fn write_usize(&mut self, _: usize) {}
+}
+
+type Seen = HashMap<Key, u32, BuildHasherDefault<Fold>>;
+
+/// Applies the rules to the rows of one file.
+pub struct Validator {
+    opts: RuleOptions,
+    columns: Columns,
+    rows: Seen,
+    refs: Seen,
+}
+
+/// Outcome of the IFSC rules for one code.
+enum IfscCheck {
+    Bad,
+    Unknown,
+    Known(ifsc::Branch),
+}
+
+fn check_ifsc(code: &str) -> IfscCheck {
+    let b = code.as_bytes();
+    let well_formed = b.len() == 11
+        && b[..4].iter().all(u8::is_ascii_uppercase)
+        && b[4] == b'0'
+        && b[5..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !well_formed {
+        return IfscCheck::Bad;
+    }
+    match ifsc::lookup_str(code) {
+        Ok(Some(branch)) => IfscCheck::Known(branch),
+        _ => IfscCheck::Unknown,
+    }
+}
+
+/// Whether an account cell looks rewritten by a spreadsheet: `3.96285E+10`, `1.23E+016`,
+/// `39628544321.0`, `39,628,544,321`.
+pub fn spreadsheet_mangled(v: &str) -> bool {
+    let s: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+    let s = s.as_str();
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    // Exponent form.
+    if let Some((mant, exp)) = s.split_once(['e', 'E']) {
+        let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        let mant_ok = match mant.split_once(['.', ',']) {
+            Some((i, f)) => digits(i) && (f.is_empty() || digits(f)),
+            None => digits(mant),
+        };
+        return mant_ok && digits(exp);
+    }
+    // A decimal point (or comma) with only zeros after it.
+    if let Some((i, f)) = s.rsplit_once('.') {
+        if digits(&i.replace(',', "")) && !f.is_empty() && f.bytes().all(|b| b == b'0') {
+            return true;
+        }
+    }
+    // Digit grouping.
+    s.contains(',') && s.split(',').all(digits)
+}
+
+/// The account number's digits, or why not.
+fn check_account(v: &str) -> Result<String, (Code, String)> {
+    if spreadsheet_mangled(v) {
+        return Err((
+            Code::SpreadsheetMangled,
+            format!(
+                "'{v}' looks rewritten by a spreadsheet (scientific notation, a decimal point or thousands separators), so the real number may be lost: format the column as Text, re-enter the account numbers and export again"
+            ),
+        ));
+    }
+    let digits: String = v.chars().filter(|c| *c != ' ' && *c != '\u{a0}').collect();
+    if (9..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(digits)
+    } else {
+        Err((Code::BadAccount, format!("'{v}' is not an account number: it must be 9 to 18 digits")))
+    }
+}
+
+/// Checks a beneficiary name: at most 100 characters of ASCII letters, digits, space and `. , ' & - ( ) /`.
+fn check_name(v: &str) -> Result<(), String> {
+    let n = v.chars().count();
+    if n > 100 {
+        return Err(format!("name is {n} characters long; banks accept at most 100"));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " .,'&-()/".contains(c);
+    if let Some(bad) = v.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "name contains '{bad}': use Latin letters, digits, space and . , ' & - ( ) / only, and write the name as the bank account holds it"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a reference's form: 1-35 of `[A-Za-z0-9_-]`.
+pub fn reference_ok(v: &str) -> bool {
+    (1..=35).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Validator {
+    pub fn new(columns: Columns, opts: RuleOptions) -> Validator {
+        Validator { opts, columns, rows: Seen::default(), refs: Seen::default() }
+    }
+
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    fn field<'r>(&self, rec: &'r Record, f: Field) -> &'r str {
+        match self.columns.of(f) {
+            Some(i) => trim(rec.get(i)),
+            None => "",
+        }
+    }
+
+    /// Checks one record; pushes its problems (errors and warnings) and returns the row when it has
+    /// no error. Rows must be given in file order (duplicates point back to earlier lines).
+    pub fn check(&mut self, rec: &Record, problems: &mut Vec<Problem>) -> Option<ValidRow> {
+        let line = rec.line;
+        let width = self.columns.header.len();
+        if rec.len() != width {
+            problems.push(Problem {
+                line,
+                column: String::new(),
+                code: Code::BadRow,
+                severity: Severity::Error,
+                message: format!(
+                    "row has {} field{}, the header has {width}: check for an unquoted delimiter or a missing cell",
+                    rec.len(),
+                    if rec.len() == 1 { "" } else { "s" }
+                ),
+            });
+            return None;
+        }
+        let before = problems.len();
+        let mut push = |field: Field, code: Code, severity: Severity, message: String, cols: &Columns| {
+            problems.push(Problem { line, column: cols.heading(field), code, severity, message });
+        };
+        let cols = &self.columns;
+        let missing = |f: Field| format!("{} is empty", f.label());
+
+        let name = self.field(rec, Field::Name);
+        if name.is_empty() {
+            push(Field::Name, Code::MissingField, Severity::Error, missing(Field::Name), cols);
+        } else if let Err(m) = check_name(name) {
+            push(Field::Name, Code::BadName, Severity::Error, m, cols);
+        }
+
+        let account_cell = self.field(rec, Field::Account);
+        let account = if account_cell.is_empty() {
+            push(Field::Account, Code::MissingField, Severity::Error, missing(Field::Account), cols);
+            None
+        } else {
+            match check_account(account_cell) {
+                Ok(a) => Some(a),
+                Err((code, m)) => {
+                    push(Field::Account, code, Severity::Error, m, cols);
+                    None
+                }
+            }
+        };
+
+        let ifsc_cell = self.field(rec, Field::Ifsc);
+        let mut branch = None;
+        let ifsc = if ifsc_cell.is_empty() {
+            push(Field::Ifsc, Code::MissingField, Severity::Error, missing(Field::Ifsc), cols);
+            None
+        } else {
+            let upper = ifsc_cell.to_ascii_uppercase();
+            match check_ifsc(&upper) {
+                IfscCheck::Bad => {
+                    push(
+                        Field::Ifsc,
+                        Code::BadIfsc,
+                        Severity::Error,
+                        format!("'{ifsc_cell}' is not an IFSC: 11 characters, 4 letters, a zero, then 6 letters or digits (e.g. SBIN0011243)"),
+                        cols,
+                    );
+                    None
+                }
+                IfscCheck::Unknown => {
+                    let sev = if self.opts.allow_unknown_ifsc { Severity::Warning } else { Severity::Error };
+                    let hint = if self.opts.allow_unknown_ifsc {
+                        "sending it anyway (--allow-unknown-ifsc)".to_string()
+                    } else {
+                        "check it, or pass --allow-unknown-ifsc for a branch newer than the directory".to_string()
+                    };
+                    push(
+                        Field::Ifsc,
+                        Code::UnknownIfsc,
+                        sev,
+                        format!("'{upper}' is well-formed but no bank branch has it in the directory {}: {hint}", directory_version()),
+                        cols,
+                    );
+                    Some(upper)
+                }
+                IfscCheck::Known(b) => {
+                    branch = Some(b);
+                    Some(upper)
+                }
+            }
+        };
+
+        let amount_cell = self.field(rec, Field::Amount);
+        let amount = if amount_cell.is_empty() {
+            push(Field::Amount, Code::MissingField, Severity::Error, missing(Field::Amount), cols);
+            None
+        } else {
+            match Amount::parse_cell(amount_cell) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    push(Field::Amount, Code::BadAmount, Severity::Error, e.to_string(), cols);
+                    None
+                }
+            }
+        };
+
+        let mode_cell = self.field(rec, Field::Mode);
+        let mode = if mode_cell.is_empty() {
+            if self.opts.mode_auto {
+                amount.map(|a| if a.paise() >= RTGS_MIN_PAISE { Mode::Rtgs } else { Mode::Imps })
+            } else if let Some(m) = self.opts.default_mode {
+                Some(m)
+            } else {
+                push(Field::Mode, Code::MissingField, Severity::Error, format!("{} is empty (or use --mode-auto)", Field::Mode.label()), cols);
+                None
+            }
+        } else {
+            match Mode::parse(mode_cell) {
+                Some(m) => Some(m),
+                None => {
+                    push(Field::Mode, Code::BadMode, Severity::Error, format!("'{mode_cell}' is not a transfer mode: use NEFT, IMPS or RTGS"), cols);
+                    None
+                }
+            }
+        };
+        if let (Some(m), Some(a)) = (mode, amount) {
+            if m == Mode::Imps && a.paise() > IMPS_MAX_PAISE {
+                push(Field::Mode, Code::ModeLimit, Severity::Error, format!("IMPS allows at most ₹5,00,000 per payout; ₹{} needs NEFT or RTGS", a.to_indian()), cols);
+            } else if m == Mode::Rtgs && a.paise() < RTGS_MIN_PAISE {
+                push(Field::Mode, Code::ModeLimit, Severity::Error, format!("RTGS is for ₹2,00,000 and above; ₹{} needs NEFT or IMPS", a.to_indian()), cols);
+            }
+            if let Some(b) = branch {
+                let rail = match m {
+                    Mode::Neft => ifsc::BranchRail::Neft,
+                    Mode::Imps => ifsc::BranchRail::Imps,
+                    Mode::Rtgs => ifsc::BranchRail::Rtgs,
+                };
+                if !b.reports(rail) {
+                    push(
+                        Field::Mode,
+                        Code::RailNotReported,
+                        Severity::Warning,
+                        format!("the directory does not list {m} for {} ({}, {}); the bank may refuse it", b.ifsc(), b.reported_bank_name().unwrap_or("bank"), b.name()),
+                        cols,
+                    );
+                }
+            }
+        }
+
+        let ref_cell = self.field(rec, Field::Reference);
+        let reference = if ref_cell.is_empty() {
+            None
+        } else if !reference_ok(ref_cell) {
+            push(Field::Reference, Code::BadRef, Severity::Error, format!("'{ref_cell}' is not a valid reference: 1 to 35 letters, digits, '_' or '-' (leave it empty to let payrun derive one)"), cols);
+            None
+        } else {
+            let k = key(&[b"ref", ref_cell.to_ascii_lowercase().as_bytes()]);
+            match self.refs.get(&k) {
+                Some(first) => {
+                    push(Field::Reference, Code::BadRef, Severity::Error, format!("reference '{ref_cell}' is already used on line {first} (references must be unique, ignoring case)"), cols);
+                    None
+                }
+                None => {
+                    self.refs.insert(k, line as u32);
+                    Some(ref_cell.to_string())
+                }
+            }
+        };
+
+        if let (Some(acc), Some(code), Some(amt)) = (&account, &ifsc, amount) {
+            let k = key(&[acc.as_bytes(), code.as_bytes(), &amt.paise().to_le_bytes()]);
+            match self.rows.get(&k) {
+                Some(first) => {
+                    let (sev, hint) = if self.opts.allow_duplicates {
+                        (Severity::Warning, "allowed by --allow-duplicates")
+                    } else {
+                        (Severity::Error, "if both payments are intended, use --allow-duplicates")
+                    };
+                    problems.push(Problem {
+                        line,
+                        column: self.columns.heading(Field::Account),
+                        code: Code::DuplicateRow,
+                        severity: sev,
+                        message: format!("same account, IFSC and amount as line {first}: {hint}"),
+                    });
+                }
+                None => {
+                    self.rows.insert(k, line as u32);
+                }
+            }
+        }
+
+        if problems[before..].iter().any(|p| p.severity == Severity::Error) {
+            return None;
+        }
+        Some(ValidRow {
+            name: name.to_string(),
+            account: account?,
+            ifsc: ifsc?,
+            amount: amount?,
+            mode: mode?,
+            remarks: self.field(rec, Field::Remarks).to_string(),
+            reference,
+            payee_list_id: self.field(rec, Field::PayeeListId).to_string(),
+            email: self.field(rec, Field::Email).to_string(),
+            phone: self.field(rec, Field::Phone).to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mangled_accounts() {
+        for m in ["3.96285E+10", "1.23E+016", "3.96285e10", "39628544321.0", "39628544321.00", "39,628,544,321", "3,96,28,544", "1.2E+16"] {
+            assert!(spreadsheet_mangled(m), "{m}");
+        }
+        for ok in ["39628544321", "0012345678901", "1234 5678 9012", "ABC", "12.5", "12-34"] {
+            assert!(!spreadsheet_mangled(ok), "{ok}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("Ravi Kumar").is_ok());
+        assert!(check_name("M/s. Shah & Sons (P) Ltd., O'Brien-Das").is_ok());
+        assert!(check_name("Zoë").is_err());
+        assert!(check_name("रवि").is_err());
+        assert!(check_name(&"a".repeat(100)).is_ok());
+        assert!(check_name(&"a".repeat(101)).is_err());
+        assert!(check_name("a_b").is_err());
+    }
+
+    #[test]
+    fn references() {
+        assert!(reference_ok("SAL-2026-11_001"));
+        assert!(reference_ok(&"a".repeat(35)));
+        assert!(!reference_ok(&"a".repeat(36)));
+        assert!(!reference_ok("ref 1"));
+        assert!(!reference_ok("ref#1"));
+    }
+
+    #[test]
+    fn directory_knows_real_branches() {
+        assert!(matches!(check_ifsc("SBIN0011243"), IfscCheck::Known(_)));
+        assert!(matches!(check_ifsc("HDFC0000001"), IfscCheck::Known(_)));
+        assert!(matches!(check_ifsc("ABCD0123456"), IfscCheck::Unknown));
+        assert!(matches!(check_ifsc("SBIN1011243"), IfscCheck::Bad));
+        assert!(matches!(check_ifsc("SBIN001124"), IfscCheck::Bad));
+        assert!(directory_version().contains("razorpay-ifsc"));
+    }
+}
