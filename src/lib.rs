@@ -6,3 +6,5 @@ pub mod sandbox;
 pub mod shutdown;
 pub mod input;
 pub mod report;
+pub mod journal;
+pub mod engine;

@@ -46,11 +46,11 @@ async fn token_payout_duplicate_status_ledger_sequence() {
     let sb = sandbox(Profile::Clean, |_| {}).await;
     let c = client(&sb);
     assert!(matches!(c.request_token().await, TokenOutcome::Token { .. }));
-    let first = c.payout(&req("SEQ-1", "39628544321")).await;
+    let first = c.payout(&req("SEQ-1", "39628544321"), None).await;
     let PayoutOutcome::Accepted { gateway_ref: Some(order), pending: false, .. } = first else {
         panic!("first posting: {first:?}");
     };
-    assert!(matches!(c.payout(&req("SEQ-1", "39628544321")).await, PayoutOutcome::Duplicate { .. }));
+    assert!(matches!(c.payout(&req("SEQ-1", "39628544321"), None).await, PayoutOutcome::Duplicate { .. }));
     for via in [StatusVia::Payoutstatus, StatusVia::Verify] {
         for id in [order.as_str(), "SEQ-1"] {
             match c.status_with(via, id).await {
@@ -95,7 +95,7 @@ async fn wrong_credentials_are_refused_everywhere() {
     bad.api_password = Secret::new("wrong");
     let c = client_for(&sb, bad, Duration::from_secs(2));
     assert!(matches!(c.request_token().await, TokenOutcome::Refused { code, .. } if code == "401"));
-    assert!(matches!(c.payout(&req("CR-1", "39628544321")).await, PayoutOutcome::CredentialsRefused { .. }));
+    assert!(matches!(c.payout(&req("CR-1", "39628544321"), None).await, PayoutOutcome::CredentialsRefused { .. }));
     assert!(matches!(c.status("CR-1").await, StatusOutcome::CredentialsRefused { .. }));
     // A missing header is the document's 400.
     let mut missing = example_credentials();
@@ -106,7 +106,7 @@ async fn wrong_credentials_are_refused_everywhere() {
     let mut other_user = example_credentials();
     other_user.user_id = "999".into();
     let c = client_for(&sb, other_user, Duration::from_secs(2));
-    assert!(matches!(c.payout(&req("CR-2", "39628544321")).await, PayoutOutcome::CredentialsRefused { .. }));
+    assert!(matches!(c.payout(&req("CR-2", "39628544321"), None).await, PayoutOutcome::CredentialsRefused { .. }));
     assert_eq!(sb.ledger().applied, 0);
 }
 
@@ -114,9 +114,9 @@ async fn wrong_credentials_are_refused_everywhere() {
 async fn expired_token_is_refreshed_once_and_the_payout_goes_through() {
     let sb = sandbox(Profile::Clean, |o| o.knobs.token_ttl = Duration::from_millis(300)).await;
     let c = client(&sb);
-    assert!(matches!(c.payout(&req("TTL-1", "39628544321")).await, PayoutOutcome::Accepted { .. }));
+    assert!(matches!(c.payout(&req("TTL-1", "39628544321"), None).await, PayoutOutcome::Accepted { .. }));
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(matches!(c.payout(&req("TTL-2", "39628544321")).await, PayoutOutcome::Accepted { .. }));
+    assert!(matches!(c.payout(&req("TTL-2", "39628544321"), None).await, PayoutOutcome::Accepted { .. }));
     assert!(matches!(c.status("TTL-1").await, StatusOutcome::Success { .. }));
     let tokens = c.counts.token.load(std::sync::atomic::Ordering::Relaxed);
     let payouts = c.counts.payout.load(std::sync::atomic::Ordering::Relaxed);
@@ -131,7 +131,7 @@ async fn rate_limit_answers_429_without_a_body_and_applies_nothing() {
     let mut not_sent = 0;
     let mut accepted = 0;
     for i in 0..12 {
-        match c.payout(&req(&format!("RL-{i}"), "39628544321")).await {
+        match c.payout(&req(&format!("RL-{i}"), "39628544321"), None).await {
             PayoutOutcome::NotSent { .. } => not_sent += 1,
             PayoutOutcome::Accepted { .. } => accepted += 1,
             other => panic!("{other:?}"),
@@ -171,7 +171,7 @@ async fn every_magic_account_behaves_as_listed() {
     let c = client_for(&sb, example_credentials(), Duration::from_millis(700));
     for (account, magic, _) in MAGIC_ACCOUNTS {
         let r = format!("MAGIC-{account}");
-        let first = c.payout(&req(&r, account)).await;
+        let first = c.payout(&req(&r, account), None).await;
         match magic {
             Magic::BankFailure => {
                 assert!(matches!(first, PayoutOutcome::Accepted { .. }), "{account}: {first:?}");
@@ -194,7 +194,7 @@ async fn every_magic_account_behaves_as_listed() {
                 assert!(matches!(first, PayoutOutcome::Unknown { .. }), "{account}: {first:?}");
                 // It was applied: status finds it, and a resend is a duplicate.
                 assert!(matches!(c.status(&r).await, StatusOutcome::Success { .. }), "{account}");
-                assert!(matches!(c.payout(&req(&r, account)).await, PayoutOutcome::Duplicate { .. }));
+                assert!(matches!(c.payout(&req(&r, account), None).await, PayoutOutcome::Duplicate { .. }));
             }
             Magic::ResetAndLaggingStatus => {
                 assert!(matches!(first, PayoutOutcome::Unknown { .. }), "{account}: {first:?}");
@@ -205,7 +205,7 @@ async fn every_magic_account_behaves_as_listed() {
             Magic::ServerErrorBeforeApply => {
                 assert!(matches!(first, PayoutOutcome::Unknown { .. }), "{account}: {first:?}");
                 assert!(matches!(c.status(&r).await, StatusOutcome::UnknownReference { .. }), "not applied");
-                assert!(matches!(c.payout(&req(&r, account)).await, PayoutOutcome::Accepted { .. }), "second try applies");
+                assert!(matches!(c.payout(&req(&r, account), None).await, PayoutOutcome::Accepted { .. }), "second try applies");
             }
             Magic::RejectTe0020 => {
                 assert!(matches!(first, PayoutOutcome::Rejected { ref code, .. } if code == "TE0020"), "{first:?}");
@@ -231,7 +231,7 @@ async fn every_magic_account_behaves_as_listed() {
             }
             Magic::RateLimitedFirst => {
                 assert!(matches!(first, PayoutOutcome::NotSent { retry_after: Some(_), .. }), "{first:?}");
-                assert!(matches!(c.payout(&req(&r, account)).await, PayoutOutcome::Accepted { .. }));
+                assert!(matches!(c.payout(&req(&r, account), None).await, PayoutOutcome::Accepted { .. }));
             }
             Magic::TokenInvalidFirst => {
                 // The client refreshed the token once and posted again.
@@ -268,7 +268,7 @@ async fn realistic_profile_settles_everything_and_ledger_agrees() {
     let c = client(&sb);
     let mut pending_at_posting = 0;
     for i in 0..60 {
-        match c.payout(&req(&format!("RE-{i}"), &format!("5000000{i:05}"))).await {
+        match c.payout(&req(&format!("RE-{i}"), &format!("5000000{i:05}")), None).await {
             PayoutOutcome::Accepted { pending, .. } => pending_at_posting += usize::from(pending),
             other => panic!("{other:?}"),
         }
@@ -306,7 +306,7 @@ async fn chaos_profile_injects_every_fault_and_never_applies_twice() {
         let r = format!("CH-{i}");
         // Keep posting the same reference until the gateway has it or refuses it.
         for _ in 0..10 {
-            match c.payout(&req(&r, &format!("6000000{i:05}"))).await {
+            match c.payout(&req(&r, &format!("6000000{i:05}")), None).await {
                 PayoutOutcome::Accepted { .. } => {
                     accepted += 1;
                     break;
@@ -367,12 +367,12 @@ async fn a_persisted_world_survives_a_restart() {
     let opts = SandboxOptions::new(Profile::Clean, 3);
     let sb = RunningSandbox::start(opts.clone(), ([127, 0, 0, 1], 0).into(), None, Some(dir.path())).await.expect("start");
     let c = client(&sb);
-    assert!(matches!(c.payout(&req("P-1", "39628544321")).await, PayoutOutcome::Accepted { .. }));
+    assert!(matches!(c.payout(&req("P-1", "39628544321"), None).await, PayoutOutcome::Accepted { .. }));
     sb.stop().await;
     let sb = RunningSandbox::start(opts, ([127, 0, 0, 1], 0).into(), None, Some(dir.path())).await.expect("restart");
     let c = client(&sb);
-    assert!(matches!(c.payout(&req("P-1", "39628544321")).await, PayoutOutcome::Duplicate { .. }));
-    assert!(matches!(c.payout(&req("P-2", "39628544321")).await, PayoutOutcome::Accepted { .. }));
+    assert!(matches!(c.payout(&req("P-1", "39628544321"), None).await, PayoutOutcome::Duplicate { .. }));
+    assert!(matches!(c.payout(&req("P-2", "39628544321"), None).await, PayoutOutcome::Accepted { .. }));
     let ledger = sb.ledger();
     assert_eq!(ledger.applied, 2);
     assert_ne!(ledger.payouts[0].gateway_id, ledger.payouts[1].gateway_id, "order ids continue after a restart");
@@ -394,6 +394,6 @@ async fn refused_connection_is_not_sent() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let o = ClientOptions::new(format!("http://127.0.0.1:{port}"));
     let c = GatewayClient::new(&o, example_credentials()).expect("client");
-    assert!(matches!(c.payout(&req("NS-1", "39628544321")).await, PayoutOutcome::NotSent { .. }));
+    assert!(matches!(c.payout(&req("NS-1", "39628544321"), None).await, PayoutOutcome::NotSent { .. }));
     assert!(matches!(c.status("NS-1").await, StatusOutcome::NotSent { .. }));
 }

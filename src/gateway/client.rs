@@ -101,6 +101,10 @@ impl PayoutRequest {
     }
 }
 
+/// Proof that one rate-limiter slot was taken (see [`GatewayClient::wait_turn`]).
+#[derive(Debug)]
+pub struct Turn(());
+
 /// Counts of HTTP requests made, by call (for summaries and the benchmark).
 #[derive(Debug, Default)]
 pub struct CallCounts {
@@ -235,8 +239,22 @@ impl GatewayClient {
         }
     }
 
-    async fn exchange(&self, rb: RequestBuilder, counter: &AtomicU64) -> Reply {
+    /// Waits for one slot of the rate limiter and returns it, for a caller that must do something
+    /// between getting its turn and sending (the engine writes the payout's intent there, so the
+    /// intent is on disk as close as possible to the moment the request leaves).
+    pub async fn wait_turn(&self) -> Turn {
         self.pace().await;
+        Turn(())
+    }
+
+    async fn exchange(&self, rb: RequestBuilder, counter: &AtomicU64) -> Reply {
+        self.exchange_with(rb, counter, None).await
+    }
+
+    async fn exchange_with(&self, rb: RequestBuilder, counter: &AtomicU64, turn: Option<Turn>) -> Reply {
+        if turn.is_none() {
+            self.pace().await;
+        }
         counter.fetch_add(1, Ordering::Relaxed);
         let resp = match rb.send().await {
             Ok(r) => r,
@@ -314,8 +332,10 @@ impl GatewayClient {
     }
 
     /// Posts one payout. On TE0012 fetches a new token once and posts again (the gateway did not act
-    /// on the first request, so this cannot pay twice).
-    pub async fn payout(&self, req: &PayoutRequest) -> PayoutOutcome {
+    /// on the first request, so this cannot pay twice). `turn` is a rate-limiter slot the caller
+    /// already waited for ([`GatewayClient::wait_turn`]); it pays for the first posting.
+    pub async fn payout(&self, req: &PayoutRequest, turn: Option<Turn>) -> PayoutOutcome {
+        let mut turn = turn;
         for round in 0..2 {
             let (token, generation) = match self.token().await {
                 Ok(t) => t,
@@ -334,7 +354,7 @@ impl GatewayClient {
                 .post(self.url(&self.endpoints.payout_path))
                 .header(reqwest::header::ACCEPT, "application/json")
                 .form(&form);
-            let outcome = match self.exchange(rb, &self.counts.payout).await {
+            let outcome = match self.exchange_with(rb, &self.counts.payout, turn.take()).await {
                 Reply::Http { status, retry_after, body } => wire::classify_payout(status, retry_after, &body),
                 Reply::NotSent(reason) => PayoutOutcome::NotSent { retry_after: None, reason },
                 Reply::Lost(reason) => PayoutOutcome::Unknown { reason },

@@ -1,0 +1,596 @@
+//! The engine: sends each ready row once, resolves rows in doubt, and polls every payout to its
+//! final status (SPEC section 3), at the rate the gateway allows.
+//!
+//! One dispatcher owns every row that is moving (its lifecycle status lives in memory, the journal
+//! follows through the group-commit [`Writer`]); jobs run as tasks, at most `concurrency` at a time,
+//! and every HTTP request they make waits on the client's rate limiter. The rules it enforces:
+//!
+//! 1. a payout's intent (`sending`, with its reference) is on disk before the request leaves;
+//! 2. an unknown outcome makes the row `in_doubt`, never `failed`;
+//! 3. an in-doubt row is resolved by status inquiry, and sent again (same reference) only after two
+//!    "unknown reference" answers at least `resend_grace` apart;
+//! 4. a request that provably never reached the gateway goes back to `ready` and is retried after
+//!    backoff (Retry-After when given), pausing all sending;
+//! 5. HTTP 401 stops everything: unsent rows stay `ready` for `resume`;
+//! 7. a status answer about another account, or TE0005 on a first attempt, is `REF_CONFLICT`.
+//!
+//! The engine never decides a row's next state itself: every answer becomes an [`Event`] and
+//! [`lifecycle::apply`] decides. It never resends a row the gateway has accepted.
+
+pub mod progress;
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::gateway::{GatewayClient, PayeeMatch, PayoutOutcome, PayoutRequest, StatusOutcome};
+use crate::journal::writer::{Change, Writer};
+use crate::journal::{self, Batch, Event, Journal, JournalError, Row, RowState, RowStatus, lifecycle};
+use crate::shutdown::Shutdown;
+
+pub use progress::{Progress, Snapshot};
+
+/// Failures that stop the engine: the journal cannot be trusted or a transition was illegal.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Illegal(#[from] lifecycle::Illegal),
+}
+
+/// How the engine works a batch.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// How long to keep polling once everything is sent.
+    pub poll_timeout: Duration,
+    /// First status inquiry this long after an SU0000 posting (and after an unknown outcome).
+    pub first_poll: Duration,
+    /// First status inquiry this long after an ENQ001 (pending) posting.
+    pub pending_poll: Duration,
+    /// Polls back off by doubling up to this interval.
+    pub max_poll_interval: Duration,
+    /// Two TE0011 answers at least this far apart before an in-doubt row is sent again.
+    pub resend_grace: Duration,
+    /// An in-doubt row is not sent again after this many possibly-delivered attempts.
+    pub max_attempts: u32,
+    /// Give up (exit 3, resumable) after this many consecutive "not sent" answers.
+    pub max_not_sent: u32,
+    /// Send nothing; only inquire on rows the gateway may have (`status --refresh`).
+    pub inquire_only: bool,
+    pub latitude: String,
+    pub longitude: String,
+    /// Used for rows without their own payee list id.
+    pub payee_list_id: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            concurrency: 8,
+            poll_timeout: Duration::from_secs(600),
+            first_poll: Duration::from_millis(500),
+            pending_poll: Duration::from_secs(2),
+            max_poll_interval: Duration::from_secs(30),
+            resend_grace: Duration::from_secs(5),
+            max_attempts: 5,
+            max_not_sent: 8,
+            inquire_only: false,
+            latitude: String::new(),
+            longitude: String::new(),
+            payee_list_id: String::new(),
+        }
+    }
+}
+
+/// Why the engine stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Every valid row is final.
+    Finished,
+    /// Everything was sent; some rows were still pending when `poll_timeout` ran out.
+    PollTimeout,
+    /// Ctrl-C / SIGTERM.
+    Interrupted,
+    /// HTTP 401, or the gateway refuses fresh tokens.
+    CredentialsRefused(String),
+    /// The gateway could not be reached for too long.
+    Unreachable(String),
+    /// `inquire_only`: one round of inquiries done.
+    Refreshed,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub stop: Stop,
+    pub stats: Snapshot,
+}
+
+/// A row the dispatcher is moving, with its polling bookkeeping.
+struct Active {
+    row: Row,
+    polls: u32,
+    first_unknown_ref: Option<Instant>,
+    unknown_refs: u32,
+}
+
+enum JobResult {
+    Sent { seq: u64, outcome: PayoutOutcome },
+    Inquired { seq: u64, outcome: StatusOutcome },
+    /// Shut down before the request was made (and before any intent was written): nothing changed.
+    Cancelled { seq: u64 },
+    Journal(JournalError),
+}
+
+/// The in-memory schedule and row table of one run.
+struct Dispatch {
+    cfg: EngineConfig,
+    batch: String,
+    active: HashMap<u64, Active>,
+    /// Status inquiries by due time.
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// In-doubt rows cleared for a resend (before new rows).
+    resend: VecDeque<u64>,
+    /// The status of each row whose send job is running, as it was before the claim.
+    claimed_from: HashMap<u64, RowStatus>,
+    /// Ready rows fetched from the journal, in file order.
+    ready: VecDeque<Row>,
+    ready_cursor: u64,
+    ready_exhausted: bool,
+    paused_until: Option<Instant>,
+    not_sent_streak: u32,
+    stats: Snapshot,
+}
+
+fn backoff(base: Duration, n: u32, cap: Duration) -> Duration {
+    base.saturating_mul(1u32 << n.min(16)).min(cap)
+}
+
+impl Dispatch {
+    fn schedule(&mut self, seq: u64, at: Instant) {
+        self.due.push(Reverse((at, seq)));
+    }
+
+    fn pop_due(&mut self, now: Instant) -> Option<u64> {
+        while let Some(Reverse((at, seq))) = self.due.peek().copied() {
+            if at > now {
+                return None;
+            }
+            self.due.pop();
+            // Skip stale entries (a row rescheduled, or finished meanwhile).
+            if self.active.get(&seq).is_some_and(|a| a.row.status.state().needs_inquiry()) {
+                return Some(seq);
+            }
+        }
+        None
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.due.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Applies an event to a row through the lifecycle and hands the change to the journal writer.
+    fn transition(&mut self, writer: &Writer, row: &mut Row, event: &Event) -> Result<(), EngineError> {
+        let from = row.status.state();
+        let to = lifecycle::apply(&row.status, event, &journal::now())?;
+        self.stats.count_transition(from, to.state());
+        writer.record(Change { seq: row.seq, from, to: to.clone() })?;
+        row.status = to;
+        Ok(())
+    }
+
+    fn refill(&mut self, journal: &Journal) -> Result<(), EngineError> {
+        if self.ready.is_empty() && !self.ready_exhausted {
+            let rows = journal.rows_in_state(&self.batch, RowState::Ready, self.ready_cursor, 512)?;
+            match rows.last() {
+                Some(last) => self.ready_cursor = last.seq,
+                None => self.ready_exhausted = true,
+            }
+            self.ready.extend(rows);
+        }
+        Ok(())
+    }
+
+    fn pause(&mut self, retry_after: Option<Duration>) {
+        let wait = retry_after.unwrap_or_else(|| backoff(Duration::from_millis(500), self.not_sent_streak, Duration::from_secs(30)));
+        let until = Instant::now() + wait.max(Duration::from_millis(50));
+        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+    }
+
+    fn poll_again(&mut self, seq: u64, now: Instant) {
+        if let Some(a) = self.active.get_mut(&seq) {
+            let delay = backoff(self.cfg.first_poll, a.polls, self.cfg.max_poll_interval);
+            self.due.push(Reverse((now + delay, seq)));
+        }
+    }
+}
+
+fn payout_request(row: &Row, cfg: &EngineConfig) -> PayoutRequest {
+    PayoutRequest {
+        amount: row.amount.unwrap_or_default(),
+        name: row.name.clone(),
+        account: row.account.clone(),
+        ifsc: row.ifsc.clone(),
+        mode: row.mode.map(|m| m.as_str().to_string()).unwrap_or_default(),
+        remarks: row.remarks.clone(),
+        external_ref: row.external_ref.clone().unwrap_or_default(),
+        payee_list_id: if row.payee_list_id.is_empty() { cfg.payee_list_id.clone() } else { row.payee_list_id.clone() },
+        latitude: cfg.latitude.clone(),
+        longitude: cfg.longitude.clone(),
+    }
+}
+
+/// Works a batch until every valid row is final, the poll timeout passes, or it is stopped.
+///
+/// Rows left `sending` by an earlier process are first recovered to `in_doubt`. The journal writer
+/// is flushed before this returns, so the result file can be written from the journal.
+pub async fn run(
+    journal: &Journal,
+    batch: &Batch,
+    client: Arc<GatewayClient>,
+    cfg: EngineConfig,
+    shutdown: Shutdown,
+    progress: &mut dyn Progress,
+) -> Result<Outcome, EngineError> {
+    let recovered = journal.recover(&batch.id)?;
+    if recovered > 0 {
+        tracing::warn!("{recovered} row(s) were being sent when the last run stopped: resolving them by status inquiry");
+    }
+    let writer = Arc::new(Writer::start(journal.path(), &batch.id)?);
+    let started = Instant::now();
+    let mut d = Dispatch {
+        cfg: cfg.clone(),
+        batch: batch.id.clone(),
+        active: HashMap::new(),
+        due: BinaryHeap::new(),
+        resend: VecDeque::new(),
+        claimed_from: HashMap::new(),
+        ready: VecDeque::new(),
+        ready_cursor: 0,
+        ready_exhausted: cfg.inquire_only,
+        paused_until: None,
+        not_sent_streak: 0,
+        stats: Snapshot::default(),
+    };
+    d.stats.init(&journal.state_counts(&batch.id)?);
+    // Rows the gateway may have: inquire first, before anything new is sent.
+    for state in [RowState::InDoubt, RowState::Accepted, RowState::Pending] {
+        let mut after = 0;
+        loop {
+            let rows = journal.rows_in_state(&batch.id, state, after, 1024)?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for row in rows {
+                let seq = row.seq;
+                d.active.insert(seq, Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0 });
+                d.schedule(seq, started);
+            }
+        }
+    }
+
+    let mut jobs: JoinSet<JobResult> = JoinSet::new();
+    let mut stop: Option<Stop> = None;
+    let mut sending_done_at: Option<Instant> = None;
+    let mut last_tick = Instant::now();
+    let refresh_targets = d.active.len();
+    let mut refreshed = 0usize;
+
+    loop {
+        let now = Instant::now();
+        if stop.is_none() && shutdown.is_triggered() {
+            stop = Some(Stop::Interrupted);
+        }
+        // Start jobs.
+        while stop.is_none() && jobs.len() < cfg.concurrency.max(1) {
+            let now = Instant::now();
+            if d.paused_until.is_some_and(|p| p > now) {
+                break;
+            }
+            if cfg.inquire_only && refreshed >= refresh_targets {
+                break;
+            }
+            if let Some(seq) = d.pop_due(now) {
+                let Some(a) = d.active.get_mut(&seq) else { continue };
+                a.polls += 1;
+                refreshed += 1;
+                let id = a.row.status.gateway_ref.clone().or_else(|| a.row.external_ref.clone()).unwrap_or_default();
+                let client = client.clone();
+                let stop_signal = shutdown.clone();
+                jobs.spawn(async move {
+                    tokio::select! {
+                        outcome = client.status(&id) => JobResult::Inquired { seq, outcome },
+                        _ = stop_signal.wait() => JobResult::Cancelled { seq },
+                    }
+                });
+                continue;
+            }
+            if cfg.inquire_only {
+                break;
+            }
+            // A send: an in-doubt row cleared for resending, else the next ready row.
+            let mut row = if let Some(seq) = d.resend.pop_front() {
+                match d.active.remove(&seq) {
+                    Some(a) => a.row,
+                    None => continue,
+                }
+            } else {
+                d.refill(journal)?;
+                match d.ready.pop_front() {
+                    Some(r) => r,
+                    None => break,
+                }
+            };
+            let prev = row.status.clone();
+            let claim = lifecycle::apply(&row.status, &Event::Claim, &journal::now())?;
+            row.status = claim.clone();
+            let seq = row.seq;
+            let req = payout_request(&row, &cfg);
+            d.active.insert(seq, Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0 });
+            let change = Change { seq, from: prev.state(), to: claim };
+            let client = client.clone();
+            let writer = writer.clone();
+            let stop_signal = shutdown.clone();
+            jobs.spawn(async move {
+                let turn = tokio::select! {
+                    t = client.wait_turn() => t,
+                    _ = stop_signal.wait() => return JobResult::Cancelled { seq },
+                };
+                // Rule 1: the intent is on disk before the request leaves.
+                if let Err(e) = writer.durable(change).await {
+                    return JobResult::Journal(e);
+                }
+                let outcome = client.payout(&req, Some(turn)).await;
+                JobResult::Sent { seq, outcome }
+            });
+            d.claimed_from.insert(seq, prev);
+            d.stats.sends_started += 1;
+        }
+
+        // Done?
+        let sends_pending = !d.resend.is_empty() || !d.ready.is_empty() || !d.ready_exhausted;
+        if jobs.is_empty() {
+            if stop.is_some() {
+                break;
+            }
+            if cfg.inquire_only && (refreshed >= refresh_targets || d.due.is_empty()) {
+                stop = Some(Stop::Refreshed);
+                break;
+            }
+            let open = d.active.values().any(|a| !a.row.status.state().is_final());
+            if !sends_pending && !open {
+                stop = Some(Stop::Finished);
+                break;
+            }
+        }
+        if !sends_pending && !d.active.values().any(|a| a.row.status.state() == RowState::Sending) {
+            let since = *sending_done_at.get_or_insert(now);
+            if now.duration_since(since) >= cfg.poll_timeout && stop.is_none() {
+                stop = Some(Stop::PollTimeout);
+                continue;
+            }
+        }
+
+        // Progress.
+        if now.duration_since(last_tick) >= Duration::from_millis(200) {
+            last_tick = now;
+            d.stats.elapsed = started.elapsed();
+            d.stats.ready_left = d.ready.len() as u64 + if d.ready_exhausted { 0 } else { 1 };
+            progress.update(&d.stats);
+        }
+
+        // Wait for a job, the next due inquiry, the end of a pause, or a signal.
+        let mut wake = now + Duration::from_millis(200);
+        if let Some(t) = d.next_due() {
+            wake = wake.min(t.max(now));
+        }
+        if let Some(p) = d.paused_until {
+            if p > now {
+                wake = wake.min(p);
+            }
+        }
+        if let Some(since) = sending_done_at {
+            wake = wake.min(since + cfg.poll_timeout);
+        }
+        tokio::select! {
+            Some(res) = jobs.join_next(), if !jobs.is_empty() => {
+                let result = match res {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // A job panicked: its row keeps the state on disk (sending → in doubt on resume).
+                        tracing::error!("a payout task failed: {e}");
+                        stop.get_or_insert(Stop::Interrupted);
+                        continue;
+                    }
+                };
+                if let Some(s) = handle(&mut d, &writer, result)? {
+                    stop.get_or_insert(s);
+                }
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+            _ = shutdown.wait(), if stop.is_none() => { stop = Some(Stop::Interrupted); }
+        }
+    }
+    writer.flush().await?;
+    d.stats.elapsed = started.elapsed();
+    d.stats.ready_left = 0;
+    progress.update(&d.stats);
+    progress.finish();
+    if let Ok(w) = Arc::try_unwrap(writer) {
+        w.close();
+    }
+    Ok(Outcome { stop: stop.unwrap_or(Stop::Finished), stats: d.stats })
+}
+
+/// Turns one job's result into events and follow-ups. Returns a reason to stop, if any.
+fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option<Stop>, EngineError> {
+    let now = Instant::now();
+    match result {
+        JobResult::Journal(e) => Err(e.into()),
+        JobResult::Cancelled { seq } => {
+            // Nothing was claimed on disk: put the row back as it was.
+            let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            match d.claimed_from.remove(&seq) {
+                Some(prev) if prev.state() == RowState::Ready => {
+                    a.row.status = prev;
+                    d.ready.push_front(a.row);
+                }
+                Some(prev) => {
+                    a.row.status = prev;
+                    d.active.insert(seq, a);
+                    d.resend.push_front(seq);
+                }
+                None => {
+                    a.polls = a.polls.saturating_sub(1);
+                    d.active.insert(seq, a);
+                    d.schedule(seq, now);
+                }
+            }
+            Ok(None)
+        }
+        JobResult::Sent { seq, outcome } => {
+            d.claimed_from.remove(&seq);
+            let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            let mut stop = None;
+            let event = match &outcome {
+                PayoutOutcome::Accepted { gateway_ref, pending, code, message } => {
+                    d.not_sent_streak = 0;
+                    Event::Accepted { gateway_ref: gateway_ref.clone(), pending: *pending, code: code.clone(), message: message.clone() }
+                }
+                PayoutOutcome::Duplicate { message } => Event::Duplicate { message: message.clone() },
+                PayoutOutcome::Rejected { code, message } => Event::Rejected { code: code.clone(), message: message.clone() },
+                PayoutOutcome::Unknown { reason } => {
+                    d.stats.lost_answers += 1;
+                    Event::Lost { reason: reason.clone() }
+                }
+                PayoutOutcome::NotSent { retry_after, reason } => {
+                    d.not_sent_streak += 1;
+                    d.stats.not_sent += 1;
+                    d.pause(*retry_after);
+                    if d.not_sent_streak >= d.cfg.max_not_sent {
+                        stop = Some(Stop::Unreachable(reason.clone()));
+                    }
+                    Event::NotSent { reason: reason.clone() }
+                }
+                PayoutOutcome::CredentialsRefused { message } => {
+                    stop = Some(Stop::CredentialsRefused(message.clone()));
+                    Event::NotSent { reason: format!("not sent: credentials refused ({message})") }
+                }
+                PayoutOutcome::TokenInvalid => {
+                    stop = Some(Stop::CredentialsRefused("the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into()));
+                    Event::NotSent { reason: "not sent: token refused (TE0012)".into() }
+                }
+            };
+            d.transition(writer, &mut a.row, &event)?;
+            match a.row.status.state() {
+                RowState::Ready => d.ready.push_front(a.row),
+                RowState::Accepted => {
+                    d.active.insert(seq, a);
+                    d.schedule(seq, now + d.cfg.first_poll);
+                }
+                RowState::Pending => {
+                    d.active.insert(seq, a);
+                    d.schedule(seq, now + d.cfg.pending_poll);
+                }
+                RowState::InDoubt => {
+                    a.polls = 0;
+                    a.unknown_refs = 0;
+                    a.first_unknown_ref = None;
+                    d.active.insert(seq, a);
+                    d.schedule(seq, now + d.cfg.first_poll);
+                }
+                _ => {
+                    d.active.insert(seq, a);
+                }
+            }
+            Ok(stop)
+        }
+        JobResult::Inquired { seq, outcome } => {
+            d.stats.inquiries += 1;
+            let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            let state = a.row.status.state();
+            // The answer is about our own posting when we asked by the order id it gave us.
+            let ours = a.row.status.gateway_ref.is_some() && matches!(state, RowState::Accepted | RowState::Pending);
+            let conflict = |payee: &crate::gateway::Payee| payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Other;
+            let mut stop = None;
+            let event = match &outcome {
+                StatusOutcome::Success { payee, .. } | StatusOutcome::Pending { payee, .. } | StatusOutcome::FailedAtBank { payee, .. }
+                    if conflict(payee) =>
+                {
+                    Some(Event::Conflict {
+                        message: format!(
+                            "the gateway's payout with this reference is for another account ({}): not this row's payment; use a new reference",
+                            payee.account.as_deref().unwrap_or("?")
+                        ),
+                    })
+                }
+                StatusOutcome::Success { utr, payee, gateway_ref, message } => {
+                    if payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Same || ours {
+                        Some(Event::Settled { utr: utr.clone(), gateway_ref: gateway_ref.clone(), message: message.clone() })
+                    } else {
+                        // Cannot tell whose payout this is: ask again later rather than guess.
+                        None
+                    }
+                }
+                StatusOutcome::Pending { code, message, .. } => {
+                    Some(Event::StillPending { code: code.clone(), message: message.clone() })
+                }
+                StatusOutcome::FailedAtBank { code, message, .. } => {
+                    Some(Event::BankFailed { code: code.clone(), message: message.clone() })
+                }
+                StatusOutcome::UnknownReference { .. } => {
+                    if state == RowState::InDoubt {
+                        a.unknown_refs += 1;
+                        let first = *a.first_unknown_ref.get_or_insert(now);
+                        let grace_passed = now.duration_since(first) >= d.cfg.resend_grace;
+                        if a.unknown_refs >= 2 && grace_passed {
+                            if a.row.status.attempts < d.cfg.max_attempts {
+                                // Rule 3: unknown twice, a grace period apart: send again, same reference.
+                                d.stats.resends += 1;
+                                d.resend.push_back(seq);
+                                d.active.insert(seq, a);
+                                return Ok(None);
+                            }
+                            // Too many attempts: leave it in doubt for a person to look at.
+                        } else if a.unknown_refs >= 1 {
+                            let at = (first + d.cfg.resend_grace).max(now + Duration::from_millis(100));
+                            d.active.insert(seq, a);
+                            d.schedule(seq, at);
+                            return Ok(None);
+                        }
+                    }
+                    None
+                }
+                StatusOutcome::CredentialsRefused { message } => {
+                    stop = Some(Stop::CredentialsRefused(message.clone()));
+                    None
+                }
+                StatusOutcome::TokenInvalid => {
+                    stop = Some(Stop::CredentialsRefused("the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into()));
+                    None
+                }
+                StatusOutcome::NotSent { retry_after, .. } => {
+                    d.pause(*retry_after);
+                    // This inquiry did not happen: do not count it towards the backoff.
+                    a.polls = a.polls.saturating_sub(1);
+                    None
+                }
+                StatusOutcome::Unknown { .. } => None,
+            };
+            if let Some(e) = &event {
+                d.transition(writer, &mut a.row, e)?;
+            }
+            let still_open = a.row.status.state().needs_inquiry();
+            d.active.insert(seq, a);
+            if still_open {
+                d.poll_again(seq, now);
+            }
+            Ok(stop)
+        }
+    }
+}

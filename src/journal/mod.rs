@@ -1,0 +1,564 @@
+//! The journal: a SQLite database under `--state DIR` that holds every batch and every row's
+//! lifecycle (SPEC section 3). It is what makes a payout exactly-once across crashes: a row's intent
+//! is on disk, fsynced (WAL, `synchronous=FULL`: it survives a power cut, not only a killed
+//! process), before its request leaves the process.
+//!
+//! This module owns the schema and every write. It checks each state change against what is on
+//! disk (a row must be in the state the change starts from) and refuses otherwise. It never stores
+//! a credential or a token, and creates its directory and files readable by the owner only.
+//!
+//! Writes during a run go through the [`writer::Writer`] thread, which commits changes in groups:
+//! many rows' intents share one fsync, which is what lets payrun go far beyond the ~1,800 payouts/s
+//! that one fsync per row allows on a small machine.
+
+pub mod lifecycle;
+pub mod writer;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+pub use lifecycle::{Event, Illegal, RowState, RowStatus};
+
+use crate::input::{Mode, Problem, Severity, ValidRow};
+use crate::money::{self, Amount, Tally};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Journal failures callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("journal database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the journal at {path} has schema version {found}; this payrun understands {SCHEMA_VERSION}: use a newer payrun")]
+    Schema { path: PathBuf, found: i64 },
+    #[error("the journal disagrees: batch {batch} row {seq} is not in state {expected} ({what})")]
+    Mismatch { batch: String, seq: u64, expected: RowState, what: String },
+    #[error("{0}")]
+    Illegal(#[from] Illegal),
+    #[error("the journal writer stopped: {0}")]
+    Writer(String),
+    #[error("corrupt journal row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+/// Settings a batch was run with; `resume` uses them unless told otherwise.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BatchSettings {
+    pub rate: u32,
+    pub burst: u32,
+    pub concurrency: u32,
+    pub poll_timeout_ms: u64,
+    pub mode_auto: bool,
+    pub skip_invalid: bool,
+    pub allow_duplicates: bool,
+    pub allow_unknown_ifsc: bool,
+    pub latitude: String,
+    pub longitude: String,
+    pub payee_list_id: String,
+}
+
+/// One batch: one input file paid once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub id: String,
+    pub file_sha256: String,
+    pub generation: u32,
+    pub file_path: String,
+    pub encoding: String,
+    pub delimiter: String,
+    /// The input's header, as written.
+    pub header: Vec<String>,
+    pub created_at: String,
+    /// `embedded` or the gateway's base URL (never with credentials in it).
+    pub gateway: String,
+    pub settings: BatchSettings,
+    pub confirmed_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub result_path: Option<String>,
+}
+
+impl Batch {
+    /// The input file's name without directories and extension (for the default result path).
+    pub fn file_stem(&self) -> String {
+        Path::new(&self.file_path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "batch".into())
+    }
+}
+
+/// The batch id of a file: the first 12 hex digits of its SHA-256; for a repeat payment of the same
+/// bytes (`--new-batch`, generation 2, 3, ...) the first 12 hex digits of SHA-256(sha256 ‖ generation).
+pub fn batch_id(sha256: &[u8; 32], generation: u32) -> String {
+    use sha2::{Digest, Sha256};
+    if generation <= 1 {
+        return hex::encode(&sha256[..6]);
+    }
+    let mut h = Sha256::new();
+    h.update(sha256);
+    h.update(generation.to_be_bytes());
+    hex::encode(&h.finalize()[..6])
+}
+
+/// The reference payrun derives for a row without one: `PR` + batch id + row number (7 digits).
+/// The same row of the same batch always gets the same reference.
+pub fn derived_reference(batch: &str, seq: u64) -> String {
+    format!("PR{batch}{seq:07}")
+}
+
+/// A row as the engine and the report need it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub seq: u64,
+    pub line: u64,
+    pub name: String,
+    pub account: String,
+    pub ifsc: String,
+    pub amount: Option<Amount>,
+    pub mode: Option<Mode>,
+    pub remarks: String,
+    pub payee_list_id: String,
+    pub external_ref: Option<String>,
+    pub status: RowStatus,
+}
+
+/// Current time, RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Counts and amounts per (state, mode).
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    pub cells: Vec<(RowState, Option<Mode>, Tally)>,
+}
+
+impl Counts {
+    pub fn state(&self, s: RowState) -> Tally {
+        let mut t = Tally::default();
+        for (st, _, tally) in &self.cells {
+            if *st == s {
+                t += *tally;
+            }
+        }
+        t
+    }
+
+    pub fn total(&self) -> Tally {
+        let mut t = Tally::default();
+        for (_, _, tally) in &self.cells {
+            t += *tally;
+        }
+        t
+    }
+
+    /// Rows that are not final (ready, sending, accepted, in doubt, pending).
+    pub fn open(&self) -> u64 {
+        self.cells.iter().filter(|(s, _, _)| !s.is_final()).map(|(_, _, t)| t.count).sum()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    file_sha256 TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    file_path TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    delimiter TEXT NOT NULL,
+    header TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    confirmed_at TEXT,
+    finished_at TEXT,
+    result_path TEXT,
+    UNIQUE (file_sha256, generation)
+);
+CREATE TABLE IF NOT EXISTS rows (
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    seq INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    account TEXT NOT NULL DEFAULT '',
+    ifsc TEXT NOT NULL DEFAULT '',
+    amount TEXT,
+    amount_paise INTEGER,
+    mode TEXT,
+    remarks TEXT NOT NULL DEFAULT '',
+    payee_list_id TEXT NOT NULL DEFAULT '',
+    external_ref TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    gateway_ref TEXT,
+    code TEXT,
+    message TEXT,
+    utr TEXT,
+    submitted_at TEXT,
+    completed_at TEXT,
+    updated_at TEXT,
+    PRIMARY KEY (batch_id, seq)
+);
+CREATE INDEX IF NOT EXISTS rows_by_state ON rows (batch_id, state, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS rows_by_ref ON rows (batch_id, external_ref) WHERE external_ref IS NOT NULL;
+";
+
+/// Opens a connection with payrun's settings: WAL, fsync on every commit, foreign keys.
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// A handle on the journal of one state directory.
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+    dir: PathBuf,
+}
+
+impl Journal {
+    /// Opens (creating when needed) `<dir>/journal.sqlite3`. The directory is created 0700 and the
+    /// database 0600 (SQLite gives its WAL files the same mode).
+    pub fn open(dir: &Path) -> Result<Journal> {
+        crate::files::create_private_dir(dir)?;
+        let path = dir.join("journal.sqlite3");
+        if !path.exists() {
+            OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&path)?;
+        }
+        let conn = connect(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        let found: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+        match found.and_then(|v| v.parse::<i64>().ok()) {
+            None => {
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])?;
+            }
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(v) => return Err(JournalError::Schema { path, found: v }),
+        }
+        Ok(Journal { conn, path, dir: dir.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn batch_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Batch> {
+        let header: String = r.get("header")?;
+        let settings: String = r.get("settings")?;
+        Ok(Batch {
+            id: r.get("id")?,
+            file_sha256: r.get("file_sha256")?,
+            generation: r.get("generation")?,
+            file_path: r.get("file_path")?,
+            encoding: r.get("encoding")?,
+            delimiter: r.get("delimiter")?,
+            header: serde_json::from_str(&header).unwrap_or_default(),
+            created_at: r.get("created_at")?,
+            gateway: r.get("gateway")?,
+            settings: serde_json::from_str(&settings).unwrap_or_default(),
+            confirmed_at: r.get("confirmed_at")?,
+            finished_at: r.get("finished_at")?,
+            result_path: r.get("result_path")?,
+        })
+    }
+
+    /// A batch by its id, or by a unique prefix of at least 4 characters.
+    pub fn batch(&self, id: &str) -> Result<Option<Batch>> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 4 {
+            return Ok(None);
+        }
+        let mut st = self.conn.prepare("SELECT * FROM batches WHERE id LIKE ?1 || '%' ORDER BY created_at LIMIT 2")?;
+        let found: Vec<Batch> = st.query_map([&id], Self::batch_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(if found.len() == 1 { found.into_iter().next() } else { found.into_iter().find(|b| b.id == id) })
+    }
+
+    /// The latest batch (highest generation) of a file's bytes.
+    pub fn latest_batch_for(&self, sha256: &str) -> Result<Option<Batch>> {
+        self.conn
+            .query_row(
+                "SELECT * FROM batches WHERE file_sha256 = ?1 ORDER BY generation DESC LIMIT 1",
+                [sha256],
+                Self::batch_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// Every batch, oldest first.
+    pub fn batches(&self) -> Result<Vec<Batch>> {
+        let mut st = self.conn.prepare("SELECT * FROM batches ORDER BY created_at")?;
+        let v = st.query_map([], Self::batch_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(v)
+    }
+
+    /// Starts storing a new batch: the batch and all its rows land in one transaction, so a crash
+    /// while reading the file leaves no half batch.
+    pub fn begin_batch(&self, batch: &Batch) -> Result<Ingest<'_>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let ingest = Ingest { journal: self, batch_id: batch.id.clone(), done: false };
+        self.conn.execute(
+            "INSERT INTO batches (id, file_sha256, generation, file_path, encoding, delimiter, header, created_at, gateway, settings, confirmed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                batch.id,
+                batch.file_sha256,
+                batch.generation,
+                batch.file_path,
+                batch.encoding,
+                batch.delimiter,
+                serde_json::to_string(&batch.header).unwrap_or_else(|_| "[]".into()),
+                batch.created_at,
+                batch.gateway,
+                serde_json::to_string(&batch.settings).unwrap_or_else(|_| "{}".into()),
+                batch.confirmed_at,
+            ],
+        )?;
+        Ok(ingest)
+    }
+
+    /// Records settings chosen at resume (rate, concurrency, ...).
+    pub fn update_settings(&self, batch: &str, settings: &BatchSettings) -> Result<()> {
+        let s = serde_json::to_string(settings).unwrap_or_else(|_| "{}".into());
+        self.conn.execute("UPDATE batches SET settings = ?2 WHERE id = ?1", params![batch, s])?;
+        Ok(())
+    }
+
+    pub fn set_confirmed(&self, batch: &str) -> Result<()> {
+        self.conn.execute("UPDATE batches SET confirmed_at = ?2 WHERE id = ?1", params![batch, now()])?;
+        Ok(())
+    }
+
+    pub fn set_result_path(&self, batch: &str, path: &str) -> Result<()> {
+        self.conn.execute("UPDATE batches SET result_path = ?2 WHERE id = ?1", params![batch, path])?;
+        Ok(())
+    }
+
+    /// Marks the batch finished (every valid row final), once.
+    pub fn set_finished(&self, batch: &str) -> Result<()> {
+        self.conn.execute("UPDATE batches SET finished_at = ?2 WHERE id = ?1 AND finished_at IS NULL", params![batch, now()])?;
+        Ok(())
+    }
+
+    /// After a restart: every row left `sending` may or may not have reached the gateway, so it
+    /// becomes `in_doubt` (rule 2), through the lifecycle like every other change.
+    pub fn recover(&self, batch: &str) -> Result<usize> {
+        let target = lifecycle::apply(&RowStatus::new(RowState::Sending), &Event::Recovered, &now())?;
+        let n = self.conn.execute(
+            "UPDATE rows SET state = ?2, message = ?3, updated_at = ?4 WHERE batch_id = ?1 AND state = 'sending'",
+            params![batch, target.state().as_str(), target.message, now()],
+        )?;
+        Ok(n)
+    }
+
+    fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        let state: String = r.get("state")?;
+        let amount: Option<String> = r.get("amount")?;
+        let mode: Option<String> = r.get("mode")?;
+        Ok(Row {
+            seq: r.get::<_, i64>("seq")? as u64,
+            line: r.get::<_, i64>("line")? as u64,
+            name: r.get("name")?,
+            account: r.get("account")?,
+            ifsc: r.get("ifsc")?,
+            amount: amount.as_deref().and_then(money::parse_plain),
+            mode: mode.as_deref().and_then(Mode::parse),
+            remarks: r.get("remarks")?,
+            payee_list_id: r.get("payee_list_id")?,
+            external_ref: r.get("external_ref")?,
+            status: RowStatus {
+                state: RowState::parse(&state),
+                attempts: r.get::<_, i64>("attempts")? as u32,
+                gateway_ref: r.get("gateway_ref")?,
+                code: r.get("code")?,
+                message: r.get("message")?,
+                utr: r.get("utr")?,
+                submitted_at: r.get("submitted_at")?,
+                completed_at: r.get("completed_at")?,
+            },
+        })
+    }
+
+    /// Up to `limit` rows in `state`, in file order, after row `after`.
+    pub fn rows_in_state(&self, batch: &str, state: RowState, after: u64, limit: usize) -> Result<Vec<Row>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT * FROM rows WHERE batch_id = ?1 AND state = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+        )?;
+        let v = st
+            .query_map(params![batch, state.as_str(), after as i64, limit as i64], Self::row_from)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(v)
+    }
+
+    /// Counts and amounts per state and mode (exact: sums of integer paise).
+    pub fn counts(&self, batch: &str) -> Result<Counts> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT state, mode, COUNT(*), COALESCE(SUM(amount_paise), 0) FROM rows WHERE batch_id = ?1 GROUP BY state, mode",
+        )?;
+        let mut counts = Counts::default();
+        let mut rows = st.query([batch])?;
+        while let Some(r) = rows.next()? {
+            let state: String = r.get(0)?;
+            let mode: Option<String> = r.get(1)?;
+            let n: i64 = r.get(2)?;
+            let paise: i64 = r.get(3)?;
+            let state = RowState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("unknown state '{state}'")))?;
+            counts.cells.push((state, mode.as_deref().and_then(Mode::parse), Tally { count: n as u64, amount: Amount::from_paise(paise) }));
+        }
+        Ok(counts)
+    }
+
+    /// Row counts per state only (index-only: fast on a million rows).
+    pub fn state_counts(&self, batch: &str) -> Result<Vec<(RowState, u64)>> {
+        let mut st = self.conn.prepare_cached("SELECT state, COUNT(*) FROM rows WHERE batch_id = ?1 GROUP BY state")?;
+        let mut out = Vec::new();
+        let mut rows = st.query([batch])?;
+        while let Some(r) = rows.next()? {
+            let state: String = r.get(0)?;
+            if let Some(s) = RowState::parse(&state) {
+                out.push((s, r.get::<_, i64>(1)? as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` for every row of the batch in file order, with its original cells.
+    pub fn for_each_row(&self, batch: &str, mut f: impl FnMut(&Row, Vec<String>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        let mut st = self.conn.prepare("SELECT * FROM rows WHERE batch_id = ?1 ORDER BY seq")?;
+        let mut rows = st.query([batch])?;
+        while let Some(r) = rows.next()? {
+            let row = Self::row_from(r)?;
+            let raw: String = r.get("raw")?;
+            let cells: Vec<String> = serde_json::from_str(&raw).map_err(|e| JournalError::Corrupt(format!("row {}: {e}", row.seq)))?;
+            f(&row, cells)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one change now, in its own transaction (used outside a run: `status --refresh`
+    /// goes through the writer like a run does; this is for tests and small tools).
+    pub fn apply_change(&self, batch: &str, change: &writer::Change) -> Result<()> {
+        writer::write_change(&self.conn, batch, change)
+    }
+}
+
+/// A batch being stored (see [`Journal::begin_batch`]). Dropped without [`Ingest::commit`], nothing
+/// of it is kept.
+pub struct Ingest<'j> {
+    journal: &'j Journal,
+    batch_id: String,
+    done: bool,
+}
+
+/// One input row to store.
+pub struct NewRow<'a> {
+    pub seq: u64,
+    pub line: u64,
+    /// The original cells, as read (for the result file and `failed`).
+    pub cells: &'a [&'a str],
+    /// The normalised row when valid.
+    pub valid: Option<&'a ValidRow>,
+    /// The row's problems (errors make it `invalid`).
+    pub problems: &'a [Problem],
+    /// For an invalid row, its amount when that cell alone is readable (so totals can show it).
+    pub amount: Option<Amount>,
+}
+
+impl Ingest<'_> {
+    /// Stores one row: `ready` with its reference when valid, else `invalid` with its first error's
+    /// code and every problem in the message.
+    pub fn add(&mut self, row: NewRow<'_>) -> Result<()> {
+        let conn = &self.journal.conn;
+        let mut st = conn.prepare_cached(
+            "INSERT INTO rows (batch_id, seq, line, raw, name, account, ifsc, amount, amount_paise, mode, remarks, payee_list_id,
+                               external_ref, state, code, message, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?;
+        let raw = serde_json::to_string(row.cells).unwrap_or_else(|_| "[]".into());
+        let now = now();
+        match row.valid {
+            Some(v) => {
+                let reference = v.reference.clone().unwrap_or_else(|| derived_reference(&self.batch_id, row.seq));
+                let warnings: Vec<String> = row.problems.iter().map(|p| format!("{}: {}", p.code, p.message)).collect();
+                st.execute(params![
+                    self.batch_id,
+                    row.seq as i64,
+                    row.line as i64,
+                    raw,
+                    v.name,
+                    v.account,
+                    v.ifsc,
+                    v.amount.to_string(),
+                    v.amount.paise() as i64,
+                    v.mode.as_str(),
+                    v.remarks,
+                    v.payee_list_id,
+                    reference,
+                    RowState::Ready.as_str(),
+                    Option::<String>::None,
+                    (!warnings.is_empty()).then(|| warnings.join("; ")),
+                    now,
+                ])?;
+            }
+            None => {
+                let errors: Vec<&Problem> = row.problems.iter().filter(|p| p.severity == Severity::Error).collect();
+                let code = errors.first().map(|p| p.code.as_str().to_string());
+                let message: Vec<String> = errors
+                    .iter()
+                    .map(|p| if p.column.is_empty() { p.message.clone() } else { format!("{}: {}", p.column, p.message) })
+                    .collect();
+                st.execute(params![
+                    self.batch_id,
+                    row.seq as i64,
+                    row.line as i64,
+                    raw,
+                    "",
+                    "",
+                    "",
+                    row.amount.map(|a| a.to_string()),
+                    row.amount.map(|a| a.paise() as i64),
+                    Option::<String>::None,
+                    "",
+                    "",
+                    Option::<String>::None,
+                    RowState::Invalid.as_str(),
+                    code,
+                    Some(message.join("; ")),
+                    now,
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        self.journal.conn.execute_batch("COMMIT")?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.journal.conn.execute_batch("ROLLBACK");
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Group commit: one thread owns a journal connection and writes row changes in batches, one
+//! transaction (one fsync) for everything that queued while the previous commit was on disk.
+//!
+//! Callers either wait for their change to be durable ([`Writer::durable`], used for the intent
+//! before a payout leaves: SPEC rule 1) or hand it over and go on ([`Writer::record`], used for
+//! results, which rule 1 allows to be written in groups; a result lost in a crash is recovered by
+//! status inquiry). Changes are applied in the order they were handed over. Every change is checked
+//! against the row's state on disk; a mismatch or a failed write stops the writer for good, and every
+//! later call reports it, so the engine stops instead of paying on a journal it cannot trust.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use super::{JournalError, Result, RowState, RowStatus, connect, now};
+
+/// One row's change: from the state on disk to a new status (computed by the lifecycle).
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub seq: u64,
+    pub from: RowState,
+    pub to: RowStatus,
+}
+
+type Ack = oneshot::Sender<std::result::Result<(), String>>;
+
+enum Cmd {
+    Change(Change, Option<Ack>),
+    Flush(Ack),
+}
+
+/// Handle on the writer thread of one batch.
+pub struct Writer {
+    tx: Option<mpsc::Sender<Cmd>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// Writes one change, checking the state on disk.
+pub(super) fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
+    let s = &c.to;
+    let n = conn
+        .prepare_cached(
+            "UPDATE rows SET state = ?3, attempts = ?4, gateway_ref = ?5, code = ?6, message = ?7, utr = ?8,
+                             submitted_at = ?9, completed_at = ?10, updated_at = ?11
+             WHERE batch_id = ?1 AND seq = ?2 AND state = ?12",
+        )?
+        .execute(params![
+            batch,
+            c.seq as i64,
+            s.state().as_str(),
+            s.attempts,
+            s.gateway_ref,
+            s.code,
+            s.message,
+            s.utr,
+            s.submitted_at,
+            s.completed_at,
+            now(),
+            c.from.as_str(),
+        ])?;
+    if n != 1 {
+        return Err(JournalError::Mismatch {
+            batch: batch.to_string(),
+            seq: c.seq,
+            expected: c.from,
+            what: format!("while moving it to {}", s.state()),
+        });
+    }
+    Ok(())
+}
+
+impl Writer {
+    /// Starts the writer thread on its own connection to the journal at `path`.
+    pub fn start(path: &Path, batch: &str) -> Result<Writer> {
+        let mut conn = connect(path)?;
+        let batch = batch.to_string();
+        let (tx, rx) = mpsc::channel::<Cmd>();
+        let handle = std::thread::Builder::new().name("payrun-journal".into()).spawn(move || {
+            let mut poisoned: Option<String> = None;
+            while let Ok(first) = rx.recv() {
+                let mut cmds = vec![first];
+                while cmds.len() < 16_384 {
+                    match rx.try_recv() {
+                        Ok(c) => cmds.push(c),
+                        Err(_) => break,
+                    }
+                }
+                if poisoned.is_none() {
+                    let result = (|| -> Result<()> {
+                        let tx = conn.transaction()?;
+                        for c in &cmds {
+                            if let Cmd::Change(change, _) = c {
+                                write_change(&tx, &batch, change)?;
+                            }
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })();
+                    if let Err(e) = result {
+                        tracing::error!("journal write failed: {e}");
+                        poisoned = Some(e.to_string());
+                    }
+                }
+                for c in cmds {
+                    let ack = match c {
+                        Cmd::Change(_, ack) => ack,
+                        Cmd::Flush(ack) => Some(ack),
+                    };
+                    if let Some(ack) = ack {
+                        let _ = ack.send(poisoned.clone().map_or(Ok(()), Err));
+                    }
+                }
+            }
+        })?;
+        Ok(Writer { tx: Some(tx), handle: Some(handle) })
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<()> {
+        match &self.tx {
+            Some(tx) => tx.send(cmd).map_err(|_| JournalError::Writer("writer thread is gone".into())),
+            None => Err(JournalError::Writer("writer closed".into())),
+        }
+    }
+
+    /// Writes a change and waits until it is on disk.
+    pub async fn durable(&self, change: Change) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.send(Cmd::Change(change, Some(ack)))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(JournalError::Writer(e)),
+            Err(_) => Err(JournalError::Writer("writer thread is gone".into())),
+        }
+    }
+
+    /// Hands a change over; it is written with the next group.
+    pub fn record(&self, change: Change) -> Result<()> {
+        self.send(Cmd::Change(change, None))
+    }
+
+    /// Waits until everything handed over so far is on disk (or reports why it cannot be).
+    pub async fn flush(&self) -> Result<()> {
+        let (ack, done) = oneshot::channel();
+        self.send(Cmd::Flush(ack))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(JournalError::Writer(e)),
+            Err(_) => Err(JournalError::Writer("writer thread is gone".into())),
+        }
+    }
+
+    /// Stops the thread after it has written everything handed over.
+    pub fn close(mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
