@@ -130,13 +130,6 @@ impl GatewayChoice {
             Some(url) => GatewayChoice::Url(url.to_string()),
         }
     }
-
-    pub fn label(&self) -> String {
-        match self {
-            GatewayChoice::Embedded => "embedded".into(),
-            GatewayChoice::Url(u) => u.clone(),
-        }
-    }
 }
 
 /// A connected gateway: the client, and the in-process sandbox behind it when embedded.
@@ -146,10 +139,6 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn embedded(&self) -> bool {
-        self.sandbox.is_some()
-    }
-
     pub async fn close(self) {
         if let Some(s) = self.sandbox {
             s.stop().await;

@@ -348,6 +348,7 @@ pub async fn run(
                 let outcome = client.payout(&req, Some(turn)).await;
                 JobResult::Sent { seq, outcome }
             });
+            d.stats.count_transition(prev.state(), RowState::Sending);
             d.claimed_from.insert(seq, prev);
             d.stats.sends_started += 1;
         }
@@ -435,6 +436,9 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
         JobResult::Cancelled { seq } => {
             // Nothing was claimed on disk: put the row back as it was.
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            if let Some(prev) = d.claimed_from.get(&seq) {
+                d.stats.count_transition(RowState::Sending, prev.state());
+            }
             match d.claimed_from.remove(&seq) {
                 Some(prev) if prev.state() == RowState::Ready => {
                     a.row.status = prev;

@@ -84,6 +84,9 @@ pub struct Batch {
     pub confirmed_at: Option<String>,
     pub finished_at: Option<String>,
     pub result_path: Option<String>,
+    /// Control totals taken when the file was read: every row, and the valid rows with their amount.
+    pub total_rows: u64,
+    pub valid: Tally,
 }
 
 impl Batch {
@@ -180,6 +183,9 @@ CREATE TABLE IF NOT EXISTS batches (
     confirmed_at TEXT,
     finished_at TEXT,
     result_path TEXT,
+    total_rows INTEGER NOT NULL DEFAULT 0,
+    valid_rows INTEGER NOT NULL DEFAULT 0,
+    valid_paise INTEGER NOT NULL DEFAULT 0,
     UNIQUE (file_sha256, generation)
 );
 CREATE TABLE IF NOT EXISTS rows (
@@ -276,6 +282,11 @@ impl Journal {
             confirmed_at: r.get("confirmed_at")?,
             finished_at: r.get("finished_at")?,
             result_path: r.get("result_path")?,
+            total_rows: r.get::<_, i64>("total_rows")? as u64,
+            valid: Tally {
+                count: r.get::<_, i64>("valid_rows")? as u64,
+                amount: Amount::from_paise(r.get::<_, i64>("valid_paise")?),
+            },
         })
     }
 
@@ -313,7 +324,7 @@ impl Journal {
     /// while reading the file leaves no half batch.
     pub fn begin_batch(&self, batch: &Batch) -> Result<Ingest<'_>> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let ingest = Ingest { journal: self, batch_id: batch.id.clone(), done: false };
+        let ingest = Ingest { journal: self, batch_id: batch.id.clone(), done: false, total: 0, valid: Tally::default() };
         self.conn.execute(
             "INSERT INTO batches (id, file_sha256, generation, file_path, encoding, delimiter, header, created_at, gateway, settings, confirmed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -465,6 +476,8 @@ pub struct Ingest<'j> {
     journal: &'j Journal,
     batch_id: String,
     done: bool,
+    total: u64,
+    valid: Tally,
 }
 
 /// One input row to store.
@@ -493,8 +506,10 @@ impl Ingest<'_> {
         )?;
         let raw = serde_json::to_string(row.cells).unwrap_or_else(|_| "[]".into());
         let now = now();
+        self.total += 1;
         match row.valid {
             Some(v) => {
+                self.valid.add(v.amount);
                 let reference = v.reference.clone().unwrap_or_else(|| derived_reference(&self.batch_id, row.seq));
                 let warnings: Vec<String> = row.problems.iter().map(|p| format!("{}: {}", p.code, p.message)).collect();
                 st.execute(params![
@@ -548,7 +563,16 @@ impl Ingest<'_> {
         Ok(())
     }
 
+    /// Rows stored so far, and the valid ones with their total.
+    pub fn totals(&self) -> (u64, Tally) {
+        (self.total, self.valid)
+    }
+
     pub fn commit(mut self) -> Result<()> {
+        self.journal.conn.execute(
+            "UPDATE batches SET total_rows = ?2, valid_rows = ?3, valid_paise = ?4 WHERE id = ?1",
+            params![self.batch_id, self.total as i64, self.valid.count as i64, self.valid.amount.paise() as i64],
+        )?;
         self.journal.conn.execute_batch("COMMIT")?;
         self.done = true;
         Ok(())
