@@ -1,10 +1,10 @@
 pub mod config;
+pub mod engine;
 pub mod files;
 pub mod gateway;
+pub mod input;
+pub mod journal;
 pub mod money;
+pub mod report;
 pub mod sandbox;
 pub mod shutdown;
-pub mod input;
-pub mod report;
-pub mod journal;
-pub mod engine;

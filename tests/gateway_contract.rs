@@ -101,7 +101,9 @@ async fn wrong_credentials_are_refused_everywhere() {
     let mut missing = example_credentials();
     missing.client_id = String::new();
     let c = client_for(&sb, missing, Duration::from_secs(2));
-    assert!(matches!(c.request_token().await, TokenOutcome::Refused { code, message } if code == "400" && message.contains("Client Id")));
+    assert!(
+        matches!(c.request_token().await, TokenOutcome::Refused { code, message } if code == "400" && message.contains("Client Id"))
+    );
     // Right token, wrong user id on the payout form: 401.
     let mut other_user = example_credentials();
     other_user.user_id = "999".into();
@@ -175,7 +177,9 @@ async fn every_magic_account_behaves_as_listed() {
         match magic {
             Magic::BankFailure => {
                 assert!(matches!(first, PayoutOutcome::Accepted { .. }), "{account}: {first:?}");
-                assert!(matches!(settle(&c, &r, Duration::from_secs(5)).await, StatusOutcome::FailedAtBank { code, .. } if code == "BE1001"));
+                assert!(
+                    matches!(settle(&c, &r, Duration::from_secs(5)).await, StatusOutcome::FailedAtBank { code, .. } if code == "BE1001")
+                );
             }
             Magic::PendingThenSuccess => {
                 assert!(matches!(first, PayoutOutcome::Accepted { .. }));
@@ -205,7 +209,10 @@ async fn every_magic_account_behaves_as_listed() {
             Magic::ServerErrorBeforeApply => {
                 assert!(matches!(first, PayoutOutcome::Unknown { .. }), "{account}: {first:?}");
                 assert!(matches!(c.status(&r).await, StatusOutcome::UnknownReference { .. }), "not applied");
-                assert!(matches!(c.payout(&req(&r, account), None).await, PayoutOutcome::Accepted { .. }), "second try applies");
+                assert!(
+                    matches!(c.payout(&req(&r, account), None).await, PayoutOutcome::Accepted { .. }),
+                    "second try applies"
+                );
             }
             Magic::RejectTe0020 => {
                 assert!(matches!(first, PayoutOutcome::Rejected { ref code, .. } if code == "TE0020"), "{first:?}");
@@ -318,7 +325,10 @@ async fn chaos_profile_injects_every_fault_and_never_applies_twice() {
             }
         }
     }
-    assert!(unknown > 10 && not_sent > 3 && accepted > 200, "unknown {unknown}, not sent {not_sent}, accepted {accepted}");
+    assert!(
+        unknown > 10 && not_sent > 3 && accepted > 200,
+        "unknown {unknown}, not sent {not_sent}, accepted {accepted}"
+    );
     assert!(c.counts.token.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     let ledger = sb.ledger();
     assert_eq!(ledger.applied, 300, "every reference applied exactly once");
@@ -338,7 +348,8 @@ async fn payin_and_pg_calls() {
         .expect("answer");
     assert!(r.ok, "{:?}", r.value);
     assert!(r.value["response"]["data"]["intent_url"].as_str().is_some_and(|u| u.starts_with("upi://pay")));
-    let bad = c.payin(json!({"merchantTransactionId": "x", "amount": "1", "payment_mode": "COLLECT"})).await.expect("answer");
+    let bad =
+        c.payin(json!({"merchantTransactionId": "x", "amount": "1", "payment_mode": "COLLECT"})).await.expect("answer");
     assert!(!bad.ok);
 
     let fields = [
@@ -365,7 +376,8 @@ async fn payin_and_pg_calls() {
 async fn a_persisted_world_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tmp");
     let opts = SandboxOptions::new(Profile::Clean, 3);
-    let sb = RunningSandbox::start(opts.clone(), ([127, 0, 0, 1], 0).into(), None, Some(dir.path())).await.expect("start");
+    let sb =
+        RunningSandbox::start(opts.clone(), ([127, 0, 0, 1], 0).into(), None, Some(dir.path())).await.expect("start");
     let c = client(&sb);
     assert!(matches!(c.payout(&req("P-1", "39628544321"), None).await, PayoutOutcome::Accepted { .. }));
     sb.stop().await;

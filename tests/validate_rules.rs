@@ -196,6 +196,10 @@ fn bad_amount_for_every_spec_counterexample_and_above_100_crore() {
         "\"1,000,00\"",
         "\"12,34,5678\"",
         "1500/-",
+        "\"123,45,678\"",
+        "\"1,23,456,789\"",
+        "\"1,234,56,789\"",
+        "\"1,2,345\"",
     ];
     let mut text = H.to_string();
     for (i, a) in bad.iter().enumerate() {

@@ -18,8 +18,18 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
             prop::collection::btree_map(
-                prop::sample::select(vec!["status", "code", "message", "Transaction", "Order-Id", "data", "utr", "account_no", "x"])
-                    .prop_map(String::from),
+                prop::sample::select(vec![
+                    "status",
+                    "code",
+                    "message",
+                    "Transaction",
+                    "Order-Id",
+                    "data",
+                    "utr",
+                    "account_no",
+                    "x"
+                ])
+                .prop_map(String::from),
                 inner,
                 0..5
             )

@@ -38,11 +38,18 @@ pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     eprintln!(
         "{n} row(s) written to {}{}",
         args.out.display(),
-        if renamed > 0 { format!("; {renamed} reference(s) given a -R suffix, since the gateway has seen the originals") } else { String::new() }
+        if renamed > 0 {
+            format!("; {renamed} reference(s) given a -R suffix, since the gateway has seen the originals")
+        } else {
+            String::new()
+        }
     );
     let pending = journal.counts(&batch.id)?.open();
     if pending > 0 {
-        eprintln!("note: {pending} row(s) of batch {} are not final yet and are not in this file (payrun resume {})", batch.id, batch.id);
+        eprintln!(
+            "note: {pending} row(s) of batch {} are not final yet and are not in this file (payrun resume {})",
+            batch.id, batch.id
+        );
     }
     Ok(Exit::Ok)
 }

@@ -31,7 +31,8 @@ pub struct Args {
 pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     let journal = Journal::open(&args.state)?;
     let batch = find_batch(&journal, &args.batch)?;
-    let n = report::write_result(&journal, &batch, &args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    let n = report::write_result(&journal, &batch, &args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     let summary = Summary::new(&batch, &journal.counts(&batch.id)?, Some(&args.out));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -27,7 +27,11 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let journal = Journal::open(&args.drive.state)?;
     let batch = find_batch(&journal, &args.batch)?;
     if batch.finished_at.is_some() {
-        eprintln!("batch {} is finished ({}); nothing to send or follow.", batch.id, batch.finished_at.as_deref().unwrap_or(""));
+        eprintln!(
+            "batch {} is finished ({}); nothing to send or follow.",
+            batch.id,
+            batch.finished_at.as_deref().unwrap_or("")
+        );
         return super::run::finish(&journal, &batch, &args.drive, &args.drive.state, None, None);
     }
     eprintln!("resuming batch {} ({})", batch.id, batch.file_path);

@@ -20,8 +20,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use payrun::config::ConfigFile;
 use payrun::engine::{self, EngineConfig, Stop};
-use payrun::input::{Field, InputError, Scanner};
-use payrun::journal::{Batch, BatchSettings, Journal, NewRow, RowState, batch_id, now};
+use payrun::input::{InputError, Scanner};
+use payrun::journal::ingest::{IngestError, Ingested, ingest};
+use payrun::journal::{Batch, BatchSettings, Journal, RowState};
 use payrun::money::{Amount, Tally};
 use payrun::report::{self, Summary};
 use payrun::sandbox::Profile;
@@ -122,83 +123,51 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         (Some(b), true) => b.generation + 1,
         (None, _) => 1,
     };
-    let id = batch_id(&sha, generation);
     let settings = settings_for(&args.drive, config, args.skip_invalid, &args.rules, None);
     let choice = GatewayChoice::resolve(args.drive.gateway.as_deref(), config);
-    let batch = Batch {
-        id: id.clone(),
-        file_sha256: sha_hex,
-        generation,
-        file_path: args.file.display().to_string(),
-        encoding: scanner.source().sniffed.encoding.label().to_string(),
-        delimiter: scanner.source().delimiter_label().to_string(),
-        header: scanner.columns().header.clone(),
-        created_at: now(),
-        gateway: gateway_label(&choice),
-        settings,
-        confirmed_at: None,
-        finished_at: None,
-        result_path: None,
-        total_rows: 0,
-        valid: Tally::default(),
-    };
-    let amount_col = scanner.columns().of(Field::Amount);
-    let mut ingest = journal.begin_batch(&batch)?;
-    let (mut errors_rows, mut shown) = (0u64, 0usize);
-    loop {
-        let v = match scanner.next() {
-            Ok(Some(v)) => v,
-            Ok(None) => break,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(Exit::Input);
-            }
-        };
-        for p in v.problems {
+    let mut shown = 0usize;
+    let ingested =
+        ingest(&journal, &mut scanner, generation, &gateway_label(&choice), settings, args.skip_invalid, |p| {
             if shown < SHOWN_PROBLEMS {
                 eprintln!("{p}");
             }
             shown += 1;
-        }
-        if v.has_error() {
-            errors_rows += 1;
-        }
-        let cells: Vec<&str> = v.record.iter().collect();
-        let amount = if v.row.is_none() {
-            amount_col.and_then(|c| Amount::parse_cell(payrun::input::reader::trim(v.record.get(c))).ok())
-        } else {
-            None
-        };
-        let seq = ingest.totals().0 + 1;
-        ingest.add(NewRow { seq, line: v.record.line, cells: &cells, valid: v.row.as_ref(), problems: v.problems, amount })?;
-    }
+        });
     if shown > SHOWN_PROBLEMS {
         eprintln!("... and {} more (payrun validate {} lists them all)", shown - SHOWN_PROBLEMS, args.file.display());
     }
-    let (total, valid) = ingest.totals();
-    if total == 0 {
-        eprintln!("error: {}", InputError::NoRows { path: args.file.clone() });
-        return Ok(Exit::Input);
-    }
-    if errors_rows > 0 && !args.skip_invalid {
-        eprintln!(
-            "error: {errors_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate shows every problem), or use --skip-invalid to send the {} valid rows.",
-            valid.count
-        );
-        return Ok(Exit::Input);
-    }
-    if valid.count == 0 {
-        eprintln!("error: no valid rows in {}; nothing to send", args.file.display());
-        return Ok(Exit::Input);
-    }
-    ingest.commit()?;
+    let batch = match ingested {
+        Ok(Ingested::Stored(b)) => b,
+        Ok(Ingested::HasErrors { invalid_rows, total, valid }) => {
+            eprintln!(
+                "error: {invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate shows every problem), or use --skip-invalid to send the {} valid rows.",
+                valid.count
+            );
+            return Ok(Exit::Input);
+        }
+        Ok(Ingested::NothingToSend { total: 0 }) => {
+            eprintln!("error: {}", InputError::NoRows { path: args.file.clone() });
+            return Ok(Exit::Input);
+        }
+        Ok(Ingested::NothingToSend { .. }) => {
+            eprintln!("error: no valid rows in {}; nothing to send", args.file.display());
+            return Ok(Exit::Input);
+        }
+        Err(IngestError::Input(e)) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::Input);
+        }
+        Err(IngestError::Journal(e)) => return Err(e.into()),
+    };
+    let invalid = batch.total_rows - batch.valid.count;
     eprintln!(
-        "batch {id}: {total} rows, {} valid (₹{}){}",
-        valid.count,
-        valid.amount.to_indian(),
-        if errors_rows > 0 { format!(", {errors_rows} invalid (skipped)") } else { String::new() }
+        "batch {}: {} rows, {} valid (₹{}){}",
+        batch.id,
+        batch.total_rows,
+        batch.valid.count,
+        batch.valid.amount.to_indian(),
+        if invalid > 0 { format!(", {invalid} invalid (skipped)") } else { String::new() }
     );
-    let batch = journal.batch(&id)?.context("batch just stored is missing")?;
     drive(&journal, batch, &args.drive, config).await
 }
 
@@ -299,7 +268,11 @@ fn confirm(journal: &Journal, batch: &Batch, a: &DriveArgs) -> anyhow::Result<bo
         if stated == to_send.amount {
             return Ok(true);
         }
-        eprintln!("error: --confirm-total ₹{} does not match the total about to be sent, ₹{}", stated.to_indian(), to_send.amount.to_indian());
+        eprintln!(
+            "error: --confirm-total ₹{} does not match the total about to be sent, ₹{}",
+            stated.to_indian(),
+            to_send.amount.to_indian()
+        );
         return Ok(false);
     }
     if !std::io::stdin().is_terminal() {
@@ -335,10 +308,7 @@ pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &Conf
     )
     .await?;
     if conn.sandbox.is_some() {
-        eprintln!(
-            "gateway: embedded sandbox ({:?} profile) — simulated, NO REAL MONEY MOVES",
-            a.sandbox_profile
-        );
+        eprintln!("gateway: embedded sandbox ({:?} profile) — simulated, NO REAL MONEY MOVES", a.sandbox_profile);
     } else if batch.confirmed_at.is_none() && journal.counts(&batch.id)?.state(RowState::Ready).count > 0 {
         if !confirm(journal, &batch, a)? {
             eprintln!("nothing sent. The batch is stored: payrun resume {} continues it.", batch.id);

@@ -53,7 +53,10 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         } else if list.is_empty() {
             println!("no batches in {}", args.state.display());
         } else {
-            println!("{:<13} {:<25} {:>6} {:>8} {:>7} {:>8} {:>7}  file", "batch", "created", "rows", "success", "failed", "pending", "ready");
+            println!(
+                "{:<13} {:<25} {:>6} {:>8} {:>7} {:>8} {:>7}  file",
+                "batch", "created", "rows", "success", "failed", "pending", "ready"
+            );
             for (b, s, _) in &list {
                 println!(
                     "{:<13} {:<25} {:>6} {:>8} {:>7} {:>8} {:>7}  {}{}",
@@ -75,7 +78,15 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     if args.refresh && journal.counts(&batch.id)?.open() > 0 {
         let choice = GatewayChoice::resolve(Some(args.gateway.as_deref().unwrap_or(&batch.gateway)), config);
         let s = &batch.settings;
-        let conn = connect(&choice, config, &args.state, Some((s.rate.max(1), s.burst.max(1))), s.concurrency.max(1) as usize, payrun::sandbox::Profile::Realistic).await?;
+        let conn = connect(
+            &choice,
+            config,
+            &args.state,
+            Some((s.rate.max(1), s.burst.max(1))),
+            s.concurrency.max(1) as usize,
+            payrun::sandbox::Profile::Realistic,
+        )
+        .await?;
         let mut cfg = engine_config(s, config);
         cfg.inquire_only = true;
         let outcome = engine::run(&journal, &batch, Arc::clone(&conn.client), cfg, Shutdown::new(), &mut Silent).await;
@@ -87,7 +98,8 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         }
     }
     let batch = find_batch(&journal, &batch.id)?;
-    let summary = Summary::new(&batch, &journal.counts(&batch.id)?, batch.result_path.as_deref().map(std::path::Path::new));
+    let summary =
+        Summary::new(&batch, &journal.counts(&batch.id)?, batch.result_path.as_deref().map(std::path::Path::new));
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["finished_at"] = json!(batch.finished_at);

@@ -58,7 +58,8 @@ impl RuleArgs {
         let default_mode = match config.run.default_mode.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(m) => Some(
-                Mode::parse(m).with_context(|| format!("run.default_mode '{m}' in payrun.toml is not NEFT, IMPS or RTGS"))?,
+                Mode::parse(m)
+                    .with_context(|| format!("run.default_mode '{m}' in payrun.toml is not NEFT, IMPS or RTGS"))?,
             ),
         };
         Ok(RuleOptions {
@@ -108,7 +109,7 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         Some(path) => {
             let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = csv::WriterBuilder::new().flexible(true).from_writer(file);
-            let mut h: Vec<String> = header.clone();
+            let mut h: Vec<String> = header.iter().map(|c| inert(c).into_owned()).collect();
             h.push("line".into());
             h.push("reason".into());
             w.write_record(&h)?;
@@ -135,8 +136,12 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             Ok(Some(v)) => v,
             Ok(None) => break,
             Err(e) => {
-                drop(out);
-                return file_error(&args, e);
+                if args.json {
+                    writeln!(out, "],\"error\":{}}}", serde_json::to_string(&e.to_string())?)?;
+                }
+                out.flush()?;
+                eprintln!("error: {e}");
+                return Ok(Exit::Input);
             }
         };
         for p in v.problems {
@@ -167,14 +172,20 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
                         .problems
                         .iter()
                         .filter(|p| p.severity == Severity::Error)
-                        .map(|p| if p.column.is_empty() { format!("{}: {}", p.code, p.message) } else { format!("{} {}: {}", p.column, p.code, p.message) })
+                        .map(|p| {
+                            if p.column.is_empty() {
+                                format!("{}: {}", p.code, p.message)
+                            } else {
+                                format!("{} {}: {}", p.column, p.code, p.message)
+                            }
+                        })
                         .collect();
                     let mut cells: Vec<String> = v.record.iter().map(|c| inert(c).into_owned()).collect();
                     while cells.len() < header.len() {
                         cells.push(String::new());
                     }
                     cells.push(v.record.line.to_string());
-                    cells.push(reason.join("; "));
+                    cells.push(inert(&reason.join("; ")).into_owned());
                     w.write_record(&cells)?;
                 }
             }
@@ -182,8 +193,13 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     }
     let rows = scanner.rows();
     if rows == 0 {
-        drop(out);
-        return file_error(&args, InputError::NoRows { path: args.file.clone() });
+        let e = InputError::NoRows { path: args.file.clone() };
+        if args.json {
+            writeln!(out, "],\"rows\":0,\"error\":{}}}", serde_json::to_string(&e.to_string())?)?;
+        }
+        out.flush()?;
+        eprintln!("error: {e}");
+        return Ok(Exit::Input);
     }
     if let Some(w) = rejects {
         let file = w.into_inner().map_err(|e| anyhow::anyhow!("cannot write rejects: {e}"))?;

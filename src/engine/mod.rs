@@ -19,8 +19,8 @@
 
 pub mod progress;
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,10 +121,18 @@ struct Active {
 }
 
 enum JobResult {
-    Sent { seq: u64, outcome: PayoutOutcome },
-    Inquired { seq: u64, outcome: StatusOutcome },
+    Sent {
+        seq: u64,
+        outcome: PayoutOutcome,
+    },
+    Inquired {
+        seq: u64,
+        outcome: StatusOutcome,
+    },
     /// Shut down before the request was made (and before any intent was written): nothing changed.
-    Cancelled { seq: u64 },
+    Cancelled {
+        seq: u64,
+    },
     Journal(JournalError),
 }
 
@@ -198,7 +206,8 @@ impl Dispatch {
     }
 
     fn pause(&mut self, retry_after: Option<Duration>) {
-        let wait = retry_after.unwrap_or_else(|| backoff(Duration::from_millis(500), self.not_sent_streak, Duration::from_secs(30)));
+        let wait = retry_after
+            .unwrap_or_else(|| backoff(Duration::from_millis(500), self.not_sent_streak, Duration::from_secs(30)));
         let until = Instant::now() + wait.max(Duration::from_millis(50));
         self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
     }
@@ -240,7 +249,9 @@ pub async fn run(
 ) -> Result<Outcome, EngineError> {
     let recovered = journal.recover(&batch.id)?;
     if recovered > 0 {
-        tracing::warn!("{recovered} row(s) were being sent when the last run stopped: resolving them by status inquiry");
+        tracing::warn!(
+            "{recovered} row(s) were being sent when the last run stopped: resolving them by status inquiry"
+        );
     }
     let writer = Arc::new(Writer::start(journal.path(), &batch.id)?);
     let started = Instant::now();
@@ -464,10 +475,17 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             let event = match &outcome {
                 PayoutOutcome::Accepted { gateway_ref, pending, code, message } => {
                     d.not_sent_streak = 0;
-                    Event::Accepted { gateway_ref: gateway_ref.clone(), pending: *pending, code: code.clone(), message: message.clone() }
+                    Event::Accepted {
+                        gateway_ref: gateway_ref.clone(),
+                        pending: *pending,
+                        code: code.clone(),
+                        message: message.clone(),
+                    }
                 }
                 PayoutOutcome::Duplicate { message } => Event::Duplicate { message: message.clone() },
-                PayoutOutcome::Rejected { code, message } => Event::Rejected { code: code.clone(), message: message.clone() },
+                PayoutOutcome::Rejected { code, message } => {
+                    Event::Rejected { code: code.clone(), message: message.clone() }
+                }
                 PayoutOutcome::Unknown { reason } => {
                     d.stats.lost_answers += 1;
                     Event::Lost { reason: reason.clone() }
@@ -486,7 +504,9 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     Event::NotSent { reason: format!("not sent: credentials refused ({message})") }
                 }
                 PayoutOutcome::TokenInvalid => {
-                    stop = Some(Stop::CredentialsRefused("the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into()));
+                    stop = Some(Stop::CredentialsRefused(
+                        "the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into(),
+                    ));
                     Event::NotSent { reason: "not sent: token refused (TE0012)".into() }
                 }
             };
@@ -520,10 +540,13 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             let state = a.row.status.state();
             // The answer is about our own posting when we asked by the order id it gave us.
             let ours = a.row.status.gateway_ref.is_some() && matches!(state, RowState::Accepted | RowState::Pending);
-            let conflict = |payee: &crate::gateway::Payee| payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Other;
+            let conflict =
+                |payee: &crate::gateway::Payee| payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Other;
             let mut stop = None;
             let event = match &outcome {
-                StatusOutcome::Success { payee, .. } | StatusOutcome::Pending { payee, .. } | StatusOutcome::FailedAtBank { payee, .. }
+                StatusOutcome::Success { payee, .. }
+                | StatusOutcome::Pending { payee, .. }
+                | StatusOutcome::FailedAtBank { payee, .. }
                     if conflict(payee) =>
                 {
                     Some(Event::Conflict {
@@ -535,7 +558,11 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 }
                 StatusOutcome::Success { utr, payee, gateway_ref, message } => {
                     if payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Same || ours {
-                        Some(Event::Settled { utr: utr.clone(), gateway_ref: gateway_ref.clone(), message: message.clone() })
+                        Some(Event::Settled {
+                            utr: utr.clone(),
+                            gateway_ref: gateway_ref.clone(),
+                            message: message.clone(),
+                        })
                     } else {
                         // Cannot tell whose payout this is: ask again later rather than guess.
                         None
@@ -575,7 +602,9 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     None
                 }
                 StatusOutcome::TokenInvalid => {
-                    stop = Some(Stop::CredentialsRefused("the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into()));
+                    stop = Some(Stop::CredentialsRefused(
+                        "the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into(),
+                    ));
                     None
                 }
                 StatusOutcome::NotSent { retry_after, .. } => {

@@ -114,8 +114,10 @@ impl Progress for Bar {
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::new(s.valid());
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} final · {msg} · ETA {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} final · {msg} · ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b
         });

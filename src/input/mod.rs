@@ -191,7 +191,13 @@ impl Scanner {
         let source = Source::open(path, hash)?;
         let mode_required = !(opts.mode_auto || opts.default_mode.is_some());
         let columns = Columns::map(&source.header, mode_required)?;
-        Ok(Scanner { source, validator: Validator::new(columns, opts), rec: Record::default(), problems: Vec::new(), rows: 0 })
+        Ok(Scanner {
+            source,
+            validator: Validator::new(columns, opts),
+            rec: Record::default(),
+            problems: Vec::new(),
+            rows: 0,
+        })
     }
 
     pub fn source(&self) -> &Source {

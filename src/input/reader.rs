@@ -127,8 +127,12 @@ fn decoded(path: &Path, encoding: Encoding) -> Result<Box<dyn Read>, InputError>
     f.seek(SeekFrom::Start(if has_utf8_bom { 3 } else { 0 })).map_err(io_err)?;
     Ok(match encoding {
         Encoding::Utf8 | Encoding::Utf8Bom => Box::new(f),
-        Encoding::Utf16le => Box::new(DecodeReaderBytesBuilder::new().encoding(Some(UTF_16LE)).bom_override(true).build(f)),
-        Encoding::Utf16be => Box::new(DecodeReaderBytesBuilder::new().encoding(Some(UTF_16BE)).bom_override(true).build(f)),
+        Encoding::Utf16le => {
+            Box::new(DecodeReaderBytesBuilder::new().encoding(Some(UTF_16LE)).bom_override(true).build(f))
+        }
+        Encoding::Utf16be => {
+            Box::new(DecodeReaderBytesBuilder::new().encoding(Some(UTF_16BE)).bom_override(true).build(f))
+        }
         Encoding::Windows1252 => {
             Box::new(DecodeReaderBytesBuilder::new().encoding(Some(WINDOWS_1252)).bom_sniffing(false).build(f))
         }

@@ -246,7 +246,9 @@ impl Validator {
                         Field::Ifsc,
                         Code::BadIfsc,
                         Severity::Error,
-                        format!("'{ifsc_cell}' is not an IFSC: 11 characters, 4 letters, a zero, then 6 letters or digits (e.g. SBIN0011243)"),
+                        format!(
+                            "'{ifsc_cell}' is not an IFSC: 11 characters, 4 letters, a zero, then 6 letters or digits (e.g. SBIN0011243)"
+                        ),
                         cols,
                     );
                     None
@@ -262,7 +264,10 @@ impl Validator {
                         Field::Ifsc,
                         Code::UnknownIfsc,
                         sev,
-                        format!("'{upper}' is well-formed but no bank branch has it in the directory {}: {hint}", directory_version()),
+                        format!(
+                            "'{upper}' is well-formed but no bank branch has it in the directory {}: {hint}",
+                            directory_version()
+                        ),
                         cols,
                     );
                     Some(upper)
@@ -295,23 +300,47 @@ impl Validator {
             } else if let Some(m) = self.opts.default_mode {
                 Some(m)
             } else {
-                push(Field::Mode, Code::MissingField, Severity::Error, format!("{} is empty (or use --mode-auto)", Field::Mode.label()), cols);
+                push(
+                    Field::Mode,
+                    Code::MissingField,
+                    Severity::Error,
+                    format!("{} is empty (or use --mode-auto)", Field::Mode.label()),
+                    cols,
+                );
                 None
             }
         } else {
             match Mode::parse(mode_cell) {
                 Some(m) => Some(m),
                 None => {
-                    push(Field::Mode, Code::BadMode, Severity::Error, format!("'{mode_cell}' is not a transfer mode: use NEFT, IMPS or RTGS"), cols);
+                    push(
+                        Field::Mode,
+                        Code::BadMode,
+                        Severity::Error,
+                        format!("'{mode_cell}' is not a transfer mode: use NEFT, IMPS or RTGS"),
+                        cols,
+                    );
                     None
                 }
             }
         };
         if let (Some(m), Some(a)) = (mode, amount) {
             if m == Mode::Imps && a.paise() > IMPS_MAX_PAISE {
-                push(Field::Mode, Code::ModeLimit, Severity::Error, format!("IMPS allows at most ₹5,00,000 per payout; ₹{} needs NEFT or RTGS", a.to_indian()), cols);
+                push(
+                    Field::Mode,
+                    Code::ModeLimit,
+                    Severity::Error,
+                    format!("IMPS allows at most ₹5,00,000 per payout; ₹{} needs NEFT or RTGS", a.to_indian()),
+                    cols,
+                );
             } else if m == Mode::Rtgs && a.paise() < RTGS_MIN_PAISE {
-                push(Field::Mode, Code::ModeLimit, Severity::Error, format!("RTGS is for ₹2,00,000 and above; ₹{} needs NEFT or IMPS", a.to_indian()), cols);
+                push(
+                    Field::Mode,
+                    Code::ModeLimit,
+                    Severity::Error,
+                    format!("RTGS is for ₹2,00,000 and above; ₹{} needs NEFT or IMPS", a.to_indian()),
+                    cols,
+                );
             }
             if let Some(b) = branch {
                 let rail = match m {
@@ -324,7 +353,12 @@ impl Validator {
                         Field::Mode,
                         Code::RailNotReported,
                         Severity::Warning,
-                        format!("the directory does not list {m} for {} ({}, {}); the bank may refuse it", b.ifsc(), b.reported_bank_name().unwrap_or("bank"), b.name()),
+                        format!(
+                            "the directory does not list {m} for {} ({}, {}); the bank may refuse it",
+                            b.ifsc(),
+                            b.reported_bank_name().unwrap_or("bank"),
+                            b.name()
+                        ),
                         cols,
                     );
                 }
@@ -335,13 +369,29 @@ impl Validator {
         let reference = if ref_cell.is_empty() {
             None
         } else if !reference_ok(ref_cell) {
-            push(Field::Reference, Code::BadRef, Severity::Error, format!("'{ref_cell}' is not a valid reference: 1 to 35 letters, digits, '_' or '-' (leave it empty to let payrun derive one)"), cols);
+            push(
+                Field::Reference,
+                Code::BadRef,
+                Severity::Error,
+                format!(
+                    "'{ref_cell}' is not a valid reference: 1 to 35 letters, digits, '_' or '-' (leave it empty to let payrun derive one)"
+                ),
+                cols,
+            );
             None
         } else {
             let k = key(&[b"ref", ref_cell.to_ascii_lowercase().as_bytes()]);
             match self.refs.get(&k) {
                 Some(first) => {
-                    push(Field::Reference, Code::BadRef, Severity::Error, format!("reference '{ref_cell}' is already used on line {first} (references must be unique, ignoring case)"), cols);
+                    push(
+                        Field::Reference,
+                        Code::BadRef,
+                        Severity::Error,
+                        format!(
+                            "reference '{ref_cell}' is already used on line {first} (references must be unique, ignoring case)"
+                        ),
+                        cols,
+                    );
                     None
                 }
                 None => {
@@ -398,7 +448,16 @@ mod tests {
 
     #[test]
     fn mangled_accounts() {
-        for m in ["3.96285E+10", "1.23E+016", "3.96285e10", "39628544321.0", "39628544321.00", "39,628,544,321", "3,96,28,544", "1.2E+16"] {
+        for m in [
+            "3.96285E+10",
+            "1.23E+016",
+            "3.96285e10",
+            "39628544321.0",
+            "39628544321.00",
+            "39,628,544,321",
+            "3,96,28,544",
+            "1.2E+16",
+        ] {
             assert!(spreadsheet_mangled(m), "{m}");
         }
         for ok in ["39628544321", "0012345678901", "1234 5678 9012", "ABC", "12.5", "12-34"] {

@@ -292,7 +292,8 @@ mod tests {
         assert_eq!((s.state(), s.attempts, s.submitted_at.as_deref()), (RowState::Sending, 1, Some(T)));
         let s = apply(&s, &accepted(false), T).expect("accepted");
         assert_eq!((s.state(), s.gateway_ref.as_deref()), (RowState::Accepted, Some("G1")));
-        let s = apply(&s, &Event::Settled { utr: Some("U".into()), gateway_ref: None, message: "ok".into() }, T).expect("settled");
+        let s = apply(&s, &Event::Settled { utr: Some("U".into()), gateway_ref: None, message: "ok".into() }, T)
+            .expect("settled");
         assert_eq!((s.state(), s.utr.as_deref(), s.code.as_deref()), (RowState::Success, Some("U"), Some("SU0000")));
         assert_eq!(s.gateway_ref.as_deref(), Some("G1"), "kept");
         assert!(s.completed_at.is_some());
@@ -301,7 +302,10 @@ mod tests {
     #[test]
     fn unknown_outcomes_are_in_doubt_never_failed() {
         let sending = at(RowState::Sending, 1);
-        assert_eq!(apply(&sending, &Event::Lost { reason: "timeout".into() }, T).map(|s| s.state()), Ok(RowState::InDoubt));
+        assert_eq!(
+            apply(&sending, &Event::Lost { reason: "timeout".into() }, T).map(|s| s.state()),
+            Ok(RowState::InDoubt)
+        );
         assert_eq!(apply(&sending, &Event::Recovered, T).map(|s| s.state()), Ok(RowState::InDoubt));
     }
 

@@ -11,6 +11,7 @@
 //! many rows' intents share one fsync, which is what lets payrun go far beyond the ~1,800 payouts/s
 //! that one fsync per row allows on a small machine.
 
+pub mod ingest;
 pub mod lifecycle;
 pub mod writer;
 
@@ -36,7 +37,9 @@ pub enum JournalError {
     Io(#[from] std::io::Error),
     #[error("journal database: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("the journal at {path} has schema version {found}; this payrun understands {SCHEMA_VERSION}: use a newer payrun")]
+    #[error(
+        "the journal at {path} has schema version {found}; this payrun understands {SCHEMA_VERSION}: use a newer payrun"
+    )]
     Schema { path: PathBuf, found: i64 },
     #[error("the journal disagrees: batch {batch} row {seq} is not in state {expected} ({what})")]
     Mismatch { batch: String, seq: u64, expected: RowState, what: String },
@@ -92,7 +95,10 @@ pub struct Batch {
 impl Batch {
     /// The input file's name without directories and extension (for the default result path).
     pub fn file_stem(&self) -> String {
-        Path::new(&self.file_path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "batch".into())
+        Path::new(&self.file_path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "batch".into())
     }
 }
 
@@ -249,7 +255,10 @@ impl Journal {
             conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
             None => {
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])?;
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )?;
             }
             Some(v) if v == SCHEMA_VERSION => {}
             Some(v) => return Err(JournalError::Schema { path, found: v }),
@@ -324,7 +333,8 @@ impl Journal {
     /// while reading the file leaves no half batch.
     pub fn begin_batch(&self, batch: &Batch) -> Result<Ingest<'_>> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let ingest = Ingest { journal: self, batch_id: batch.id.clone(), done: false, total: 0, valid: Tally::default() };
+        let ingest =
+            Ingest { journal: self, batch_id: batch.id.clone(), done: false, total: 0, valid: Tally::default() };
         self.conn.execute(
             "INSERT INTO batches (id, file_sha256, generation, file_path, encoding, delimiter, header, created_at, gateway, settings, confirmed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -364,7 +374,10 @@ impl Journal {
 
     /// Marks the batch finished (every valid row final), once.
     pub fn set_finished(&self, batch: &str) -> Result<()> {
-        self.conn.execute("UPDATE batches SET finished_at = ?2 WHERE id = ?1 AND finished_at IS NULL", params![batch, now()])?;
+        self.conn.execute(
+            "UPDATE batches SET finished_at = ?2 WHERE id = ?1 AND finished_at IS NULL",
+            params![batch, now()],
+        )?;
         Ok(())
     }
 
@@ -430,8 +443,13 @@ impl Journal {
             let mode: Option<String> = r.get(1)?;
             let n: i64 = r.get(2)?;
             let paise: i64 = r.get(3)?;
-            let state = RowState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("unknown state '{state}'")))?;
-            counts.cells.push((state, mode.as_deref().and_then(Mode::parse), Tally { count: n as u64, amount: Amount::from_paise(paise) }));
+            let state =
+                RowState::parse(&state).ok_or_else(|| JournalError::Corrupt(format!("unknown state '{state}'")))?;
+            counts.cells.push((
+                state,
+                mode.as_deref().and_then(Mode::parse),
+                Tally { count: n as u64, amount: Amount::from_paise(paise) },
+            ));
         }
         Ok(counts)
     }
@@ -451,13 +469,18 @@ impl Journal {
     }
 
     /// Calls `f` for every row of the batch in file order, with its original cells.
-    pub fn for_each_row(&self, batch: &str, mut f: impl FnMut(&Row, Vec<String>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    pub fn for_each_row(
+        &self,
+        batch: &str,
+        mut f: impl FnMut(&Row, Vec<String>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let mut st = self.conn.prepare("SELECT * FROM rows WHERE batch_id = ?1 ORDER BY seq")?;
         let mut rows = st.query([batch])?;
         while let Some(r) = rows.next()? {
             let row = Self::row_from(r)?;
             let raw: String = r.get("raw")?;
-            let cells: Vec<String> = serde_json::from_str(&raw).map_err(|e| JournalError::Corrupt(format!("row {}: {e}", row.seq)))?;
+            let cells: Vec<String> =
+                serde_json::from_str(&raw).map_err(|e| JournalError::Corrupt(format!("row {}: {e}", row.seq)))?;
             f(&row, cells)?;
         }
         Ok(())
@@ -535,10 +558,13 @@ impl Ingest<'_> {
             None => {
                 let errors: Vec<&Problem> = row.problems.iter().filter(|p| p.severity == Severity::Error).collect();
                 let code = errors.first().map(|p| p.code.as_str().to_string());
-                let message: Vec<String> = errors
-                    .iter()
-                    .map(|p| if p.column.is_empty() { p.message.clone() } else { format!("{}: {}", p.column, p.message) })
-                    .collect();
+                let message: Vec<String> =
+                    errors
+                        .iter()
+                        .map(|p| {
+                            if p.column.is_empty() { p.message.clone() } else { format!("{}: {}", p.column, p.message) }
+                        })
+                        .collect();
                 st.execute(params![
                     self.batch_id,
                     row.seq as i64,

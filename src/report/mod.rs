@@ -89,11 +89,17 @@ pub fn write_result(journal: &Journal, batch: &Batch, path: &Path) -> anyhow::Re
 /// corrected and run as a new file. A row's own reference that the gateway has already seen gets a
 /// `-R1` suffix (`-R2` if it had `-R1`, ...), since sending it again as it was would be refused as
 /// a duplicate (TE0005). Returns (rows written, references changed).
-pub fn write_failed(journal: &Journal, batch: &Batch, path: &Path, include_invalid: bool) -> anyhow::Result<(u64, u64)> {
+pub fn write_failed(
+    journal: &Journal,
+    batch: &Batch,
+    path: &Path,
+    include_invalid: bool,
+) -> anyhow::Result<(u64, u64)> {
     let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(file);
     w.write_record(&batch.header)?;
-    let ref_col = crate::input::Columns::map(&batch.header, false).ok().and_then(|c| c.of(crate::input::Field::Reference));
+    let ref_col =
+        crate::input::Columns::map(&batch.header, false).ok().and_then(|c| c.of(crate::input::Field::Reference));
     let (mut n, mut renamed) = (0u64, 0u64);
     journal.for_each_row(&batch.id, |row, mut cells| {
         let st = row.status.state();
@@ -122,7 +128,9 @@ pub fn write_failed(journal: &Journal, batch: &Batch, path: &Path, include_inval
 /// `INV-7` → `INV-7-R1`, `INV-7-R1` → `INV-7-R2`; kept within 35 characters.
 pub fn next_retry_reference(r: &str) -> String {
     let (base, n) = match r.rsplit_once("-R") {
-        Some((b, k)) if !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()) => (b, k.parse::<u32>().unwrap_or(0) + 1),
+        Some((b, k)) if !k.is_empty() && k.bytes().all(|c| c.is_ascii_digit()) => {
+            (b, k.parse::<u32>().unwrap_or(0) + 1)
+        }
         _ => (r, 1),
     };
     let suffix = format!("-R{n}");
@@ -159,8 +167,10 @@ pub struct Control {
 impl Summary {
     pub fn new(batch: &Batch, counts: &Counts, result: Option<&Path>) -> Summary {
         let mut statuses: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
-        let mut status_totals: BTreeMap<String, Tally> = STATUSES.iter().map(|s| (s.to_string(), Tally::default())).collect();
-        let mut mode_totals: BTreeMap<String, Tally> = Mode::ALL.iter().map(|m| (m.as_str().to_string(), Tally::default())).collect();
+        let mut status_totals: BTreeMap<String, Tally> =
+            STATUSES.iter().map(|s| (s.to_string(), Tally::default())).collect();
+        let mut mode_totals: BTreeMap<String, Tally> =
+            Mode::ALL.iter().map(|m| (m.as_str().to_string(), Tally::default())).collect();
         let mut statuses_valid = Tally::default();
         let mut rows = 0;
         for (state, mode, tally) in &counts.cells {
@@ -184,7 +194,13 @@ impl Summary {
             statuses,
             status_totals,
             mode_totals,
-            control: Control { file_rows: batch.total_rows, file_valid: batch.valid, statuses_valid, rows_accounted: rows, ok },
+            control: Control {
+                file_rows: batch.total_rows,
+                file_valid: batch.valid,
+                statuses_valid,
+                rows_accounted: rows,
+                ok,
+            },
         }
     }
 
@@ -205,7 +221,11 @@ impl Summary {
             write!(out, "  {:<9} {:>7} {:>20}", status, t.count, t.amount.to_indian())?;
             for m in Mode::ALL {
                 let a = self.statuses.get(status).and_then(|by| by.get(m.as_str())).copied().unwrap_or_default();
-                write!(out, " {:>20}", if a.count == 0 { "-".to_string() } else { format!("{} ({})", a.amount.to_indian(), a.count) })?;
+                write!(
+                    out,
+                    " {:>20}",
+                    if a.count == 0 { "-".to_string() } else { format!("{} ({})", a.amount.to_indian(), a.count) }
+                )?;
             }
             writeln!(out)?;
         }
