@@ -127,6 +127,10 @@ async fn dispatch(
         let ledger = state.world().ledger();
         return axum::Json(ledger).into_response();
     }
+    if path == "/__sandbox/tokens" && method == Method::GET {
+        let tokens = state.world().issued_tokens();
+        return axum::Json(json!({"tokens": tokens})).into_response();
+    }
     if path == "/__sandbox/health" {
         return axum::Json(json!({"ok": true})).into_response();
     }

@@ -164,6 +164,7 @@ pub struct World {
     inquiries: HashMap<String, u32>,
     pg: HashMap<String, PgSession>,
     next_id: u64,
+    issued: Vec<String>,
     log: Option<File>,
     pub requests: u64,
 }
@@ -219,6 +220,7 @@ impl World {
             inquiries: HashMap::new(),
             pg: HashMap::new(),
             next_id: 1,
+            issued: Vec::new(),
             log: None,
             requests: 0,
         };
@@ -322,6 +324,7 @@ impl World {
         let now = Instant::now();
         self.tokens.retain(|_, exp| *exp > now);
         self.tokens.insert(token.clone(), now + self.knobs().token_ttl);
+        self.issued.push(token.clone());
         Reply::Json(200, json!({"status": true, "data": {"token": token}, "message": "Token generated sucessfully.!"}))
     }
 
@@ -738,6 +741,11 @@ impl World {
                 "state": "COMPLETED", "type": "UPI", "utr_no": format!("{:012}", pick(dice(self.seed(), &[token.as_bytes()]), 1_000_000_000_000))}},
                 "message": "Details Fetched Successfuly.!"}),
         )
+    }
+
+    /// Every token issued so far (a test instrument: lets a test check no token leaked anywhere).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.issued.clone()
     }
 
     /// The ledger of money moved, as of now (does not count as a status inquiry).
