@@ -158,19 +158,17 @@ impl Amount {
 
 /// Removes one currency prefix (`₹`, `Rs.`, `Rs`, `INR`, any case) and the spaces after it.
 fn strip_currency_prefix(text: &str) -> &str {
+    let b = text.as_bytes();
     let rest = if let Some(r) = text.strip_prefix('₹') {
         r
+    } else if b.len() >= 3 && b[..3].eq_ignore_ascii_case(b"inr") {
+        &text[3..]
+    } else if b.len() >= 3 && b[..3].eq_ignore_ascii_case(b"rs.") {
+        &text[3..]
+    } else if b.len() >= 2 && b[..2].eq_ignore_ascii_case(b"rs") {
+        &text[2..]
     } else {
-        let lower3: String = text.chars().take(3).flat_map(char::to_lowercase).collect();
-        if lower3 == "inr" {
-            &text[3..]
-        } else if lower3.starts_with("rs.") {
-            &text[3..]
-        } else if lower3.starts_with("rs") {
-            &text[2..]
-        } else {
-            return text;
-        }
+        return text;
     };
     rest.trim_start_matches([' ', '\u{a0}'])
 }

@@ -232,7 +232,11 @@ fn scan_file(path: &Path, opts: RuleOptions) -> Vec<(u64, Option<ValidRow>, bool
     let mut sc = Scanner::open(path, false, opts).expect("file opens");
     let mut out = Vec::new();
     while let Some(v) = sc.next().expect("reads") {
-        out.push((v.record.line, v.row.clone(), v.problems.iter().any(|p| p.severity == Severity::Error)));
+        out.push((
+            v.record.line,
+            v.row.as_ref().map(|r| r.to_owned()),
+            v.problems.iter().any(|p| p.severity == Severity::Error),
+        ));
     }
     out
 }

@@ -54,7 +54,7 @@ fn try_scan_bytes(bytes: &[u8], opts: RuleOptions) -> Result<Outcome, InputError
         rows.push(Scanned {
             line: v.record.line,
             cells: v.record.iter().map(str::to_string).collect(),
-            row: v.row.clone(),
+            row: v.row.as_ref().map(|r| r.to_owned()),
             problems: v.problems.to_vec(),
         });
         // A verdict's `has_error` agrees with the row being absent.

@@ -80,9 +80,9 @@ pub struct DriveArgs {
     /// Print one JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Profile of the embedded sandbox.
-    #[arg(long, value_enum, default_value = "realistic")]
-    pub sandbox_profile: Profile,
+    /// Profile of the embedded sandbox (default: realistic; on resume, the one the batch ran with).
+    #[arg(long, value_enum)]
+    pub sandbox_profile: Option<Profile>,
 }
 
 /// How many row problems `run` prints before pointing at `payrun validate`.
@@ -216,6 +216,10 @@ pub fn settings_for(
         latitude: prev.as_ref().map(|p| p.latitude.clone()).or(r.latitude.clone()).unwrap_or_default(),
         longitude: prev.as_ref().map(|p| p.longitude.clone()).or(r.longitude.clone()).unwrap_or_default(),
         payee_list_id: prev.as_ref().map(|p| p.payee_list_id.clone()).or(r.payee_list_id.clone()).unwrap_or_default(),
+        sandbox_profile: a
+            .sandbox_profile
+            .and_then(|p| clap::ValueEnum::to_possible_value(&p).map(|v| v.get_name().to_string()))
+            .or(prev.as_ref().and_then(|p| p.sandbox_profile.clone())),
     }
 }
 
@@ -298,17 +302,12 @@ pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &Conf
     if settings != batch.settings {
         journal.update_settings(&batch.id, &settings)?;
     }
-    let conn = connect(
-        &choice,
-        config,
-        &state,
-        Some((settings.rate, settings.burst)),
-        settings.concurrency as usize,
-        a.sandbox_profile,
-    )
-    .await?;
+    let profile = embedded_profile(&settings);
+    let conn =
+        connect(&choice, config, &state, Some((settings.rate, settings.burst)), settings.concurrency as usize, profile)
+            .await?;
     if conn.sandbox.is_some() {
-        eprintln!("gateway: embedded sandbox ({:?} profile) — simulated, NO REAL MONEY MOVES", a.sandbox_profile);
+        eprintln!("gateway: embedded sandbox ({profile:?} profile) — simulated, NO REAL MONEY MOVES");
     } else if batch.confirmed_at.is_none() && journal.counts(&batch.id)?.state(RowState::Ready).count > 0 {
         if !confirm(journal, &batch, a)? {
             eprintln!("nothing sent. The batch is stored: payrun resume {} continues it.", batch.id);
@@ -327,6 +326,12 @@ pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &Conf
     conn.close().await;
     let outcome = outcome.context("the run stopped on a journal error; no further payouts were sent")?;
     finish(journal, &batch, a, &state, Some(&outcome.stop), Some(&outcome.stats))
+}
+
+/// The embedded sandbox's profile recorded in a batch's settings (realistic when none is).
+pub fn embedded_profile(settings: &BatchSettings) -> Profile {
+    use clap::ValueEnum;
+    settings.sandbox_profile.as_deref().and_then(|p| Profile::from_str(p, true).ok()).unwrap_or(Profile::Realistic)
 }
 
 /// Writes the result file, marks the batch finished when it is, prints the summary; the exit code.

@@ -84,7 +84,7 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             &args.state,
             Some((s.rate.max(1), s.burst.max(1))),
             s.concurrency.max(1) as usize,
-            payrun::sandbox::Profile::Realistic,
+            super::run::embedded_profile(s),
         )
         .await?;
         let mut cfg = engine_config(s, config);

@@ -145,7 +145,42 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A row that passed every rule, normalised: what payrun will pay.
+/// A row that passed every rule, as a view into its record (no copies): what payrun will pay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowView<'a> {
+    pub name: &'a str,
+    /// Digits only.
+    pub account: std::borrow::Cow<'a, str>,
+    /// Upper case.
+    pub ifsc: std::borrow::Cow<'a, str>,
+    pub amount: Amount,
+    pub mode: Mode,
+    pub remarks: &'a str,
+    pub reference: Option<&'a str>,
+    pub payee_list_id: &'a str,
+    pub email: &'a str,
+    pub phone: &'a str,
+}
+
+impl RowView<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> ValidRow {
+        ValidRow {
+            name: self.name.to_string(),
+            account: self.account.to_string(),
+            ifsc: self.ifsc.to_string(),
+            amount: self.amount,
+            mode: self.mode,
+            remarks: self.remarks.to_string(),
+            reference: self.reference.map(str::to_string),
+            payee_list_id: self.payee_list_id.to_string(),
+            email: self.email.to_string(),
+            phone: self.phone.to_string(),
+        }
+    }
+}
+
+/// A row that passed every rule, normalised and owned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidRow {
     pub name: String,
@@ -166,7 +201,7 @@ pub struct ValidRow {
 /// A row as the scanner saw it: the record, its problems, and the normalised row when valid.
 pub struct Verdict<'a> {
     pub record: &'a Record,
-    pub row: Option<ValidRow>,
+    pub row: Option<RowView<'a>>,
     pub problems: &'a [Problem],
 }
 

@@ -8,12 +8,13 @@
 //! IFSC codes are checked against the `ifsc` crate's bundled directory (Razorpay's public-domain
 //! data); a well-formed code that no branch has is `UNKNOWN_IFSC`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::columns::{Columns, Field};
 use super::reader::{Record, trim};
-use super::{Code, Mode, Problem, Severity, ValidRow};
+use super::{Code, Mode, Problem, RowView, Severity};
 use crate::money::Amount;
 
 /// IMPS allows at most ₹5,00,000 per payout.
@@ -40,20 +41,36 @@ pub fn directory_version() -> String {
     format!("{} (RBI update {})", ifsc::DATA_VERSION, d.rbi_update_date())
 }
 
-/// A 96-bit key: two SipHash-1-3 (fixed keys) of the parts.
+/// A 96-bit key of some bytes: a wyhash-style folded-multiply hash, 128 bits wide, of which 96
+/// are kept. Not cryptographic: it only has to spread an operator's own file evenly.
 type Key = [u32; 3];
 
-fn key(parts: &[&[u8]]) -> Key {
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    0xA5u8.hash(&mut a);
-    0x5Au8.hash(&mut b);
-    for p in parts {
-        p.hash(&mut a);
-        p.hash(&mut b);
+#[inline]
+fn mum(a: u64, b: u64) -> u64 {
+    let r = u128::from(a).wrapping_mul(u128::from(b));
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+fn key(tag: u64, parts: &[&[u8]]) -> Key {
+    const P: [u64; 4] = [0xa076_1d64_78bd_642f, 0xe703_7ed1_a0b4_28db, 0x8ebc_6af0_9c88_c6e3, 0x5899_65cc_7537_4cc3];
+    let (mut h1, mut h2) = (tag ^ P[0], tag.rotate_left(32) ^ P[1]);
+    for part in parts {
+        let mut chunks = part.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h1 = mum(h1 ^ w, P[2]);
+            h2 = mum(h2 ^ w.rotate_left(29), P[3]);
+        }
+        let mut tail = [0u8; 8];
+        let rem = chunks.remainder();
+        tail[..rem.len()].copy_from_slice(rem);
+        let w = u64::from_le_bytes(tail) ^ ((part.len() as u64) << 56);
+        h1 = mum(h1 ^ w, P[2]);
+        h2 = mum(h2 ^ w.rotate_left(29), P[3]);
     }
-    let (x, y) = (a.finish(), b.finish());
-    [x as u32, (x >> 32) as u32, y as u32]
+    let a = mum(h1 ^ P[1], h2 ^ P[0]);
+    let b = mum(h2 ^ P[2], h1 ^ P[3]);
+    [a as u32, (a >> 32) as u32, b as u32]
 }
 
 /// The keys are already hashes: the map's hasher just folds them.
@@ -83,7 +100,11 @@ pub struct Validator {
     columns: Columns,
     rows: Seen,
     refs: Seen,
+    /// Directory answers for recently seen codes (a file has few distinct IFSCs): direct-mapped.
+    ifsc_cache: Vec<Option<([u8; 11], Option<ifsc::Branch>)>>,
 }
+
+const IFSC_CACHE: usize = 1024;
 
 /// Outcome of the IFSC rules for one code.
 enum IfscCheck {
@@ -92,13 +113,15 @@ enum IfscCheck {
     Known(ifsc::Branch),
 }
 
-fn check_ifsc(code: &str) -> IfscCheck {
-    let b = code.as_bytes();
-    let well_formed = b.len() == 11
+fn well_formed_ifsc(b: &[u8]) -> bool {
+    b.len() == 11
         && b[..4].iter().all(u8::is_ascii_uppercase)
         && b[4] == b'0'
-        && b[5..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if !well_formed {
+        && b[5..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn check_ifsc(code: &str) -> IfscCheck {
+    if !well_formed_ifsc(code.as_bytes()) {
         return IfscCheck::Bad;
     }
     match ifsc::lookup_str(code) {
@@ -110,6 +133,10 @@ fn check_ifsc(code: &str) -> IfscCheck {
 /// Whether an account cell looks rewritten by a spreadsheet: `3.96285E+10`, `1.23E+016`,
 /// `39628544321.0`, `39,628,544,321`.
 pub fn spreadsheet_mangled(v: &str) -> bool {
+    // The common case, plain digits, needs no more work.
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let s: String = v.chars().filter(|c| !c.is_whitespace()).collect();
     let s = s.as_str();
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
@@ -133,7 +160,10 @@ pub fn spreadsheet_mangled(v: &str) -> bool {
 }
 
 /// The account number's digits, or why not.
-fn check_account(v: &str) -> Result<String, (Code, String)> {
+fn check_account(v: &str) -> Result<Cow<'_, str>, (Code, String)> {
+    if (9..=18).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Cow::Borrowed(v));
+    }
     if spreadsheet_mangled(v) {
         return Err((
             Code::SpreadsheetMangled,
@@ -144,7 +174,7 @@ fn check_account(v: &str) -> Result<String, (Code, String)> {
     }
     let digits: String = v.chars().filter(|c| *c != ' ' && *c != '\u{a0}').collect();
     if (9..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(digits)
+        Ok(Cow::Owned(digits))
     } else {
         Err((Code::BadAccount, format!("'{v}' is not an account number: it must be 9 to 18 digits")))
     }
@@ -172,7 +202,7 @@ pub fn reference_ok(v: &str) -> bool {
 
 impl Validator {
     pub fn new(columns: Columns, opts: RuleOptions) -> Validator {
-        Validator { opts, columns, rows: Seen::default(), refs: Seen::default() }
+        Validator { opts, columns, rows: Seen::default(), refs: Seen::default(), ifsc_cache: vec![None; IFSC_CACHE] }
     }
 
     pub fn columns(&self) -> &Columns {
@@ -185,10 +215,37 @@ impl Validator {
             None => "",
         }
     }
+}
 
+/// [`check_ifsc`] through a direct-mapped cache.
+fn lookup_ifsc(cache: &mut [Option<([u8; 11], Option<ifsc::Branch>)>], code: &str) -> IfscCheck {
+    {
+        let b = code.as_bytes();
+        if !well_formed_ifsc(b) {
+            return IfscCheck::Bad;
+        }
+        let mut k = [0u8; 11];
+        k.copy_from_slice(b);
+        let slot = (key(0, &[b])[0] as usize) % cache.len().max(1);
+        if let Some((cached, answer)) = cache[slot] {
+            if cached == k {
+                return answer.map_or(IfscCheck::Unknown, IfscCheck::Known);
+            }
+        }
+        let answer = check_ifsc(code);
+        let stored = match answer {
+            IfscCheck::Known(b) => Some(b),
+            _ => None,
+        };
+        cache[slot] = Some((k, stored));
+        answer
+    }
+}
+
+impl Validator {
     /// Checks one record; pushes its problems (errors and warnings) and returns the row when it has
     /// no error. Rows must be given in file order (duplicates point back to earlier lines).
-    pub fn check(&mut self, rec: &Record, problems: &mut Vec<Problem>) -> Option<ValidRow> {
+    pub fn check<'r>(&mut self, rec: &'r Record, problems: &mut Vec<Problem>) -> Option<RowView<'r>> {
         let line = rec.line;
         let width = self.columns.header.len();
         if rec.len() != width {
@@ -239,8 +296,12 @@ impl Validator {
             push(Field::Ifsc, Code::MissingField, Severity::Error, missing(Field::Ifsc), cols);
             None
         } else {
-            let upper = ifsc_cell.to_ascii_uppercase();
-            match check_ifsc(&upper) {
+            let upper: Cow<'_, str> = if ifsc_cell.bytes().any(|b| b.is_ascii_lowercase()) {
+                Cow::Owned(ifsc_cell.to_ascii_uppercase())
+            } else {
+                Cow::Borrowed(ifsc_cell)
+            };
+            match lookup_ifsc(&mut self.ifsc_cache, &upper) {
                 IfscCheck::Bad => {
                     push(
                         Field::Ifsc,
@@ -380,7 +441,7 @@ impl Validator {
             );
             None
         } else {
-            let k = key(&[b"ref", ref_cell.to_ascii_lowercase().as_bytes()]);
+            let k = key(1, &[ref_cell.to_ascii_lowercase().as_bytes()]);
             match self.refs.get(&k) {
                 Some(first) => {
                     push(
@@ -396,13 +457,13 @@ impl Validator {
                 }
                 None => {
                     self.refs.insert(k, line as u32);
-                    Some(ref_cell.to_string())
+                    Some(ref_cell)
                 }
             }
         };
 
         if let (Some(acc), Some(code), Some(amt)) = (&account, &ifsc, amount) {
-            let k = key(&[acc.as_bytes(), code.as_bytes(), &amt.paise().to_le_bytes()]);
+            let k = key(2, &[acc.as_bytes(), code.as_bytes(), &(amt.paise() as u64).to_le_bytes()]);
             match self.rows.get(&k) {
                 Some(first) => {
                     let (sev, hint) = if self.opts.allow_duplicates {
@@ -427,17 +488,17 @@ impl Validator {
         if problems[before..].iter().any(|p| p.severity == Severity::Error) {
             return None;
         }
-        Some(ValidRow {
-            name: name.to_string(),
+        Some(RowView {
+            name,
             account: account?,
             ifsc: ifsc?,
             amount: amount?,
             mode: mode?,
-            remarks: self.field(rec, Field::Remarks).to_string(),
+            remarks: self.field(rec, Field::Remarks),
             reference,
-            payee_list_id: self.field(rec, Field::PayeeListId).to_string(),
-            email: self.field(rec, Field::Email).to_string(),
-            phone: self.field(rec, Field::Phone).to_string(),
+            payee_list_id: self.field(rec, Field::PayeeListId),
+            email: self.field(rec, Field::Email),
+            phone: self.field(rec, Field::Phone),
         })
     }
 }

@@ -4,7 +4,8 @@
 //! A file with an invalid row is not stored at all unless `skip_invalid` (SPEC section 2): then
 //! nothing can be sent from it by accident later.
 
-use crate::input::{Field, InputError, Problem, Scanner};
+use crate::input::rules::reference_ok;
+use crate::input::{Code, Field, InputError, Problem, Scanner};
 use crate::money::{Amount, Tally};
 
 use super::{Batch, BatchSettings, Journal, JournalError, NewRow, batch_id, now};
@@ -61,6 +62,7 @@ pub fn ingest(
         valid: Tally::default(),
     };
     let amount_col = scanner.columns().of(Field::Amount);
+    let ref_col = scanner.columns().of(Field::Reference);
     let mut store = journal.begin_batch(&batch)?;
     let mut invalid_rows = 0u64;
     while let Some(v) = scanner.next()? {
@@ -74,6 +76,13 @@ pub fn ingest(
             (None, Some(c)) => Amount::parse_cell(crate::input::reader::trim(v.record.get(c))).ok(),
             _ => None,
         };
+        // An invalid row keeps its own reference in the result when that cell alone is fine.
+        let reference = match (&v.row, ref_col) {
+            (None, Some(c)) if !v.problems.iter().any(|p| p.code == Code::BadRef) => {
+                Some(crate::input::reader::trim(v.record.get(c))).filter(|r| reference_ok(r))
+            }
+            _ => None,
+        };
         let seq = store.totals().0 + 1;
         store.add(NewRow {
             seq,
@@ -82,6 +91,7 @@ pub fn ingest(
             valid: v.row.as_ref(),
             problems: v.problems,
             amount,
+            reference,
         })?;
     }
     let (total, valid) = store.totals();

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use lifecycle::{Event, Illegal, RowState, RowStatus};
 
-use crate::input::{Mode, Problem, Severity, ValidRow};
+use crate::input::{Mode, Problem, RowView, Severity};
 use crate::money::{self, Amount, Tally};
 
 /// The schema version this build writes and reads.
@@ -67,6 +67,10 @@ pub struct BatchSettings {
     pub latitude: String,
     pub longitude: String,
     pub payee_list_id: String,
+    /// The embedded sandbox's profile, when the batch runs against it (so a resumed batch meets
+    /// the same simulated gateway it left).
+    #[serde(default)]
+    pub sandbox_profile: Option<String>,
 }
 
 /// One batch: one input file paid once.
@@ -510,11 +514,13 @@ pub struct NewRow<'a> {
     /// The original cells, as read (for the result file and `failed`).
     pub cells: &'a [&'a str],
     /// The normalised row when valid.
-    pub valid: Option<&'a ValidRow>,
+    pub valid: Option<&'a RowView<'a>>,
     /// The row's problems (errors make it `invalid`).
     pub problems: &'a [Problem],
     /// For an invalid row, its amount when that cell alone is readable (so totals can show it).
     pub amount: Option<Amount>,
+    /// For an invalid row, its own reference when that cell alone is valid and not reused.
+    pub reference: Option<&'a str>,
 }
 
 impl Ingest<'_> {
@@ -533,7 +539,8 @@ impl Ingest<'_> {
         match row.valid {
             Some(v) => {
                 self.valid.add(v.amount);
-                let reference = v.reference.clone().unwrap_or_else(|| derived_reference(&self.batch_id, row.seq));
+                let reference =
+                    v.reference.map(str::to_string).unwrap_or_else(|| derived_reference(&self.batch_id, row.seq));
                 let warnings: Vec<String> = row.problems.iter().map(|p| format!("{}: {}", p.code, p.message)).collect();
                 st.execute(params![
                     self.batch_id,
@@ -541,8 +548,8 @@ impl Ingest<'_> {
                     row.line as i64,
                     raw,
                     v.name,
-                    v.account,
-                    v.ifsc,
+                    v.account.as_ref(),
+                    v.ifsc.as_ref(),
                     v.amount.to_string(),
                     v.amount.paise() as i64,
                     v.mode.as_str(),
@@ -578,7 +585,7 @@ impl Ingest<'_> {
                     Option::<String>::None,
                     "",
                     "",
-                    Option::<String>::None,
+                    row.reference,
                     RowState::Invalid.as_str(),
                     code,
                     Some(message.join("; ")),

@@ -40,6 +40,8 @@ fn code_of(row: &Row) -> String {
     let s = &row.status;
     match s.state() {
         RowState::InDoubt | RowState::Sending => "IN_DOUBT".into(),
+        // Accepted by the gateway, final bank status not asked yet: not SU0000, which reads as paid.
+        RowState::Accepted => "ACCEPTED".into(),
         _ => s.code.clone().unwrap_or_default(),
     }
 }

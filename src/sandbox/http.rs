@@ -39,6 +39,11 @@ pub struct SandboxState {
     seed: u64,
     counter: AtomicU64,
     endpoints: Endpoints,
+    /// API requests since the last stats reset, and the wall-clock time (Unix ms) of the first and
+    /// last of them (0: none): what the benchmark measures the client by.
+    calls: AtomicU64,
+    first_ms: AtomicU64,
+    last_ms: AtomicU64,
 }
 
 impl SandboxState {
@@ -55,6 +60,9 @@ impl SandboxState {
             seed: opts.seed,
             counter: AtomicU64::new(0),
             endpoints: Endpoints::default(),
+            calls: AtomicU64::new(0),
+            first_ms: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
         }
     }
 
@@ -131,9 +139,27 @@ async fn dispatch(
         let tokens = state.world().issued_tokens();
         return axum::Json(json!({"tokens": tokens})).into_response();
     }
+    if path == "/__sandbox/stats" {
+        if method == Method::POST {
+            state.calls.store(0, Ordering::SeqCst);
+            state.first_ms.store(0, Ordering::SeqCst);
+            state.last_ms.store(0, Ordering::SeqCst);
+        }
+        return axum::Json(json!({
+            "requests": state.calls.load(Ordering::SeqCst),
+            "first_request_unix_ms": state.first_ms.load(Ordering::SeqCst),
+            "last_request_unix_ms": state.last_ms.load(Ordering::SeqCst),
+        }))
+        .into_response();
+    }
     if path == "/__sandbox/health" {
         return axum::Json(json!({"ok": true})).into_response();
     }
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1);
+    state.calls.fetch_add(1, Ordering::SeqCst);
+    let _ = state.first_ms.compare_exchange(0, now_ms, Ordering::SeqCst, Ordering::SeqCst);
+    state.last_ms.fetch_max(now_ms, Ordering::SeqCst);
     if let Some(l) = &state.limiter {
         if l.check().is_err() {
             return render(Reply::Empty(429, Some(1)), None).await;

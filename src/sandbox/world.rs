@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -225,7 +226,7 @@ impl World {
             requests: 0,
         };
         if let Some(dir) = dir {
-            std::fs::create_dir_all(dir)?;
+            crate::files::create_private_dir(dir)?;
             let path = dir.join("world.jsonl");
             if let Ok(f) = File::open(&path) {
                 for line in BufReader::new(f).lines() {
@@ -239,7 +240,7 @@ impl World {
                     }
                 }
             }
-            w.log = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+            w.log = Some(OpenOptions::new().create(true).append(true).mode(0o600).open(&path)?);
         }
         Ok(w)
     }

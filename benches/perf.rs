@@ -1,0 +1,590 @@
+//! payrun's performance benchmark: one command, every target of issue 5, measured side by side in
+//! one run against the sandbox over loopback, judged on the median of several runs.
+//!
+//! ```text
+//! cargo bench --bench perf                               # everything, 5 runs each
+//! PAYRUN_BENCH_ONLY=P1,P2 cargo bench --bench perf       # some measures
+//! PAYRUN_BENCH_RUNS=1 PAYRUN_BENCH_BIG=100000 cargo bench --bench perf   # a quick look
+//! ```
+//!
+//! | id  | measure                                                                  | target        |
+//! |-----|--------------------------------------------------------------------------|---------------|
+//! | P1  | `validate` of a 1,000,000-row file vs a raw csv-crate parse of it          | ≤ 3×, ≤ 150 MB |
+//! | P2  | wall time / (gateway calls / rate), N=3,000, rate 300/s, 20-60 ms, clean   | ≤ 1.05        |
+//! | P2b | status inquiries per settled payout in that run                           | ≤ 1.2         |
+//! | P3  | payouts/s end to end, no rate limit, zero latency, durable journal; p99    | ≥ 5,000/s     |
+//! | P4  | payrun vs a plain sequential client, 1,000 rows, 20-60 ms, clean           | ≥ 20×         |
+//! | P5  | `resume` start → first gateway request, 1,000,000-row batch killed midway  | ≤ 2 s         |
+//! | P6  | peak RSS of `run` at 1,000,000 rows / at 10,000 rows                       | ≤ 1.5         |
+//!
+//! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const BIN: &str = env!("CARGO_BIN_EXE_payrun");
+const CREDS: [(&str, &str); 5] = [
+    ("ATMOON_ACCESS_KEY", "51a4bd18-5bc1-4eaa-97b0-c09323398883"),
+    ("ATMOON_MERCHANT_KEY", "41d9eda4b67538fc8ad27e564ddde1bb7b20ad08"),
+    ("ATMOON_CLIENT_ID", "61662"),
+    ("ATMOON_API_PASSWORD", "a90db387a3e3b8a22d923966326327c17e9a6ed6"),
+    ("ATMOON_USER_ID", "172"),
+];
+const IFSC: [&str; 8] = [
+    "SBIN0000001",
+    "HDFC0000003",
+    "ICIC0000001",
+    "UTIB0000001",
+    "PUNB0000010",
+    "KKBK0000141",
+    "YESB0000001",
+    "BKID0000001",
+];
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+/// A finished child: wall time, peak resident memory (from wait4), exit code.
+struct Measured {
+    wall: Duration,
+    max_rss_mb: f64,
+    code: i32,
+    stdout: String,
+}
+
+/// Runs a command to completion and takes its peak RSS from the kernel (wait4's rusage).
+fn measure(cmd: &mut Command) -> Measured {
+    let t = Instant::now();
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    Measured { wall: t.elapsed(), max_rss_mb: usage.ru_maxrss as f64 / 1024.0, code, stdout: out }
+}
+
+struct Sandbox {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sandbox(profile: &str, latency: &str) -> Sandbox {
+    let mut child = Command::new(BIN)
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--profile", profile, "--latency", latency])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sandbox");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+    let addr = line.trim().trim_start_matches("listening on ").to_string();
+    Sandbox { child, addr }
+}
+
+fn http(addr: &str, method: &str, path: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    serde_json::from_str(text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")).unwrap_or_default()
+}
+
+/// A payout file of `rows` rows with distinct accounts; cached between runs.
+fn input(dir: &Path, rows: u64) -> PathBuf {
+    let path = dir.join(format!("payouts-{rows}.csv"));
+    if path.exists() {
+        return path;
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    writeln!(w, "Employee ID,Beneficiary Name,Account No,IFSC Code,Amount,Payment Mode,Narration").expect("write");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 1..=rows {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let paise = 1_000_00 + x % 2_00_000_00;
+        let amount = if i % 3 == 0 {
+            format!("\"{}\"", payrun::money::Amount::from_paise(paise as i64).to_indian())
+        } else {
+            format!("{}.{:02}", paise / 100, paise % 100)
+        };
+        let mode = if i % 2 == 0 { "NEFT" } else { "IMPS" };
+        writeln!(w, "EMP{i},Employee Number {i},5{i:011},{},{amount},{mode},Salary Nov 2026", IFSC[(i % 8) as usize])
+            .expect("write");
+    }
+    w.flush().expect("flush");
+    path
+}
+
+fn payrun(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .current_dir(dir)
+        .env("PAYRUN_CONFIG", dir.join("payrun.toml"))
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    for (k, v) in CREDS {
+        c.env(k, v);
+    }
+    c
+}
+
+fn fresh(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+struct Row {
+    id: &'static str,
+    measure: String,
+    value: String,
+    target: &'static str,
+    ok: bool,
+}
+
+fn main() {
+    // Child mode: the raw csv-crate parse P1 compares with.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--raw-parse") {
+        let mut rdr = csv::ReaderBuilder::new().from_path(&args[2]).expect("open");
+        let mut rec = csv::ByteRecord::new();
+        let mut n = 0u64;
+        while rdr.read_byte_record(&mut rec).expect("read") {
+            n += 1;
+        }
+        println!("{n}");
+        return;
+    }
+    let runs = env_num("PAYRUN_BENCH_RUNS", 5).max(1) as usize;
+    let big = env_num("PAYRUN_BENCH_BIG", 1_000_000);
+    let only: Option<Vec<String>> =
+        std::env::var("PAYRUN_BENCH_ONLY").ok().map(|s| s.split(',').map(|x| x.trim().to_ascii_uppercase()).collect());
+    let want = |id: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == id));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("payrun-bench");
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    std::fs::write(dir.join("payrun.toml"), "[gateway]\ntimeout = \"10s\"\n").expect("config");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    println!("payrun benchmark: {cores} cores ({cpu}), {runs} runs per figure (median), big file {big} rows");
+    let mut table: Vec<Row> = Vec::new();
+
+    if want("P1") {
+        let file = input(&dir, big);
+        let fs = file.display().to_string();
+        let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let (mut v, mut r, mut v_rss, mut r_rss) = (vec![], vec![], vec![], vec![]);
+        let me = std::env::current_exe().expect("exe");
+        for _ in 0..runs {
+            let m = measure(Command::new(&me).args(["--raw-parse", &fs]).stderr(Stdio::null()));
+            r.push(m.wall.as_secs_f64());
+            r_rss.push(m.max_rss_mb);
+            let m = measure(payrun(&dir, &["validate", &fs]).stdout(Stdio::null()));
+            assert_eq!(m.code, 0, "the generated file validates clean");
+            v.push(m.wall.as_secs_f64());
+            v_rss.push(m.max_rss_mb);
+        }
+        let (v, r, rss) = (median(&mut v), median(&mut r), median(&mut v_rss));
+        println!(
+            "P1: validate {v:.2}s, raw csv parse {r:.2}s ({size:.0} MB file), validate peak RSS {rss:.0} MB (raw parse {:.0} MB)",
+            median(&mut r_rss)
+        );
+        table.push(Row {
+            id: "P1",
+            measure: format!("validate {big} rows / raw csv parse"),
+            value: format!("{:.2}× ({v:.2}s / {r:.2}s), {rss:.0} MB", v / r),
+            target: "≤ 3×, ≤ 150 MB",
+            ok: v / r <= 3.0 && rss <= 150.0,
+        });
+    }
+
+    if want("P2") {
+        let file = input(&dir, 3000);
+        let fs = file.display().to_string();
+        let (mut ratios, mut per) = (vec![], vec![]);
+        for i in 0..runs {
+            let sb = sandbox("clean", "20..60");
+            let url = format!("http://{}", sb.addr);
+            let state = fresh(&dir, &format!("p2-{i}"));
+            let st = state.display().to_string();
+            let m = measure(&mut payrun(
+                &dir,
+                &[
+                    "run",
+                    &fs,
+                    "--gateway",
+                    &url,
+                    "--yes",
+                    "--state",
+                    &st,
+                    "--rate",
+                    "300",
+                    "--concurrency",
+                    "64",
+                    "--json",
+                ],
+            ));
+            let stats = http(&sb.addr, "GET", "/__sandbox/stats");
+            let calls = stats["requests"].as_f64().unwrap_or(f64::NAN);
+            let summary: serde_json::Value = serde_json::from_str(&m.stdout).unwrap_or_default();
+            let paid = summary["status_totals"]["SUCCESS"]["count"].as_f64().unwrap_or(f64::NAN);
+            let inquiries = summary["stats"]["inquiries"].as_f64().unwrap_or(f64::NAN);
+            let ratio = m.wall.as_secs_f64() / (calls / 300.0);
+            println!(
+                "P2 run {i}: {:.2}s for {calls} calls (ideal {:.2}s): {ratio:.3}; {inquiries} inquiries for {paid} payouts",
+                m.wall.as_secs_f64(),
+                calls / 300.0
+            );
+            ratios.push(ratio);
+            per.push(inquiries / paid);
+        }
+        let (ratio, per) = (median(&mut ratios), median(&mut per));
+        table.push(Row {
+            id: "P2",
+            measure: "wall / (calls / rate), N=3000, 300/s, 20-60 ms".into(),
+            value: format!("{ratio:.3}"),
+            target: "≤ 1.05",
+            ok: ratio <= 1.05,
+        });
+        table.push(Row {
+            id: "P2b",
+            measure: "status inquiries per settled payout".into(),
+            value: format!("{per:.3}"),
+            target: "≤ 1.2",
+            ok: per <= 1.2,
+        });
+    }
+
+    if want("P3") {
+        let n = env_num("PAYRUN_BENCH_P3_ROWS", 50_000);
+        let file = input(&dir, n);
+        let fs = file.display().to_string();
+        std::fs::write(
+            dir.join("p3.toml"),
+            "[gateway]\ntimeout = \"10s\"\n[run]\nfirst_poll = \"5ms\"\nmax_poll_interval = \"100ms\"\n",
+        )
+        .expect("config");
+        let (mut rates, mut inner, mut p50s, mut p99s) = (vec![], vec![], vec![], vec![]);
+        for i in 0..runs {
+            let sb = sandbox("clean", "0");
+            let url = format!("http://{}", sb.addr);
+            let state = fresh(&dir, &format!("p3-{i}"));
+            let st = state.display().to_string();
+            let mut cmd = payrun(
+                &dir,
+                &[
+                    "run",
+                    &fs,
+                    "--gateway",
+                    &url,
+                    "--yes",
+                    "--state",
+                    &st,
+                    "--rate",
+                    "1000000",
+                    "--burst",
+                    "100000",
+                    "--concurrency",
+                    "64",
+                    "--json",
+                ],
+            );
+            cmd.env("PAYRUN_CONFIG", dir.join("p3.toml"));
+            let m = measure(&mut cmd);
+            let stats = http(&sb.addr, "GET", "/__sandbox/stats");
+            let span = (stats["last_request_unix_ms"].as_f64().unwrap_or(0.0)
+                - stats["first_request_unix_ms"].as_f64().unwrap_or(0.0))
+                / 1000.0;
+            let (p50, p99) = latencies(&state);
+            let rate = n as f64 / m.wall.as_secs_f64();
+            println!(
+                "P3 run {i}: {n} payouts in {:.2}s = {rate:.0}/s end to end ({:.0}/s first to last request); latency intent→final p50 {p50:.1} ms, p99 {p99:.1} ms",
+                m.wall.as_secs_f64(),
+                n as f64 / span
+            );
+            rates.push(rate);
+            inner.push(n as f64 / span);
+            p50s.push(p50);
+            p99s.push(p99);
+        }
+        let rate = median(&mut rates);
+        table.push(Row {
+            id: "P3",
+            measure: format!("payouts/s, {n} rows, no limit, 0 ms, fsync on"),
+            value: format!(
+                "{rate:.0}/s end to end ({:.0}/s sending); p50 {:.1} ms, p99 {:.1} ms",
+                median(&mut inner),
+                median(&mut p50s),
+                median(&mut p99s)
+            ),
+            target: "≥ 5,000/s",
+            ok: rate >= 5000.0,
+        });
+    }
+
+    if want("P4") {
+        let file = input(&dir, 1000);
+        let fs = file.display().to_string();
+        let (mut ours, mut seq) = (vec![], vec![]);
+        for i in 0..runs {
+            let sb = sandbox("clean", "20..60");
+            let url = format!("http://{}", sb.addr);
+            let state = fresh(&dir, &format!("p4-{i}"));
+            let st = state.display().to_string();
+            let m = measure(
+                payrun(
+                    &dir,
+                    &[
+                        "run",
+                        &fs,
+                        "--gateway",
+                        &url,
+                        "--yes",
+                        "--state",
+                        &st,
+                        "--rate",
+                        "1000",
+                        "--concurrency",
+                        "64",
+                        "--json",
+                    ],
+                )
+                .stdout(Stdio::null()),
+            );
+            drop(sb);
+            let sb = sandbox("clean", "20..60");
+            let t = Instant::now();
+            sequential_client(&file, &format!("http://{}", sb.addr));
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "P4 run {i}: payrun {:.2}s, sequential client {s:.2}s: {:.1}×",
+                m.wall.as_secs_f64(),
+                s / m.wall.as_secs_f64()
+            );
+            ours.push(m.wall.as_secs_f64());
+            seq.push(s);
+        }
+        let (o, s) = (median(&mut ours), median(&mut seq));
+        table.push(Row {
+            id: "P4",
+            measure: "sequential client / payrun, 1000 rows, 20-60 ms".into(),
+            value: format!("{:.1}× ({s:.1}s / {o:.2}s)", s / o),
+            target: "≥ 20×",
+            ok: s / o >= 20.0,
+        });
+    }
+
+    if want("P5") {
+        let file = input(&dir, big);
+        let fs = file.display().to_string();
+        let sb = sandbox("clean", "0");
+        let url = format!("http://{}", sb.addr);
+        let state = fresh(&dir, "p5");
+        let st = state.display().to_string();
+        let pace = ["--rate", "1000000", "--burst", "100000", "--concurrency", "64"];
+        let mut args = vec!["run", fs.as_str(), "--gateway", url.as_str(), "--yes", "--state", st.as_str()];
+        args.extend(pace);
+        let mut child = payrun(&dir, &args).stdout(Stdio::null()).spawn().expect("run");
+        // Midway: half of the calls a full run makes (two per payout).
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if http(&sb.addr, "GET", "/__sandbox/stats")["requests"].as_u64().unwrap_or(0) >= big {
+                break;
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let batches: serde_json::Value = serde_json::from_slice(
+            &payrun(&dir, &["status", "--state", &st, "--json"]).output().expect("status").stdout,
+        )
+        .unwrap_or_default();
+        let id = batches[0]["batch"].as_str().unwrap_or_default().to_string();
+        let mut firsts = vec![];
+        for i in 0..runs {
+            http(&sb.addr, "POST", "/__sandbox/stats");
+            let t0 = now_ms();
+            let mut args = vec!["resume", id.as_str(), "--state", st.as_str()];
+            args.extend(pace);
+            let mut child = payrun(&dir, &args).stdout(Stdio::null()).spawn().expect("resume");
+            let mut first = 0;
+            for _ in 0..600 {
+                std::thread::sleep(Duration::from_millis(10));
+                first = http(&sb.addr, "GET", "/__sandbox/stats")["first_request_unix_ms"].as_u64().unwrap_or(0);
+                if first > 0 {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = child.kill();
+            let _ = child.wait();
+            let secs = first.saturating_sub(t0) as f64 / 1000.0;
+            println!("P5 run {i}: resume of a {big}-row batch made its first request after {secs:.3}s");
+            firsts.push(secs);
+        }
+        let f = median(&mut firsts);
+        table.push(Row {
+            id: "P5",
+            measure: format!("resume → first request, {big}-row batch killed midway"),
+            value: format!("{f:.3}s"),
+            target: "≤ 2 s",
+            ok: f <= 2.0,
+        });
+    }
+
+    if want("P6") {
+        let rss = |rows: u64| -> f64 {
+            let file = input(&dir, rows);
+            let fs = file.display().to_string();
+            let mut v = vec![];
+            for i in 0..runs {
+                let sb = sandbox("clean", "0");
+                let url = format!("http://{}", sb.addr);
+                let state = fresh(&dir, &format!("p6-{rows}-{i}"));
+                let st = state.display().to_string();
+                let m = measure(
+                    payrun(
+                        &dir,
+                        &[
+                            "run",
+                            &fs,
+                            "--gateway",
+                            &url,
+                            "--yes",
+                            "--state",
+                            &st,
+                            "--rate",
+                            "1000000",
+                            "--burst",
+                            "100000",
+                            "--concurrency",
+                            "64",
+                        ],
+                    )
+                    .stdout(Stdio::null()),
+                );
+                println!(
+                    "P6 {rows} rows run {i}: peak RSS {:.1} MB in {:.1}s (exit {})",
+                    m.max_rss_mb,
+                    m.wall.as_secs_f64(),
+                    m.code
+                );
+                v.push(m.max_rss_mb);
+                let _ = std::fs::remove_dir_all(&state);
+            }
+            median(&mut v)
+        };
+        let small = rss(10_000);
+        let large = rss(big);
+        table.push(Row {
+            id: "P6",
+            measure: format!("peak RSS of run, {big} rows / 10,000 rows"),
+            value: format!("{:.2} ({large:.0} MB / {small:.0} MB)", large / small),
+            target: "≤ 1.5",
+            ok: large / small <= 1.5,
+        });
+    }
+
+    println!("\n| id | measure | result | target | met |\n|---|---|---|---|---|");
+    for r in &table {
+        println!("| {} | {} | {} | {} | {} |", r.id, r.measure, r.value, r.target, if r.ok { "yes" } else { "NO" });
+    }
+}
+
+/// Latency from intent (submitted_at) to final (completed_at) over a finished batch: (p50, p99) ms.
+fn latencies(state: &Path) -> (f64, f64) {
+    let Ok(conn) = rusqlite::Connection::open(state.join("journal.sqlite3")) else { return (f64::NAN, f64::NAN) };
+    let mut st = match conn.prepare(
+        "SELECT submitted_at, completed_at FROM rows WHERE completed_at IS NOT NULL AND submitted_at IS NOT NULL",
+    ) {
+        Ok(s) => s,
+        Err(_) => return (f64::NAN, f64::NAN),
+    };
+    let mut v: Vec<f64> = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map(|rows| {
+            rows.filter_map(Result::ok)
+                .filter_map(|(a, b)| {
+                    let a = chrono::DateTime::parse_from_rfc3339(&a).ok()?;
+                    let b = chrono::DateTime::parse_from_rfc3339(&b).ok()?;
+                    Some((b - a).num_microseconds()? as f64 / 1000.0)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
+}
+
+/// The baseline of P4: one request at a time. Token, then for each row: post the payout, then ask
+/// for its status, asking again every 2 s while it is pending.
+fn sequential_client(file: &Path, url: &str) {
+    use payrun::gateway::{GatewayClient, PayoutRequest, StatusOutcome, client::ClientOptions};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let client =
+            GatewayClient::new(&ClientOptions::new(url), payrun::config::example_credentials()).expect("client");
+        let mut scanner = payrun::input::Scanner::open(file, false, Default::default()).expect("open");
+        let mut i = 0u64;
+        while let Some(v) = scanner.next().expect("row") {
+            let Some(row) = v.row else { continue };
+            i += 1;
+            let reference = format!("SEQ{i:07}");
+            let req = PayoutRequest {
+                amount: row.amount,
+                name: row.name,
+                account: row.account,
+                ifsc: row.ifsc,
+                mode: row.mode.as_str().to_string(),
+                remarks: row.remarks,
+                external_ref: reference.clone(),
+                payee_list_id: String::new(),
+                latitude: String::new(),
+                longitude: String::new(),
+            };
+            let _ = client.payout(&req, None).await;
+            while let StatusOutcome::Pending { .. } = client.status(&reference).await {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+}
