@@ -566,7 +566,7 @@ fn sequential_client(file: &Path, url: &str) {
         let mut scanner = payrun::input::Scanner::open(file, false, Default::default()).expect("open");
         let mut i = 0u64;
         while let Some(v) = scanner.next().expect("row") {
-            let Some(row) = v.row else { continue };
+            let Some(row) = v.row.as_ref().map(|r| r.to_owned()) else { continue };
             i += 1;
             let reference = format!("SEQ{i:07}");
             let req = PayoutRequest {
