@@ -1,8 +1,10 @@
 //! Money: the one type every amount in payrun passes through.
 //!
-//! An [`Amount`] is a non-negative number of rupees with at most two decimal places (paise), held as a
-//! `rust_decimal::Decimal`. Nothing in payrun turns an amount into a float: not the parser, not the
-//! wire format, not the totals. The parser here is the single implementation of the `BAD_AMOUNT` rule
+//! An [`Amount`] is a non-negative number of rupees with at most two decimal places (paise). It is
+//! held as whole paise in an integer (so adding a million of them is exact and cheap) and shown to
+//! the rest of the world as a `rust_decimal::Decimal` ([`Amount::as_decimal`]); decimal text from
+//! the gateway or the journal is read with `rust_decimal`. Nothing in payrun turns an amount into a
+//! float: not the parser, not the wire format, not the totals. The parser here is the single implementation of the `BAD_AMOUNT` rule
 //! of SPEC section 2, so the validator, the sandbox and the report all agree on what a valid amount is.
 
 use std::fmt;
@@ -16,11 +18,11 @@ use serde::{Deserialize, Serialize};
 /// The largest amount one row may carry, in paise: ₹1,00,00,00,000 (100 crore).
 pub const MAX_ROW_PAISE: u128 = 100_000_000_000;
 
-/// An amount of Indian rupees, exact to the paisa. Always stored with scale 2 so that two equal
-/// amounts print identically (`1,500` and `1500.00` are the same `Amount`).
+/// An amount of Indian rupees, exact to the paisa: whole paise, never negative. Two equal amounts
+/// are equal whatever text they came from (`1,500` and `1500.00` are the same `Amount`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Amount(Decimal);
+pub struct Amount(i64);
 
 /// Why a text is not an amount. Each variant is one sentence of the operator-facing message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,39 +45,37 @@ pub enum AmountError {
 
 impl Amount {
     /// Zero rupees: the start of a total.
-    pub const ZERO: Amount = Amount(Decimal::ZERO);
+    pub const ZERO: Amount = Amount(0);
 
     /// Builds an amount from whole paise. Used by generators and tests; exact.
     pub fn from_paise(paise: i64) -> Amount {
-        let mut d = Decimal::new(paise.abs(), 2);
-        d.rescale(2);
-        Amount(d)
+        Amount(paise.saturating_abs())
     }
 
     /// Builds an amount from whole rupees.
     pub fn from_rupees(rupees: i64) -> Amount {
-        Amount::from_paise(rupees.abs().saturating_mul(100))
+        Amount::from_paise(rupees.saturating_abs().saturating_mul(100))
     }
 
-    /// The value as a decimal (scale 2).
+    /// The value as a decimal with two places (`1500.00`).
     pub fn as_decimal(&self) -> Decimal {
-        self.0
+        Decimal::new(self.0, 2)
     }
 
-    /// Whole paise (exact; an amount never has more than two decimals).
+    /// Whole paise.
     pub fn paise(&self) -> i128 {
-        self.0.mantissa()
+        i128::from(self.0)
     }
 
     /// The form the gateway receives: plain digits, a dot and two decimals (`150000.00`). The API
     /// document says "integer or doubled value"; two fixed decimals are both and never lose a paisa.
     pub fn to_wire(&self) -> String {
-        self.0.to_string()
+        self.to_string()
     }
 
     /// Indian grouping for people: `1,50,000.00`.
     pub fn to_indian(&self) -> String {
-        let s = self.0.to_string();
+        let s = self.to_string();
         let (int, frac) = s.split_once('.').unwrap_or((s.as_str(), "00"));
         let bytes = int.as_bytes();
         let mut out = String::with_capacity(s.len() + 8);
@@ -194,7 +194,7 @@ fn grouping_ok(int_part: &str) -> bool {
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
     }
 }
 
@@ -222,9 +222,7 @@ impl From<Amount> for String {
 impl Add for Amount {
     type Output = Amount;
     fn add(self, rhs: Amount) -> Amount {
-        let mut d = self.0 + rhs.0;
-        d.rescale(2);
-        Amount(d)
+        Amount(self.0.saturating_add(rhs.0))
     }
 }
 
@@ -274,7 +272,7 @@ pub fn parse_plain(text: &str) -> Option<Amount> {
         return None;
     }
     d.rescale(2);
-    Some(Amount(d))
+    Some(Amount(i64::try_from(d.mantissa()).ok()?))
 }
 
 #[cfg(test)]

@@ -211,6 +211,10 @@ impl Record {
 
     /// Whether every field is empty after trimming (a blank line, spaces, or only delimiters).
     pub fn is_blank(&self) -> bool {
+        // Quick answer for the usual row: any visible ASCII character means not blank.
+        if self.text.bytes().any(|b| b.is_ascii_graphic()) {
+            return false;
+        }
         self.iter().all(|f| trim(f).is_empty())
     }
 
@@ -261,15 +265,14 @@ impl Records {
             let (res, nin, o, e) = self.core.read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
             // Count lines in what was consumed; the record starts at its first byte that is not a
             // line terminator left over from before (csv_core skips blank lines).
-            for &b in &input[..nin] {
-                if !started && b != b'\n' && b != b'\r' {
+            let consumed = &input[..nin];
+            if !started {
+                if let Some(p) = consumed.iter().position(|&b| b != b'\n' && b != b'\r') {
                     started = true;
-                    start_line = self.line;
-                }
-                if b == b'\n' {
-                    self.line += 1;
+                    start_line = self.line + consumed[..p].iter().filter(|&&b| b == b'\n').count() as u64;
                 }
             }
+            self.line += consumed.iter().filter(|&&b| b == b'\n').count() as u64;
             self.src.consume(nin);
             nout += o;
             nend += e;
