@@ -112,7 +112,8 @@ pub struct Outcome {
     pub stats: Snapshot,
 }
 
-/// A row the dispatcher is moving, with its polling bookkeeping.
+/// A row the dispatcher is moving (sending, accepted, pending or in doubt), with its polling
+/// bookkeeping. Final rows leave the table, so memory stays flat however long the file.
 struct Active {
     row: Row,
     polls: u32,
@@ -374,13 +375,12 @@ pub async fn run(
                 stop = Some(Stop::Refreshed);
                 break;
             }
-            let open = d.active.values().any(|a| !a.row.status.state().is_final());
-            if !sends_pending && !open {
+            if !sends_pending && d.active.is_empty() {
                 stop = Some(Stop::Finished);
                 break;
             }
         }
-        if !sends_pending && !d.active.values().any(|a| a.row.status.state() == RowState::Sending) {
+        if !sends_pending && d.claimed_from.is_empty() {
             let since = *sending_done_at.get_or_insert(now);
             if now.duration_since(since) >= cfg.poll_timeout && stop.is_none() {
                 stop = Some(Stop::PollTimeout);
@@ -528,9 +528,8 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     d.active.insert(seq, a);
                     d.schedule(seq, now + d.cfg.first_poll);
                 }
-                _ => {
-                    d.active.insert(seq, a);
-                }
+                // Final (refused at posting, or REF_CONFLICT): nothing more to do with it.
+                _ => {}
             }
             Ok(stop)
         }
@@ -618,9 +617,9 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             if let Some(e) = &event {
                 d.transition(writer, &mut a.row, e)?;
             }
-            let still_open = a.row.status.state().needs_inquiry();
-            d.active.insert(seq, a);
-            if still_open {
+            // A final row leaves the table: memory stays flat however long the file.
+            if a.row.status.state().needs_inquiry() {
+                d.active.insert(seq, a);
                 d.poll_again(seq, now);
             }
             Ok(stop)
