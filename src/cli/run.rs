@@ -22,6 +22,7 @@ use payrun::config::ConfigFile;
 use payrun::engine::{self, EngineConfig, Stop};
 use payrun::input::{InputError, Scanner};
 use payrun::journal::ingest::{IngestError, Ingested, ingest};
+use payrun::journal::scratch::DiskIndex;
 use payrun::journal::{Batch, BatchSettings, Journal, RowState};
 use payrun::money::{Amount, Tally};
 use payrun::report::{self, Summary};
@@ -90,7 +91,11 @@ const SHOWN_PROBLEMS: usize = 20;
 
 pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let opts = args.rules.options(config)?;
-    let mut scanner = match Scanner::open(&args.file, true, opts) {
+    let journal = Journal::open(&args.drive.state)
+        .with_context(|| format!("cannot open the journal in {}", args.drive.state.display()))?;
+    // Duplicates are remembered on disk: memory stays flat however long the file.
+    let index = DiskIndex::create(&args.drive.state).context("cannot create the scratch duplicate index")?;
+    let mut scanner = match Scanner::open_with(&args.file, true, opts, |_, _| Box::new(index)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -100,8 +105,6 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     encoding_note(&scanner);
     let sha = scanner.source().sniffed.sha256.context("file hash missing")?;
     let sha_hex = hex::encode(sha);
-    let journal = Journal::open(&args.drive.state)
-        .with_context(|| format!("cannot open the journal in {}", args.drive.state.display()))?;
     let previous = journal.latest_batch_for(&sha_hex)?;
     let generation = match (&previous, args.new_batch) {
         (Some(b), false) if b.finished_at.is_some() => {

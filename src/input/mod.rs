@@ -221,18 +221,29 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    /// Opens the file and maps its header. `hash` computes the file's SHA-256 on the way (for `run`).
+    /// Opens the file and maps its header, remembering duplicates in memory. `hash` computes the
+    /// file's SHA-256 on the way (for `run`).
     pub fn open(path: &std::path::Path, hash: bool, opts: RuleOptions) -> Result<Scanner, InputError> {
+        Scanner::open_with(path, hash, opts, |source, columns| {
+            // Size the index from the file size (about 80 bytes a row), once instead of growing.
+            let estimate = (source.sniffed.bytes / 80).min(50_000_000) as usize;
+            Box::new(rules::MemoryIndex::with_capacity(estimate, columns.of(Field::Reference).is_some()))
+        })
+    }
+
+    /// Like [`Scanner::open`], with the duplicate index `index` builds (see [`rules::SeenIndex`]).
+    pub fn open_with(
+        path: &std::path::Path,
+        hash: bool,
+        opts: RuleOptions,
+        index: impl FnOnce(&Source, &Columns) -> Box<dyn rules::SeenIndex>,
+    ) -> Result<Scanner, InputError> {
         let source = Source::open(path, hash)?;
         let mode_required = !(opts.mode_auto || opts.default_mode.is_some());
         let columns = Columns::map(&source.header, mode_required)?;
-        Ok(Scanner {
-            source,
-            validator: Validator::new(columns, opts),
-            rec: Record::default(),
-            problems: Vec::new(),
-            rows: 0,
-        })
+        let seen = index(&source, &columns);
+        let validator = Validator::with_index(columns, opts, seen);
+        Ok(Scanner { source, validator, rec: Record::default(), problems: Vec::new(), rows: 0 })
     }
 
     pub fn source(&self) -> &Source {

@@ -41,7 +41,46 @@ pub fn directory_version() -> String {
 
 /// A 96-bit key of some bytes: a wyhash-style folded-multiply hash, 128 bits wide, of which 96
 /// are kept. Not cryptographic: it only has to spread an operator's own file evenly.
-type Key = [u32; 3];
+pub type Key = [u32; 3];
+
+/// Which duplicate rule a key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Account, IFSC and amount (`DUPLICATE_ROW`).
+    Row = 0,
+    /// A reference, ignoring case (`BAD_REF`).
+    Reference = 1,
+}
+
+/// Where the validator remembers the first line of every row key and reference it has seen: the
+/// only memory that grows with the file. `validate` keeps it in memory ([`MemoryIndex`], fast);
+/// `run` keeps it in a scratch file on disk so memory stays flat at a million rows.
+pub trait SeenIndex {
+    /// The line `key` was first seen on; when new, records `line` and returns `None`.
+    fn first_or_insert(&mut self, kind: KeyKind, key: Key, line: u32) -> Option<u32>;
+}
+
+/// The in-memory [`SeenIndex`].
+pub struct MemoryIndex {
+    rows: Seen,
+    refs: Seen,
+}
+
+impl MemoryIndex {
+    /// Sized for about `rows` rows (`refs`: whether the file has a reference column).
+    pub fn with_capacity(rows: usize, refs: bool) -> MemoryIndex {
+        MemoryIndex { rows: Seen::with_capacity(rows), refs: Seen::with_capacity(if refs { rows } else { 0 }) }
+    }
+}
+
+impl SeenIndex for MemoryIndex {
+    fn first_or_insert(&mut self, kind: KeyKind, key: Key, line: u32) -> Option<u32> {
+        match kind {
+            KeyKind::Row => self.rows.first_or_insert(key, line),
+            KeyKind::Reference => self.refs.first_or_insert(key, line),
+        }
+    }
+}
 
 #[inline]
 fn mum(a: u64, b: u64) -> u64 {
@@ -128,8 +167,7 @@ impl Seen {
 pub struct Validator {
     opts: RuleOptions,
     columns: Columns,
-    rows: Seen,
-    refs: Seen,
+    seen: Box<dyn SeenIndex>,
     /// Directory answers for recently seen codes (a file has few distinct IFSCs): direct-mapped.
     ifsc_cache: Vec<Option<([u8; 11], Option<ifsc::Branch>)>>,
 }
@@ -232,19 +270,13 @@ pub fn reference_ok(v: &str) -> bool {
 
 impl Validator {
     pub fn new(columns: Columns, opts: RuleOptions) -> Validator {
-        Validator::with_capacity(columns, opts, 0)
+        let refs = columns.of(Field::Reference).is_some();
+        Validator::with_index(columns, opts, Box::new(MemoryIndex::with_capacity(0, refs)))
     }
 
-    /// A validator expecting about `rows` rows (sizes the duplicate index once instead of growing it).
-    pub fn with_capacity(columns: Columns, opts: RuleOptions, rows: usize) -> Validator {
-        let has_refs = columns.of(Field::Reference).is_some();
-        Validator {
-            opts,
-            columns,
-            rows: Seen::with_capacity(rows),
-            refs: Seen::with_capacity(if has_refs { rows } else { 0 }),
-            ifsc_cache: vec![None; IFSC_CACHE],
-        }
+    /// A validator remembering duplicates in `seen`.
+    pub fn with_index(columns: Columns, opts: RuleOptions, seen: Box<dyn SeenIndex>) -> Validator {
+        Validator { opts, columns, seen, ifsc_cache: vec![None; IFSC_CACHE] }
     }
 
     pub fn columns(&self) -> &Columns {
@@ -484,7 +516,7 @@ impl Validator {
             None
         } else {
             let k = key(1, &[ref_cell.to_ascii_lowercase().as_bytes()]);
-            match self.refs.first_or_insert(k, line as u32) {
+            match self.seen.first_or_insert(KeyKind::Reference, k, line as u32) {
                 Some(first) => {
                     push(
                         Field::Reference,
@@ -503,7 +535,7 @@ impl Validator {
 
         if let (Some(acc), Some(code), Some(amt)) = (&account, &ifsc, amount) {
             let k = key(2, &[acc.as_bytes(), code.as_bytes(), &(amt.paise() as u64).to_le_bytes()]);
-            match self.rows.first_or_insert(k, line as u32) {
+            match self.seen.first_or_insert(KeyKind::Row, k, line as u32) {
                 Some(first) => {
                     let (sev, hint) = if self.opts.allow_duplicates {
                         (Severity::Warning, "allowed by --allow-duplicates")

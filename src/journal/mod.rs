@@ -13,6 +13,7 @@
 
 pub mod ingest;
 pub mod lifecycle;
+pub mod scratch;
 pub mod writer;
 
 use std::fs::OpenOptions;
