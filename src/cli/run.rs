@@ -139,6 +139,8 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     if shown > SHOWN_PROBLEMS {
         eprintln!("... and {} more (payrun validate {} lists them all)", shown - SHOWN_PROBLEMS, args.file.display());
     }
+    // The scanner (and its duplicate index) is done: free it before the long part.
+    drop(scanner);
     let batch = match ingested {
         Ok(Ingested::Stored(b)) => b,
         Ok(Ingested::HasErrors { invalid_rows, total, valid }) => {

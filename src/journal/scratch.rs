@@ -25,7 +25,8 @@ impl DiskIndex {
     pub fn create(dir: &Path) -> Result<DiskIndex> {
         let tmp = dir.join("tmp");
         crate::files::create_private_dir(&tmp)?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let path = tmp.join(format!("seen-{}-{nanos}.sqlite3", std::process::id()));
         let conn = Connection::open(&path)?;
         let _ = std::fs::remove_file(&path);
@@ -33,7 +34,7 @@ impl DiskIndex {
             "PRAGMA journal_mode = OFF;
              PRAGMA synchronous = OFF;
              PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA cache_size = -8192;
+             PRAGMA cache_size = -2048;
              PRAGMA temp_store = FILE;
              CREATE TABLE seen (k BLOB PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
              BEGIN;",

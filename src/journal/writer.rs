@@ -88,6 +88,7 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
+                tracing::trace!(group = cmds.len(), "journal group commit");
                 if poisoned.is_none() {
                     let result = (|| -> Result<()> {
                         let tx = conn.transaction()?;
