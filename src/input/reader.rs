@@ -155,11 +155,8 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// Picks the delimiter from the first non-blank line: tab or semicolon when that line has more of
 /// them than commas (outside quotes), else comma.
 pub fn detect_delimiter(head: &[u8]) -> u8 {
-    let line = head
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
-        .unwrap_or(b"");
+    let line =
+        head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace())).unwrap_or(b"");
     let (mut commas, mut semis, mut tabs, mut quoted) = (0usize, 0usize, 0usize, false);
     for b in line {
         match b {
@@ -234,12 +231,33 @@ pub fn trim(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}'))
 }
 
+/// Counts line breaks: LF, CRLF and a lone CR (Excel's "CSV (Macintosh)") each end one line,
+/// also when a CRLF is split between two reads.
+#[derive(Default)]
+struct Breaks {
+    after_cr: bool,
+}
+
+impl Breaks {
+    fn count(&mut self, bytes: &[u8]) -> u64 {
+        let Some(&last) = bytes.last() else { return 0 };
+        let lf = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let cr = bytes.iter().filter(|&&b| b == b'\r').count() as u64;
+        // Every CR ends a line; an LF does unless it completes a CRLF (here, or split across reads).
+        let crlf = if cr == 0 { 0 } else { bytes.windows(2).filter(|w| w == b"\r\n").count() as u64 };
+        let split = u64::from(self.after_cr && bytes[0] == b'\n');
+        self.after_cr = last == b'\r';
+        cr + lf - crlf - split
+    }
+}
+
 /// Streams records out of a decoded byte stream with physical line numbers.
 pub struct Records {
     src: BufReader<Box<dyn Read>>,
     core: csv_core::Reader,
     /// Line number of the next byte to be consumed (1-based).
     line: u64,
+    breaks: Breaks,
     out: Vec<u8>,
     ends: Vec<usize>,
     done: bool,
@@ -248,7 +266,7 @@ pub struct Records {
 impl Records {
     fn new(src: BufReader<Box<dyn Read>>, delimiter: u8) -> Records {
         let core = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
-        Records { src, core, line: 1, out: vec![0; 4096], ends: vec![0; 64], done: false }
+        Records { src, core, line: 1, breaks: Breaks::default(), out: vec![0; 4096], ends: vec![0; 64], done: false }
     }
 
     /// Reads the next record into `rec` (blank ones included; the caller decides). `Ok(false)` at the end.
@@ -269,10 +287,16 @@ impl Records {
             if !started {
                 if let Some(p) = consumed.iter().position(|&b| b != b'\n' && b != b'\r') {
                     started = true;
-                    start_line = self.line + consumed[..p].iter().filter(|&&b| b == b'\n').count() as u64;
+                    start_line = self.line + self.breaks.count(&consumed[..p]);
+                    self.breaks.after_cr = false;
+                    self.line = start_line;
+                    self.line += self.breaks.count(&consumed[p..]);
+                } else {
+                    self.line += self.breaks.count(consumed);
                 }
+            } else {
+                self.line += self.breaks.count(consumed);
             }
-            self.line += consumed.iter().filter(|&&b| b == b'\n').count() as u64;
             self.src.consume(nin);
             nout += o;
             nend += e;
@@ -396,6 +420,15 @@ mod tests {
         assert_eq!(lines, vec![1, 3, 4, 5, 7, 9, 10]);
         assert_eq!(got[3].1, vec!["x\ny", "3"]);
         assert_eq!(got[6].1, vec!["7", "8"]);
+    }
+
+    #[test]
+    fn carriage_return_only_files_count_lines_too() {
+        let got = records(b"a,b\r1,2\r\r3,4\r\"x\ry\",5\r6,7", b',');
+        assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![1, 2, 4, 5, 7]);
+        // A CRLF split across two reads counts once (the reader's buffer here is 7 bytes).
+        let got = records(b"abcde,\r\n1,2\r\n3,4\r\n", b',');
+        assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![1, 2, 3]);
     }
 
     #[test]
