@@ -62,12 +62,13 @@ impl Snapshot {
     fn line(&self) -> String {
         let secs = self.elapsed.as_secs_f64().max(0.001);
         format!(
-            "sent {} · paid {} · failed {} · pending {} · in doubt {} · {:.1} payouts/s",
+            "sent {} · in flight {} · paid {} · failed {} · pending {} · in doubt {} · {:.1} payouts/s",
             self.sends_started,
+            self.get(RowState::Sending),
             self.get(RowState::Success),
             self.get(RowState::Failed),
             self.get(RowState::Pending) + self.get(RowState::Accepted),
-            self.get(RowState::InDoubt) + self.get(RowState::Sending),
+            self.get(RowState::InDoubt),
             self.sends_started as f64 / secs
         )
     }
