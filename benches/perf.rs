@@ -19,20 +19,16 @@
 //!
 //! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const BIN: &str = env!("CARGO_BIN_EXE_payrun");
-const CREDS: [(&str, &str); 5] = [
-    ("ATMOON_ACCESS_KEY", "51a4bd18-5bc1-4eaa-97b0-c09323398883"),
-    ("ATMOON_MERCHANT_KEY", "41d9eda4b67538fc8ad27e564ddde1bb7b20ad08"),
-    ("ATMOON_CLIENT_ID", "61662"),
-    ("ATMOON_API_PASSWORD", "a90db387a3e3b8a22d923966326327c17e9a6ed6"),
-    ("ATMOON_USER_ID", "172"),
-];
+use support::{BIN, EXAMPLE_CREDS, Sandbox, env_num};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 const IFSC: [&str; 8] = [
     "SBIN0000001",
     "HDFC0000003",
@@ -43,10 +39,6 @@ const IFSC: [&str; 8] = [
     "YESB0000001",
     "BKID0000001",
 ];
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
-}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -83,39 +75,6 @@ fn measure(cmd: &mut Command) -> Measured {
     Measured { wall: t.elapsed(), max_rss_mb: usage.ru_maxrss as f64 / 1024.0, code, stdout: out }
 }
 
-struct Sandbox {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sandbox(profile: &str, latency: &str) -> Sandbox {
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--profile", profile, "--latency", latency])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sandbox");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
-    let addr = line.trim().trim_start_matches("listening on ").to_string();
-    Sandbox { child, addr }
-}
-
-fn http(addr: &str, method: &str, path: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    serde_json::from_str(text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")).unwrap_or_default()
-}
-
 /// A payout file of `rows` rows with distinct accounts; cached between runs.
 fn input(dir: &Path, rows: u64) -> PathBuf {
     let path = dir.join(format!("payouts-{rows}.csv"));
@@ -150,9 +109,7 @@ fn payrun(dir: &Path, args: &[&str]) -> Command {
         .env("PAYRUN_CONFIG", dir.join("payrun.toml"))
         .stderr(Stdio::null())
         .stdin(Stdio::null());
-    for (k, v) in CREDS {
-        c.env(k, v);
-    }
+    c.envs(EXAMPLE_CREDS);
     c
 }
 
@@ -237,7 +194,7 @@ fn main() {
         let fs = file.display().to_string();
         let (mut ratios, mut per) = (vec![], vec![]);
         for i in 0..runs {
-            let sb = sandbox("clean", "20..60");
+            let sb = Sandbox::start(&["--profile", "clean", "--latency", "20..60"]);
             let url = format!("http://{}", sb.addr);
             let state = fresh(&dir, &format!("p2-{i}"));
             let st = state.display().to_string();
@@ -258,7 +215,7 @@ fn main() {
                     "--json",
                 ],
             ));
-            let stats = http(&sb.addr, "GET", "/__sandbox/stats");
+            let stats = sb.request_json("GET", "/__sandbox/stats");
             let calls = stats["requests"].as_f64().unwrap_or(f64::NAN);
             let summary: serde_json::Value = serde_json::from_str(&m.stdout).unwrap_or_default();
             let paid = summary["status_totals"]["SUCCESS"]["count"].as_f64().unwrap_or(f64::NAN);
@@ -300,7 +257,7 @@ fn main() {
         .expect("config");
         let (mut rates, mut inner, mut p50s, mut p99s) = (vec![], vec![], vec![], vec![]);
         for i in 0..runs {
-            let sb = sandbox("clean", "0");
+            let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
             let url = format!("http://{}", sb.addr);
             let state = fresh(&dir, &format!("p3-{i}"));
             let st = state.display().to_string();
@@ -325,7 +282,7 @@ fn main() {
             );
             cmd.env("PAYRUN_CONFIG", dir.join("p3.toml"));
             let m = measure(&mut cmd);
-            let stats = http(&sb.addr, "GET", "/__sandbox/stats");
+            let stats = sb.request_json("GET", "/__sandbox/stats");
             let span = (stats["last_request_unix_ms"].as_f64().unwrap_or(0.0)
                 - stats["first_request_unix_ms"].as_f64().unwrap_or(0.0))
                 / 1000.0;
@@ -361,7 +318,7 @@ fn main() {
         let fs = file.display().to_string();
         let (mut ours, mut seq) = (vec![], vec![]);
         for i in 0..runs {
-            let sb = sandbox("clean", "20..60");
+            let sb = Sandbox::start(&["--profile", "clean", "--latency", "20..60"]);
             let url = format!("http://{}", sb.addr);
             let state = fresh(&dir, &format!("p4-{i}"));
             let st = state.display().to_string();
@@ -386,7 +343,7 @@ fn main() {
                 .stdout(Stdio::null()),
             );
             drop(sb);
-            let sb = sandbox("clean", "20..60");
+            let sb = Sandbox::start(&["--profile", "clean", "--latency", "20..60"]);
             let t = Instant::now();
             sequential_client(&file, &format!("http://{}", sb.addr));
             let s = t.elapsed().as_secs_f64();
@@ -411,7 +368,7 @@ fn main() {
     if want("P5") {
         let file = input(&dir, big);
         let fs = file.display().to_string();
-        let sb = sandbox("clean", "0");
+        let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
         let url = format!("http://{}", sb.addr);
         let state = fresh(&dir, "p5");
         let st = state.display().to_string();
@@ -422,7 +379,7 @@ fn main() {
         // Midway: half of the calls a full run makes (two per payout).
         loop {
             std::thread::sleep(Duration::from_millis(200));
-            if http(&sb.addr, "GET", "/__sandbox/stats")["requests"].as_u64().unwrap_or(0) >= big {
+            if sb.request_json("GET", "/__sandbox/stats")["requests"].as_u64().unwrap_or(0) >= big {
                 break;
             }
             if child.try_wait().ok().flatten().is_some() {
@@ -438,7 +395,7 @@ fn main() {
         let id = batches[0]["batch"].as_str().unwrap_or_default().to_string();
         let mut firsts = vec![];
         for i in 0..runs {
-            http(&sb.addr, "POST", "/__sandbox/stats");
+            sb.request_json("POST", "/__sandbox/stats");
             let t0 = now_ms();
             let mut args = vec!["resume", id.as_str(), "--state", st.as_str()];
             args.extend(pace);
@@ -446,7 +403,7 @@ fn main() {
             let mut first = 0;
             for _ in 0..600 {
                 std::thread::sleep(Duration::from_millis(10));
-                first = http(&sb.addr, "GET", "/__sandbox/stats")["first_request_unix_ms"].as_u64().unwrap_or(0);
+                first = sb.request_json("GET", "/__sandbox/stats")["first_request_unix_ms"].as_u64().unwrap_or(0);
                 if first > 0 {
                     break;
                 }
@@ -474,7 +431,7 @@ fn main() {
             let fs = file.display().to_string();
             let mut v = vec![];
             for i in 0..runs {
-                let sb = sandbox("clean", "0");
+                let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
                 let url = format!("http://{}", sb.addr);
                 let state = fresh(&dir, &format!("p6-{rows}-{i}"));
                 let st = state.display().to_string();

@@ -8,15 +8,15 @@
 //! gateway, secrets never written anywhere, Ctrl-C and resume, `--skip-invalid`, and cells made
 //! inert for spreadsheets. Nothing here asserts on timing.
 
+mod support;
+
+use support::{BIN, EXAMPLE_CREDS, Sandbox};
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_payrun");
 
 const CONFIG: &str = "[gateway]\ntimeout = \"1s\"\n[run]\nfirst_poll = \"100ms\"\nmax_poll_interval = \"500ms\"\nresend_grace = \"600ms\"\n";
 
@@ -27,13 +27,6 @@ const RESULT_COLUMNS: [&str; 9] =
     ["external_ref", "status", "code", "message", "gateway_ref", "utr", "submitted_at", "completed_at", "attempts"];
 
 /// The API document's example credentials, which the sandbox accepts by default.
-const EXAMPLE_CREDS: [(&str, &str); 5] = [
-    ("ATMOON_ACCESS_KEY", "51a4bd18-5bc1-4eaa-97b0-c09323398883"),
-    ("ATMOON_MERCHANT_KEY", "41d9eda4b67538fc8ad27e564ddde1bb7b20ad08"),
-    ("ATMOON_CLIENT_ID", "61662"),
-    ("ATMOON_API_PASSWORD", "a90db387a3e3b8a22d923966326327c17e9a6ed6"),
-    ("ATMOON_USER_ID", "172"),
-];
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
@@ -178,60 +171,6 @@ fn embedded_world(state: &Path) -> HashMap<String, (u64, String)> {
 }
 
 /// A `payrun sandbox` child process; killed when dropped.
-struct Sandbox {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sandbox {
-    fn start(extra: &[&str]) -> Sandbox {
-        let mut child = Command::new(BIN)
-            .args(["sandbox", "--addr", "127.0.0.1:0", "--profile", "clean"])
-            .args(extra)
-            .env_remove("PAYRUN_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sandbox");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_string();
-        Sandbox { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `GET path` over plain HTTP/1.0, body parsed as JSON.
-    fn get_json(&self, path: &str) -> serde_json::Value {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr).expect("write");
-        let mut text = String::new();
-        s.read_to_string(&mut text).expect("read");
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path} is not JSON ({e}): {body:.200}"))
-    }
-
-    /// The payouts applied for clients (not the sandbox's own "foreign" ones).
-    fn applied(&self) -> Vec<serde_json::Value> {
-        let ledger = self.get_json("/__sandbox/ledger");
-        ledger["payouts"].as_array().expect("payouts").iter().filter(|p| p["foreign"] != true).cloned().collect()
-    }
-}
-
 // 1 ------------------------------------------------------------------------------------------------
 
 #[test]
@@ -347,7 +286,7 @@ fn run_pays_the_salary_file_and_refuses_to_pay_it_twice() {
 
 #[test]
 fn a_real_gateway_needs_confirmation_and_the_exact_total() {
-    let sandbox = Sandbox::start(&[]);
+    let sandbox = Sandbox::start(&["--profile", "clean"]);
     let w = Work::new();
     let input = s(&sample("vendors-2026-11.csv"));
     let url = sandbox.url();
@@ -410,6 +349,8 @@ fn secrets_never_leak_to_output_state_or_results() {
     const UID: &str = "U-991";
     const WRONG_PW: &str = "PW-wrong-5ab1e77c04";
     let sandbox = Sandbox::start(&[
+        "--profile",
+        "clean",
         "--access-key",
         AK,
         "--merchant-key",
@@ -640,6 +581,11 @@ fn ctrl_c_stops_with_exit_3_and_resume_finishes_the_batch() {
         w.cmd(&["run", &input_s, "--state", "S", "--sandbox-profile", "clean", "--rate", "30", "--concurrency", "16"]);
     let mut child = c.spawn().expect("spawn run");
     let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(700));
+    // A second process on the same state directory is refused while the first works.
+    let second = w.run(&["resume", &input_s, "--state", "S"]);
+    second.expect_code(1, "a second payrun on the same state");
+    assert!(second.stderr.contains("another payrun is working"), "{}", second.stderr);
     while started.elapsed() < Duration::from_millis(1500) {
         assert!(child.try_wait().expect("try_wait").is_none(), "300 rows at 30/s cannot finish in 1.5 s");
         std::thread::sleep(Duration::from_millis(20));
@@ -669,6 +615,11 @@ fn ctrl_c_stops_with_exit_3_and_resume_finishes_the_batch() {
     assert!(rows.iter().all(|r| r["code"] != "IN_DOUBT"), "in-flight requests were waited for, not abandoned");
     let applied_before = embedded_world(&w.path().join("S")).len();
     assert!(applied_before < 300);
+
+    // A batch begun on the sandbox cannot continue against a real gateway (nor the reverse).
+    let switch = w.run(&["resume", &input_s, "--state", "S", "--gateway", "https://api.atmoondps.com"]);
+    switch.expect_code(1, "switching gateways");
+    assert!(switch.stderr.contains("cannot continue against"), "{}", switch.stderr);
 
     // Resume by file path, faster; the embedded sandbox meets the same world.
     let resumed = w.run(&["resume", &input_s, "--state", "S", "--rate", "2000", "--burst", "200"]);

@@ -15,19 +15,14 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use payrun::money::Amount;
+use support::{BIN, EXAMPLE_CREDS, Sandbox, env_num};
 
-const BIN: &str = env!("CARGO_BIN_EXE_payrun");
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+mod support;
 
 /// xorshift64*: enough randomness for kill times and amounts, replayable from the seed.
 struct Rng(u64);
@@ -42,46 +37,6 @@ impl Rng {
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo + 1)
     }
-}
-
-struct Sandbox {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sandbox(seed: u64) -> Sandbox {
-    let mut child = Command::new(BIN)
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--profile", "chaos", "--token-ttl", "4s", "--seed"])
-        .arg(seed.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sandbox");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Sandbox { child, addr }
-}
-
-/// `GET path` over plain HTTP/1.0, body parsed as JSON.
-fn get_json(addr: &str, path: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("ledger is not JSON ({e}): {body:.200}"))
 }
 
 fn write_input(path: &Path, rows: u64, rng: &mut Rng) {
@@ -105,11 +60,7 @@ fn payrun(args: &[&str], dir: &Path) -> Command {
     c.args(args)
         .current_dir(dir)
         .env("PAYRUN_CONFIG", dir.join("payrun.toml"))
-        .env("ATMOON_ACCESS_KEY", "51a4bd18-5bc1-4eaa-97b0-c09323398883")
-        .env("ATMOON_MERCHANT_KEY", "41d9eda4b67538fc8ad27e564ddde1bb7b20ad08")
-        .env("ATMOON_CLIENT_ID", "61662")
-        .env("ATMOON_API_PASSWORD", "a90db387a3e3b8a22d923966326327c17e9a6ed6")
-        .env("ATMOON_USER_ID", "172")
+        .envs(EXAMPLE_CREDS)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
@@ -143,7 +94,8 @@ fn kill_9_at_random_moments_never_pays_twice() {
     let input = dir.join("payouts.csv");
     write_input(&input, rows, &mut rng);
     let state = dir.join("state");
-    let sandbox = start_sandbox(seed);
+    let seed_text = seed.to_string();
+    let sandbox = Sandbox::start(&["--profile", "chaos", "--token-ttl", "4s", "--seed", &seed_text]);
     let url = format!("http://{}", sandbox.addr);
     let input_s = input.display().to_string();
     let state_s = state.display().to_string();
@@ -195,7 +147,7 @@ fn kill_9_at_random_moments_never_pays_twice() {
         .expect("report");
     assert!(st.success());
 
-    let ledger = get_json(&sandbox.addr, "/__sandbox/ledger");
+    let ledger = sandbox.get_json("/__sandbox/ledger");
     let payouts: Vec<&serde_json::Value> =
         ledger["payouts"].as_array().expect("payouts").iter().filter(|p| p["foreign"] != true).collect();
     println!(

@@ -25,6 +25,7 @@ pub struct Args {
 
 pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let journal = Journal::open(&args.drive.state)?;
+    let _lock = journal.lock()?;
     let batch = find_batch(&journal, &args.batch)?;
     if batch.finished_at.is_some() {
         eprintln!(

@@ -93,6 +93,7 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let opts = args.rules.options(config)?;
     let journal = Journal::open(&args.drive.state)
         .with_context(|| format!("cannot open the journal in {}", args.drive.state.display()))?;
+    let _lock = journal.lock()?;
     // Duplicates are remembered on disk: memory stays flat however long the file.
     let index = DiskIndex::create(&args.drive.state).context("cannot create the scratch duplicate index")?;
     let mut scanner = match Scanner::open_with(&args.file, true, opts, |_, _| Box::new(index)) {
@@ -295,13 +296,26 @@ fn confirm(journal: &Journal, batch: &Batch, a: &DriveArgs) -> anyhow::Result<bo
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-/// Runs (or resumes) a stored batch to the end, writes its result and prints the summary.
+/// Runs (or resumes) a stored batch to the end, writes its result and prints the summary. The
+/// caller holds the state directory's lock ([`Journal::lock`]).
 pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &ConfigFile) -> anyhow::Result<Exit> {
     let state = journal.dir().to_path_buf();
     let choice = match &a.gateway {
         Some(g) => GatewayChoice::resolve(Some(g), config),
         None => GatewayChoice::resolve(Some(&batch.gateway), config),
     };
+    // One batch, one gateway: half a batch "paid" by the sandbox and half by the real API is no
+    // batch at all, and in-doubt rows would be asked about at a gateway that never saw them.
+    let embedded_before = batch.gateway == "embedded";
+    if embedded_before != (choice == GatewayChoice::Embedded) {
+        eprintln!(
+            "error: batch {} ran against {}; it cannot continue against {}. Run the file as a new batch there instead (--new-batch).",
+            batch.id,
+            batch.gateway,
+            gateway_label(&choice)
+        );
+        return Ok(Exit::Input);
+    }
     let rules = RuleArgs { mode_auto: false, allow_duplicates: false, allow_unknown_ifsc: false };
     let settings = settings_for(a, config, false, &rules, Some(&batch.settings));
     if settings != batch.settings {

@@ -76,6 +76,7 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     };
     let batch = find_batch(&journal, key)?;
     if args.refresh && journal.counts(&batch.id)?.open() > 0 {
+        let _lock = journal.lock()?;
         let choice = GatewayChoice::resolve(Some(args.gateway.as_deref().unwrap_or(&batch.gateway)), config);
         let s = &batch.settings;
         let conn = connect(

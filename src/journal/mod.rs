@@ -50,6 +50,10 @@ pub enum JournalError {
     Writer(String),
     #[error("corrupt journal row: {0}")]
     Corrupt(String),
+    #[error(
+        "another payrun is working in {0} (a run, resume or status --refresh): wait for it to finish, or use another --state"
+    )]
+    Busy(PathBuf),
 }
 
 pub type Result<T> = std::result::Result<T, JournalError>;
@@ -246,6 +250,18 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Takes the state directory for this process alone (released when the returned file is
+    /// dropped, also when the process dies). Everything that sends or changes row states holds it:
+    /// two processes working one journal could otherwise both resolve the same in-doubt row.
+    pub fn lock(&self) -> Result<std::fs::File> {
+        let f = OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(self.dir.join("lock"))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Busy(self.dir.clone())),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+
     /// Opens (creating when needed) `<dir>/journal.sqlite3`. The directory is created 0700 and the
     /// database 0600 (SQLite gives its WAL files the same mode).
     pub fn open(dir: &Path) -> Result<Journal> {
@@ -307,7 +323,7 @@ impl Journal {
     /// A batch by its id, or by a unique prefix of at least 4 characters.
     pub fn batch(&self, id: &str) -> Result<Option<Batch>> {
         let id = id.trim().to_ascii_lowercase();
-        if id.len() < 4 {
+        if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
         let mut st = self.conn.prepare("SELECT * FROM batches WHERE id LIKE ?1 || '%' ORDER BY created_at LIMIT 2")?;
