@@ -119,6 +119,32 @@ fn fresh(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
+/// Speeds of `run` against a sandbox: the gateway's rate, and "no limit".
+const RATE_300: [&str; 4] = ["--rate", "300", "--concurrency", "64"];
+const RATE_1000: [&str; 4] = ["--rate", "1000", "--concurrency", "64"];
+const UNLIMITED: [&str; 6] = ["--rate", "1000000", "--burst", "100000", "--concurrency", "64"];
+
+/// `payrun run FILE --gateway SANDBOX --yes --state <fresh dir named state> PACE... --json`, measured,
+/// with `config` as payrun.toml when given. Returns the measurement and the state directory.
+fn run_against(
+    dir: &Path,
+    sb: &Sandbox,
+    file: &Path,
+    state: &str,
+    pace: &[&str],
+    config: Option<&Path>,
+) -> (Measured, PathBuf) {
+    let state = fresh(dir, state);
+    let (fs, st, url) = (file.display().to_string(), state.display().to_string(), sb.url());
+    let mut args = vec!["run", fs.as_str(), "--gateway", url.as_str(), "--yes", "--state", st.as_str(), "--json"];
+    args.extend_from_slice(pace);
+    let mut cmd = payrun(dir, &args);
+    if let Some(c) = config {
+        cmd.env("PAYRUN_CONFIG", c);
+    }
+    (measure(&mut cmd), state)
+}
+
 struct Row {
     id: &'static str,
     measure: String,
@@ -191,30 +217,10 @@ fn main() {
 
     if want("P2") {
         let file = input(&dir, 3000);
-        let fs = file.display().to_string();
         let (mut ratios, mut per) = (vec![], vec![]);
         for i in 0..runs {
             let sb = Sandbox::start(&["--profile", "clean", "--latency", "20..60"]);
-            let url = format!("http://{}", sb.addr);
-            let state = fresh(&dir, &format!("p2-{i}"));
-            let st = state.display().to_string();
-            let m = measure(&mut payrun(
-                &dir,
-                &[
-                    "run",
-                    &fs,
-                    "--gateway",
-                    &url,
-                    "--yes",
-                    "--state",
-                    &st,
-                    "--rate",
-                    "300",
-                    "--concurrency",
-                    "64",
-                    "--json",
-                ],
-            ));
+            let (m, _) = run_against(&dir, &sb, &file, &format!("p2-{i}"), &RATE_300, None);
             let stats = sb.request_json("GET", "/__sandbox/stats");
             let calls = stats["requests"].as_f64().unwrap_or(f64::NAN);
             let summary: serde_json::Value = serde_json::from_str(&m.stdout).unwrap_or_default();
@@ -249,7 +255,6 @@ fn main() {
     if want("P3") {
         let n = env_num("PAYRUN_BENCH_P3_ROWS", 50_000);
         let file = input(&dir, n);
-        let fs = file.display().to_string();
         std::fs::write(
             dir.join("p3.toml"),
             "[gateway]\ntimeout = \"10s\"\n[run]\nfirst_poll = \"5ms\"\nmax_poll_interval = \"100ms\"\n",
@@ -258,30 +263,7 @@ fn main() {
         let (mut rates, mut inner, mut p50s, mut p99s) = (vec![], vec![], vec![], vec![]);
         for i in 0..runs {
             let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
-            let url = format!("http://{}", sb.addr);
-            let state = fresh(&dir, &format!("p3-{i}"));
-            let st = state.display().to_string();
-            let mut cmd = payrun(
-                &dir,
-                &[
-                    "run",
-                    &fs,
-                    "--gateway",
-                    &url,
-                    "--yes",
-                    "--state",
-                    &st,
-                    "--rate",
-                    "1000000",
-                    "--burst",
-                    "100000",
-                    "--concurrency",
-                    "64",
-                    "--json",
-                ],
-            );
-            cmd.env("PAYRUN_CONFIG", dir.join("p3.toml"));
-            let m = measure(&mut cmd);
+            let (m, state) = run_against(&dir, &sb, &file, &format!("p3-{i}"), &UNLIMITED, Some(&dir.join("p3.toml")));
             let stats = sb.request_json("GET", "/__sandbox/stats");
             let span = (stats["last_request_unix_ms"].as_f64().unwrap_or(0.0)
                 - stats["first_request_unix_ms"].as_f64().unwrap_or(0.0))
@@ -315,37 +297,14 @@ fn main() {
 
     if want("P4") {
         let file = input(&dir, 1000);
-        let fs = file.display().to_string();
         let (mut ours, mut seq) = (vec![], vec![]);
         for i in 0..runs {
             let sb = Sandbox::start(&["--profile", "clean", "--latency", "20..60"]);
-            let url = format!("http://{}", sb.addr);
-            let state = fresh(&dir, &format!("p4-{i}"));
-            let st = state.display().to_string();
-            let m = measure(
-                payrun(
-                    &dir,
-                    &[
-                        "run",
-                        &fs,
-                        "--gateway",
-                        &url,
-                        "--yes",
-                        "--state",
-                        &st,
-                        "--rate",
-                        "1000",
-                        "--concurrency",
-                        "64",
-                        "--json",
-                    ],
-                )
-                .stdout(Stdio::null()),
-            );
+            let (m, _) = run_against(&dir, &sb, &file, &format!("p4-{i}"), &RATE_1000, None);
             drop(sb);
             let sb = Sandbox::start(&["--profile", "clean", "--latency", "20..60"]);
             let t = Instant::now();
-            sequential_client(&file, &format!("http://{}", sb.addr));
+            sequential_client(&file, &sb.url());
             let s = t.elapsed().as_secs_f64();
             println!(
                 "P4 run {i}: payrun {:.2}s, sequential client {s:.2}s: {:.1}×",
@@ -372,9 +331,8 @@ fn main() {
         let url = format!("http://{}", sb.addr);
         let state = fresh(&dir, "p5");
         let st = state.display().to_string();
-        let pace = ["--rate", "1000000", "--burst", "100000", "--concurrency", "64"];
         let mut args = vec!["run", fs.as_str(), "--gateway", url.as_str(), "--yes", "--state", st.as_str()];
-        args.extend(pace);
+        args.extend(UNLIMITED);
         let mut child = payrun(&dir, &args).stdout(Stdio::null()).spawn().expect("run");
         // Midway: half of the calls a full run makes (two per payout).
         loop {
@@ -398,7 +356,7 @@ fn main() {
             sb.request_json("POST", "/__sandbox/stats");
             let t0 = now_ms();
             let mut args = vec!["resume", id.as_str(), "--state", st.as_str()];
-            args.extend(pace);
+            args.extend(UNLIMITED);
             let mut child = payrun(&dir, &args).stdout(Stdio::null()).spawn().expect("resume");
             let mut first = 0;
             for _ in 0..600 {
@@ -428,34 +386,10 @@ fn main() {
     if want("P6") {
         let rss = |rows: u64| -> f64 {
             let file = input(&dir, rows);
-            let fs = file.display().to_string();
             let mut v = vec![];
             for i in 0..runs {
                 let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
-                let url = format!("http://{}", sb.addr);
-                let state = fresh(&dir, &format!("p6-{rows}-{i}"));
-                let st = state.display().to_string();
-                let m = measure(
-                    payrun(
-                        &dir,
-                        &[
-                            "run",
-                            &fs,
-                            "--gateway",
-                            &url,
-                            "--yes",
-                            "--state",
-                            &st,
-                            "--rate",
-                            "1000000",
-                            "--burst",
-                            "100000",
-                            "--concurrency",
-                            "64",
-                        ],
-                    )
-                    .stdout(Stdio::null()),
-                );
+                let (m, state) = run_against(&dir, &sb, &file, &format!("p6-{rows}-{i}"), &UNLIMITED, None);
                 println!(
                     "P6 {rows} rows run {i}: peak RSS {:.1} MB in {:.1}s (exit {})",
                     m.max_rss_mb,
