@@ -154,24 +154,14 @@ struct Row {
 }
 
 fn main() {
-    // Child mode: the raw csv-crate parse P1 compares with.
+    // Child mode: the raw csv-crate parse P1 compares with (ByteRecord), or the same producing
+    // checked UTF-8 StringRecords (context only).
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--raw-parse") {
-        let mut rdr = csv::ReaderBuilder::new().from_path(&args[2]).expect("open");
-        let mut rec = csv::ByteRecord::new();
-        let mut n = 0u64;
-        while rdr.read_byte_record(&mut rec).expect("read") {
-            n += 1;
-        }
-        println!("{n}");
-        return;
-    }
-    // Child mode: the same parse producing checked UTF-8 strings (context for P1, not its target).
-    if args.get(1).map(String::as_str) == Some("--raw-parse-strings") {
-        let mut rdr = csv::ReaderBuilder::new().from_path(&args[2]).expect("open");
-        let mut rec = csv::StringRecord::new();
-        let mut n = 0u64;
-        while rdr.read_record(&mut rec).expect("read") {
+    if let (Some("--raw-parse"), Some(file)) = (args.get(1).map(String::as_str), args.get(2)) {
+        let strings = args.get(3).map(String::as_str) == Some("strings");
+        let mut rdr = csv::ReaderBuilder::new().from_path(file).expect("open");
+        let (mut bytes, mut text, mut n) = (csv::ByteRecord::new(), csv::StringRecord::new(), 0u64);
+        while if strings { rdr.read_record(&mut text) } else { rdr.read_byte_record(&mut bytes) }.expect("read") {
             n += 1;
         }
         println!("{n}");
@@ -207,7 +197,7 @@ fn main() {
             let m = measure(Command::new(&me).args(["--raw-parse", &fs]).stderr(Stdio::null()));
             r.push(m.wall.as_secs_f64());
             r_rss.push(m.max_rss_mb);
-            let m = measure(Command::new(&me).args(["--raw-parse-strings", &fs]).stderr(Stdio::null()));
+            let m = measure(Command::new(&me).args(["--raw-parse", &fs, "strings"]).stderr(Stdio::null()));
             strings.push(m.wall.as_secs_f64());
             let m = measure(payrun(&dir, &["validate", &fs]).stdout(Stdio::null()));
             assert_eq!(m.code, 0, "the generated file validates clean");
