@@ -136,9 +136,9 @@ def magic():
         ("999900000003", "Pending Forever"), ("999900000004", "Lost Answer Timeout"),
         ("999900000005", "Lost Answer Reset"), ("999900000006", "Server Error First"),
         ("999900000007", "Rejected TE0020"), ("999900000008", "Reference Collision"),
-        ("999900000009", "Status Other Account"), ("999900000010", "Rate Limited First"),
+        ("999900000009", "Collision Answer Lost"), ("999900000010", "Rate Limited First"),
         ("999900000011", "Token Invalid First"), ("999900000012", "Pending Then Bank Failure"),
-        ("999900000013", "Reset And Lagging Status"),
+        ("999900000013", "Reset And Lagging Status"), ("999900000014", "Status Other Account"),
     ]
     with open("samples/sandbox-magic.csv", "w", newline="") as f:
         w = csv.writer(f)

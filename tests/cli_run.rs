@@ -170,7 +170,6 @@ fn embedded_world(state: &Path) -> HashMap<String, (u64, String)> {
     out
 }
 
-/// A `payrun sandbox` child process; killed when dropped.
 // 1 ------------------------------------------------------------------------------------------------
 
 #[test]
@@ -482,12 +481,12 @@ fn magic_accounts_give_exit_2_with_their_statuses() {
     let summary = out.json();
     assert_eq!(summary["exit"], 2);
     assert_eq!(status_count(&summary, "FAILED"), 5, "{summary}");
-    assert_eq!(status_count(&summary, "PENDING"), 1, "{summary}");
+    assert_eq!(status_count(&summary, "PENDING"), 2, "{summary}");
     assert_eq!(status_count(&summary, "SUCCESS"), 8, "{summary}");
     assert_eq!(summary["control"]["ok"], true);
     assert!(out.stderr.contains("payrun resume"), "the pending row can be followed:\n{}", out.stderr);
     let rows = result_rows(&result);
-    assert_eq!(rows.len(), 14);
+    assert_eq!(rows.len(), 15);
     let got: HashMap<&str, (&str, &str)> =
         rows.iter().map(|r| (r["Account Number"].as_str(), (r["status"].as_str(), r["code"].as_str()))).collect();
     let expect = [
@@ -505,6 +504,8 @@ fn magic_accounts_give_exit_2_with_their_statuses() {
         ("999900000011", "SUCCESS", "SU0000"),
         ("999900000012", "FAILED", "BE2002"),
         ("999900000013", "SUCCESS", "SU0000"),
+        // Our own accepted payout described with another account: never final, never resent.
+        ("999900000014", "PENDING", "PAYEE_MISMATCH"),
     ];
     for (account, status, code) in expect {
         let (s, c) = got[account];
@@ -523,7 +524,12 @@ fn magic_accounts_give_exit_2_with_their_statuses() {
                 assert_eq!(*times, 1, "{r:?}");
                 assert_eq!(account, &r["Account Number"], "{r:?}");
             }
-            None => assert!(["999900000007", "999900000008"].contains(&r["Account Number"].as_str()), "{r:?}"),
+            None => {
+                assert!(
+                    ["999900000007", "999900000008", "999900000009"].contains(&r["Account Number"].as_str()),
+                    "{r:?}"
+                )
+            }
         }
     }
 }
@@ -729,18 +735,18 @@ fn status_report_and_failed_after_the_magic_run() {
     let list = list.json();
     assert_eq!(list.as_array().expect("array").len(), 1, "{list}");
     assert_eq!(list[0]["batch"], batch.as_str());
-    assert_eq!(list[0]["open"], 1);
+    assert_eq!(list[0]["open"], 2);
 
-    // status BATCH --json: one row still open (pending forever).
+    // status BATCH --json: two rows still open (pending forever, and the payee mismatch).
     let one = w.run(&["status", &batch, "--state", "S", "--json"]);
     one.expect_code(0, "status BATCH");
     let one = one.json();
     assert_eq!(one["batch"], batch.as_str());
-    assert_eq!(one["open"], 1, "{one}");
+    assert_eq!(one["open"], 2, "{one}");
     assert!(one["finished_at"].is_null());
     assert_eq!(status_count(&one, "SUCCESS"), 8);
     assert_eq!(status_count(&one, "FAILED"), 5);
-    assert_eq!(status_count(&one, "PENDING"), 1);
+    assert_eq!(status_count(&one, "PENDING"), 2);
     assert_eq!(one["control"]["ok"], true);
 
     // report: the same content as the run's result.

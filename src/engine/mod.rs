@@ -33,6 +33,9 @@ use crate::shutdown::Shutdown;
 
 pub use progress::{Progress, Snapshot};
 
+/// Code of a row whose own accepted payout the gateway describes with another account or amount.
+pub const PAYEE_MISMATCH: &str = "PAYEE_MISMATCH";
+
 /// Failures that stop the engine: the journal cannot be trusted or a transition was illegal.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -539,24 +542,41 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             let state = a.row.status.state();
             // The answer is about our own posting when we asked by the order id it gave us.
             let ours = a.row.status.gateway_ref.is_some() && matches!(state, RowState::Accepted | RowState::Pending);
-            let conflict =
-                |payee: &crate::gateway::Payee| payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Other;
+            let (account, ifsc, amount) = (&a.row.account, &a.row.ifsc, a.row.amount);
+            let mismatch = |payee: &crate::gateway::Payee| payee.matches(account, ifsc, amount) == PayeeMatch::Other;
             let mut stop = None;
             let event = match &outcome {
                 StatusOutcome::Success { payee, .. }
                 | StatusOutcome::Pending { payee, .. }
                 | StatusOutcome::FailedAtBank { payee, .. }
-                    if conflict(payee) =>
+                    if mismatch(payee) =>
                 {
-                    Some(Event::Conflict {
-                        message: format!(
-                            "the gateway's payout with this reference is for another account ({}): not this row's payment; use a new reference",
-                            payee.account.as_deref().unwrap_or("?")
-                        ),
-                    })
+                    let who = format!(
+                        "account {}, amount {}",
+                        payee.account.as_deref().unwrap_or("?"),
+                        payee.amount.map(|a| a.to_string()).unwrap_or_else(|| "?".into())
+                    );
+                    if ours {
+                        // The gateway accepted *our* posting and now describes it differently: not a
+                        // collision (our money may well have moved). Never final, never resent: a
+                        // person must look at it.
+                        Some(Event::StillPending {
+                            code: PAYEE_MISMATCH.into(),
+                            message: format!(
+                                "the gateway's status for our own order id names {who}: not final; check with the gateway"
+                            ),
+                        })
+                    } else {
+                        // Rule 7: the reference belongs to another payout, so ours was never applied.
+                        Some(Event::Conflict {
+                            message: format!(
+                                "the gateway's payout with this reference is for {who}: not this row's payment; use a new reference"
+                            ),
+                        })
+                    }
                 }
                 StatusOutcome::Success { utr, payee, gateway_ref, message } => {
-                    if payee.matches(&a.row.account, &a.row.ifsc) == PayeeMatch::Same || ours {
+                    if payee.matches(account, ifsc, amount) == PayeeMatch::Same || ours {
                         Some(Event::Settled {
                             utr: utr.clone(),
                             gateway_ref: gateway_ref.clone(),

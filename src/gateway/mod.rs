@@ -12,6 +12,8 @@ pub mod wire;
 
 use std::time::Duration;
 
+use crate::money::Amount;
+
 pub use client::{ClientError, GatewayClient, PayoutRequest};
 
 /// The answer to a payout posting.
@@ -76,52 +78,76 @@ pub enum TokenOutcome {
     },
 }
 
-/// The beneficiary a status answer describes. Used by SPEC rule 7: an answer counts for a row only
-/// when it is about that row's account (and IFSC, when the answer gives one).
+/// The beneficiary a status answer is about (used for rule 7: an answer counts for a row only
+/// when it is about that row's account, IFSC and amount).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Payee {
     pub name: Option<String>,
     pub account: Option<String>,
     pub ifsc: Option<String>,
+    /// The amount the answer reports, when it reports one.
+    pub amount: Option<Amount>,
 }
 
 /// Whether a status answer is about a given row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayeeMatch {
-    /// Account (and IFSC when given) agree.
+    /// Account (and IFSC and amount, when given) agree.
     Same,
-    /// The answer is about another beneficiary: a reference collision.
+    /// The answer is about another beneficiary or another amount.
     Other,
-    /// The answer names no account, so it cannot be checked.
+    /// The answer names no account, or one in a form payrun cannot compare: it proves nothing.
     Unstated,
 }
 
+/// How two account numbers compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountCmp {
+    Same,
+    Different,
+    Unreadable,
+}
+
 impl Payee {
-    /// Compares this answer's payee with a row's account and IFSC. Masked account numbers
-    /// (`XXXXXX4321`, `****4321`) match when every shown digit agrees and at least four are shown.
-    pub fn matches(&self, account: &str, ifsc: &str) -> PayeeMatch {
+    /// Compares this answer with a row. Account numbers compare as digits without leading zeros
+    /// (an answer may carry the account as a JSON number); masked ones (`XXXXXX4321`, `3962****4321`)
+    /// match when every shown digit agrees and at least four are shown; any other form is
+    /// [`PayeeMatch::Unstated`], never a mismatch. A well-formed IFSC and an amount, when the answer
+    /// gives them, must agree too.
+    pub fn matches(&self, account: &str, ifsc: &str, amount: Option<Amount>) -> PayeeMatch {
         let Some(theirs) = self.account.as_deref() else {
             return PayeeMatch::Unstated;
         };
-        if !account_matches(theirs, account) {
-            return PayeeMatch::Other;
+        match compare_accounts(theirs, account) {
+            AccountCmp::Unreadable => return PayeeMatch::Unstated,
+            AccountCmp::Different => return PayeeMatch::Other,
+            AccountCmp::Same => {}
         }
-        match self.ifsc.as_deref() {
-            Some(i) if !i.trim().eq_ignore_ascii_case(ifsc.trim()) => PayeeMatch::Other,
-            _ => PayeeMatch::Same,
+        if let Some(i) = self.ifsc.as_deref().map(str::trim) {
+            let readable = i.len() == 11 && i.bytes().all(|b| b.is_ascii_alphanumeric());
+            if readable && !i.eq_ignore_ascii_case(ifsc.trim()) {
+                return PayeeMatch::Other;
+            }
         }
+        if let (Some(a), Some(b)) = (self.amount, amount) {
+            if a != b {
+                return PayeeMatch::Other;
+            }
+        }
+        PayeeMatch::Same
     }
 }
 
-fn account_matches(answer: &str, ours: &str) -> bool {
-    let answer: String = answer.chars().filter(|c| !c.is_whitespace()).collect();
-    let ours: String = ours.chars().filter(|c| !c.is_whitespace()).collect();
-    if answer == ours {
-        return true;
+fn compare_accounts(answer: &str, ours: &str) -> AccountCmp {
+    let answer: String = answer.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let ours: &str = ours.trim();
+    if !answer.is_empty() && answer.bytes().all(|b| b.is_ascii_digit()) {
+        let same = answer.trim_start_matches('0') == ours.trim_start_matches('0');
+        return if same { AccountCmp::Same } else { AccountCmp::Different };
     }
     let is_mask = |c: char| matches!(c, 'X' | 'x' | '*' | '#');
-    if !answer.chars().any(is_mask) {
-        return false;
+    if answer.is_empty() || !answer.chars().all(|c| c.is_ascii_digit() || is_mask(c)) {
+        return AccountCmp::Unreadable;
     }
     // Visible leading and trailing digits must agree; at least four shown in all.
     let head: String = answer.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -129,16 +155,16 @@ fn account_matches(answer: &str, ours: &str) -> bool {
         let t: Vec<char> = answer.chars().rev().take_while(|c| c.is_ascii_digit()).collect();
         t.into_iter().rev().collect()
     };
-    let middle_ok = answer
-        .chars()
-        .skip(head.len())
-        .take(answer.chars().count().saturating_sub(head.len() + tail.len()))
-        .all(is_mask);
-    middle_ok
-        && head.len() + tail.len() >= 4
-        && ours.starts_with(&head)
-        && ours.ends_with(&tail)
-        && ours.len() >= head.len() + tail.len()
+    let middle_is_mask =
+        answer.chars().skip(head.len()).take(answer.len().saturating_sub(head.len() + tail.len())).all(is_mask);
+    if !middle_is_mask || head.len() + tail.len() < 4 {
+        return AccountCmp::Unreadable;
+    }
+    if ours.starts_with(&head) && ours.ends_with(&tail) && ours.len() >= head.len() + tail.len() {
+        AccountCmp::Same
+    } else {
+        AccountCmp::Different
+    }
 }
 
 #[cfg(test)]
@@ -146,20 +172,31 @@ mod tests {
     use super::*;
 
     fn p(account: &str, ifsc: Option<&str>) -> Payee {
-        Payee { name: None, account: Some(account.into()), ifsc: ifsc.map(Into::into) }
+        Payee { name: None, account: Some(account.into()), ifsc: ifsc.map(Into::into), amount: None }
     }
 
     #[test]
     fn payee_matching() {
-        assert_eq!(p("39628544321", Some("SBIN0011243")).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
-        assert_eq!(p("39628544321", Some("sbin0011243")).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
-        assert_eq!(p("39628544321", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
-        assert_eq!(p("39628544322", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
-        assert_eq!(p("39628544321", Some("HDFC0000001")).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
-        assert_eq!(p("XXXXXXX4321", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
-        assert_eq!(p("XXXXXXX4322", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
-        assert_eq!(p("XXXXXXXXX21", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Other);
-        assert_eq!(p("3962****4321", None).matches("39628544321", "SBIN0011243"), PayeeMatch::Same);
-        assert_eq!(Payee::default().matches("39628544321", "SBIN0011243"), PayeeMatch::Unstated);
+        let m = |p: Payee| p.matches("39628544321", "SBIN0011243", None);
+        assert_eq!(m(p("39628544321", Some("SBIN0011243"))), PayeeMatch::Same);
+        assert_eq!(m(p("39628544321", Some("sbin0011243"))), PayeeMatch::Same);
+        assert_eq!(m(p("39628544321", None)), PayeeMatch::Same);
+        assert_eq!(m(p("39628544322", None)), PayeeMatch::Other);
+        assert_eq!(m(p("39628544321", Some("HDFC0000001"))), PayeeMatch::Other);
+        assert_eq!(m(p("39628544321", Some("n/a"))), PayeeMatch::Same, "an unreadable IFSC proves nothing");
+        assert_eq!(m(p("XXXXXXX4321", None)), PayeeMatch::Same);
+        assert_eq!(m(p("XXXXXXX4322", None)), PayeeMatch::Other);
+        assert_eq!(m(p("XXXXXXXXX21", None)), PayeeMatch::Unstated, "two digits shown prove nothing");
+        assert_eq!(m(p("3962****4321", None)), PayeeMatch::Same);
+        assert_eq!(m(p("XXXX-4321", None)), PayeeMatch::Same);
+        assert_eq!(m(p("acct ending 4321", None)), PayeeMatch::Unstated);
+        assert_eq!(m(Payee::default()), PayeeMatch::Unstated);
+        // An account sent back as a JSON number loses its leading zeros: still the same account.
+        assert_eq!(p("401104000123456", None).matches("0401104000123456", "SBIN0011243", None), PayeeMatch::Same);
+        // The amount, when given, must agree.
+        let with = |a: &str| Payee { amount: crate::money::parse_plain(a), ..p("39628544321", None) };
+        let ours = crate::money::parse_plain("1500");
+        assert_eq!(with("1500.00").matches("39628544321", "SBIN0011243", ours), PayeeMatch::Same);
+        assert_eq!(with("1499.99").matches("39628544321", "SBIN0011243", ours), PayeeMatch::Other);
     }
 }

@@ -313,6 +313,7 @@ fn payee(v: &Value) -> Payee {
         name: text_deep(v, &["customer_name", "name", "beneficiary_name"]),
         account: text_deep(v, &["account_no", "accountNumber", "account_number", "beneficiary_account_number"]),
         ifsc: text_deep(v, &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"]),
+        amount: text_deep(v, &["amount", "txn_amount", "payout_amount"]).and_then(|a| crate::money::parse_plain(&a)),
     }
 }
 

@@ -145,6 +145,7 @@ pub enum Magic {
     ServerErrorBeforeApply,
     RejectTe0020,
     ReferenceCollision,
+    CollisionAnswerLost,
     StatusOtherAccount,
     RateLimitedFirst,
     TokenInvalidFirst,
@@ -172,11 +173,20 @@ pub const MAGIC_ACCOUNTS: &[(&str, Magic, &str)] = &[
         Magic::ReferenceCollision,
         "the reference already belongs to another payout: TE0005 on the first posting",
     ),
-    ("999900000009", Magic::StatusOtherAccount, "applied, but status answers describe another account"),
+    (
+        "999900000009",
+        Magic::CollisionAnswerLost,
+        "the reference already belongs to another payout, and the answer to the first posting is lost (reset)",
+    ),
     ("999900000010", Magic::RateLimitedFirst, "first posting: HTTP 429 with no body (not applied)"),
     ("999900000011", Magic::TokenInvalidFirst, "first posting: TE0012 invalid token (not applied)"),
     ("999900000012", Magic::PendingThenBankFailure, "ENQ001 at posting, pending for 2 inquiries, then BE2002"),
     ("999900000013", Magic::ResetAndLaggingStatus, "first posting: applied then reset; status says TE0011 for 2 s"),
+    (
+        "999900000014",
+        Magic::StatusOtherAccount,
+        "applied, but status answers describe another account (a gateway inconsistency)",
+    ),
     ("999900000401", Magic::CredentialsRefused, "every posting answered HTTP 401 Invalid API credentials"),
 ];
 

@@ -415,7 +415,8 @@ impl World {
         if roll < k.post_5xx_before + k.post_429 {
             return Reply::Empty(429, Some(1));
         }
-        if magic == Some(Magic::ReferenceCollision) && first && !self.payouts.contains_key(&reference) {
+        let collision = matches!(magic, Some(Magic::ReferenceCollision | Magic::CollisionAnswerLost));
+        if collision && first && !self.payouts.contains_key(&reference) {
             // Someone else's payout already carries this reference (last month's file, say).
             let order_id = self.new_order_id();
             let p = Payout {
@@ -443,6 +444,9 @@ impl World {
         }
         if let Some(p) = self.payouts.get_mut(&reference) {
             p.duplicate_attempts += 1;
+            if magic == Some(Magic::CollisionAnswerLost) && first {
+                return Reply::Reset;
+            }
             return err("TE0005", "Duplicate Payment Request");
         }
         // Apply.
