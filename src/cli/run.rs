@@ -214,7 +214,7 @@ pub fn settings_for(
         rate,
         burst,
         concurrency,
-        poll_timeout_ms: poll_timeout.as_millis() as u64,
+        poll_timeout_ms: u64::try_from(poll_timeout.as_millis()).unwrap_or(u64::MAX),
         mode_auto: prev.as_ref().map(|p| p.mode_auto).unwrap_or(rules.mode_auto),
         skip_invalid: prev.as_ref().map(|p| p.skip_invalid).unwrap_or(skip_invalid),
         allow_duplicates: prev.as_ref().map(|p| p.allow_duplicates).unwrap_or(rules.allow_duplicates),
@@ -237,7 +237,7 @@ pub fn engine_config(s: &BatchSettings, config: &ConfigFile) -> EngineConfig {
         concurrency: s.concurrency as usize,
         poll_timeout: Duration::from_millis(s.poll_timeout_ms),
         first_poll: r.first_poll.unwrap_or(d.first_poll),
-        pending_poll: r.first_poll.map(|f| f * 4).unwrap_or(d.pending_poll),
+        pending_poll: r.first_poll.map(|f| f.saturating_mul(4)).unwrap_or(d.pending_poll),
         max_poll_interval: r.max_poll_interval.unwrap_or(d.max_poll_interval),
         resend_grace: r.resend_grace.unwrap_or(d.resend_grace),
         latitude: s.latitude.clone(),
@@ -343,7 +343,15 @@ pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &Conf
     let cfg = engine_config(&settings, config);
     let outcome = engine::run(journal, &batch, Arc::clone(&conn.client), cfg, shutdown, progress.as_mut()).await;
     conn.close().await;
-    let outcome = outcome.context("the run stopped on a journal error; no further payouts were sent")?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // Payouts may already have gone out: this is an abort, not "nothing sent".
+            eprintln!("error: the run stopped on a journal error, and sent nothing after it: {e}");
+            eprintln!("to continue once the cause is fixed: payrun resume {} --state {}", batch.id, state.display());
+            return Ok(Exit::Aborted);
+        }
+    };
     finish(journal, &batch, a, &state, Some(&outcome.stop), Some(&outcome.stats))
 }
 

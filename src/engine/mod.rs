@@ -62,8 +62,8 @@ pub struct EngineConfig {
     pub resend_grace: Duration,
     /// An in-doubt row is not sent again after this many possibly-delivered attempts.
     pub max_attempts: u32,
-    /// Give up (exit 3, resumable) after this many consecutive "not sent" answers.
-    pub max_not_sent: u32,
+    /// Give up (exit 3, resumable) when nothing but "not sent" has come back for this long.
+    pub unreachable_after: Duration,
     /// Send nothing; only inquire on rows the gateway may have (`status --refresh`).
     pub inquire_only: bool,
     pub latitude: String,
@@ -82,7 +82,7 @@ impl Default for EngineConfig {
             max_poll_interval: Duration::from_secs(30),
             resend_grace: Duration::from_secs(5),
             max_attempts: 5,
-            max_not_sent: 8,
+            unreachable_after: Duration::from_secs(120),
             inquire_only: false,
             latitude: String::new(),
             longitude: String::new(),
@@ -156,7 +156,9 @@ struct Dispatch {
     ready_cursor: u64,
     ready_exhausted: bool,
     paused_until: Option<Instant>,
+    /// Consecutive "not sent" answers (for the backoff), and when any other answer last came.
     not_sent_streak: u32,
+    last_answer: Instant,
     stats: Snapshot,
 }
 
@@ -259,6 +261,17 @@ pub async fn run(
     }
     let writer = Arc::new(Writer::start(journal.path(), &batch.id)?);
     let started = Instant::now();
+    // Durations come from flags and files: keep them where instants can be added to them.
+    let sane = |d: Duration| d.min(Duration::from_secs(366 * 86_400));
+    let cfg = EngineConfig {
+        poll_timeout: sane(cfg.poll_timeout),
+        first_poll: sane(cfg.first_poll),
+        pending_poll: sane(cfg.pending_poll),
+        max_poll_interval: sane(cfg.max_poll_interval),
+        resend_grace: sane(cfg.resend_grace),
+        unreachable_after: sane(cfg.unreachable_after),
+        ..cfg
+    };
     let mut d = Dispatch {
         cfg: cfg.clone(),
         batch: batch.id.clone(),
@@ -271,6 +284,7 @@ pub async fn run(
         ready_exhausted: cfg.inquire_only,
         paused_until: None,
         not_sent_streak: 0,
+        last_answer: Instant::now(),
         stats: Snapshot::default(),
     };
     d.stats.init(&journal.state_counts(&batch.id)?);
@@ -290,6 +304,9 @@ pub async fn run(
     }
 
     let mut jobs: JoinSet<JobResult> = JoinSet::new();
+    // Jobs stop on any stop (Ctrl-C, credentials refused, unreachable, poll timeout), not only on a
+    // signal: a job still waiting for its rate-limiter turn then gives its row back unsent.
+    let stop_jobs = Shutdown::new();
     let mut stop: Option<Stop> = None;
     let mut sending_done_at: Option<Instant> = None;
     let mut last_tick = Instant::now();
@@ -300,6 +317,9 @@ pub async fn run(
         let now = Instant::now();
         if stop.is_none() && shutdown.is_triggered() {
             stop = Some(Stop::Interrupted);
+        }
+        if stop.is_some() {
+            stop_jobs.trigger();
         }
         // Start jobs.
         while stop.is_none() && jobs.len() < cfg.concurrency.max(1) {
@@ -316,7 +336,7 @@ pub async fn run(
                 refreshed += 1;
                 let id = a.row.status.gateway_ref.clone().or_else(|| a.row.external_ref.clone()).unwrap_or_default();
                 let client = client.clone();
-                let stop_signal = shutdown.clone();
+                let stop_signal = stop_jobs.clone();
                 jobs.spawn(async move {
                     tokio::select! {
                         outcome = client.status(&id) => JobResult::Inquired { seq, outcome },
@@ -350,7 +370,7 @@ pub async fn run(
             let change = Change { seq, from: prev.state(), to: claim };
             let client = client.clone();
             let writer = writer.clone();
-            let stop_signal = shutdown.clone();
+            let stop_signal = stop_jobs.clone();
             jobs.spawn(async move {
                 let turn = tokio::select! {
                     t = client.wait_turn() => t,
@@ -474,17 +494,18 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
         JobResult::Sent { seq, outcome } => {
             d.claimed_from.remove(&seq);
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            if !matches!(outcome, PayoutOutcome::NotSent { .. }) {
+                d.last_answer = now;
+                d.not_sent_streak = 0;
+            }
             let mut stop = None;
             let event = match &outcome {
-                PayoutOutcome::Accepted { gateway_ref, pending, code, message } => {
-                    d.not_sent_streak = 0;
-                    Event::Accepted {
-                        gateway_ref: gateway_ref.clone(),
-                        pending: *pending,
-                        code: code.clone(),
-                        message: message.clone(),
-                    }
-                }
+                PayoutOutcome::Accepted { gateway_ref, pending, code, message } => Event::Accepted {
+                    gateway_ref: gateway_ref.clone(),
+                    pending: *pending,
+                    code: code.clone(),
+                    message: message.clone(),
+                },
                 PayoutOutcome::Duplicate { message } => Event::Duplicate { message: message.clone() },
                 PayoutOutcome::Rejected { code, message } => {
                     Event::Rejected { code: code.clone(), message: message.clone() }
@@ -497,7 +518,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     d.not_sent_streak += 1;
                     d.stats.not_sent += 1;
                     d.pause(*retry_after);
-                    if d.not_sent_streak >= d.cfg.max_not_sent {
+                    if now.duration_since(d.last_answer) >= d.cfg.unreachable_after {
                         stop = Some(Stop::Unreachable(reason.clone()));
                     }
                     Event::NotSent { reason: reason.clone() }
@@ -539,6 +560,9 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
         JobResult::Inquired { seq, outcome } => {
             d.stats.inquiries += 1;
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            if !matches!(outcome, StatusOutcome::NotSent { .. }) {
+                d.last_answer = now;
+            }
             let state = a.row.status.state();
             // The answer is about our own posting when we asked by the order id it gave us.
             let ours = a.row.status.gateway_ref.is_some() && matches!(state, RowState::Accepted | RowState::Pending);

@@ -220,8 +220,44 @@ pub fn status_flag(obj: &Value) -> Flag {
     }
 }
 
+/// The answer's message, redacted (see [`redact`]): it goes to the journal and the result file.
 fn message(obj: &Value) -> String {
-    text(obj, &["message", "msg", "remark", "description", "error"]).unwrap_or_default()
+    redact(&text(obj, &["message", "msg", "remark", "description", "error"]).unwrap_or_default())
+}
+
+/// Replaces every run of 24 or more letters, digits, `_` or `-` with `[redacted]`. Gateway text
+/// ends up in the journal, the result file and on the terminal; a gateway that echoes a request
+/// back would otherwise put a token or key there. Account numbers (at most 18 digits), order ids,
+/// UTRs and codes are shorter and pass.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().count() >= 24 {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Whether a message says "success" and nothing else ("Transaction Unsuccessful" does not).
+fn says_success(msg: &str) -> bool {
+    matches!(
+        msg.trim().trim_end_matches(['.', '!']).to_ascii_uppercase().as_str(),
+        "SUCCESS" | "SUCCESSFUL" | "COMPLETED SUCCESSFULLY" | "PAYMENT SUCCESS" | "TRANSACTION SUCCESSFUL"
+    )
 }
 
 /// Whether an answer says the API credentials were refused (HTTP 401 in the body, code 401/601, or
@@ -242,9 +278,10 @@ fn refused_before_processing(http: u16, body: &str) -> bool {
     (http == 429 || http == 503) && body.trim().is_empty()
 }
 
+/// The start of a body for a message, on one line, redacted.
 fn short(body: &str) -> String {
     let t: String = body.trim().chars().take(80).collect();
-    t.replace(['\n', '\r'], " ")
+    redact(&t.replace(['\n', '\r'], " "))
 }
 
 fn unknown(http: u16, body: &str, what: &str) -> String {
@@ -285,7 +322,7 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     }
     let has_txn = field(&v, &["Transaction", "transactions", "data"]).is_some();
     match status_flag(&v) {
-        Flag::Yes if has_txn || msg.to_ascii_lowercase().contains("success") => accepted(&v, false, None, msg),
+        Flag::Yes if has_txn || says_success(&msg) => accepted(&v, false, None, msg),
         Flag::Pending => accepted(&v, true, None, msg),
         _ => PayoutOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
@@ -355,7 +392,7 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // The document's own success example carries no code: `{"message":"SUCCESS","status":1,...}`.
     let upper = msg.to_ascii_uppercase();
     match status_flag(&v) {
-        Flag::Yes if code.is_none() && upper.contains("SUCCESS") => {
+        Flag::Yes if code.is_none() && says_success(&upper) => {
             StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg }
         }
         Flag::Pending => StatusOutcome::Pending { code: "PENDING".into(), message: msg, payee: payee(&v) },
@@ -378,10 +415,11 @@ pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOu
         return TokenOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
     }
     let Some(v) = parse_lenient(body) else {
+        // Never quote the token endpoint's body: it may carry a token.
         if http == 401 {
-            return TokenOutcome::Refused { code: "401".into(), message: short(body) };
+            return TokenOutcome::Refused { code: "401".into(), message: "HTTP 401".into() };
         }
-        return TokenOutcome::Unknown { reason: unknown(http, body, " (no JSON)") };
+        return TokenOutcome::Unknown { reason: format!("HTTP {http}, token answer not understood") };
     };
     let msg = message(&v);
     let code = code(&v);
@@ -400,7 +438,7 @@ pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOu
                 .map(Duration::from_secs);
             TokenOutcome::Token { token, expires_in }
         }
-        _ => TokenOutcome::Unknown { reason: unknown(http, body, " (no token)") },
+        _ => TokenOutcome::Unknown { reason: format!("HTTP {http}, no token in the answer") },
     }
 }
 
@@ -543,6 +581,33 @@ mod tests {
         assert!(matches!(classify_token(400, None, missing), TokenOutcome::Refused { .. }));
         assert!(matches!(classify_token(200, None, r#"{"code":603,"status":false}"#), TokenOutcome::Unknown { .. }));
         assert!(matches!(classify_token(200, None, r#"{"code":601,"status":false}"#), TokenOutcome::Refused { .. }));
+    }
+
+    #[test]
+    fn redaction_and_exact_success() {
+        let token = "bc783ce060410c9add9a6a862bda8ce02444c294";
+        let r = redact(&format!("Invalid Token {token}, user 172, account 39628544321"));
+        assert!(!r.contains(token), "{r}");
+        assert!(r.contains("39628544321") && r.contains("172"), "{r}");
+        assert!(!redact("51a4bd18-5bc1-4eaa-97b0-c09323398883").contains("51a4bd18"));
+        let body = format!(r#"{{"status":0,"message":"bad utoken {token}"}}"#);
+        match classify_payout(200, None, &body) {
+            PayoutOutcome::Unknown { reason } => assert!(!reason.contains(token), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let token_body = format!(r#"{{"status":false,"data":{{"token":"{token}"}}}}"#);
+        match classify_token(500, None, &token_body) {
+            TokenOutcome::Unknown { reason } => assert!(!reason.contains(token), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            classify_status(200, None, r#"{"status":1,"message":"Transaction Unsuccessful"}"#),
+            StatusOutcome::Unknown { .. }
+        ));
+        assert!(matches!(
+            classify_status(200, None, r#"{"status":1,"message":"Success."}"#),
+            StatusOutcome::Success { .. }
+        ));
     }
 
     #[test]

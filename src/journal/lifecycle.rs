@@ -16,7 +16,8 @@
 //!                        in_doubt ────────────────────┘ (Settled ▶ success, BankFailed ▶ failed)
 //!                           │  Claim (only after two TE0011 a grace period apart)
 //!                           └──────────▶ sending
-//!   sending ── Rejected ▶ failed;  Duplicate on the first attempt ▶ failed (REF_CONFLICT)
+//!   sending ── Rejected, Duplicate on the first attempt ▶ failed (the latter REF_CONFLICT);
+//!              on a resend both ▶ in_doubt; NotSent on a resend ▶ in_doubt
 //!   accepted / pending / in_doubt ── Conflict (answer about another account) ▶ failed (REF_CONFLICT)
 //! ```
 
@@ -210,10 +211,17 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.code = code.clone();
             s.message = Some(message.clone());
         }
-        (Sending, Event::Rejected { code, message }) => {
+        // A refusal of the first attempt is final. A refusal of a resend is not proof: the first
+        // attempt's fate was only inferred from "unknown reference", so ask again.
+        (Sending, Event::Rejected { code, message }) if s.attempts <= 1 => {
             s.code = Some(code.clone());
             s.message = Some(message.clone());
             finish(&mut s, Failed);
+        }
+        (Sending, Event::Rejected { code, message }) => {
+            s.state = Some(InDoubt);
+            s.code = Some(code.clone());
+            s.message = Some(format!("resend refused ({code}: {message}); an earlier attempt may still exist"));
         }
         (Sending, Event::Duplicate { message }) if s.attempts <= 1 => {
             s.code = Some(REF_CONFLICT.into());
@@ -232,9 +240,11 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.code = None;
             s.message = Some(reason.clone());
         }
+        // Provably not received: this attempt does not count. A first attempt goes back to ready; a
+        // resend goes back to in doubt (an earlier attempt may have been delivered).
         (Sending, Event::NotSent { reason }) => {
-            s.state = Some(Ready);
             s.attempts = s.attempts.saturating_sub(1);
+            s.state = Some(if s.attempts == 0 { Ready } else { InDoubt });
             s.message = Some(reason.clone());
         }
         (Sending, Event::Recovered) => {
@@ -324,6 +334,19 @@ mod tests {
         assert_eq!((s.state(), s.attempts), (RowState::Ready, 0));
         let again = apply(&s, &Event::Claim, T).expect("claim");
         assert_eq!(again.attempts, 1, "still the first attempt for rule 7");
+    }
+
+    #[test]
+    fn a_resend_that_is_not_received_or_refused_stays_in_doubt() {
+        let n = apply(&at(RowState::Sending, 2), &Event::NotSent { reason: "429".into() }, T).expect("ok");
+        assert_eq!((n.state(), n.attempts), (RowState::InDoubt, 1));
+        let r = apply(&at(RowState::Sending, 2), &Event::Rejected { code: "TE0020".into(), message: String::new() }, T)
+            .expect("ok");
+        assert_eq!(r.state(), RowState::InDoubt, "never FAILED on a resend's refusal");
+        let first =
+            apply(&at(RowState::Sending, 1), &Event::Rejected { code: "TE0007".into(), message: String::new() }, T)
+                .expect("ok");
+        assert_eq!(first.state(), RowState::Failed);
     }
 
     #[test]
