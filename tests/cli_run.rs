@@ -622,6 +622,11 @@ fn ctrl_c_stops_with_exit_3_and_resume_finishes_the_batch() {
     let applied_before = embedded_world(&w.path().join("S")).len();
     assert!(applied_before < 300);
 
+    // The same file cannot be paid again while its batch is unfinished.
+    let again = w.run(&["run", &input_s, "--state", "S", "--new-batch"]);
+    again.expect_code(1, "--new-batch on an unfinished batch");
+    assert!(again.stderr.contains("not finished"), "{}", again.stderr);
+
     // A batch begun on the sandbox cannot continue against a real gateway (nor the reverse).
     let switch = w.run(&["resume", &input_s, "--state", "S", "--gateway", "https://api.atmoondps.com"]);
     switch.expect_code(1, "switching gateways");

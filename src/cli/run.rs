@@ -124,6 +124,13 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             drop(scanner);
             return drive(&journal, batch, &args.drive, config).await;
         }
+        (Some(b), true) if b.finished_at.is_none() => {
+            eprintln!(
+                "error: batch {} of this file is not finished; finish it first (payrun resume {}), then pay the file again with --new-batch.",
+                b.id, b.id
+            );
+            return Ok(Exit::Input);
+        }
         (Some(b), true) => b.generation + 1,
         (None, _) => 1,
     };
@@ -175,6 +182,19 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         if invalid > 0 { format!(", {invalid} invalid (skipped)") } else { String::new() }
     );
     drive(&journal, batch, &args.drive, config).await
+}
+
+/// One batch, one gateway: half a batch "paid" by one gateway and half by another is no batch at
+/// all, and its in-doubt rows would be asked about where they were never sent (and sent again).
+pub fn same_gateway(batch: &Batch, choice: &GatewayChoice) -> Result<(), String> {
+    let now = gateway_label(choice);
+    if now == batch.gateway {
+        return Ok(());
+    }
+    Err(format!(
+        "batch {} ran against {}; it cannot continue against {now}. Finish it there, or pay the file as a new batch (--new-batch) once it is finished.",
+        batch.id, batch.gateway
+    ))
 }
 
 /// The gateway as the journal records it: `embedded`, or the URL without any user:password part.
@@ -306,14 +326,8 @@ pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &Conf
     };
     // One batch, one gateway: half a batch "paid" by the sandbox and half by the real API is no
     // batch at all, and in-doubt rows would be asked about at a gateway that never saw them.
-    let embedded_before = batch.gateway == "embedded";
-    if embedded_before != (choice == GatewayChoice::Embedded) {
-        eprintln!(
-            "error: batch {} ran against {}; it cannot continue against {}. Run the file as a new batch there instead (--new-batch).",
-            batch.id,
-            batch.gateway,
-            gateway_label(&choice)
-        );
+    if let Err(msg) = same_gateway(&batch, &choice) {
+        eprintln!("error: {msg}");
         return Ok(Exit::Input);
     }
     let rules = RuleArgs { mode_auto: false, allow_duplicates: false, allow_unknown_ifsc: false };

@@ -78,6 +78,9 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     if args.refresh && journal.counts(&batch.id)?.open() > 0 {
         let _lock = journal.lock()?;
         let choice = GatewayChoice::resolve(Some(args.gateway.as_deref().unwrap_or(&batch.gateway)), config);
+        if let Err(msg) = super::run::same_gateway(&batch, &choice) {
+            anyhow::bail!(msg);
+        }
         let s = &batch.settings;
         let conn = connect(
             &choice,

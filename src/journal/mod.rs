@@ -130,6 +130,17 @@ pub fn derived_reference(batch: &str, seq: u64) -> String {
     format!("PR{batch}{seq:07}")
 }
 
+/// A row's reference in a batch: its own when it has one, else [`derived_reference`]. A repeat
+/// payment of the same file (`--new-batch`, generation 2, 3, ...) gets new references (SPEC 1): its
+/// own ones with `-N<generation>` appended (derived when that would pass 35 characters).
+pub fn row_reference(own: Option<&str>, batch: &str, generation: u32, seq: u64) -> String {
+    match own {
+        Some(r) if generation <= 1 => r.to_string(),
+        Some(r) if r.len() + 2 + generation.to_string().len() <= 35 => format!("{r}-N{generation}"),
+        _ => derived_reference(batch, seq),
+    }
+}
+
 /// A row as the engine and the report need it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -354,8 +365,14 @@ impl Journal {
     /// while reading the file leaves no half batch.
     pub fn begin_batch(&self, batch: &Batch) -> Result<Ingest<'_>> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        let ingest =
-            Ingest { journal: self, batch_id: batch.id.clone(), done: false, total: 0, valid: Tally::default() };
+        let ingest = Ingest {
+            journal: self,
+            batch_id: batch.id.clone(),
+            generation: batch.generation,
+            done: false,
+            total: 0,
+            valid: Tally::default(),
+        };
         self.conn.execute(
             "INSERT INTO batches (id, file_sha256, generation, file_path, encoding, delimiter, header, created_at, gateway, settings, confirmed_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -519,6 +536,7 @@ impl Journal {
 pub struct Ingest<'j> {
     journal: &'j Journal,
     batch_id: String,
+    generation: u32,
     done: bool,
     total: u64,
     valid: Tally,
@@ -556,8 +574,7 @@ impl Ingest<'_> {
         match row.valid {
             Some(v) => {
                 self.valid.add(v.amount);
-                let reference =
-                    v.reference.map(str::to_string).unwrap_or_else(|| derived_reference(&self.batch_id, row.seq));
+                let reference = row_reference(v.reference, &self.batch_id, self.generation, row.seq);
                 let warnings: Vec<String> = row.problems.iter().map(|p| format!("{}: {}", p.code, p.message)).collect();
                 st.execute(params![
                     self.batch_id,
@@ -634,5 +651,23 @@ impl Drop for Ingest<'_> {
         if !self.done {
             let _ = self.journal.conn.execute_batch("ROLLBACK");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_stable_and_new_for_a_repeat_payment() {
+        assert_eq!(row_reference(None, "3f9a1c2b7d4e", 1, 42), "PR3f9a1c2b7d4e0000042");
+        assert_eq!(row_reference(None, "3f9a1c2b7d4e", 1, 42), row_reference(None, "3f9a1c2b7d4e", 1, 42));
+        assert_eq!(row_reference(Some("INV-7"), "3f9a1c2b7d4e", 1, 42), "INV-7");
+        assert_eq!(row_reference(Some("INV-7"), "aaaaaaaaaaaa", 2, 42), "INV-7-N2");
+        let long = "X".repeat(33);
+        assert_eq!(row_reference(Some(&long), "aaaaaaaaaaaa", 2, 42), "PRaaaaaaaaaaaa0000042");
+        let sha = [7u8; 32];
+        assert_ne!(batch_id(&sha, 1), batch_id(&sha, 2));
+        assert_eq!(batch_id(&sha, 1), "070707070707");
     }
 }
