@@ -825,3 +825,50 @@ fn result_cells_are_formula_safe() {
         }
     }
 }
+
+// 10 -----------------------------------------------------------------------------------------------
+
+/// A file saved again (other bytes, same rows) is not paid again without --new-batch; a file's own
+/// reference already used by an earlier batch is BAD_REF.
+#[test]
+fn a_resaved_file_or_a_reused_reference_is_not_paid_again() {
+    let w = Work::new();
+    let salary = s(&sample("salary-2026-11.csv"));
+    let mut args = vec!["run", salary.as_str(), "--state", "S"];
+    args.extend(FAST);
+    w.run(&args).expect_code(0, "first payment");
+
+    // The same rows with LF instead of CRLF line endings: other bytes, the same payments.
+    let text = std::fs::read_to_string(sample("salary-2026-11.csv")).expect("read");
+    assert!(text.contains("\r\n"), "the sample is written with CRLF");
+    let resaved = w.path().join("salary-resaved.csv");
+    std::fs::write(&resaved, text.replace("\r\n", "\n")).expect("write");
+    let resaved_s = s(&resaved);
+    let mut args = vec!["run", resaved_s.as_str(), "--state", "S"];
+    args.extend(FAST);
+    let again = w.run(&args);
+    again.expect_code(1, "a re-saved file");
+    assert!(again.stderr.contains("same rows"), "{}", again.stderr);
+    // With --new-batch it is a deliberate second payment.
+    args.push("--new-batch");
+    w.run(&args).expect_code(0, "--new-batch");
+
+    // Vendors, then next month's file reusing one of this month's invoice references.
+    let vendors = s(&sample("vendors-2026-11.csv"));
+    let mut args = vec!["run", vendors.as_str(), "--state", "S"];
+    args.extend(FAST);
+    w.run(&args).expect_code(0, "vendors");
+    let text = std::fs::read_to_string(sample("vendors-2026-11.csv")).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    let fresh = lines[1].replace("INV-2026-11-0001", "INV-2026-12-0001").replace("Invoice 0001", "Invoice Dec");
+    let december = format!("{}\n{fresh}\n{}\n", lines[0], lines[2]);
+    let dec = w.path().join("vendors-dec.csv");
+    std::fs::write(&dec, december).expect("write");
+    let dec_s = s(&dec);
+    let mut args = vec!["run", dec_s.as_str(), "--state", "S"];
+    args.extend(FAST);
+    let out = w.run(&args);
+    out.expect_code(1, "a reused reference");
+    assert!(out.stderr.contains("BAD_REF") && out.stderr.contains("already used by batch"), "{}", out.stderr);
+    assert!(out.stderr.contains("line 3"), "the second row reuses INV-2026-11-0002: {}", out.stderr);
+}

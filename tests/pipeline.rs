@@ -11,7 +11,7 @@ use payrun::engine::{self, EngineConfig, Stop, progress::Silent};
 use payrun::gateway::GatewayClient;
 use payrun::gateway::client::ClientOptions;
 use payrun::input::{RuleOptions, Scanner};
-use payrun::journal::ingest::{Ingested, ingest};
+use payrun::journal::ingest::{IngestOptions, Ingested, ingest};
 use payrun::journal::{Batch, BatchSettings, Journal};
 use payrun::report;
 use payrun::sandbox::{Ledger, Profile, RunningSandbox, SandboxOptions};
@@ -47,7 +47,14 @@ async fn world(profile: Profile, tweak: impl FnOnce(&mut SandboxOptions), timeou
 
 fn store(w: &World, file: &Path) -> Batch {
     let mut scanner = Scanner::open(file, true, RuleOptions::default()).expect("open");
-    match ingest(&w.journal, &mut scanner, 1, "embedded", BatchSettings::default(), false, |_| {}).expect("ingest") {
+    let opts = IngestOptions {
+        generation: 1,
+        gateway: "embedded".into(),
+        settings: BatchSettings::default(),
+        skip_invalid: false,
+        allow_same_rows: false,
+    };
+    match ingest(&w.journal, &mut scanner, opts, |_| {}).expect("ingest") {
         Ingested::Stored(b) => b,
         other => panic!("{other:?}"),
     }

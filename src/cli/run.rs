@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use payrun::config::ConfigFile;
 use payrun::engine::{self, EngineConfig, Stop};
 use payrun::input::{InputError, Scanner};
-use payrun::journal::ingest::{IngestError, Ingested, ingest};
+use payrun::journal::ingest::{IngestError, IngestOptions, Ingested, ingest};
 use payrun::journal::scratch::DiskIndex;
 use payrun::journal::{Batch, BatchSettings, Journal, RowState};
 use payrun::money::{Amount, Tally};
@@ -137,13 +137,19 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let settings = settings_for(&args.drive, config, args.skip_invalid, &args.rules, None);
     let choice = GatewayChoice::resolve(args.drive.gateway.as_deref(), config);
     let mut shown = 0usize;
-    let ingested =
-        ingest(&journal, &mut scanner, generation, &gateway_label(&choice), settings, args.skip_invalid, |p| {
-            if shown < SHOWN_PROBLEMS {
-                eprintln!("{p}");
-            }
-            shown += 1;
-        });
+    let opts = IngestOptions {
+        generation,
+        gateway: gateway_label(&choice),
+        settings,
+        skip_invalid: args.skip_invalid,
+        allow_same_rows: args.new_batch,
+    };
+    let ingested = ingest(&journal, &mut scanner, opts, |p| {
+        if shown < SHOWN_PROBLEMS {
+            eprintln!("{p}");
+        }
+        shown += 1;
+    });
     if shown > SHOWN_PROBLEMS {
         eprintln!("... and {} more (payrun validate {} lists them all)", shown - SHOWN_PROBLEMS, args.file.display());
     }
@@ -155,6 +161,16 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             eprintln!(
                 "error: {invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate shows every problem), or use --skip-invalid to send the {} valid rows.",
                 valid.count
+            );
+            return Ok(Exit::Input);
+        }
+        Ok(Ingested::SameRowsAs(earlier)) => {
+            eprintln!(
+                "error: {} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
+                args.file.display(),
+                earlier.id,
+                earlier.file_path,
+                earlier.created_at
             );
             return Ok(Exit::Input);
         }

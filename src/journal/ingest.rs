@@ -2,10 +2,19 @@
 //! valid rows as `ready` with their reference, invalid rows as `invalid` with their problems.
 //!
 //! A file with an invalid row is not stored at all unless `skip_invalid` (SPEC section 2): then
-//! nothing can be sent from it by accident later.
+//! nothing can be sent from it by accident later. Two checks need the journal, so they live here
+//! rather than in the validator:
+//!
+//! - a file's own reference that an earlier batch already used is `BAD_REF`: the gateway would take
+//!   it for that payout (TE0005, or worse, an answer about last month's payment to the same person);
+//! - a file whose bytes differ from an earlier batch's but whose rows are the same (name, account,
+//!   IFSC, amount, mode, remarks, reference: a re-saved spreadsheet) is not paid again unless the
+//!   operator says so (`--new-batch`).
+
+use sha2::{Digest, Sha256};
 
 use crate::input::rules::reference_ok;
-use crate::input::{Code, Field, InputError, Problem, Scanner};
+use crate::input::{Code, Field, InputError, Problem, RowView, Scanner, Severity};
 use crate::money::{Amount, Tally};
 
 use super::{Batch, BatchSettings, Journal, JournalError, NewRow, batch_id, now};
@@ -19,6 +28,8 @@ pub enum Ingested {
     HasErrors { invalid_rows: u64, total: u64, valid: Tally },
     /// Not stored: no data rows, or no valid row.
     NothingToSend { total: u64 },
+    /// Not stored: the same rows as this earlier batch, in a file with other bytes.
+    SameRowsAs(Batch),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,15 +40,37 @@ pub enum IngestError {
     Journal(#[from] JournalError),
 }
 
-/// Reads every row of `scanner` into a new batch of generation `generation`. `on_problem` sees each
-/// row problem as it is found (to print them).
+/// How a file becomes a batch.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// 1 for a file's first batch; 2, 3, ... for repeat payments (`--new-batch`).
+    pub generation: u32,
+    /// `embedded` or the gateway's URL.
+    pub gateway: String,
+    pub settings: BatchSettings,
+    /// Store a file with invalid rows (they are reported INVALID, the rest paid).
+    pub skip_invalid: bool,
+    /// Store it even when an earlier batch had the same rows (`--new-batch`).
+    pub allow_same_rows: bool,
+}
+
+/// Feeds a valid row into the fingerprint of a file's payments.
+fn fingerprint(h: &mut Sha256, v: &RowView<'_>) {
+    for part in
+        [v.name, &v.account, &v.ifsc, &v.amount.to_string(), v.mode.as_str(), v.remarks, v.reference.unwrap_or("")]
+    {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    h.update([0x1e]);
+}
+
+/// Reads every row of `scanner` into a new batch. `on_problem` sees each row problem as it is found
+/// (to print them).
 pub fn ingest(
     journal: &Journal,
     scanner: &mut Scanner,
-    generation: u32,
-    gateway: &str,
-    settings: BatchSettings,
-    skip_invalid: bool,
+    opts: IngestOptions,
     mut on_problem: impl FnMut(&Problem),
 ) -> Result<Ingested, IngestError> {
     let sha = scanner.source().sniffed.sha256.ok_or_else(|| InputError::Io {
@@ -45,16 +78,16 @@ pub fn ingest(
         source: std::io::Error::other("file was not hashed"),
     })?;
     let batch = Batch {
-        id: batch_id(&sha, generation),
+        id: batch_id(&sha, opts.generation),
         file_sha256: hex::encode(sha),
-        generation,
+        generation: opts.generation,
         file_path: scanner.source().path.display().to_string(),
         encoding: scanner.source().sniffed.encoding.label().to_string(),
         delimiter: scanner.source().delimiter_label().to_string(),
         header: scanner.columns().header.clone(),
         created_at: now(),
-        gateway: gateway.to_string(),
-        settings,
+        gateway: opts.gateway.clone(),
+        settings: opts.settings.clone(),
         confirmed_at: None,
         finished_at: None,
         result_path: None,
@@ -63,45 +96,74 @@ pub fn ingest(
     };
     let amount_col = scanner.columns().of(Field::Amount);
     let ref_col = scanner.columns().of(Field::Reference);
+    let ref_heading = scanner.columns().heading(Field::Reference);
     let mut store = journal.begin_batch(&batch)?;
+    let mut rows_hash = Sha256::new();
     let mut invalid_rows = 0u64;
+    let mut extra: Vec<Problem> = Vec::new();
     while let Some(v) = scanner.next()? {
         v.problems.iter().for_each(&mut on_problem);
-        if v.row.is_none() {
-            invalid_rows += 1;
+        // A reference an earlier batch used (only the first generation uses the file's own).
+        let mut valid = v.row.as_ref();
+        extra.clear();
+        if let (Some(row), 1) = (valid, opts.generation) {
+            if let Some(r) = row.reference {
+                if let Some(earlier) = journal.batch_using_reference(r, &batch.id)? {
+                    extra.push(Problem {
+                        line: v.record.line,
+                        column: ref_heading.clone(),
+                        code: Code::BadRef,
+                        severity: Severity::Error,
+                        message: format!(
+                            "reference '{r}' was already used by batch {earlier}: the gateway would take it for that payout; use a new reference"
+                        ),
+                    });
+                    on_problem(&extra[0]);
+                    valid = None;
+                }
+            }
+        }
+        match valid {
+            Some(row) => fingerprint(&mut rows_hash, row),
+            None => invalid_rows += 1,
         }
         let cells: Vec<&str> = v.record.iter().collect();
-        // An invalid row's amount still counts in the totals when that cell alone is readable.
-        let amount = match (&v.row, amount_col) {
-            (None, Some(c)) => Amount::parse_cell(crate::input::reader::trim(v.record.get(c))).ok(),
-            _ => None,
+        // An invalid row's amount still counts in the totals when that cell alone is readable, and
+        // it keeps its own reference in the result when that cell alone is fine.
+        let cell = |c: Option<usize>| c.map(|c| crate::input::reader::trim(v.record.get(c)));
+        let (amount, reference) = if valid.is_none() {
+            let bad_ref = v.problems.iter().chain(&extra).any(|p| p.code == Code::BadRef);
+            (
+                cell(amount_col).and_then(|a| Amount::parse_cell(a).ok()),
+                cell(ref_col).filter(|r| !bad_ref && reference_ok(r)),
+            )
+        } else {
+            (None, None)
         };
-        // An invalid row keeps its own reference in the result when that cell alone is fine.
-        let reference = match (&v.row, ref_col) {
-            (None, Some(c)) if !v.problems.iter().any(|p| p.code == Code::BadRef) => {
-                Some(crate::input::reader::trim(v.record.get(c))).filter(|r| reference_ok(r))
-            }
-            _ => None,
+        let problems: Vec<Problem>;
+        let problems: &[Problem] = if extra.is_empty() {
+            v.problems
+        } else {
+            problems = v.problems.iter().chain(&extra).cloned().collect();
+            &problems
         };
         let seq = store.totals().0 + 1;
-        store.add(NewRow {
-            seq,
-            line: v.record.line,
-            cells: &cells,
-            valid: v.row.as_ref(),
-            problems: v.problems,
-            amount,
-            reference,
-        })?;
+        store.add(NewRow { seq, line: v.record.line, cells: &cells, valid, problems, amount, reference })?;
     }
     let (total, valid) = store.totals();
     if total == 0 || valid.count == 0 {
         return Ok(Ingested::NothingToSend { total });
     }
-    if invalid_rows > 0 && !skip_invalid {
+    if invalid_rows > 0 && !opts.skip_invalid {
         return Ok(Ingested::HasErrors { invalid_rows, total, valid });
     }
-    store.commit()?;
+    let rows_hash = hex::encode(rows_hash.finalize());
+    if !opts.allow_same_rows {
+        if let Some(earlier) = journal.batch_with_rows(&rows_hash, &batch.id)? {
+            return Ok(Ingested::SameRowsAs(earlier));
+        }
+    }
+    store.commit(&rows_hash)?;
     let stored =
         journal.batch(&batch.id)?.ok_or_else(|| JournalError::Corrupt("batch just stored is missing".into()))?;
     Ok(Ingested::Stored(stored))

@@ -212,6 +212,7 @@ CREATE TABLE IF NOT EXISTS batches (
     total_rows INTEGER NOT NULL DEFAULT 0,
     valid_rows INTEGER NOT NULL DEFAULT 0,
     valid_paise INTEGER NOT NULL DEFAULT 0,
+    rows_hash TEXT,
     UNIQUE (file_sha256, generation)
 );
 CREATE TABLE IF NOT EXISTS rows (
@@ -241,6 +242,8 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 CREATE INDEX IF NOT EXISTS rows_by_state ON rows (batch_id, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS rows_by_ref ON rows (batch_id, external_ref) WHERE external_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS rows_by_any_ref ON rows (external_ref) WHERE external_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS batches_by_rows ON batches (rows_hash);
 ";
 
 /// Opens a connection with payrun's settings: WAL, fsync on every commit, foreign keys.
@@ -348,6 +351,27 @@ impl Journal {
             .query_row(
                 "SELECT * FROM batches WHERE file_sha256 = ?1 ORDER BY generation DESC LIMIT 1",
                 [sha256],
+                Self::batch_from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// The batch (other than `except`) that already gave a row this reference, if any.
+    pub fn batch_using_reference(&self, reference: &str, except: &str) -> Result<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT batch_id FROM rows WHERE external_ref = ?1 AND batch_id != ?2 LIMIT 1")?
+            .query_row(params![reference, except], |r| r.get(0))
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// The latest batch (other than `except`) whose valid rows had this fingerprint.
+    pub fn batch_with_rows(&self, rows_hash: &str, except: &str) -> Result<Option<Batch>> {
+        self.conn
+            .query_row(
+                "SELECT * FROM batches WHERE rows_hash = ?1 AND id != ?2 ORDER BY created_at DESC LIMIT 1",
+                params![rows_hash, except],
                 Self::batch_from_row,
             )
             .optional()
@@ -635,10 +659,17 @@ impl Ingest<'_> {
         (self.total, self.valid)
     }
 
-    pub fn commit(mut self) -> Result<()> {
+    /// Stores the batch for good, with its control totals and the fingerprint of its valid rows.
+    pub fn commit(mut self, rows_hash: &str) -> Result<()> {
         self.journal.conn.execute(
-            "UPDATE batches SET total_rows = ?2, valid_rows = ?3, valid_paise = ?4 WHERE id = ?1",
-            params![self.batch_id, self.total as i64, self.valid.count as i64, self.valid.amount.paise() as i64],
+            "UPDATE batches SET total_rows = ?2, valid_rows = ?3, valid_paise = ?4, rows_hash = ?5 WHERE id = ?1",
+            params![
+                self.batch_id,
+                self.total as i64,
+                self.valid.count as i64,
+                self.valid.amount.paise() as i64,
+                rows_hash
+            ],
         )?;
         self.journal.conn.execute_batch("COMMIT")?;
         self.done = true;
