@@ -1,10 +1,9 @@
 //! Money: the one type every amount in payrun passes through.
 //!
 //! An [`Amount`] is a non-negative number of rupees with at most two decimal places (paise). It is
-//! held as whole paise in an integer (so adding a million of them is exact and cheap) and shown to
-//! the rest of the world as a `rust_decimal::Decimal` ([`Amount::as_decimal`]); decimal text from
-//! the gateway or the journal is read with `rust_decimal`. Nothing in payrun turns an amount into a
-//! float: not the parser, not the wire format, not the totals. The parser here is the single implementation of the `BAD_AMOUNT` rule
+//! held as whole paise in an integer, so adding a million of them is exact and cheap; decimal text
+//! in other shapes (the gateway's `"10.0000000000"`) is read exactly with `rust_decimal`. Nothing in
+//! payrun turns an amount into a float: not the parser, not the wire format, not the totals. The parser here is the single implementation of the `BAD_AMOUNT` rule
 //! of SPEC section 2, so the validator, the sandbox and the report all agree on what a valid amount is.
 
 use std::fmt;
@@ -55,11 +54,6 @@ impl Amount {
     /// Builds an amount from whole rupees.
     pub fn from_rupees(rupees: i64) -> Amount {
         Amount::from_paise(rupees.saturating_abs().saturating_mul(100))
-    }
-
-    /// The value as a decimal with two places (`1500.00`).
-    pub fn as_decimal(&self) -> Decimal {
-        Decimal::new(self.0, 2)
     }
 
     /// Whole paise.

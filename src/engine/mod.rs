@@ -226,19 +226,22 @@ impl Dispatch {
     }
 }
 
-fn payout_request(row: &Row, cfg: &EngineConfig) -> PayoutRequest {
-    PayoutRequest {
-        amount: row.amount.unwrap_or_default(),
+/// The form of a row's payout. A stored valid row always has an amount, a mode and a reference;
+/// one without is a damaged journal, and nothing is sent for it.
+fn payout_request(row: &Row, cfg: &EngineConfig) -> Result<PayoutRequest, JournalError> {
+    let missing = |what: &str| JournalError::Corrupt(format!("row {} has no {what}: not sent", row.seq));
+    Ok(PayoutRequest {
+        amount: row.amount.filter(|a| *a > crate::money::Amount::ZERO).ok_or_else(|| missing("amount"))?,
         name: row.name.clone(),
         account: row.account.clone(),
         ifsc: row.ifsc.clone(),
-        mode: row.mode.map(|m| m.as_str().to_string()).unwrap_or_default(),
+        mode: row.mode.ok_or_else(|| missing("transfer mode"))?.as_str().to_string(),
         remarks: row.remarks.clone(),
-        external_ref: row.external_ref.clone().unwrap_or_default(),
+        external_ref: row.external_ref.clone().ok_or_else(|| missing("reference"))?,
         payee_list_id: if row.payee_list_id.is_empty() { cfg.payee_list_id.clone() } else { row.payee_list_id.clone() },
         latitude: cfg.latitude.clone(),
         longitude: cfg.longitude.clone(),
-    }
+    })
 }
 
 /// Works a batch until every valid row is final, the poll timeout passes, or it is stopped.
@@ -361,11 +364,11 @@ pub async fn run(
                     None => break,
                 }
             };
+            let req = payout_request(&row, &cfg)?;
             let prev = row.status.clone();
             let claim = lifecycle::apply(&row.status, &Event::Claim, &journal::now())?;
             row.status = claim.clone();
             let seq = row.seq;
-            let req = payout_request(&row, &cfg);
             d.active.insert(seq, Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0 });
             let change = Change { seq, from: prev.state(), to: claim };
             let client = client.clone();

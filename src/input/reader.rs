@@ -349,7 +349,6 @@ pub struct Source {
     pub delimiter: u8,
     /// The header's fields, trimmed, as written in the file.
     pub header: Vec<String>,
-    pub header_line: u64,
     records: Records,
 }
 
@@ -373,7 +372,7 @@ impl Source {
             }
         }
         let header = rec.iter().map(|h| trim(h).to_string()).collect();
-        Ok(Source { path: path.to_path_buf(), sniffed, delimiter, header, header_line: rec.line, records })
+        Ok(Source { path: path.to_path_buf(), sniffed, delimiter, header, records })
     }
 
     /// The next non-blank data record, or `None` at the end of the file.

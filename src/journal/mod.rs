@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use lifecycle::{Event, Illegal, RowState, RowStatus};
 
 use crate::input::{Mode, Problem, RowView, Severity};
-use crate::money::{self, Amount, Tally};
+use crate::money::{Amount, Tally};
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -223,7 +223,6 @@ CREATE TABLE IF NOT EXISTS rows (
     name TEXT NOT NULL DEFAULT '',
     account TEXT NOT NULL DEFAULT '',
     ifsc TEXT NOT NULL DEFAULT '',
-    amount TEXT,
     amount_paise INTEGER,
     mode TEXT,
     remarks TEXT NOT NULL DEFAULT '',
@@ -245,6 +244,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS rows_by_ref ON rows (batch_id, external_ref) W
 CREATE INDEX IF NOT EXISTS rows_by_any_ref ON rows (external_ref) WHERE external_ref IS NOT NULL;
 CREATE INDEX IF NOT EXISTS batches_by_rows ON batches (rows_hash);
 ";
+
+/// A value in the journal that payrun cannot read: an error, never a default.
+fn corrupt(column: &str, why: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("journal column {column}: {why}").into(),
+    )
+}
 
 /// Opens a connection with payrun's settings: WAL, fsync on every commit, foreign keys.
 fn connect(path: &Path) -> Result<Connection> {
@@ -319,10 +327,10 @@ impl Journal {
             file_path: r.get("file_path")?,
             encoding: r.get("encoding")?,
             delimiter: r.get("delimiter")?,
-            header: serde_json::from_str(&header).unwrap_or_default(),
+            header: serde_json::from_str(&header).map_err(|e| corrupt("header", e.to_string()))?,
             created_at: r.get("created_at")?,
             gateway: r.get("gateway")?,
-            settings: serde_json::from_str(&settings).unwrap_or_default(),
+            settings: serde_json::from_str(&settings).map_err(|e| corrupt("settings", e.to_string()))?,
             confirmed_at: r.get("confirmed_at")?,
             finished_at: r.get("finished_at")?,
             result_path: r.get("result_path")?,
@@ -456,7 +464,7 @@ impl Journal {
 
     fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         let state: String = r.get("state")?;
-        let amount: Option<String> = r.get("amount")?;
+        let paise: Option<i64> = r.get("amount_paise")?;
         let mode: Option<String> = r.get("mode")?;
         Ok(Row {
             seq: r.get::<_, i64>("seq")? as u64,
@@ -464,13 +472,15 @@ impl Journal {
             name: r.get("name")?,
             account: r.get("account")?,
             ifsc: r.get("ifsc")?,
-            amount: amount.as_deref().and_then(money::parse_plain),
+            amount: paise.filter(|p| *p >= 0).map(Amount::from_paise),
             mode: mode.as_deref().and_then(Mode::parse),
             remarks: r.get("remarks")?,
             payee_list_id: r.get("payee_list_id")?,
             external_ref: r.get("external_ref")?,
             status: RowStatus {
-                state: RowState::parse(&state),
+                state: Some(
+                    RowState::parse(&state).ok_or_else(|| corrupt("state", format!("unknown state '{state}'")))?,
+                ),
                 attempts: r.get::<_, i64>("attempts")? as u32,
                 gateway_ref: r.get("gateway_ref")?,
                 code: r.get("code")?,
@@ -547,12 +557,6 @@ impl Journal {
         }
         Ok(())
     }
-
-    /// Applies one change now, in its own transaction (used outside a run: `status --refresh`
-    /// goes through the writer like a run does; this is for tests and small tools).
-    pub fn apply_change(&self, batch: &str, change: &writer::Change) -> Result<()> {
-        writer::write_change(&self.conn, batch, change)
-    }
 }
 
 /// A batch being stored (see [`Journal::begin_batch`]). Dropped without [`Ingest::commit`], nothing
@@ -588,9 +592,9 @@ impl Ingest<'_> {
     pub fn add(&mut self, row: NewRow<'_>) -> Result<()> {
         let conn = &self.journal.conn;
         let mut st = conn.prepare_cached(
-            "INSERT INTO rows (batch_id, seq, line, raw, name, account, ifsc, amount, amount_paise, mode, remarks, payee_list_id,
+            "INSERT INTO rows (batch_id, seq, line, raw, name, account, ifsc, amount_paise, mode, remarks, payee_list_id,
                                external_ref, state, code, message, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         let raw = serde_json::to_string(row.cells).unwrap_or_else(|_| "[]".into());
         let now = now();
@@ -608,7 +612,6 @@ impl Ingest<'_> {
                     v.name,
                     v.account.as_ref(),
                     v.ifsc.as_ref(),
-                    v.amount.to_string(),
                     v.amount.paise() as i64,
                     v.mode.as_str(),
                     v.remarks,
@@ -638,7 +641,6 @@ impl Ingest<'_> {
                     "",
                     "",
                     "",
-                    row.amount.map(|a| a.to_string()),
                     row.amount.map(|a| a.paise() as i64),
                     Option::<String>::None,
                     "",

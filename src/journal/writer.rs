@@ -39,7 +39,7 @@ pub struct Writer {
 }
 
 /// Writes one change, checking the state on disk.
-pub(super) fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
+fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
     let s = &c.to;
     let n = conn
         .prepare_cached(
