@@ -39,6 +39,12 @@ impl fmt::Display for Secret {
     }
 }
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
 impl PartialEq for Secret {
     fn eq(&self, other: &Secret) -> bool {
         self.expose() == other.expose()
@@ -122,10 +128,10 @@ pub struct GatewayFile {
     pub timeout: Option<Duration>,
     #[serde(with = "humantime_serde_opt")]
     pub connect_timeout: Option<Duration>,
-    pub access_key: Option<String>,
-    pub merchant_key: Option<String>,
+    pub access_key: Option<Secret>,
+    pub merchant_key: Option<Secret>,
     pub client_id: Option<String>,
-    pub api_password: Option<String>,
+    pub api_password: Option<Secret>,
     pub user_id: Option<String>,
 }
 
@@ -188,8 +194,17 @@ impl ConfigFile {
         };
         let text =
             std::fs::read_to_string(&path).with_context(|| format!("cannot read config file {}", path.display()))?;
-        let cfg: ConfigFile =
-            toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))?;
+        // toml's own message quotes the offending line, which may hold a secret: give the position
+        // and the gist only, redacted.
+        let cfg: ConfigFile = toml::from_str(&text).map_err(|e| {
+            let line = e.span().and_then(|s| text.get(..s.start)).map(|t| t.matches('\n').count() + 1);
+            let gist = crate::gateway::wire::redact(e.message());
+            anyhow::anyhow!(
+                "config file {} is not valid{}: {gist}",
+                path.display(),
+                line.map(|l| format!(" (line {l})")).unwrap_or_default()
+            )
+        })?;
         Ok((cfg, Some(path)))
     }
 
@@ -197,11 +212,18 @@ impl ConfigFile {
     /// set anywhere; an error naming the missing ones when only some are.
     pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
         let g = &self.gateway;
-        let from_file = [&g.access_key, &g.merchant_key, &g.client_id, &g.api_password, &g.user_id];
-        let mut values: Vec<Option<String>> = Vec::with_capacity(5);
+        let plain = |s: &Option<String>| s.as_deref().map(Secret::new);
+        let from_file = [
+            g.access_key.clone(),
+            g.merchant_key.clone(),
+            plain(&g.client_id),
+            g.api_password.clone(),
+            plain(&g.user_id),
+        ];
+        let mut values: Vec<Option<Secret>> = Vec::with_capacity(5);
         for (name, file) in ENV_VARS.iter().zip(from_file) {
-            let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty()).or_else(|| file.clone());
-            values.push(v.map(|v| v.trim().to_string()));
+            let env = std::env::var(name).ok().filter(|v| !v.trim().is_empty()).map(|v| Secret::new(v.trim()));
+            values.push(env.or(file.map(|f| Secret::new(f.expose().trim()))));
         }
         if values.iter().all(Option::is_none) {
             return Ok(None);
@@ -211,13 +233,13 @@ impl ConfigFile {
             bail!("gateway credentials incomplete: set {} (or the [gateway] table of payrun.toml)", missing.join(", "));
         }
         let mut it = values.into_iter().flatten();
-        let mut next = || it.next().unwrap_or_default();
+        let mut next = || it.next().unwrap_or_else(|| Secret::new(""));
         Ok(Some(Credentials {
-            access_key: Secret::new(next()),
-            merchant_key: Secret::new(next()),
-            client_id: next(),
-            api_password: Secret::new(next()),
-            user_id: next(),
+            access_key: next(),
+            merchant_key: next(),
+            client_id: next().expose().to_string(),
+            api_password: next(),
+            user_id: next().expose().to_string(),
         }))
     }
 }
@@ -258,5 +280,26 @@ mod tests {
         assert_eq!(cfg.run.rate, Some(25));
         assert_eq!(cfg.run.poll_timeout, Some(Duration::from_secs(300)));
         assert!(toml::from_str::<ConfigFile>("[gateway]\nurll = \"x\"").is_err());
+    }
+
+    #[test]
+    fn a_broken_config_never_prints_its_secrets() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("payrun.toml");
+        let secret = "a90db387a3e3b8a22d923966326327c17e9a6ed6";
+        for text in [
+            format!("[gateway]\napi_pasword = \"{secret}\"\n"),
+            format!("[gateway]\napi_password = {secret}\n"),
+            format!("[gateway]\napi_password = \"{secret}\"\n[run]\nrate = \"fast\"\n"),
+        ] {
+            std::fs::write(&path, &text).expect("write");
+            let err = ConfigFile::load(Some(&path)).err().expect("invalid");
+            let shown = format!("{err:#} {err:?}");
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("line"), "{shown}");
+        }
+        std::fs::write(&path, format!("[gateway]\napi_password = \"{secret}\"\n")).expect("write");
+        let (cfg, _) = ConfigFile::load(Some(&path)).expect("valid");
+        assert!(!format!("{cfg:?}").contains(secret));
     }
 }
