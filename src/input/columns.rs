@@ -204,6 +204,19 @@ impl Columns {
             }
             candidates.sort();
             if let Some(&(_, col)) = candidates.first() {
+                // Two candidates for a field that decides where money goes: refuse to guess.
+                let critical = matches!(field, Field::Account | Field::Ifsc | Field::Amount | Field::Mode);
+                if let (true, Some(&(_, other))) = (critical, candidates.get(1)) {
+                    return Err(InputError::Ambiguous {
+                        path: std::path::PathBuf::new(),
+                        why: format!(
+                            "columns '{}' and '{}' could both be the {}: rename or remove one",
+                            header[col],
+                            header[other],
+                            field.label()
+                        ),
+                    });
+                }
                 index[fi] = Some(col);
                 taken[col] = true;
                 for &(_, other) in &candidates[1..] {
@@ -292,6 +305,14 @@ mod tests {
         assert!(msg.contains("account number") && msg.contains("IFSC"), "{msg}");
         assert!(Columns::map(&h(&["Name", "Account", "IFSC", "Amount"]), false).is_ok());
         assert!(Columns::map(&h(&["Name", "Account", "IFSC", "Amount"]), true).is_err());
+    }
+
+    #[test]
+    fn two_candidates_for_the_amount_are_an_error() {
+        let err =
+            Columns::map(&h(&["Name", "Account", "IFSC", "Amount", "Net Pay", "Mode"]), true).err().expect("error");
+        assert!(err.to_string().contains("'Amount' and 'Net Pay'"), "{err}");
+        assert!(Columns::map(&h(&["Name", "Account No", "Account Number", "IFSC", "Amount", "Mode"]), true).is_err());
     }
 
     #[test]

@@ -29,10 +29,24 @@ pub enum InputError {
     Empty { path: PathBuf },
     #[error("{} has no data rows (only a header)", path.display())]
     NoRows { path: PathBuf },
+    #[error("cannot check {} for duplicates: {why}", path.display())]
+    Index { path: PathBuf, why: String },
+    #[error("{}: {why}", path.display())]
+    Ambiguous { path: PathBuf, why: String },
     #[error("missing required column{}: {} (header is: {}). Accepted headings include {}{}",
         if missing.len() > 1 { "s" } else { "" }, missing.join(", "), header.join(" | "), hint.join("; "),
         if *mode { ". Without a mode column use --mode-auto or set run.default_mode" } else { "" })]
     MissingColumns { missing: Vec<String>, hint: Vec<String>, header: Vec<String>, mode: bool },
+}
+
+impl InputError {
+    /// The same error about the file at `path` (for errors found before the path was known).
+    pub fn with_path(self, path: &std::path::Path) -> InputError {
+        match self {
+            InputError::Ambiguous { why, .. } => InputError::Ambiguous { path: path.to_path_buf(), why },
+            other => other,
+        }
+    }
 }
 
 /// A transfer rail.
@@ -226,7 +240,8 @@ impl Scanner {
     pub fn open(path: &std::path::Path, hash: bool, opts: RuleOptions) -> Result<Scanner, InputError> {
         Scanner::open_with(path, hash, opts, |source, columns| {
             // Size the index from the file size (about 80 bytes a row), once instead of growing.
-            let estimate = (source.sniffed.bytes / 80).min(50_000_000) as usize;
+            // Capped: a huge file grows the index as it goes rather than reserving it all up front.
+            let estimate = (source.sniffed.bytes / 80).min(4_000_000) as usize;
             Box::new(rules::MemoryIndex::with_capacity(estimate, columns.of(Field::Reference).is_some()))
         })
     }
@@ -240,7 +255,7 @@ impl Scanner {
     ) -> Result<Scanner, InputError> {
         let source = Source::open(path, hash)?;
         let mode_required = !(opts.mode_auto || opts.default_mode.is_some());
-        let columns = Columns::map(&source.header, mode_required)?;
+        let columns = Columns::map(&source.header, mode_required).map_err(|e| e.with_path(&source.path))?;
         let seen = index(&source, &columns);
         let validator = Validator::with_index(columns, opts, seen);
         Ok(Scanner { source, validator, rec: Record::default(), problems: Vec::new(), rows: 0 })
@@ -267,6 +282,9 @@ impl Scanner {
         self.rows += 1;
         self.problems.clear();
         let row = self.validator.check(&self.rec, &mut self.problems);
+        if let Some(why) = self.validator.index_failure() {
+            return Err(InputError::Index { path: self.source.path.clone(), why });
+        }
         Ok(Some(Verdict { record: &self.rec, row, problems: &self.problems }))
     }
 }

@@ -251,6 +251,10 @@ impl Breaks {
     }
 }
 
+/// The longest record payrun reads (a stray quote would otherwise swallow the rest of the file
+/// into one field, in memory).
+const MAX_RECORD: usize = 1 << 20;
+
 /// Streams records out of a decoded byte stream with physical line numbers.
 pub struct Records {
     src: BufReader<Box<dyn Read>>,
@@ -308,6 +312,14 @@ impl Records {
                 }
                 csv_core::ReadRecordResult::OutputFull => {
                     let len = self.out.len();
+                    if len >= MAX_RECORD {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "the record starting at line {start_line} is over 1 MB: a quote that is never closed?"
+                            ),
+                        ));
+                    }
                     self.out.resize(len * 2, 0);
                 }
                 csv_core::ReadRecordResult::OutputEndsFull => {
@@ -428,6 +440,18 @@ mod tests {
         // A CRLF split across two reads counts once (the reader's buffer here is 7 bytes).
         let got = records(b"abcde,\r\n1,2\r\n3,4\r\n", b',');
         assert_eq!(got.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_an_error_not_a_memory_blowup() {
+        let mut text = b"a,b\n\"never closed,1\n".to_vec();
+        text.extend(std::iter::repeat_n(b"x,y\n".as_slice(), 400_000).flatten());
+        let boxed: Box<dyn Read> = Box::new(io::Cursor::new(text));
+        let mut r = Records::new(BufReader::new(boxed), b',');
+        let mut rec = Record::default();
+        assert!(r.read(&mut rec).expect("header"));
+        let err = r.read(&mut rec).err().expect("too long");
+        assert!(err.to_string().contains("line 2"), "{err}");
     }
 
     #[test]

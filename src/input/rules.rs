@@ -58,6 +58,12 @@ pub enum KeyKind {
 pub trait SeenIndex {
     /// The line `key` was first seen on; when new, records `line` and returns `None`.
     fn first_or_insert(&mut self, kind: KeyKind, key: Key, line: u32) -> Option<u32>;
+
+    /// Why the index stopped working, if it did (then duplicates can no longer be told apart and
+    /// the file must not be used).
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The in-memory [`SeenIndex`].
@@ -281,6 +287,11 @@ impl Validator {
 
     pub fn columns(&self) -> &Columns {
         &self.columns
+    }
+
+    /// See [`SeenIndex::failure`].
+    pub fn index_failure(&self) -> Option<String> {
+        self.seen.failure()
     }
 
     fn field<'r>(&self, rec: &'r Record, f: Field) -> &'r str {

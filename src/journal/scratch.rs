@@ -18,6 +18,7 @@ const BATCH: u32 = 50_000;
 pub struct DiskIndex {
     conn: Connection,
     pending: u32,
+    failed: Option<String>,
 }
 
 impl DiskIndex {
@@ -39,7 +40,7 @@ impl DiskIndex {
              CREATE TABLE seen (k BLOB PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
              BEGIN;",
         )?;
-        Ok(DiskIndex { conn, pending: 0 })
+        Ok(DiskIndex { conn, pending: 0, failed: None })
     }
 
     fn lookup(&mut self, kind: KeyKind, key: Key, line: u32) -> Result<Option<u32>> {
@@ -71,15 +72,21 @@ impl DiskIndex {
 
 impl SeenIndex for DiskIndex {
     fn first_or_insert(&mut self, kind: KeyKind, key: Key, line: u32) -> Option<u32> {
+        if self.failed.is_some() {
+            return None;
+        }
         match self.lookup(kind, key, line) {
             Ok(found) => found,
             Err(e) => {
-                // A scratch-file failure must not let a duplicate through silently: treat the row as
-                // a duplicate of line 0 (the validator reports it as such), and say why.
-                tracing::error!("duplicate index on disk failed: {e}");
-                Some(0)
+                // The scanner stops the file on this (see `failure`): no row is judged without it.
+                self.failed = Some(e.to_string());
+                None
             }
         }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failed.clone()
     }
 }
 
