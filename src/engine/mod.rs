@@ -162,6 +162,11 @@ struct Dispatch {
     stats: Snapshot,
 }
 
+/// The stop when the gateway refuses even a fresh token (TE0012 twice in a row).
+fn tokens_refused() -> Stop {
+    Stop::CredentialsRefused("the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into())
+}
+
 fn backoff(base: Duration, n: u32, cap: Duration) -> Duration {
     base.saturating_mul(1u32 << n.min(16)).min(cap)
 }
@@ -531,9 +536,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     Event::NotSent { reason: format!("not sent: credentials refused ({message})") }
                 }
                 PayoutOutcome::TokenInvalid => {
-                    stop = Some(Stop::CredentialsRefused(
-                        "the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into(),
-                    ));
+                    stop = Some(tokens_refused());
                     Event::NotSent { reason: "not sent: token refused (TE0012)".into() }
                 }
             };
@@ -648,9 +651,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     None
                 }
                 StatusOutcome::TokenInvalid => {
-                    stop = Some(Stop::CredentialsRefused(
-                        "the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into(),
-                    ));
+                    stop = Some(tokens_refused());
                     None
                 }
                 StatusOutcome::NotSent { retry_after, .. } => {

@@ -123,6 +123,47 @@ impl CallCounts {
     }
 }
 
+/// What [`GatewayClient::with_token`] needs to know of an outcome type.
+trait Answer: PartialEq + Sized {
+    const TOKEN_INVALID: Self;
+    fn classify(http: u16, retry_after: Option<Duration>, body: &str) -> Self;
+    fn refused(message: String) -> Self;
+    fn not_sent(retry_after: Option<Duration>, reason: String) -> Self;
+    fn lost(reason: String) -> Self;
+}
+
+impl Answer for PayoutOutcome {
+    const TOKEN_INVALID: Self = PayoutOutcome::TokenInvalid;
+    fn classify(http: u16, retry_after: Option<Duration>, body: &str) -> Self {
+        wire::classify_payout(http, retry_after, body)
+    }
+    fn refused(message: String) -> Self {
+        PayoutOutcome::CredentialsRefused { message }
+    }
+    fn not_sent(retry_after: Option<Duration>, reason: String) -> Self {
+        PayoutOutcome::NotSent { retry_after, reason }
+    }
+    fn lost(reason: String) -> Self {
+        PayoutOutcome::Unknown { reason }
+    }
+}
+
+impl Answer for StatusOutcome {
+    const TOKEN_INVALID: Self = StatusOutcome::TokenInvalid;
+    fn classify(http: u16, retry_after: Option<Duration>, body: &str) -> Self {
+        wire::classify_status(http, retry_after, body)
+    }
+    fn refused(message: String) -> Self {
+        StatusOutcome::CredentialsRefused { message }
+    }
+    fn not_sent(retry_after: Option<Duration>, reason: String) -> Self {
+        StatusOutcome::NotSent { retry_after, reason }
+    }
+    fn lost(reason: String) -> Self {
+        StatusOutcome::Unknown { reason }
+    }
+}
+
 /// A reply of one HTTP exchange, before any meaning is given to it.
 enum Reply {
     Http {
@@ -331,41 +372,48 @@ impl GatewayClient {
         }
     }
 
-    /// Posts one payout. On TE0012 fetches a new token once and posts again (the gateway did not act
-    /// on the first request, so this cannot pay twice). `turn` is a rate-limiter slot the caller
-    /// already waited for ([`GatewayClient::wait_turn`]); it pays for the first posting.
-    pub async fn payout(&self, req: &PayoutRequest, turn: Option<Turn>) -> PayoutOutcome {
-        let mut turn = turn;
+    /// One call with the token: fetched when needed, and on TE0012 replaced once and the call made
+    /// again (the gateway did not act on the first, so this cannot pay twice). `turn` pays for the
+    /// first request when the caller already took it.
+    async fn with_token<A: Answer>(
+        &self,
+        counter: &AtomicU64,
+        mut turn: Option<Turn>,
+        build: impl Fn(&Secret) -> RequestBuilder,
+    ) -> A {
         for round in 0..2 {
             let (token, generation) = match self.token().await {
                 Ok(t) => t,
-                Err(TokenFailure::Refused(message)) => {
-                    return PayoutOutcome::CredentialsRefused { message };
-                }
-                Err(TokenFailure::Transient { retry_after, reason }) => {
-                    return PayoutOutcome::NotSent { retry_after, reason };
-                }
+                Err(TokenFailure::Refused(message)) => return A::refused(message),
+                Err(TokenFailure::Transient { retry_after, reason }) => return A::not_sent(retry_after, reason),
             };
-            let mut form = req.form_fields();
-            form.push(("user_id", self.creds.user_id.clone()));
-            form.push(("utoken", token.expose().to_string()));
-            let rb = self
-                .http
-                .post(self.url(&self.endpoints.payout_path))
-                .header(reqwest::header::ACCEPT, "application/json")
-                .form(&form);
-            let outcome = match self.exchange_with(rb, &self.counts.payout, turn.take()).await {
-                Reply::Http { status, retry_after, body } => wire::classify_payout(status, retry_after, &body),
-                Reply::NotSent(reason) => PayoutOutcome::NotSent { retry_after: None, reason },
-                Reply::Lost(reason) => PayoutOutcome::Unknown { reason },
+            let outcome = match self.exchange_with(build(&token), counter, turn.take()).await {
+                Reply::Http { status, retry_after, body } => A::classify(status, retry_after, &body),
+                Reply::NotSent(reason) => A::not_sent(None, reason),
+                Reply::Lost(reason) => A::lost(reason),
             };
-            if outcome == PayoutOutcome::TokenInvalid && round == 0 {
+            if outcome == A::TOKEN_INVALID && round == 0 {
                 self.invalidate(generation).await;
                 continue;
             }
             return outcome;
         }
-        PayoutOutcome::TokenInvalid
+        A::TOKEN_INVALID
+    }
+
+    /// Posts one payout (see [`GatewayClient::with_token`] for TE0012). `turn` is a rate-limiter slot
+    /// the caller already waited for ([`GatewayClient::wait_turn`]); it pays for the first posting.
+    pub async fn payout(&self, req: &PayoutRequest, turn: Option<Turn>) -> PayoutOutcome {
+        self.with_token(&self.counts.payout, turn, |token| {
+            let mut form = req.form_fields();
+            form.push(("user_id", self.creds.user_id.clone()));
+            form.push(("utoken", token.expose().to_string()));
+            self.http
+                .post(self.url(&self.endpoints.payout_path))
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(&form)
+        })
+        .await
     }
 
     /// Asks for a payout's status by the gateway's order id (when known) or our reference, through
@@ -376,16 +424,7 @@ impl GatewayClient {
 
     /// [`GatewayClient::status`] through a given call, whatever the configuration says.
     pub async fn status_with(&self, via: StatusVia, id: &str) -> StatusOutcome {
-        for round in 0..2 {
-            let (token, generation) = match self.token().await {
-                Ok(t) => t,
-                Err(TokenFailure::Refused(message)) => {
-                    return StatusOutcome::CredentialsRefused { message };
-                }
-                Err(TokenFailure::Transient { retry_after, reason }) => {
-                    return StatusOutcome::NotSent { retry_after, reason };
-                }
-            };
+        self.with_token(&self.counts.status, None, |token| {
             let rb = match via {
                 StatusVia::Payoutstatus => self
                     .http
@@ -398,22 +437,11 @@ impl GatewayClient {
                     self.cred_headers(self.http.get(self.url(&path)))
                 }
             };
-            let rb = rb
-                .header("user_id", &self.creds.user_id)
+            rb.header("user_id", &self.creds.user_id)
                 .header("utoken", token.expose())
-                .header(reqwest::header::ACCEPT, "application/json");
-            let outcome = match self.exchange(rb, &self.counts.status).await {
-                Reply::Http { status, retry_after, body } => wire::classify_status(status, retry_after, &body),
-                Reply::NotSent(reason) => StatusOutcome::NotSent { retry_after: None, reason },
-                Reply::Lost(reason) => StatusOutcome::Unknown { reason },
-            };
-            if outcome == StatusOutcome::TokenInvalid && round == 0 {
-                self.invalidate(generation).await;
-                continue;
-            }
-            return outcome;
-        }
-        StatusOutcome::TokenInvalid
+                .header(reqwest::header::ACCEPT, "application/json")
+        })
+        .await
     }
 
     async fn single(&self, rb: RequestBuilder) -> Result<SingleReply, String> {

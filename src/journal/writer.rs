@@ -130,11 +130,7 @@ impl Writer {
     pub async fn durable(&self, change: Change) -> Result<()> {
         let (ack, done) = oneshot::channel();
         self.send(Cmd::Change(change, Some(ack)))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(JournalError::Writer(e)),
-            Err(_) => Err(JournalError::Writer("writer thread is gone".into())),
-        }
+        acked(done).await
     }
 
     /// Hands a change over; it is written with the next group.
@@ -146,11 +142,7 @@ impl Writer {
     pub async fn flush(&self) -> Result<()> {
         let (ack, done) = oneshot::channel();
         self.send(Cmd::Flush(ack))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(JournalError::Writer(e)),
-            Err(_) => Err(JournalError::Writer("writer thread is gone".into())),
-        }
+        acked(done).await
     }
 
     /// Stops the thread after it has written everything handed over.
@@ -159,6 +151,15 @@ impl Writer {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// Waits for the writer's answer to one command.
+async fn acked(done: oneshot::Receiver<std::result::Result<(), String>>) -> Result<()> {
+    match done.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(JournalError::Writer(e)),
+        Err(_) => Err(JournalError::Writer("writer thread is gone".into())),
     }
 }
 
