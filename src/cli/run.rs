@@ -99,8 +99,7 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let mut scanner = match Scanner::open_with(&args.file, true, opts, |_, _| Box::new(index)) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(Exit::Input);
+            return Ok(refuse(&args, format!("{e}")));
         }
     };
     encoding_note(&scanner);
@@ -109,14 +108,16 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let previous = journal.latest_batch_for(&sha_hex)?;
     let generation = match (&previous, args.new_batch) {
         (Some(b), false) if b.finished_at.is_some() => {
-            eprintln!(
-                "error: {} was already paid as batch {} (finished {}; result: {}). Nothing sent.\n       To pay the same file again as a new batch with new references, use --new-batch.",
-                args.file.display(),
-                b.id,
-                b.finished_at.as_deref().unwrap_or("?"),
-                b.result_path.as_deref().unwrap_or("see payrun report")
-            );
-            return Ok(Exit::Input);
+            return Ok(refuse(
+                &args,
+                format!(
+                    "{} was already paid as batch {} (finished {}; result: {}). Nothing sent.\n       To pay the same file again as a new batch with new references, use --new-batch.",
+                    args.file.display(),
+                    b.id,
+                    b.finished_at.as_deref().unwrap_or("?"),
+                    b.result_path.as_deref().unwrap_or("see payrun report")
+                ),
+            ));
         }
         (Some(b), false) => {
             eprintln!("batch {} of this file is not finished: resuming it (nothing already sent is sent again)", b.id);
@@ -125,11 +126,13 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             return drive(&journal, batch, &args.drive, config).await;
         }
         (Some(b), true) if b.finished_at.is_none() => {
-            eprintln!(
-                "error: batch {} of this file is not finished; finish it first (payrun resume {}), then pay the file again with --new-batch.",
-                b.id, b.id
-            );
-            return Ok(Exit::Input);
+            return Ok(refuse(
+                &args,
+                format!(
+                    "batch {} of this file is not finished; finish it first (payrun resume {}), then pay the file again with --new-batch.",
+                    b.id, b.id
+                ),
+            ));
         }
         (Some(b), true) => b.generation + 1,
         (None, _) => 1,
@@ -158,33 +161,34 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let batch = match ingested {
         Ok(Ingested::Stored(b)) => b,
         Ok(Ingested::HasErrors { invalid_rows, total, valid }) => {
-            eprintln!(
-                "error: {invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate shows every problem), or use --skip-invalid to send the {} valid rows.",
-                valid.count
-            );
-            return Ok(Exit::Input);
+            return Ok(refuse(
+                &args,
+                format!(
+                    "{invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate shows every problem), or use --skip-invalid to send the {} valid rows.",
+                    valid.count
+                ),
+            ));
         }
         Ok(Ingested::SameRowsAs(earlier)) => {
-            eprintln!(
-                "error: {} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
-                args.file.display(),
-                earlier.id,
-                earlier.file_path,
-                earlier.created_at
-            );
-            return Ok(Exit::Input);
+            return Ok(refuse(
+                &args,
+                format!(
+                    "{} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
+                    args.file.display(),
+                    earlier.id,
+                    earlier.file_path,
+                    earlier.created_at
+                ),
+            ));
         }
         Ok(Ingested::NothingToSend { total: 0 }) => {
-            eprintln!("error: {}", InputError::NoRows { path: args.file.clone() });
-            return Ok(Exit::Input);
+            return Ok(refuse(&args, format!("{}", InputError::NoRows { path: args.file.clone() })));
         }
         Ok(Ingested::NothingToSend { .. }) => {
-            eprintln!("error: no valid rows in {}; nothing to send", args.file.display());
-            return Ok(Exit::Input);
+            return Ok(refuse(&args, format!("no valid rows in {}; nothing to send", args.file.display())));
         }
         Err(IngestError::Input(e)) => {
-            eprintln!("error: {e}");
-            return Ok(Exit::Input);
+            return Ok(refuse(&args, format!("{e}")));
         }
         Err(IngestError::Journal(e)) => return Err(e.into()),
     };
@@ -198,6 +202,18 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         if invalid > 0 { format!(", {invalid} invalid (skipped)") } else { String::new() }
     );
     drive(&journal, batch, &args.drive, config).await
+}
+
+/// Refuses the file: the reason on stderr, and with `--json` one JSON document on stdout too. Exit 1:
+/// nothing was sent.
+fn refuse(args: &Args, message: String) -> Exit {
+    eprintln!("error: {message}");
+    if args.drive.json {
+        let doc =
+            serde_json::json!({"file": args.file.display().to_string(), "error": message, "exit": Exit::Input as u8});
+        println!("{doc}");
+    }
+    Exit::Input
 }
 
 /// One batch, one gateway: half a batch "paid" by one gateway and half by another is no batch at
