@@ -280,3 +280,17 @@ async fn an_interrupted_run_resumes_without_paying_twice() {
     assert!(applied_before < 200);
     assert_eq!(second.stats.sends_started, 200 - applied_before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_knows_payouts_only_by_reference_still_settles_them() {
+    let w = world(Profile::Clean, |o| o.knobs.status_by_reference_only = true, Duration::from_secs(5)).await;
+    let batch = store(&w, &samples().join("vendors-2026-11.csv"));
+    let out = engine::run(&w.journal, &batch, w.client.clone(), fast_config(), Shutdown::new(), &mut Silent)
+        .await
+        .expect("run");
+    assert_eq!(out.stop, Stop::Finished);
+    let (_, rows) = result(&w, &batch);
+    assert!(rows.iter().all(|r| r["status"] == "SUCCESS"), "asked by order id, then by reference");
+    assert!(out.stats.inquiries >= 2 * rows.len() as u64, "every first inquiry (by order id) was unknown");
+    assert_eq!(w.sandbox.ledger().duplicate_attempts, 0, "an accepted payout is never sent again");
+}

@@ -122,6 +122,20 @@ struct Active {
     polls: u32,
     first_unknown_ref: Option<Instant>,
     unknown_refs: u32,
+    /// Ask by our reference rather than the gateway's order id (after the order id was not known).
+    ask_by_ref: bool,
+}
+
+impl Active {
+    fn new(row: Row) -> Active {
+        Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0, ask_by_ref: false }
+    }
+
+    /// The id to ask about: the gateway's order id when known (SPEC 4), else our reference.
+    fn inquiry_id(&self) -> String {
+        let by_order = self.row.status.gateway_ref.clone().filter(|_| !self.ask_by_ref);
+        by_order.or_else(|| self.row.external_ref.clone()).unwrap_or_default()
+    }
 }
 
 enum JobResult {
@@ -305,7 +319,7 @@ pub async fn run(
             after = last.seq;
             for row in rows {
                 let seq = row.seq;
-                d.active.insert(seq, Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0 });
+                d.active.insert(seq, Active::new(row));
                 d.schedule(seq, started);
             }
         }
@@ -342,7 +356,7 @@ pub async fn run(
                 let Some(a) = d.active.get_mut(&seq) else { continue };
                 a.polls += 1;
                 refreshed += 1;
-                let id = a.row.status.gateway_ref.clone().or_else(|| a.row.external_ref.clone()).unwrap_or_default();
+                let id = a.inquiry_id();
                 let client = client.clone();
                 let stop_signal = stop_jobs.clone();
                 jobs.spawn(async move {
@@ -374,7 +388,7 @@ pub async fn run(
             let claim = lifecycle::apply(&row.status, &Event::Claim, &journal::now())?;
             row.status = claim.clone();
             let seq = row.seq;
-            d.active.insert(seq, Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0 });
+            d.active.insert(seq, Active::new(row));
             let change = Change { seq, from: prev.state(), to: claim };
             let client = client.clone();
             let writer = writer.clone();
@@ -570,8 +584,10 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 d.last_answer = now;
             }
             let state = a.row.status.state();
-            // The answer is about our own posting when we asked by the order id it gave us.
-            let ours = a.row.status.gateway_ref.is_some() && matches!(state, RowState::Accepted | RowState::Pending);
+            // The gateway has *our* payout under this reference when it accepted our posting, or when
+            // an earlier answer about it named this row's payee (the gateway keeps one payout per
+            // reference). Until then (in doubt) only an answer about this row's payee counts.
+            let ours = matches!(state, RowState::Accepted | RowState::Pending);
             let (account, ifsc, amount) = (&a.row.account, &a.row.ifsc, a.row.amount);
             let mismatch = |payee: &crate::gateway::Payee| payee.matches(account, ifsc, amount) == PayeeMatch::Other;
             let mut stop = None;
@@ -605,18 +621,19 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                         })
                     }
                 }
-                StatusOutcome::Success { utr, payee, gateway_ref, message } => {
-                    if payee.matches(account, ifsc, amount) == PayeeMatch::Same || ours {
-                        Some(Event::Settled {
-                            utr: utr.clone(),
-                            gateway_ref: gateway_ref.clone(),
-                            message: message.clone(),
-                        })
-                    } else {
-                        // Cannot tell whose payout this is: ask again later rather than guess.
-                        None
-                    }
+                StatusOutcome::Success { payee, .. }
+                | StatusOutcome::Pending { payee, .. }
+                | StatusOutcome::FailedAtBank { payee, .. }
+                    if !ours && payee.matches(account, ifsc, amount) != PayeeMatch::Same =>
+                {
+                    // Cannot tell whose payout this is: ask again later rather than guess.
+                    None
                 }
+                StatusOutcome::Success { utr, gateway_ref, message, .. } => Some(Event::Settled {
+                    utr: utr.clone(),
+                    gateway_ref: gateway_ref.clone(),
+                    message: message.clone(),
+                }),
                 StatusOutcome::Pending { code, message, .. } => {
                     Some(Event::StillPending { code: code.clone(), message: message.clone() })
                 }
@@ -643,6 +660,10 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                             d.schedule(seq, at);
                             return Ok(None);
                         }
+                    } else {
+                        // The gateway accepted it, so it has it: its status index may lag, or it may
+                        // know the payout by our reference rather than its order id. Alternate.
+                        a.ask_by_ref = !a.ask_by_ref;
                     }
                     None
                 }

@@ -356,7 +356,8 @@ fn payee(v: &Value) -> Payee {
 
 /// Classifies the answer to a status inquiry (`PAYOUTSTATUS` or the verify endpoint).
 pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> StatusOutcome {
-    if refused_before_processing(http, body) {
+    // An inquiry changes nothing at the gateway, so a 429 or 503 is "ask later" whatever its body.
+    if http == 429 || http == 503 {
         return StatusOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
     }
     let Some(v) = parse_lenient(body) else {

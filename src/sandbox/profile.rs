@@ -70,6 +70,9 @@ pub struct Knobs {
     pub status_reset: u64,
     /// Status answers TE0011 for this long after applying (the gateway's index lags its posting).
     pub status_lag: Duration,
+    /// Status inquiries know payouts by reference only, not by order id (a gateway that reads the
+    /// document differently; no profile does this, tests turn it on).
+    pub status_by_reference_only: bool,
 }
 
 impl Profile {
@@ -92,6 +95,7 @@ impl Profile {
                 status_429: 0,
                 status_reset: 0,
                 status_lag: Duration::ZERO,
+                status_by_reference_only: false,
             },
             Profile::Realistic => Knobs {
                 latency: (20, 120),
@@ -110,6 +114,7 @@ impl Profile {
                 status_429: 0,
                 status_reset: 0,
                 status_lag: Duration::ZERO,
+                status_by_reference_only: false,
             },
             Profile::Chaos => Knobs {
                 latency: (5, 80),
@@ -128,6 +133,7 @@ impl Profile {
                 status_429: 20,
                 status_reset: 10,
                 status_lag: Duration::from_millis(1500),
+                status_by_reference_only: false,
             },
         }
     }

@@ -523,6 +523,9 @@ impl World {
     fn status_answer(&mut self, id: &str) -> Reply {
         let reference = match self.payouts.contains_key(id) {
             true => id.to_string(),
+            false if self.knobs().status_by_reference_only => {
+                return err("TE0011", "Invalid Payment reference number");
+            }
             false => match self.by_order_id.get(id) {
                 Some(r) => r.clone(),
                 None => return err("TE0011", "Invalid Payment reference number"),
