@@ -114,15 +114,6 @@ pub struct CallCounts {
     pub other: AtomicU64,
 }
 
-impl CallCounts {
-    pub fn total(&self) -> u64 {
-        self.token.load(Ordering::Relaxed)
-            + self.payout.load(Ordering::Relaxed)
-            + self.status.load(Ordering::Relaxed)
-            + self.other.load(Ordering::Relaxed)
-    }
-}
-
 /// What [`GatewayClient::with_token`] needs to know of an outcome type.
 trait Answer: PartialEq + Sized {
     const TOKEN_INVALID: Self;

@@ -214,16 +214,6 @@ impl Record {
         }
         self.iter().all(|f| trim(f).is_empty())
     }
-
-    /// Builds a record from fields (tests and property tests).
-    pub fn from_fields<S: AsRef<str>>(line: u64, fields: &[S]) -> Record {
-        let mut r = Record { line, text: String::new(), ends: Vec::with_capacity(fields.len()) };
-        for f in fields {
-            r.text.push_str(f.as_ref());
-            r.ends.push(r.text.len());
-        }
-        r
-    }
 }
 
 /// Trims surrounding white space, no-break space and zero-width characters (SPEC section 2).
