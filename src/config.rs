@@ -150,6 +150,9 @@ pub struct RunFile {
     pub max_poll_interval: Option<Duration>,
     #[serde(with = "humantime_serde_opt")]
     pub resend_grace: Option<Duration>,
+    /// SPEC 3.2 (c): the same amount to the same payee within this window is held as a repeat.
+    #[serde(with = "humantime_serde_opt")]
+    pub repeat_window: Option<Duration>,
     pub default_mode: Option<String>,
     pub latitude: Option<String>,
     pub longitude: Option<String>,

@@ -8,7 +8,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // A usage error (a mistyped flag, a missing argument) exits 1, never 2: a script must not read
+    // a typo as "some rows failed". Help and version exit 0.
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { cli::Exit::Input.into() } else { ExitCode::SUCCESS };
+        }
+    };
     cli::init_tracing(args.verbose);
     match cli::dispatch(args) {
         Ok(code) => code.into(),

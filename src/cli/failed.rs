@@ -11,11 +11,9 @@
 use std::path::PathBuf;
 
 use payrun::config::ConfigFile;
-use payrun::journal::Journal;
 use payrun::report;
 
-use super::Exit;
-use super::run::find_batch;
+use super::{Exit, StateArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,17 +22,18 @@ pub struct Args {
     /// Where to write the rows.
     #[arg(long, value_name = "RETRY.csv")]
     out: PathBuf,
-    #[arg(long, default_value = ".payrun", value_name = "DIR")]
-    state: PathBuf,
+    #[command(flatten)]
+    state: StateArgs,
     /// Also include the rows that failed validation (INVALID).
     #[arg(long)]
     include_invalid: bool,
 }
 
-pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
-    let journal = Journal::open(&args.state)?;
-    let batch = find_batch(&journal, &args.batch)?;
-    let (n, renamed) = report::write_failed(&journal, &batch, &args.out, args.include_invalid)?;
+pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(operator, false)?;
+    let journal = &session.journal;
+    let batch = session.find_batch(&args.batch)?;
+    let (n, renamed) = report::write_failed(journal, &batch, &args.out, args.include_invalid)?;
     eprintln!(
         "{n} row(s) written to {}{}",
         args.out.display(),
@@ -47,8 +46,9 @@ pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     let pending = journal.counts(&batch.id)?.open();
     if pending > 0 {
         eprintln!(
-            "note: {pending} row(s) of batch {} are not final yet and are not in this file (payrun resume {})",
-            batch.id, batch.id
+            "note: {pending} row(s) of batch {} are not final yet and are not in this file: they may still be paid ({})",
+            batch.id,
+            session.command(&format!("status {}", batch.id))
         );
     }
     Ok(Exit::Ok)

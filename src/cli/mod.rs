@@ -1,32 +1,38 @@
 //! The command-line surface: the clap definitions, the exit codes, and what the commands share
-//! (loading the configuration, connecting to a gateway). One file per command, each opening with
-//! its usage.
+//! (the state directory and operator flags, loading the configuration). One file per command, each
+//! opening with its usage; each is wiring over [`payrun::batch`] and the other library modules.
 
+mod approve;
+mod cancel;
 mod failed;
 mod payin;
 mod pg;
 mod report;
+mod resolve;
 mod resume;
 mod run;
 mod sandbox;
 mod status;
 mod validate;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use payrun::config::{ConfigFile, Credentials, example_credentials};
-use payrun::gateway::GatewayClient;
-use payrun::gateway::client::ClientOptions;
-use payrun::sandbox::{Profile, RunningSandbox, SandboxOptions};
+use payrun::batch::{Connection, Session, StateDir};
+use payrun::config::ConfigFile;
+
+/// The exit codes, as `--help` shows them.
+pub const EXIT_CODES: &str = "Exit codes:
+  0  every valid row reached a final status (validate: no row has an error)
+  1  usage or input error: nothing was sent (a mistyped flag included)
+  2  the batch ran, but some rows are FAILED, PENDING or HELD
+  3  aborted (credentials refused, journal lost, operator stop): rows not sent stay resumable";
 
 /// payrun: pay a salary or vendor file through the AT MOON DPS payout API, exactly once.
 #[derive(Parser, Debug)]
-#[command(name = "payrun", version, about, long_about = None, propagate_version = true)]
+#[command(name = "payrun", version, about, long_about = None, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Configuration file (default: $PAYRUN_CONFIG, else ./payrun.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -34,6 +40,10 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Who is at the keyboard, recorded with every action (default: $PAYRUN_OPERATOR, else the
+    /// login name).
+    #[arg(long, global = true, env = "PAYRUN_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,15 +53,23 @@ pub enum Command {
     /// Check a payout file against every rule, without sending anything.
     Validate(validate::Args),
     /// Validate a file and pay every valid row exactly once.
+    #[command(after_help = EXIT_CODES)]
     Run(run::Args),
     /// Continue a batch that was interrupted, or follow its pending payouts.
+    #[command(after_help = EXIT_CODES)]
     Resume(resume::Args),
     /// Show batches and their progress.
     Status(status::Args),
     /// Write a batch's result file.
     Report(report::Args),
-    /// Write a batch's failed rows in input format, ready to correct and run as a new file.
+    /// Write a batch's FAILED rows in input format, ready to correct and run as a new file.
     Failed(failed::Args),
+    /// Release held rows of a batch (possible repeats, changed bank accounts) so resume sends them.
+    Approve(approve::Args),
+    /// Abandon a batch: rows not sent are never sent.
+    Cancel(cancel::Args),
+    /// Record a person's finding on a row payrun cannot decide (paid or not); sends nothing.
+    Resolve(resolve::Args),
     /// Serve the simulated AT MOON DPS gateway (no real money moves).
     #[command(after_help = payrun::sandbox::profile::magic_help())]
     Sandbox(sandbox::Args),
@@ -60,6 +78,28 @@ pub enum Command {
     /// PG payment calls: initiate and verify.
     #[command(subcommand)]
     Pg(pg::Command),
+}
+
+/// The state directory flag every command that uses the journal shares.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StateArgs {
+    /// State directory holding the journal, the memory of what was paid (default: $PAYRUN_STATE,
+    /// else the user's data directory, e.g. ~/.local/share/payrun).
+    #[arg(long, env = "PAYRUN_STATE", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+}
+
+impl StateArgs {
+    pub fn dir(&self) -> anyhow::Result<StateDir> {
+        Ok(StateDir::resolve(self.state.clone())?)
+    }
+
+    /// Opens the journal (taking the directory's lock when `lock`), for `operator`.
+    pub fn session(&self, operator: &str, lock: bool) -> anyhow::Result<Session> {
+        let dir = self.dir()?;
+        let shown = dir.path.display().to_string();
+        Session::open(dir, operator.to_string(), lock).with_context(|| format!("cannot open the journal in {shown}"))
+    }
 }
 
 /// Process exit codes (SPEC section 1).
@@ -98,13 +138,18 @@ pub fn init_tracing(verbose: u8) {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let (config, _) = ConfigFile::load(cli.config.as_deref())?;
+    let operator = payrun::batch::operator_name(cli.operator.as_deref());
+    let op = operator.as_str();
     match cli.command {
         Command::Validate(a) => validate::run(a, &config),
-        Command::Run(a) => runtime()?.block_on(run::run(a, &config)),
-        Command::Resume(a) => runtime()?.block_on(resume::run(a, &config)),
-        Command::Status(a) => runtime()?.block_on(status::run(a, &config)),
-        Command::Report(a) => report::run(a, &config),
-        Command::Failed(a) => failed::run(a, &config),
+        Command::Run(a) => runtime()?.block_on(run::run(a, &config, op)),
+        Command::Resume(a) => runtime()?.block_on(resume::run(a, &config, op)),
+        Command::Status(a) => runtime()?.block_on(status::run(a, &config, op)),
+        Command::Report(a) => report::run(a, &config, op),
+        Command::Failed(a) => failed::run(a, &config, op),
+        Command::Approve(a) => approve::run(a, &config, op),
+        Command::Cancel(a) => cancel::run(a, &config, op),
+        Command::Resolve(a) => resolve::run(a, &config, op),
         Command::Sandbox(a) => runtime()?.block_on(sandbox::run(a, &config)),
         Command::Payin(a) => runtime()?.block_on(payin::run(a, &config)),
         Command::Pg(c) => runtime()?.block_on(pg::run(c, &config)),
@@ -113,85 +158,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
-}
-
-/// Where payouts go: the built-in sandbox, or a URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GatewayChoice {
-    Embedded,
-    Url(String),
-}
-
-impl GatewayChoice {
-    /// `--gateway` if given, else `[gateway] url` of the config, else the embedded sandbox.
-    pub fn resolve(flag: Option<&str>, config: &ConfigFile) -> GatewayChoice {
-        match flag.or(config.gateway.url.as_deref()).map(str::trim) {
-            None | Some("") | Some("embedded") => GatewayChoice::Embedded,
-            Some(url) => GatewayChoice::Url(url.to_string()),
-        }
-    }
-}
-
-/// A connected gateway: the client, and the in-process sandbox behind it when embedded.
-pub struct Connection {
-    pub client: Arc<GatewayClient>,
-    pub sandbox: Option<RunningSandbox>,
-}
-
-impl Connection {
-    pub async fn close(self) {
-        if let Some(s) = self.sandbox {
-            s.stop().await;
-        }
-    }
-}
-
-/// Connects to the chosen gateway. The embedded sandbox runs `profile`, keeps its world under
-/// `<state>/sandbox`, and accepts the configured credentials (the document's examples when none are).
-pub async fn connect(
-    choice: &GatewayChoice,
-    config: &ConfigFile,
-    state: &Path,
-    rate: Option<(u32, u32)>,
-    pool: usize,
-    profile: Profile,
-) -> anyhow::Result<Connection> {
-    let configured = config.credentials()?;
-    let mut options = ClientOptions::new("");
-    options.endpoints = config.gateway.endpoints.clone();
-    options.status_via = config.gateway.status_via;
-    options.timeout = config.gateway.timeout.unwrap_or(Duration::from_secs(30));
-    options.connect_timeout = config.gateway.connect_timeout.unwrap_or(Duration::from_secs(10));
-    options.rate = rate;
-    options.pool = pool;
-    match choice {
-        GatewayChoice::Embedded => {
-            let creds: Credentials = configured.unwrap_or_else(example_credentials);
-            let mut opts = SandboxOptions::new(profile, 1);
-            opts.credentials = creds.clone();
-            let dir = state.join("sandbox");
-            payrun::files::create_private_dir(&dir)?;
-            let sandbox = RunningSandbox::start(opts, ([127, 0, 0, 1], 0).into(), None, Some(&dir))
-                .await
-                .context("cannot start the embedded sandbox gateway")?;
-            // The embedded sandbox serves the default paths whatever the config says.
-            options.endpoints = payrun::config::Endpoints::default();
-            options.base_url = sandbox.url();
-            let client = GatewayClient::new(&options, creds)?;
-            Ok(Connection { client: Arc::new(client), sandbox: Some(sandbox) })
-        }
-        GatewayChoice::Url(url) => {
-            let Some(creds) = configured else {
-                bail!(
-                    "gateway {url} needs credentials: set {} (or the [gateway] table of payrun.toml)",
-                    payrun::config::ENV_VARS.join(", ")
-                );
-            };
-            options.base_url = url.clone();
-            let client = GatewayClient::new(&options, creds)?;
-            Ok(Connection { client: Arc::new(client), sandbox: None })
-        }
-    }
 }
 
 /// The banner printed whenever the embedded sandbox is in use.

@@ -7,15 +7,15 @@
 //!              [--gateway embedded|URL] [--state DIR] [--json]
 //! ```
 
-use std::path::PathBuf;
-
 use anyhow::bail;
 use payrun::config::ConfigFile;
 use payrun::money::Amount;
 use payrun::sandbox::Profile;
 use serde_json::json;
 
-use super::{Exit, GatewayChoice, connect, embedded_banner};
+use payrun::batch::{GatewayChoice, connect};
+
+use super::{Exit, embedded_banner};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,9 +48,8 @@ pub struct SingleCallArgs {
     /// `embedded` (the built-in sandbox; no money moves) or the gateway's base URL.
     #[arg(long, value_name = "embedded|URL")]
     pub gateway: Option<String>,
-    /// State directory (the embedded sandbox keeps its world here).
-    #[arg(long, default_value = ".payrun", value_name = "DIR")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: super::StateArgs,
     /// Print the gateway's answer as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -74,7 +73,7 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         bail!("--vpa is required with --mode collect");
     }
     let choice = GatewayChoice::resolve(args.common.gateway.as_deref(), config);
-    let conn = connect(&choice, config, &args.common.state, None, 1, Profile::Clean).await?;
+    let conn = connect(&choice, config, &args.common.state.dir()?.path, None, 1, Profile::Clean).await?;
     embedded_banner(&conn);
     let body = json!({
         "merchantTransactionId": args.txn_id,

@@ -15,7 +15,9 @@ use payrun::money::Amount;
 use payrun::sandbox::Profile;
 
 use super::payin::{SingleCallArgs, print_single};
-use super::{Exit, GatewayChoice, connect, embedded_banner};
+use payrun::batch::{GatewayChoice, connect};
+
+use super::{Exit, embedded_banner};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -69,7 +71,7 @@ pub async fn run(cmd: Command, config: &ConfigFile) -> anyhow::Result<Exit> {
         Command::Initiate(a) => {
             let amount = Amount::parse_cell(a.amount.trim()).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
             let choice = GatewayChoice::resolve(a.common.gateway.as_deref(), config);
-            let conn = connect(&choice, config, &a.common.state, None, 1, Profile::Clean).await?;
+            let conn = connect(&choice, config, &a.common.state.dir()?.path, None, 1, Profile::Clean).await?;
             embedded_banner(&conn);
             let fields = [
                 ("name", a.name),
@@ -100,7 +102,7 @@ pub async fn run(cmd: Command, config: &ConfigFile) -> anyhow::Result<Exit> {
                 (None, None) => bail!("give --url or --token"),
             };
             let choice = GatewayChoice::resolve(a.common.gateway.as_deref(), config);
-            let conn = connect(&choice, config, &a.common.state, None, 1, Profile::Clean).await?;
+            let conn = connect(&choice, config, &a.common.state.dir()?.path, None, 1, Profile::Clean).await?;
             embedded_banner(&conn);
             let reply = conn.client.pg_verify(&token, &a.transaction_id, &a.pg_reference_no).await;
             conn.close().await;

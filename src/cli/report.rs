@@ -8,11 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use payrun::config::ConfigFile;
-use payrun::journal::Journal;
 use payrun::report::{self, Summary};
 
-use super::Exit;
-use super::run::find_batch;
+use super::{Exit, StateArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -21,17 +19,18 @@ pub struct Args {
     /// Where to write the result file.
     #[arg(long, value_name = "RESULT.csv")]
     out: PathBuf,
-    #[arg(long, default_value = ".payrun", value_name = "DIR")]
-    state: PathBuf,
+    #[command(flatten)]
+    state: StateArgs,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
-    let journal = Journal::open(&args.state)?;
-    let batch = find_batch(&journal, &args.batch)?;
-    let n = report::write_result(&journal, &batch, &args.out)
+pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(operator, false)?;
+    let journal = &session.journal;
+    let batch = session.find_batch(&args.batch)?;
+    let n = report::write_result(journal, &batch, &args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let summary = Summary::new(&batch, &journal.counts(&batch.id)?, Some(&args.out));
     if args.json {

@@ -2,18 +2,18 @@
 //!
 //! ```text
 //! payrun resume BATCH [--gateway ...] [--out RESULT.csv] [--state DIR] [--rate N] [--burst N]
-//!               [--concurrency N] [--poll-timeout DUR] [--json]
+//!               [--concurrency N] [--poll-timeout DUR] [--yes | --confirm-total AMOUNT] [--json]
 //! ```
 //!
 //! `BATCH` is a batch id (or a unique prefix) or the input file's path. Settings default to the
-//! batch's own, from the journal. Rows left `sending` are resolved by status inquiry before anything
+//! batch's own, from the journal. Held rows whose reason is gone (the batch that held them was
+//! cancelled) are released first; rows left `sending` are resolved by status inquiry before anything
 //! is sent again; nothing the gateway has is ever sent twice.
 
 use payrun::config::ConfigFile;
-use payrun::journal::Journal;
 
 use super::Exit;
-use super::run::{DriveArgs, drive, find_batch};
+use super::run::{DriveArgs, drive, finish};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,18 +23,20 @@ pub struct Args {
     drive: DriveArgs,
 }
 
-pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
-    let journal = Journal::open(&args.drive.state)?;
-    let _lock = journal.lock()?;
-    let batch = find_batch(&journal, &args.batch)?;
+pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.drive.state.session(operator, true)?;
+    let batch = session.find_batch(&args.batch)?;
     if batch.finished_at.is_some() {
         eprintln!(
             "batch {} is finished ({}); nothing to send or follow.",
             batch.id,
             batch.finished_at.as_deref().unwrap_or("")
         );
-        return super::run::finish(&journal, &batch, &args.drive, &args.drive.state, None, None);
+        return finish(&session, &batch, &args.drive, None, None);
+    }
+    for r in payrun::batch::recheck_holds(&session, &batch, config)? {
+        eprintln!("line {}: {}", r.line, r.message);
     }
     eprintln!("resuming batch {} ({})", batch.id, batch.file_path);
-    drive(&journal, batch, &args.drive, config).await
+    drive(&session, batch, &args.drive, config).await
 }

@@ -4,33 +4,31 @@
 //! payrun run FILE [--gateway embedded|URL] [--out RESULT.csv] [--state DIR]
 //!                 [--rate N] [--burst N] [--concurrency N] [--poll-timeout DUR]
 //!                 [--skip-invalid] [--mode-auto] [--allow-duplicates] [--allow-unknown-ifsc]
-//!                 [--new-batch] [--yes | --confirm-total AMOUNT] [--json]
+//!                 [--new-batch] [--allow-repeat] [--yes | --confirm-total AMOUNT] [--json]
 //! ```
 //!
 //! The batch id comes from the file's bytes: running the same file again resumes its batch, and a
-//! file whose batch finished is refused (`--new-batch` pays it again, with new references). The
-//! embedded sandbox is the default gateway; any other gateway first shows the control totals and
-//! asks for confirmation (or needs `--yes` / `--confirm-total` without a terminal).
+//! file whose batch finished is refused (`--new-batch` pays it again, with new references). Rows
+//! that repeat another batch's payment, or pay a payee id to a new bank account, are HELD until
+//! approved. The embedded sandbox is the default gateway; any other gateway first has its
+//! credentials checked, then shows the control totals and asks for confirmation (or needs `--yes`
+//! / `--confirm-total` without a terminal). The steps themselves live in [`payrun::batch`].
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use payrun::batch::{self, BatchError, Confirm, Driven, FileOptions, GatewayChoice, Opened, Overrides, Plan, Session};
 use payrun::config::ConfigFile;
-use payrun::engine::{self, EngineConfig, Stop};
-use payrun::input::{InputError, Scanner};
-use payrun::journal::ingest::{IngestError, IngestOptions, Ingested, ingest};
-use payrun::journal::scratch::DiskIndex;
-use payrun::journal::{Batch, BatchSettings, Journal, RowState};
-use payrun::money::{Amount, Tally};
-use payrun::report::{self, Summary};
+use payrun::engine::Stop;
+use payrun::journal::holds::HoldReport;
+use payrun::journal::{Batch, RowState};
+use payrun::money::Amount;
 use payrun::sandbox::Profile;
 use payrun::shutdown::Shutdown;
 
 use super::validate::{RuleArgs, encoding_note};
-use super::{Exit, GatewayChoice, connect};
+use super::{Exit, StateArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -46,6 +44,10 @@ pub struct Args {
     /// Pay a file whose batch already finished again, as a new batch with new references.
     #[arg(long)]
     new_batch: bool,
+    /// Send rows that repeat another batch's payment to the same payee (recorded as approved by
+    /// the operator). Never releases a changed bank account.
+    #[arg(long)]
+    allow_repeat: bool,
 }
 
 /// Options `run` and `resume` share.
@@ -57,9 +59,8 @@ pub struct DriveArgs {
     /// Where to write the result file (default: <state>/results/<file>-<batch>.csv).
     #[arg(long, value_name = "RESULT.csv")]
     pub out: Option<PathBuf>,
-    /// State directory holding the journal.
-    #[arg(long, default_value = ".payrun", value_name = "DIR")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Gateway requests per second, all calls counted (default 10).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate: Option<u32>,
@@ -86,122 +87,118 @@ pub struct DriveArgs {
     pub sandbox_profile: Option<Profile>,
 }
 
+impl DriveArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            rate: self.rate,
+            burst: self.burst,
+            concurrency: self.concurrency,
+            poll_timeout: self.poll_timeout,
+            sandbox_profile: self.sandbox_profile,
+        }
+    }
+}
+
 /// How many row problems `run` prints before pointing at `payrun validate`.
 const SHOWN_PROBLEMS: usize = 20;
 
-pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
-    let opts = args.rules.options(config)?;
-    let journal = Journal::open(&args.drive.state)
-        .with_context(|| format!("cannot open the journal in {}", args.drive.state.display()))?;
-    let _lock = journal.lock()?;
-    // Duplicates are remembered on disk: memory stays flat however long the file.
-    let index = DiskIndex::create(&args.drive.state).context("cannot create the scratch duplicate index")?;
-    let mut scanner = match Scanner::open_with(&args.file, true, opts, |_, _| Box::new(index)) {
-        Ok(s) => s,
-        Err(e) => {
-            return Ok(refuse(&args, format!("{e}")));
-        }
+pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let rules = args.rules.options(config)?;
+    let session = args.drive.state.session(operator, true)?;
+    let opts = FileOptions {
+        rules,
+        switches: batch::ReadSwitches {
+            mode_auto: args.rules.mode_auto,
+            skip_invalid: args.skip_invalid,
+            allow_duplicates: args.rules.allow_duplicates,
+            allow_unknown_ifsc: args.rules.allow_unknown_ifsc,
+        },
+        new_batch: args.new_batch,
+        allow_repeat: args.allow_repeat,
+        gateway: GatewayChoice::resolve(args.drive.gateway.as_deref(), config),
+        overrides: args.drive.overrides(),
     };
-    encoding_note(&scanner);
-    let sha = scanner.source().sniffed.sha256.context("file hash missing")?;
-    let sha_hex = hex::encode(sha);
-    let previous = journal.latest_batch_for(&sha_hex)?;
-    let generation = match (&previous, args.new_batch) {
-        (Some(b), false) if b.finished_at.is_some() => {
-            return Ok(refuse(
-                &args,
-                format!(
-                    "{} was already paid as batch {} (finished {}; result: {}). Nothing sent.\n       To pay the same file again as a new batch with new references, use --new-batch.",
-                    args.file.display(),
-                    b.id,
-                    b.finished_at.as_deref().unwrap_or("?"),
-                    b.result_path.as_deref().unwrap_or("see payrun report")
-                ),
-            ));
-        }
-        (Some(b), false) => {
-            eprintln!("batch {} of this file is not finished: resuming it (nothing already sent is sent again)", b.id);
-            let batch = b.clone();
-            drop(scanner);
-            return drive(&journal, batch, &args.drive, config).await;
-        }
-        (Some(b), true) if b.finished_at.is_none() => {
-            return Ok(refuse(
-                &args,
-                format!(
-                    "batch {} of this file is not finished; finish it first (payrun resume {}), then pay the file again with --new-batch.",
-                    b.id, b.id
-                ),
-            ));
-        }
-        (Some(b), true) => b.generation + 1,
-        (None, _) => 1,
-    };
-    let settings = settings_for(&args.drive, config, args.skip_invalid, &args.rules, None);
-    let choice = GatewayChoice::resolve(args.drive.gateway.as_deref(), config);
     let mut shown = 0usize;
-    let opts = IngestOptions {
-        generation,
-        gateway: gateway_label(&choice),
-        settings,
-        skip_invalid: args.skip_invalid,
-        allow_same_rows: args.new_batch,
-    };
-    let ingested = ingest(&journal, &mut scanner, opts, |p| {
+    let opened = batch::open_file(&session, &args.file, &opts, config, encoding_note, |p| {
         if shown < SHOWN_PROBLEMS {
             eprintln!("{p}");
         }
         shown += 1;
-    });
+    })?;
     if shown > SHOWN_PROBLEMS {
         eprintln!("... and {} more (payrun validate {} lists them all)", shown - SHOWN_PROBLEMS, args.file.display());
     }
-    // The scanner (and its duplicate index) is done: free it before the long part.
-    drop(scanner);
-    let batch = match ingested {
-        Ok(Ingested::Stored(b)) => b,
-        Ok(Ingested::HasErrors { invalid_rows, total, valid }) => {
-            return Ok(refuse(
-                &args,
-                format!(
-                    "{invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate shows every problem), or use --skip-invalid to send the {} valid rows.",
-                    valid.count
-                ),
-            ));
+    let batch = match opened {
+        Opened::Refused(r) => return Ok(refuse(&args, r.message(&args.file, &session))),
+        Opened::Unfinished(b) => {
+            let counts = session.journal.counts(&b.id)?;
+            let untouched = counts.open() == counts.state(RowState::Ready).count + counts.state(RowState::Held).count
+                && counts.state(RowState::Success).count + counts.state(RowState::Failed).count == 0;
+            if untouched {
+                eprintln!("batch {} of this file is stored but nothing was sent yet: continuing it", b.id);
+            } else {
+                eprintln!(
+                    "batch {} of this file is not finished: resuming it (nothing already sent is sent again)",
+                    b.id
+                );
+            }
+            b
         }
-        Ok(Ingested::SameRowsAs(earlier)) => {
-            return Ok(refuse(
-                &args,
-                format!(
-                    "{} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
-                    args.file.display(),
-                    earlier.id,
-                    earlier.file_path,
-                    earlier.created_at
-                ),
-            ));
+        Opened::Stored { batch, holds, allowed } => {
+            let invalid = batch.total_rows - batch.valid.count;
+            eprintln!(
+                "batch {}: {} {}, {} valid (₹{}){}",
+                batch.id,
+                batch.total_rows,
+                plural(batch.total_rows, "row", "rows"),
+                batch.valid.count,
+                batch.valid.amount.to_indian(),
+                if invalid > 0 { format!(", {invalid} invalid (skipped)") } else { String::new() }
+            );
+            print_holds(&session, &batch, &holds);
+            if let Some(a) = allowed.filter(|a| !a.released.is_empty()) {
+                eprintln!(
+                    "--allow-repeat: {} repeat {} released, recorded as approved by {}",
+                    a.released.len(),
+                    plural(a.released.len() as u64, "payment", "payments"),
+                    session.operator
+                );
+            }
+            batch
         }
-        Ok(Ingested::NothingToSend { total: 0 }) => {
-            return Ok(refuse(&args, format!("{}", InputError::NoRows { path: args.file.clone() })));
-        }
-        Ok(Ingested::NothingToSend { .. }) => {
-            return Ok(refuse(&args, format!("no valid rows in {}; nothing to send", args.file.display())));
-        }
-        Err(IngestError::Input(e)) => {
-            return Ok(refuse(&args, format!("{e}")));
-        }
-        Err(IngestError::Journal(e)) => return Err(e.into()),
     };
-    let invalid = batch.total_rows - batch.valid.count;
+    drive(&session, batch, &args.drive, config).await
+}
+
+/// "1 row", "2 rows".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 { one.to_string() } else { many.to_string() }
+}
+
+/// Tells the operator which rows are held and the commands that release them.
+fn print_holds(session: &Session, batch: &Batch, holds: &HoldReport) {
+    if holds.total() == 0 {
+        return;
+    }
     eprintln!(
-        "batch {}: {} rows, {} valid (₹{}){}",
-        batch.id,
-        batch.total_rows,
-        batch.valid.count,
-        batch.valid.amount.to_indian(),
-        if invalid > 0 { format!(", {invalid} invalid (skipped)") } else { String::new() }
+        "{} {} HELD, not sent until approved ({} repeat {}, {} changed bank {}):",
+        holds.total(),
+        plural(holds.total(), "row", "rows"),
+        holds.repeat_payment,
+        plural(holds.repeat_payment, "payment", "payments"),
+        holds.payee_changed,
+        plural(holds.payee_changed, "account", "accounts"),
     );
-    drive(&journal, batch, &args.drive, config).await
+    for h in &holds.examples {
+        eprintln!("  line {}: {} {}", h.line, h.code, h.message);
+    }
+    if holds.total() > holds.examples.len() as u64 {
+        eprintln!("  ... ({} lists them all)", session.command(&format!("status {}", batch.id)));
+    }
+    eprintln!("  to pay a held row: {}", session.command(&format!("approve {} --rows LINES --reason '...'", batch.id)));
+    if holds.repeat_payment > 0 {
+        eprintln!("  or drop this batch:  {}", session.command(&format!("cancel {} --reason '...'", batch.id)));
+    }
 }
 
 /// Refuses the file: the reason on stderr, and with `--json` one JSON document on stdout too. Exit 1:
@@ -216,259 +213,181 @@ fn refuse(args: &Args, message: String) -> Exit {
     Exit::Input
 }
 
-/// One batch, one gateway: half a batch "paid" by one gateway and half by another is no batch at
-/// all, and its in-doubt rows would be asked about where they were never sent (and sent again).
-pub fn same_gateway(batch: &Batch, choice: &GatewayChoice) -> Result<(), String> {
-    let now = gateway_label(choice);
-    if now == batch.gateway {
-        return Ok(());
-    }
-    Err(format!(
-        "batch {} ran against {}; it cannot continue against {now}. Finish it there, or pay the file as a new batch (--new-batch) once it is finished.",
-        batch.id, batch.gateway
-    ))
+/// Confirmation on the terminal, or by `--yes` / `--confirm-total`.
+struct CliConfirm<'a> {
+    args: &'a DriveArgs,
+    session: &'a Session,
 }
 
-/// The gateway as the journal records it: `embedded`, or the URL without any user:password part.
-pub fn gateway_label(choice: &GatewayChoice) -> String {
-    match choice {
-        GatewayChoice::Embedded => "embedded".into(),
-        GatewayChoice::Url(u) => match reqwest::Url::parse(u) {
-            Ok(mut url) => {
-                let _ = url.set_username("");
-                let _ = url.set_password(None);
-                url.to_string().trim_end_matches('/').to_string()
-            }
-            Err(_) => u.clone(),
-        },
-    }
-}
-
-/// Settings for a batch: flags, else the batch's own (on resume), else payrun.toml, else defaults.
-pub fn settings_for(
-    a: &DriveArgs,
-    config: &ConfigFile,
-    skip_invalid: bool,
-    rules: &RuleArgs,
-    previous: Option<&BatchSettings>,
-) -> BatchSettings {
-    let r = &config.run;
-    let prev = previous.cloned();
-    let rate = a.rate.or(prev.as_ref().map(|p| p.rate)).or(r.rate).unwrap_or(10).max(1);
-    let burst = a.burst.or(prev.as_ref().map(|p| p.burst)).or(r.burst).unwrap_or((rate / 10).max(1)).max(1);
-    let concurrency = a.concurrency.or(prev.as_ref().map(|p| p.concurrency)).or(r.concurrency).unwrap_or(8).max(1);
-    let poll_timeout = a
-        .poll_timeout
-        .or(prev.as_ref().map(|p| Duration::from_millis(p.poll_timeout_ms)))
-        .or(r.poll_timeout)
-        .unwrap_or(Duration::from_secs(600));
-    BatchSettings {
-        rate,
-        burst,
-        concurrency,
-        poll_timeout_ms: u64::try_from(poll_timeout.as_millis()).unwrap_or(u64::MAX),
-        mode_auto: prev.as_ref().map(|p| p.mode_auto).unwrap_or(rules.mode_auto),
-        skip_invalid: prev.as_ref().map(|p| p.skip_invalid).unwrap_or(skip_invalid),
-        allow_duplicates: prev.as_ref().map(|p| p.allow_duplicates).unwrap_or(rules.allow_duplicates),
-        allow_unknown_ifsc: prev.as_ref().map(|p| p.allow_unknown_ifsc).unwrap_or(rules.allow_unknown_ifsc),
-        latitude: prev.as_ref().map(|p| p.latitude.clone()).or(r.latitude.clone()).unwrap_or_default(),
-        longitude: prev.as_ref().map(|p| p.longitude.clone()).or(r.longitude.clone()).unwrap_or_default(),
-        payee_list_id: prev.as_ref().map(|p| p.payee_list_id.clone()).or(r.payee_list_id.clone()).unwrap_or_default(),
-        sandbox_profile: a
-            .sandbox_profile
-            .and_then(|p| clap::ValueEnum::to_possible_value(&p).map(|v| v.get_name().to_string()))
-            .or(prev.as_ref().and_then(|p| p.sandbox_profile.clone())),
-    }
-}
-
-/// The engine's configuration from a batch's settings and payrun.toml.
-pub fn engine_config(s: &BatchSettings, config: &ConfigFile) -> EngineConfig {
-    let r = &config.run;
-    let d = EngineConfig::default();
-    EngineConfig {
-        concurrency: s.concurrency as usize,
-        poll_timeout: Duration::from_millis(s.poll_timeout_ms),
-        first_poll: r.first_poll.unwrap_or(d.first_poll),
-        pending_poll: r.first_poll.map(|f| f.saturating_mul(4)).unwrap_or(d.pending_poll),
-        max_poll_interval: r.max_poll_interval.unwrap_or(d.max_poll_interval),
-        resend_grace: r.resend_grace.unwrap_or(d.resend_grace),
-        latitude: s.latitude.clone(),
-        longitude: s.longitude.clone(),
-        payee_list_id: s.payee_list_id.clone(),
-        ..d
-    }
-}
-
-/// Asks for (or checks) confirmation before the first payout to a real gateway.
-fn confirm(journal: &Journal, batch: &Batch, a: &DriveArgs) -> anyhow::Result<bool> {
-    let counts = journal.counts(&batch.id)?;
-    let mut to_send = Tally::default();
-    let mut by_mode: Vec<String> = Vec::new();
-    for m in payrun::input::Mode::ALL {
-        let mut t = Tally::default();
-        for (s, mode, tally) in &counts.cells {
-            if *s == RowState::Ready && *mode == Some(m) {
-                t += *tally;
-            }
+impl Confirm for CliConfirm<'_> {
+    fn confirm(&mut self, plan: &Plan) -> anyhow::Result<bool> {
+        let modes: Vec<String> =
+            plan.by_mode.iter().map(|(m, t)| format!("{m} {} ₹{}", t.count, t.amount.to_indian())).collect();
+        eprintln!("about to pay through {}:", plan.gateway);
+        eprintln!(
+            "  {} {}, ₹{} ({})",
+            plan.to_send.count,
+            plural(plan.to_send.count, "row", "rows"),
+            plan.to_send.amount.to_indian(),
+            modes.join(", ")
+        );
+        if plan.in_flight > 0 {
+            eprintln!("  and follow {} {} already sent", plan.in_flight, plural(plan.in_flight, "row", "rows"));
         }
-        if t.count > 0 {
-            by_mode.push(format!("{} {} rows ₹{}", m, t.count, t.amount.to_indian()));
-        }
-        to_send += t;
-    }
-    let in_flight = counts.open() - to_send.count;
-    eprintln!("about to pay through {}:", batch.gateway);
-    eprintln!("  {} rows, ₹{} ({})", to_send.count, to_send.amount.to_indian(), by_mode.join(", "));
-    if in_flight > 0 {
-        eprintln!("  and follow {in_flight} row(s) already sent");
-    }
-    if a.yes {
-        return Ok(true);
-    }
-    if let Some(stated) = &a.confirm_total {
-        let stated = Amount::parse_cell(stated.trim()).map_err(|e| anyhow::anyhow!("--confirm-total: {e}"))?;
-        if stated == to_send.amount {
-            return Ok(true);
+        if plan.held > 0 {
+            eprintln!("  {} held {} will not be sent until approved", plan.held, plural(plan.held, "row", "rows"));
         }
         eprintln!(
-            "error: --confirm-total ₹{} does not match the total about to be sent, ₹{}",
-            stated.to_indian(),
-            to_send.amount.to_indian()
+            "  at {} requests/s this takes at least {} (every payout needs at least two gateway calls)",
+            plan.rate,
+            humantime::format_duration(Duration::from_secs(plan.least_duration().as_secs().max(1)))
         );
-        return Ok(false);
+        if plan.first_in_state {
+            eprintln!(
+                "  note: {} holds no earlier batch. payrun knows what was paid only from its journal: if this file (or part of it) was run from another state directory or machine, stop and use that one.",
+                self.session.state.path.display()
+            );
+        }
+        let a = self.args;
+        if a.yes {
+            return Ok(true);
+        }
+        if let Some(stated) = &a.confirm_total {
+            let stated = Amount::parse_cell(stated.trim()).map_err(|e| anyhow::anyhow!("--confirm-total: {e}"))?;
+            if stated == plan.to_send.amount {
+                return Ok(true);
+            }
+            eprintln!(
+                "error: --confirm-total ₹{} does not match the total about to be sent, ₹{}",
+                stated.to_indian(),
+                plan.to_send.amount.to_indian()
+            );
+            return Ok(false);
+        }
+        if !std::io::stdin().is_terminal() {
+            eprintln!("error: not a terminal: confirm with --yes or --confirm-total {}", plan.to_send.amount);
+            return Ok(false);
+        }
+        eprint!("Send these payouts? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
     }
-    if !std::io::stdin().is_terminal() {
-        eprintln!("error: not a terminal: confirm with --yes or --confirm-total {}", to_send.amount);
-        return Ok(false);
-    }
-    eprint!("Send these payouts? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// Runs (or resumes) a stored batch to the end, writes its result and prints the summary. The
-/// caller holds the state directory's lock ([`Journal::lock`]).
-pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &ConfigFile) -> anyhow::Result<Exit> {
-    let state = journal.dir().to_path_buf();
-    let choice = match &a.gateway {
-        Some(g) => GatewayChoice::resolve(Some(g), config),
-        None => GatewayChoice::resolve(Some(&batch.gateway), config),
-    };
-    // One batch, one gateway: half a batch "paid" by the sandbox and half by the real API is no
-    // batch at all, and in-doubt rows would be asked about at a gateway that never saw them.
-    if let Err(msg) = same_gateway(&batch, &choice) {
-        eprintln!("error: {msg}");
-        return Ok(Exit::Input);
-    }
-    let rules = RuleArgs { mode_auto: false, allow_duplicates: false, allow_unknown_ifsc: false };
-    let settings = settings_for(a, config, false, &rules, Some(&batch.settings));
-    if settings != batch.settings {
-        journal.update_settings(&batch.id, &settings)?;
-    }
-    let profile = embedded_profile(&settings);
-    let conn =
-        connect(&choice, config, &state, Some((settings.rate, settings.burst)), settings.concurrency as usize, profile)
-            .await?;
-    if conn.sandbox.is_some() {
-        eprintln!("gateway: embedded sandbox ({profile:?} profile) — simulated, NO REAL MONEY MOVES");
-    } else if batch.confirmed_at.is_none() && journal.counts(&batch.id)?.state(RowState::Ready).count > 0 {
-        if !confirm(journal, &batch, a)? {
-            eprintln!("nothing sent. The batch is stored: payrun resume {} continues it.", batch.id);
-            conn.close().await;
-            return Ok(Exit::Input);
-        }
-        journal.set_confirmed(&batch.id)?;
+/// session holds the state directory's lock.
+pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &ConfigFile) -> anyhow::Result<Exit> {
+    let settings = batch::settings_for(&a.overrides(), config, batch::ReadSwitches::default(), Some(&batch.settings));
+    if batch.gateway == "embedded" && a.gateway.as_deref().is_none_or(|g| g == "embedded") {
+        eprintln!(
+            "gateway: embedded sandbox ({:?} profile) — simulated, NO REAL MONEY MOVES",
+            batch::embedded_profile(&settings)
+        );
     }
     let shutdown = Shutdown::new();
     shutdown.on_signals(|| {
         eprintln!("\nstopping: no new payouts; waiting for the requests in flight (Ctrl-C again to exit at once)");
     });
     let mut progress = payrun::engine::progress::for_stderr(a.json);
-    let cfg = engine_config(&settings, config);
-    let outcome = engine::run(journal, &batch, Arc::clone(&conn.client), cfg, shutdown, progress.as_mut()).await;
-    conn.close().await;
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            // Payouts may already have gone out: this is an abort, not "nothing sent".
-            eprintln!("error: the run stopped on a journal error, and sent nothing after it: {e}");
-            eprintln!("to continue once the cause is fixed: payrun resume {} --state {}", batch.id, state.display());
+    let mut confirm = CliConfirm { args: a, session };
+    let resume = session.command(&format!("resume {}", batch.id));
+    let driven = batch::drive(
+        session,
+        &batch,
+        a.gateway.as_deref(),
+        &a.overrides(),
+        config,
+        &mut confirm,
+        progress.as_mut(),
+        shutdown,
+    )
+    .await;
+    let outcome = match driven {
+        Ok(Driven::Ran(o)) => o,
+        Ok(Driven::Declined) => {
+            eprintln!("nothing sent. The batch is stored: `{resume}` continues it.");
+            return Ok(Exit::Input);
+        }
+        Ok(Driven::CredentialsRefused(why)) => {
+            eprintln!("stopped before anything was sent: the gateway refused the credentials: {why}");
+            eprintln!("check the ATMOON_* variables, then: {resume}");
             return Ok(Exit::Aborted);
         }
+        Ok(Driven::JournalStopped(e)) => {
+            // Payouts may already have gone out: this is an abort, not "nothing sent".
+            eprintln!("error: the run stopped on a journal error, and sent nothing after it: {e}");
+            eprintln!("to continue once the cause is fixed: {resume}");
+            return Ok(Exit::Aborted);
+        }
+        Err(e @ BatchError::OtherGateway { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::Input);
+        }
+        Err(e) => return Err(e.into()),
     };
-    finish(journal, &batch, a, &state, Some(&outcome.stop), Some(&outcome.stats))
+    finish(session, &batch, a, Some(&outcome.stop), Some(&outcome.stats))
 }
 
-/// The embedded sandbox's profile recorded in a batch's settings (realistic when none is).
-pub fn embedded_profile(settings: &BatchSettings) -> Profile {
-    use clap::ValueEnum;
-    settings.sandbox_profile.as_deref().and_then(|p| Profile::from_str(p, true).ok()).unwrap_or(Profile::Realistic)
-}
-
-/// Writes the result file, marks the batch finished when it is, prints the summary; the exit code.
+/// Writes the result file, prints the summary; the exit code.
 pub fn finish(
-    journal: &Journal,
+    session: &Session,
     batch: &Batch,
     a: &DriveArgs,
-    state: &Path,
     stop: Option<&Stop>,
     stats: Option<&payrun::engine::Snapshot>,
 ) -> anyhow::Result<Exit> {
-    let out = a.out.clone().unwrap_or_else(|| report::default_result_path(state, batch));
-    report::write_result(journal, batch, &out)?;
-    journal.set_result_path(&batch.id, &out.display().to_string())?;
-    let counts = journal.counts(&batch.id)?;
-    let open = counts.open();
-    if open == 0 {
-        journal.set_finished(&batch.id)?;
-    }
-    let summary = Summary::new(batch, &counts, Some(&out));
-    let aborted = matches!(stop, Some(Stop::Interrupted | Stop::CredentialsRefused(_) | Stop::Unreachable(_)));
-    let exit = if aborted {
-        Exit::Aborted
-    } else if open > 0 || summary.count("FAILED") > 0 {
-        Exit::Partial
-    } else {
-        Exit::Ok
+    let done = batch::finish(session, batch, a.out.as_deref(), stop)?;
+    let exit = match done.verdict {
+        batch::Verdict::Complete => Exit::Ok,
+        batch::Verdict::Partial => Exit::Partial,
+        batch::Verdict::Aborted => Exit::Aborted,
     };
     if a.json {
-        let mut v = serde_json::to_value(&summary)?;
+        let mut v = serde_json::to_value(&done.summary)?;
         v["stop"] = serde_json::json!(stop.map(stop_word));
         v["exit"] = serde_json::json!(exit as u8);
         if let Some(s) = stats {
             v["stats"] = serde_json::json!({
-                "sends": s.sends_started, "inquiries": s.inquiries, "resends": s.resends,
-                "lost_answers": s.lost_answers, "not_sent": s.not_sent, "elapsed_s": s.elapsed.as_secs_f64(),
+                "sends": s.sends_started, "postings_received": s.postings_received(), "inquiries": s.inquiries,
+                "resends": s.resends, "lost_answers": s.lost_answers, "not_sent": s.not_sent,
+                "elapsed_s": s.elapsed.as_secs_f64(),
             });
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let stdout = std::io::stdout();
         let mut o = stdout.lock();
-        summary.print(&mut o)?;
+        done.summary.print(&mut o)?;
         if let Some(s) = stats {
+            let postings = s.postings_received();
             writeln!(
                 o,
-                "  {} postings, {} status inquiries, {} resends, {} lost answers resolved, in {:.1}s",
-                s.sends_started,
+                "  {postings} {}, {} status {}, {} {}, {} lost {} resolved, in {:.1}s",
+                plural(postings, "posting", "postings"),
                 s.inquiries,
+                plural(s.inquiries, "inquiry", "inquiries"),
                 s.resends,
+                plural(s.resends, "resend", "resends"),
                 s.lost_answers,
+                plural(s.lost_answers, "answer", "answers"),
                 s.elapsed.as_secs_f64()
             )?;
         }
     }
+    let open = done.open;
     match stop {
         Some(Stop::CredentialsRefused(m)) => eprintln!("stopped: the gateway refused the credentials: {m}"),
         Some(Stop::Unreachable(m)) => eprintln!("stopped: the gateway could not be reached: {m}"),
         Some(Stop::Interrupted) => eprintln!("stopped by the operator."),
-        Some(Stop::PollTimeout) => eprintln!("poll timeout: {open} row(s) still pending are written as PENDING."),
+        Some(Stop::PollTimeout) => {
+            eprintln!("poll timeout: {open} {} still pending are written as PENDING.", plural(open, "row", "rows"))
+        }
         _ => {}
     }
     if open > 0 {
-        eprintln!("to continue: payrun resume {} --state {}", batch.id, state.display());
+        eprintln!("to continue: {}", session.command(&format!("resume {}", batch.id)));
     }
     Ok(exit)
 }
@@ -481,22 +400,5 @@ fn stop_word(s: &Stop) -> &'static str {
         Stop::CredentialsRefused(_) => "credentials_refused",
         Stop::Unreachable(_) => "unreachable",
         Stop::Refreshed => "refreshed",
-    }
-}
-
-/// Finds a batch by id (or unique prefix) or by the path of its input file (its latest batch).
-pub fn find_batch(journal: &Journal, key: &str) -> anyhow::Result<Batch> {
-    let path = Path::new(key);
-    if path.is_file() {
-        let sniffed = payrun::input::reader::sniff(path, true)?;
-        let sha = sniffed.sha256.map(hex::encode).unwrap_or_default();
-        if let Some(b) = journal.latest_batch_for(&sha)? {
-            return Ok(b);
-        }
-        bail!("no batch of {} in {}", key, journal.dir().display());
-    }
-    match journal.batch(key)? {
-        Some(b) => Ok(b),
-        None => bail!("no batch '{key}' in {} (payrun status lists them)", journal.dir().display()),
     }
 }

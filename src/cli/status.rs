@@ -5,37 +5,53 @@
 //! payrun status [BATCH] [--state DIR] [--refresh] [--json]
 //! ```
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use payrun::batch::{self, GatewayChoice, connect};
 use payrun::config::ConfigFile;
 use payrun::engine::{self, progress::Silent};
-use payrun::journal::Journal;
+use payrun::journal::Batch;
 use payrun::report::Summary;
 use payrun::shutdown::Shutdown;
 use serde_json::json;
 
-use super::run::{engine_config, find_batch};
-use super::{Exit, GatewayChoice, connect};
+use super::{Exit, StateArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Batch id (or unique prefix) or the input file's path; all batches when omitted.
     batch: Option<String>,
-    #[arg(long, default_value = ".payrun", value_name = "DIR")]
-    state: PathBuf,
+    #[command(flatten)]
+    state: StateArgs,
     /// Ask the gateway for the status of every row that is not final (sends nothing).
     #[arg(long, requires = "batch")]
     refresh: bool,
     /// `embedded` or a URL, for --refresh (default: the batch's own gateway).
     #[arg(long, value_name = "embedded|URL")]
     gateway: Option<String>,
+    /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
 }
 
-pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
-    let journal = Journal::open(&args.state)?;
+/// A time from the journal (RFC 3339 UTC) in the operator's local time, to the minute.
+fn local_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn batch_state(b: &Batch) -> &'static str {
+    match (&b.cancelled_at, &b.finished_at) {
+        (Some(_), _) => "cancelled",
+        (None, Some(_)) => "finished",
+        (None, None) => "open",
+    }
+}
+
+pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(operator, args.refresh)?;
+    let journal = &session.journal;
     let Some(key) = &args.batch else {
         let batches = journal.batches()?;
         let mut list = Vec::new();
@@ -47,53 +63,56 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         if args.json {
             let v: Vec<_> = list
                 .iter()
-                .map(|(b, s, open)| json!({"batch": b.id, "file": b.file_path, "created_at": b.created_at, "finished_at": b.finished_at, "open": open, "statuses": s.status_totals, "result": b.result_path}))
+                .map(|(b, s, open)| json!({"batch": b.id, "file": b.file_path, "created_at": b.created_at, "finished_at": b.finished_at, "cancelled_at": b.cancelled_at, "open": open, "statuses": s.status_totals, "result": b.result_path}))
                 .collect();
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else if list.is_empty() {
-            println!("no batches in {}", args.state.display());
+            println!("no batches in {}", session.state.path.display());
         } else {
-            println!(
-                "{:<13} {:<25} {:>6} {:>8} {:>7} {:>8} {:>7}  file",
-                "batch", "created", "rows", "success", "failed", "pending", "ready"
-            );
+            println!("batches in {}:", session.state.path.display());
+            println!("{:<12} {:<16} {:>6} {:>16} {:<9} file", "batch", "created", "rows", "amount (₹)", "state");
             for (b, s, _) in &list {
+                let name = std::path::Path::new(&b.file_path)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| b.file_path.clone());
                 println!(
-                    "{:<13} {:<25} {:>6} {:>8} {:>7} {:>8} {:>7}  {}{}",
+                    "{:<12} {:<16} {:>6} {:>16} {:<9} {}",
                     b.id,
-                    b.created_at,
+                    local_time(&b.created_at),
                     s.rows,
-                    s.count("SUCCESS"),
-                    s.count("FAILED"),
-                    s.count("PENDING"),
-                    s.count("NOT_SENT"),
-                    b.file_path,
-                    if b.finished_at.is_some() { "" } else { "  (open)" }
+                    b.valid.amount.to_indian(),
+                    batch_state(b),
+                    name
                 );
+                let counts: Vec<String> = payrun::report::STATUSES
+                    .iter()
+                    .map(|st| (st, s.count(st)))
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(st, n)| format!("{st} {n}"))
+                    .collect();
+                println!("{:<12} {}", "", counts.join(" · "));
             }
         }
         return Ok(Exit::Ok);
     };
-    let batch = find_batch(&journal, key)?;
+    let batch = session.find_batch(key)?;
     if args.refresh && journal.counts(&batch.id)?.open() > 0 {
-        let _lock = journal.lock()?;
         let choice = GatewayChoice::resolve(Some(args.gateway.as_deref().unwrap_or(&batch.gateway)), config);
-        if let Err(msg) = super::run::same_gateway(&batch, &choice) {
-            anyhow::bail!(msg);
-        }
+        batch::same_gateway(&batch, &choice)?;
         let s = &batch.settings;
         let conn = connect(
             &choice,
             config,
-            &args.state,
+            &session.state.path,
             Some((s.rate.max(1), s.burst.max(1))),
             s.concurrency.max(1) as usize,
-            super::run::embedded_profile(s),
+            batch::embedded_profile(s),
         )
         .await?;
-        let mut cfg = engine_config(s, config);
+        let mut cfg = batch::engine_config(s, config);
         cfg.inquire_only = true;
-        let outcome = engine::run(&journal, &batch, Arc::clone(&conn.client), cfg, Shutdown::new(), &mut Silent).await;
+        let outcome = engine::run(journal, &batch, Arc::clone(&conn.client), cfg, Shutdown::new(), &mut Silent).await;
         conn.close().await;
         let outcome = outcome?;
         eprintln!("refreshed: {} status inquiries", outcome.stats.inquiries);
@@ -101,19 +120,21 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             journal.set_finished(&batch.id)?;
         }
     }
-    let batch = find_batch(&journal, &batch.id)?;
+    let batch = session.find_batch(&batch.id)?;
     let summary =
         Summary::new(&batch, &journal.counts(&batch.id)?, batch.result_path.as_deref().map(std::path::Path::new));
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["finished_at"] = json!(batch.finished_at);
+        v["cancelled_at"] = json!(batch.cancelled_at);
         v["open"] = json!(journal.counts(&batch.id)?.open());
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         summary.print(&mut std::io::stdout().lock())?;
-        match &batch.finished_at {
-            Some(f) => println!("  finished {f}"),
-            None => println!("  open: payrun resume {} --state {}", batch.id, args.state.display()),
+        match (&batch.cancelled_at, &batch.finished_at) {
+            (Some(c), _) => println!("  cancelled {}", local_time(c)),
+            (None, Some(f)) => println!("  finished {}", local_time(f)),
+            (None, None) => println!("  open: {}", session.command(&format!("resume {}", batch.id))),
         }
     }
     Ok(Exit::Ok)

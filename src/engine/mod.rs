@@ -8,16 +8,20 @@
 //! 1. a payout's intent (`sending`, with its reference) is on disk before the request leaves;
 //! 2. an unknown outcome makes the row `in_doubt`, never `failed`;
 //! 3. an in-doubt row is resolved by status inquiry, and sent again (same reference) only after two
-//!    "unknown reference" answers at least `resend_grace` apart;
+//!    "unknown reference" answers at least `resend_grace` apart, the first of them after the
+//!    request's own timeout has passed;
 //! 4. a request that provably never reached the gateway goes back to `ready` and is retried after
 //!    backoff (Retry-After when given), pausing all sending;
 //! 5. HTTP 401 stops everything: unsent rows stay `ready` for `resume`;
-//! 7. a status answer about another account, or TE0005 on a first attempt, is `REF_CONFLICT`.
+//! 7. 8. what an answer proves about a row is [`reading`]'s table; rows it cannot decide are parked
+//!    for a person and leave the run.
 //!
-//! The engine never decides a row's next state itself: every answer becomes an [`Event`] and
-//! [`lifecycle::apply`] decides. It never resends a row the gateway has accepted.
+//! The engine never decides a row's next state itself: every answer becomes a [`reading`] reaction,
+//! every change an [`Event`] that [`lifecycle::apply`] decides. It never resends a row the gateway
+//! has accepted, nor one refused with TE0020 or TE0005.
 
 pub mod progress;
+pub mod reading;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -26,15 +30,14 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::gateway::{GatewayClient, PayeeMatch, PayoutOutcome, PayoutRequest, StatusOutcome};
+use crate::gateway::{GatewayClient, PayoutOutcome, PayoutRequest, StatusOutcome};
+use crate::journal::lifecycle::{Doubt, IN_DOUBT, REF_ALREADY_USED};
 use crate::journal::writer::{Change, Writer};
 use crate::journal::{self, Batch, Event, Journal, JournalError, Row, RowState, RowStatus, lifecycle};
 use crate::shutdown::Shutdown;
 
 pub use progress::{Progress, Snapshot};
-
-/// Code of a row whose own accepted payout the gateway describes with another account or amount.
-pub const PAYEE_MISMATCH: &str = "PAYEE_MISMATCH";
+use reading::{Asked, Reaction, Then, Toward};
 
 /// Failures that stop the engine: the journal cannot be trusted or a transition was illegal.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +63,12 @@ pub struct EngineConfig {
     pub max_poll_interval: Duration,
     /// Two TE0011 answers at least this far apart before an in-doubt row is sent again.
     pub resend_grace: Duration,
-    /// An in-doubt row is not sent again after this many possibly-delivered attempts.
+    /// An in-doubt row is not sent again after this many possibly-delivered attempts, and is parked
+    /// for a person after this many answers that cannot be attributed to it.
     pub max_attempts: u32,
+    /// The client's whole-request timeout: a payout's request may still be on its way until then, so
+    /// no "unknown reference" answer before it counts toward a resend (rule 3).
+    pub request_timeout: Duration,
     /// Give up (exit 3, resumable) when nothing but "not sent" has come back for this long.
     pub unreachable_after: Duration,
     /// Send nothing; only inquire on rows the gateway may have (`status --refresh`).
@@ -82,6 +89,7 @@ impl Default for EngineConfig {
             max_poll_interval: Duration::from_secs(30),
             resend_grace: Duration::from_secs(5),
             max_attempts: 5,
+            request_timeout: Duration::from_secs(30),
             unreachable_after: Duration::from_secs(120),
             inquire_only: false,
             latitude: String::new(),
@@ -97,6 +105,8 @@ pub enum Stop {
     /// Every valid row is final.
     Finished,
     /// Everything was sent; some rows were still pending when `poll_timeout` ran out.
+    /// (Rows parked for a person do not keep a run going: a run whose other rows are final ends
+    /// [`Stop::Finished`] with them still PENDING.)
     PollTimeout,
     /// Ctrl-C / SIGTERM.
     Interrupted,
@@ -116,26 +126,53 @@ pub struct Outcome {
 }
 
 /// A row the dispatcher is moving (sending, accepted, pending or in doubt), with its polling
-/// bookkeeping. Final rows leave the table, so memory stays flat however long the file.
+/// bookkeeping. Final and parked rows leave the table, so memory stays flat however long the file.
 struct Active {
     row: Row,
     polls: u32,
+    /// The first "unknown reference" answer that counted toward a resend, and how many counted.
     first_unknown_ref: Option<Instant>,
     unknown_refs: u32,
+    /// No "unknown reference" answer counts before this: the latest request's own timeout (rule 3).
+    counts_after: Instant,
+    /// Answers about a payout that could not be attributed to this row.
+    unattributable: u32,
     /// Ask by our reference rather than the gateway's order id (after the order id was not known).
     ask_by_ref: bool,
 }
 
 impl Active {
-    fn new(row: Row) -> Active {
-        Active { row, polls: 0, first_unknown_ref: None, unknown_refs: 0, ask_by_ref: false }
+    fn new(row: Row, request_timeout: Duration) -> Active {
+        let counts_after = request_deadline(row.status.sent_at.as_deref(), request_timeout);
+        Active {
+            row,
+            polls: 0,
+            first_unknown_ref: None,
+            unknown_refs: 0,
+            counts_after,
+            unattributable: 0,
+            ask_by_ref: false,
+        }
     }
 
     /// The id to ask about: the gateway's order id when known (SPEC 4), else our reference.
-    fn inquiry_id(&self) -> String {
-        let by_order = self.row.status.gateway_ref.clone().filter(|_| !self.ask_by_ref);
-        by_order.or_else(|| self.row.external_ref.clone()).unwrap_or_default()
+    fn inquiry_id(&self) -> (String, bool) {
+        match self.row.status.gateway_ref.clone().filter(|_| !self.ask_by_ref) {
+            Some(order_id) => (order_id, true),
+            None => (self.row.external_ref.clone().unwrap_or_default(), false),
+        }
     }
+}
+
+/// When a request claimed at `sent_at` (RFC 3339, wall clock) has surely timed out, as an instant of
+/// this process: `sent_at + timeout`, or `timeout` from now when the time is unknown.
+fn request_deadline(sent_at: Option<&str>, timeout: Duration) -> Instant {
+    let now = Instant::now();
+    let Some(sent) = sent_at.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()) else {
+        return now + timeout;
+    };
+    let elapsed = chrono::Utc::now().signed_duration_since(sent).to_std().unwrap_or(Duration::ZERO);
+    now + timeout.saturating_sub(elapsed)
 }
 
 enum JobResult {
@@ -146,6 +183,8 @@ enum JobResult {
     Inquired {
         seq: u64,
         outcome: StatusOutcome,
+        /// Asked by the order id the gateway gave this row's own posting.
+        by_order_id: bool,
     },
     /// Shut down before the request was made (and before any intent was written): nothing changed.
     Cancelled {
@@ -177,7 +216,7 @@ struct Dispatch {
 }
 
 /// The stop when the gateway refuses even a fresh token (TE0012 twice in a row).
-fn tokens_refused() -> Stop {
+pub(crate) fn tokens_refused() -> Stop {
     Stop::CredentialsRefused("the gateway refuses fresh tokens (TE0012): check ATMOON_USER_ID".into())
 }
 
@@ -281,7 +320,7 @@ pub async fn run(
             "{recovered} row(s) were being sent when the last run stopped: resolving them by status inquiry"
         );
     }
-    let writer = Arc::new(Writer::start(journal.path(), &batch.id)?);
+    let writer = Arc::new(Writer::start(journal.path(), &batch.id, journal.identity())?);
     let started = Instant::now();
     // Durations come from flags and files: keep them where instants can be added to them.
     let sane = |d: Duration| d.min(Duration::from_secs(366 * 86_400));
@@ -310,7 +349,9 @@ pub async fn run(
         stats: Snapshot::default(),
     };
     d.stats.init(&journal.state_counts(&batch.id)?);
-    // Rows the gateway may have: inquire first, before anything new is sent.
+    // Rows the gateway may have: inquire first, before anything new is sent. Rows parked for a
+    // person stay out of a run; `status --refresh` asks once more about those still in doubt (an
+    // answer may now prove their fate), never about a mismatch (asking again cannot settle it).
     for state in [RowState::InDoubt, RowState::Accepted, RowState::Pending] {
         let mut after = 0;
         loop {
@@ -318,8 +359,12 @@ pub async fn run(
             let Some(last) = rows.last() else { break };
             after = last.seq;
             for row in rows {
+                let parked = row.status.parked();
+                if parked && !(cfg.inquire_only && state == RowState::InDoubt) {
+                    continue;
+                }
                 let seq = row.seq;
-                d.active.insert(seq, Active::new(row));
+                d.active.insert(seq, Active::new(row, cfg.request_timeout));
                 d.schedule(seq, started);
             }
         }
@@ -356,12 +401,12 @@ pub async fn run(
                 let Some(a) = d.active.get_mut(&seq) else { continue };
                 a.polls += 1;
                 refreshed += 1;
-                let id = a.inquiry_id();
+                let (id, by_order_id) = a.inquiry_id();
                 let client = client.clone();
                 let stop_signal = stop_jobs.clone();
                 jobs.spawn(async move {
                     tokio::select! {
-                        outcome = client.status(&id) => JobResult::Inquired { seq, outcome },
+                        outcome = client.status(&id) => JobResult::Inquired { seq, outcome, by_order_id },
                         _ = stop_signal.wait() => JobResult::Cancelled { seq },
                     }
                 });
@@ -388,7 +433,7 @@ pub async fn run(
             let claim = lifecycle::apply(&row.status, &Event::Claim, &journal::now())?;
             row.status = claim.clone();
             let seq = row.seq;
-            d.active.insert(seq, Active::new(row));
+            d.active.insert(seq, Active::new(row, cfg.request_timeout));
             let change = Change { seq, from: prev.state(), to: claim };
             let client = client.clone();
             let writer = writer.clone();
@@ -516,45 +561,32 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
         JobResult::Sent { seq, outcome } => {
             d.claimed_from.remove(&seq);
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
-            if !matches!(outcome, PayoutOutcome::NotSent { .. }) {
-                d.last_answer = now;
-                d.not_sent_streak = 0;
+            let reading = reading::read_posting(&outcome);
+            match &outcome {
+                PayoutOutcome::NotSent { .. } => d.stats.not_sent += 1,
+                PayoutOutcome::Unknown { .. } => d.stats.lost_answers += 1,
+                _ => {}
             }
             let mut stop = None;
-            let event = match &outcome {
-                PayoutOutcome::Accepted { gateway_ref, pending, code, message } => Event::Accepted {
-                    gateway_ref: gateway_ref.clone(),
-                    pending: *pending,
-                    code: code.clone(),
-                    message: message.clone(),
-                },
-                PayoutOutcome::Duplicate { message } => Event::Duplicate { message: message.clone() },
-                PayoutOutcome::Rejected { code, message } => {
-                    Event::Rejected { code: code.clone(), message: message.clone() }
+            match reading.then {
+                Then::Continue => {
+                    d.last_answer = now;
+                    d.not_sent_streak = 0;
                 }
-                PayoutOutcome::Unknown { reason } => {
-                    d.stats.lost_answers += 1;
-                    Event::Lost { reason: reason.clone() }
-                }
-                PayoutOutcome::NotSent { retry_after, reason } => {
+                Then::Pause(retry_after) => {
                     d.not_sent_streak += 1;
-                    d.stats.not_sent += 1;
-                    d.pause(*retry_after);
+                    d.pause(retry_after);
                     if now.duration_since(d.last_answer) >= d.cfg.unreachable_after {
-                        stop = Some(Stop::Unreachable(reason.clone()));
+                        let why = match &reading.event {
+                            Event::NotSent { reason } => reason.clone(),
+                            _ => String::new(),
+                        };
+                        stop = Some(Stop::Unreachable(why));
                     }
-                    Event::NotSent { reason: reason.clone() }
                 }
-                PayoutOutcome::CredentialsRefused { message } => {
-                    stop = Some(Stop::CredentialsRefused(message.clone()));
-                    Event::NotSent { reason: format!("not sent: credentials refused ({message})") }
-                }
-                PayoutOutcome::TokenInvalid => {
-                    stop = Some(tokens_refused());
-                    Event::NotSent { reason: "not sent: token refused (TE0012)".into() }
-                }
-            };
-            d.transition(writer, &mut a.row, &event)?;
+                Then::Stop(s) => stop = Some(s),
+            }
+            d.transition(writer, &mut a.row, &reading.event)?;
             match a.row.status.state() {
                 RowState::Ready => d.ready.push_front(a.row),
                 RowState::Accepted => {
@@ -569,125 +601,109 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     a.polls = 0;
                     a.unknown_refs = 0;
                     a.first_unknown_ref = None;
+                    a.unattributable = 0;
+                    a.counts_after = request_deadline(a.row.status.sent_at.as_deref(), d.cfg.request_timeout);
                     d.active.insert(seq, a);
                     d.schedule(seq, now + d.cfg.first_poll);
                 }
-                // Final (refused at posting, or REF_CONFLICT): nothing more to do with it.
+                // Final (refused at posting): nothing more to do with it.
                 _ => {}
             }
             Ok(stop)
         }
-        JobResult::Inquired { seq, outcome } => {
+        JobResult::Inquired { seq, outcome, by_order_id } => {
             d.stats.inquiries += 1;
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
             if !matches!(outcome, StatusOutcome::NotSent { .. }) {
                 d.last_answer = now;
             }
-            let state = a.row.status.state();
-            // The gateway has *our* payout under this reference when it accepted our posting, or when
-            // an earlier answer about it named this row's payee (the gateway keeps one payout per
-            // reference). Until then (in doubt) only an answer about this row's payee counts.
-            let ours = matches!(state, RowState::Accepted | RowState::Pending);
-            let (account, ifsc, amount) = (&a.row.account, &a.row.ifsc, a.row.amount);
-            let mismatch = |payee: &crate::gateway::Payee| payee.matches(account, ifsc, amount) == PayeeMatch::Other;
+            let asked = Asked {
+                status: &a.row.status,
+                account: &a.row.account,
+                ifsc: &a.row.ifsc,
+                amount: a.row.amount,
+                derived_reference: a.row.external_ref.as_deref()
+                    == Some(journal::derived_reference(&d.batch, a.row.seq).as_str()),
+                by_own_order_id: by_order_id,
+            };
             let mut stop = None;
-            let event = match &outcome {
-                StatusOutcome::Success { payee, .. }
-                | StatusOutcome::Pending { payee, .. }
-                | StatusOutcome::FailedAtBank { payee, .. }
-                    if mismatch(payee) =>
-                {
-                    let who = format!(
-                        "account {}, amount {}",
-                        payee.account.as_deref().unwrap_or("?"),
-                        payee.amount.map(|a| a.to_string()).unwrap_or_else(|| "?".into())
-                    );
-                    if ours {
-                        // The gateway accepted *our* posting and now describes it differently: not a
-                        // collision (our money may well have moved). Never final, never resent: a
-                        // person must look at it.
-                        Some(Event::StillPending {
-                            code: PAYEE_MISMATCH.into(),
-                            message: format!(
-                                "the gateway's status for our own order id names {who}: not final; check with the gateway"
-                            ),
-                        })
-                    } else {
-                        // Rule 7: the reference belongs to another payout, so ours was never applied.
-                        Some(Event::Conflict {
-                            message: format!(
-                                "the gateway's payout with this reference is for {who}: not this row's payment; use a new reference"
-                            ),
-                        })
-                    }
-                }
-                StatusOutcome::Success { payee, .. }
-                | StatusOutcome::Pending { payee, .. }
-                | StatusOutcome::FailedAtBank { payee, .. }
-                    if !ours && payee.matches(account, ifsc, amount) != PayeeMatch::Same =>
-                {
-                    // Cannot tell whose payout this is: ask again later rather than guess.
-                    None
-                }
-                StatusOutcome::Success { utr, gateway_ref, message, .. } => Some(Event::Settled {
-                    utr: utr.clone(),
-                    gateway_ref: gateway_ref.clone(),
-                    message: message.clone(),
-                }),
-                StatusOutcome::Pending { code, message, .. } => {
-                    Some(Event::StillPending { code: code.clone(), message: message.clone() })
-                }
-                StatusOutcome::FailedAtBank { code, message, .. } => {
-                    Some(Event::BankFailed { code: code.clone(), message: message.clone() })
-                }
-                StatusOutcome::UnknownReference { .. } => {
-                    if state == RowState::InDoubt {
-                        a.unknown_refs += 1;
-                        let first = *a.first_unknown_ref.get_or_insert(now);
-                        let grace_passed = now.duration_since(first) >= d.cfg.resend_grace;
-                        if a.unknown_refs >= 2 && grace_passed {
-                            if a.row.status.attempts < d.cfg.max_attempts {
-                                // Rule 3: unknown twice, a grace period apart: send again, same reference.
-                                d.stats.resends += 1;
-                                d.resend.push_back(seq);
-                                d.active.insert(seq, a);
-                                return Ok(None);
-                            }
-                            // Too many attempts: leave it in doubt for a person to look at.
-                        } else if a.unknown_refs >= 1 {
-                            let at = (first + d.cfg.resend_grace).max(now + Duration::from_millis(100));
-                            d.active.insert(seq, a);
-                            d.schedule(seq, at);
-                            return Ok(None);
-                        }
-                    } else {
-                        // The gateway accepted it, so it has it: its status index may lag, or it may
-                        // know the payout by our reference rather than its order id. Alternate.
-                        a.ask_by_ref = !a.ask_by_ref;
-                    }
-                    None
-                }
-                StatusOutcome::CredentialsRefused { message } => {
-                    stop = Some(Stop::CredentialsRefused(message.clone()));
-                    None
-                }
-                StatusOutcome::TokenInvalid => {
-                    stop = Some(tokens_refused());
-                    None
-                }
-                StatusOutcome::NotSent { retry_after, .. } => {
-                    d.pause(*retry_after);
+            let event = match reading::read_status(&outcome, &asked) {
+                Reaction::Event(e) => Some(e),
+                Reaction::AskAgain => None,
+                Reaction::Busy(retry_after) => {
+                    d.pause(retry_after);
                     // This inquiry did not happen: do not count it towards the backoff.
                     a.polls = a.polls.saturating_sub(1);
                     None
                 }
-                StatusOutcome::Unknown { .. } => None,
+                Reaction::SwitchId => {
+                    a.ask_by_ref = !a.ask_by_ref;
+                    None
+                }
+                Reaction::UnknownReference(toward) => {
+                    if now < a.counts_after {
+                        // The request may still be on its way to the gateway: this answer proves
+                        // nothing yet. Ask again once its own timeout has passed.
+                        let at = a.counts_after;
+                        d.active.insert(seq, a);
+                        d.schedule(seq, at);
+                        return Ok(None);
+                    }
+                    a.unknown_refs += 1;
+                    let first = *a.first_unknown_ref.get_or_insert(now);
+                    if a.unknown_refs < 2 || now.duration_since(first) < d.cfg.resend_grace {
+                        let at = (first + d.cfg.resend_grace).max(now + Duration::from_millis(100));
+                        d.active.insert(seq, a);
+                        d.schedule(seq, at);
+                        return Ok(None);
+                    }
+                    match toward {
+                        Toward::NeverApplied => Some(Event::NeverApplied {
+                            message: "refused with TE0020, and the gateway then said twice it does not know the reference: never applied".into(),
+                        }),
+                        Toward::Resend if a.row.status.attempts < d.cfg.max_attempts => {
+                            // Rule 3: unknown twice, a grace period apart: send again, same reference.
+                            d.stats.resends += 1;
+                            d.resend.push_back(seq);
+                            d.active.insert(seq, a);
+                            return Ok(None);
+                        }
+                        Toward::Resend => Some(Event::NeedsPerson {
+                            code: IN_DOUBT,
+                            message: format!(
+                                "sent {} times without a readable answer, and the gateway does not know the reference; payrun will not send it again: check with the gateway, then payrun resolve",
+                                a.row.status.attempts
+                            ),
+                        }),
+                    }
+                }
+                Reaction::Unattributable => {
+                    a.unattributable += 1;
+                    if a.unattributable < d.cfg.max_attempts {
+                        None
+                    } else if a.row.status.doubt() == Doubt::Duplicate {
+                        Some(Event::NeedsPerson {
+                            code: REF_ALREADY_USED,
+                            message: "TE0005 on the first attempt, and the gateway's status answers never say whose payout the reference is: check, then payrun resolve".into(),
+                        })
+                    } else {
+                        Some(Event::NeedsPerson {
+                            code: IN_DOUBT,
+                            message: "the gateway's status answers for this reference never name a payee payrun can compare: check with the gateway, then payrun resolve".into(),
+                        })
+                    }
+                }
+                Reaction::Stop(s) => {
+                    stop = Some(s);
+                    None
+                }
             };
             if let Some(e) = &event {
                 d.transition(writer, &mut a.row, e)?;
             }
-            // A final row leaves the table: memory stays flat however long the file.
-            if a.row.status.state().needs_inquiry() {
+            // A final or parked row leaves the table: memory stays flat, and a row that waits for a
+            // person does not keep the run going.
+            if a.row.status.state().needs_inquiry() && !a.row.status.parked() {
                 d.active.insert(seq, a);
                 d.poll_again(seq, now);
             }

@@ -12,7 +12,7 @@ use crate::journal::RowState;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Rows per lifecycle state, indexed like [`RowState::ALL`].
-    pub states: [u64; 8],
+    pub states: [u64; RowState::ALL.len()],
     /// Payout postings started (first sends and resends).
     pub sends_started: u64,
     /// Status inquiries answered (any answer).
@@ -34,7 +34,7 @@ fn index(s: RowState) -> usize {
 
 impl Snapshot {
     pub fn init(&mut self, counts: &[(RowState, u64)]) {
-        self.states = [0; 8];
+        self.states = [0; RowState::ALL.len()];
         for (s, n) in counts {
             self.states[index(*s)] += n;
         }
@@ -57,6 +57,11 @@ impl Snapshot {
 
     pub fn done(&self) -> u64 {
         self.get(RowState::Success) + self.get(RowState::Failed)
+    }
+
+    /// Postings that may have reached the gateway (started, less those it provably never got).
+    pub fn postings_received(&self) -> u64 {
+        self.sends_started.saturating_sub(self.not_sent)
     }
 
     fn line(&self) -> String {

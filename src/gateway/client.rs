@@ -355,6 +355,16 @@ impl GatewayClient {
         }
     }
 
+    /// Fetches a token (kept for the calls that follow): whether the gateway accepts the
+    /// credentials, checked before an operator is asked to confirm anything. A transient failure
+    /// (busy, unreachable) is not a refusal: `Ok`, and the run finds out.
+    pub async fn check_credentials(&self) -> Result<(), String> {
+        match self.token().await {
+            Ok(_) | Err(TokenFailure::Transient { .. }) => Ok(()),
+            Err(TokenFailure::Refused(why)) => Err(why),
+        }
+    }
+
     /// Forgets the token of `generation` (after TE0012), unless another caller already replaced it.
     async fn invalidate(&self, generation: u64) {
         let mut slot = self.token.lock().await;

@@ -24,15 +24,20 @@ pub enum PayoutOutcome {
     Accepted { gateway_ref: Option<String>, pending: bool, code: Option<String>, message: String },
     /// TE0005: the gateway already has a payout with this reference (SPEC rules 3 and 7).
     Duplicate { message: String },
-    /// A final refusal of this payout (TE0003, TE0007, TE0008, TE0020): no money moved.
+    /// A refusal of the request's form on an HTTP 2xx (TE0003, TE0007, TE0008): refused before any
+    /// processing, so no money moved (rule 7).
     Rejected { code: String, message: String },
+    /// TE0020 on an HTTP 2xx, "any other failure, contact support": proves nothing by itself (the
+    /// payout may have been applied); settled by status inquiry (rule 7).
+    TechnicalFailure { message: String },
     /// TE0012, still after one fresh token: the gateway does not accept our tokens.
     TokenInvalid,
     /// HTTP 401 / "Invalid API credentials": stop the whole batch (rule 5).
     CredentialsRefused { message: String },
     /// Provably never reached the gateway (connection refused, 429/503 without a body): safe to retry.
     NotSent { retry_after: Option<Duration>, reason: String },
-    /// Anything else (timeout, reset, 5xx, an unreadable body): the payout may or may not exist.
+    /// Anything else (timeout, reset, any 5xx whatever its body, a 429/503 with a body, an
+    /// unreadable body, an unknown code): the payout may or may not exist.
     Unknown { reason: String },
 }
 
@@ -78,8 +83,8 @@ pub enum TokenOutcome {
     },
 }
 
-/// The beneficiary a status answer is about (used for rule 7: an answer counts for a row only
-/// when it is about that row's account, IFSC and amount).
+/// The beneficiary a status answer is about (rule 7: an answer counts for a row only when it is
+/// about that row's payout).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Payee {
     pub name: Option<String>,
@@ -89,13 +94,15 @@ pub struct Payee {
     pub amount: Option<Amount>,
 }
 
-/// Whether a status answer is about a given row.
+/// Whether a status answer is about a given row's payee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayeeMatch {
-    /// Account (and IFSC and amount, when given) agree.
+    /// Account (and IFSC, when given) agree, and the amount when given.
     Same,
-    /// The answer is about another beneficiary or another amount.
-    Other,
+    /// This row's account and IFSC, but another amount (charges added, or another payment).
+    OtherAmount,
+    /// Another account, or another IFSC: another beneficiary.
+    OtherAccount,
     /// The answer names no account, or one in a form payrun cannot compare: it proves nothing.
     Unstated,
 }
@@ -112,29 +119,39 @@ impl Payee {
     /// Compares this answer with a row. Account numbers compare as digits without leading zeros
     /// (an answer may carry the account as a JSON number); masked ones (`XXXXXX4321`, `3962****4321`)
     /// match when every shown digit agrees and at least four are shown; any other form is
-    /// [`PayeeMatch::Unstated`], never a mismatch. A well-formed IFSC and an amount, when the answer
-    /// gives them, must agree too.
+    /// [`PayeeMatch::Unstated`], never a mismatch. A well-formed IFSC, when the answer gives one,
+    /// must agree too. The amount is not part of the payee's identity: a different one is
+    /// [`PayeeMatch::OtherAmount`].
     pub fn matches(&self, account: &str, ifsc: &str, amount: Option<Amount>) -> PayeeMatch {
         let Some(theirs) = self.account.as_deref() else {
             return PayeeMatch::Unstated;
         };
         match compare_accounts(theirs, account) {
             AccountCmp::Unreadable => return PayeeMatch::Unstated,
-            AccountCmp::Different => return PayeeMatch::Other,
+            AccountCmp::Different => return PayeeMatch::OtherAccount,
             AccountCmp::Same => {}
         }
         if let Some(i) = self.ifsc.as_deref().map(str::trim) {
             let readable = i.len() == 11 && i.bytes().all(|b| b.is_ascii_alphanumeric());
             if readable && !i.eq_ignore_ascii_case(ifsc.trim()) {
-                return PayeeMatch::Other;
+                return PayeeMatch::OtherAccount;
             }
         }
         if let (Some(a), Some(b)) = (self.amount, amount) {
             if a != b {
-                return PayeeMatch::Other;
+                return PayeeMatch::OtherAmount;
             }
         }
         PayeeMatch::Same
+    }
+
+    /// The payee as a short text for messages: `account 3962****4321, amount 1500.00`.
+    pub fn describe(&self) -> String {
+        format!(
+            "account {}, amount {}",
+            self.account.as_deref().unwrap_or("(none)"),
+            self.amount.map(|a| a.to_string()).unwrap_or_else(|| "(none)".into())
+        )
     }
 }
 
@@ -181,11 +198,11 @@ mod tests {
         assert_eq!(m(p("39628544321", Some("SBIN0011243"))), PayeeMatch::Same);
         assert_eq!(m(p("39628544321", Some("sbin0011243"))), PayeeMatch::Same);
         assert_eq!(m(p("39628544321", None)), PayeeMatch::Same);
-        assert_eq!(m(p("39628544322", None)), PayeeMatch::Other);
-        assert_eq!(m(p("39628544321", Some("HDFC0000001"))), PayeeMatch::Other);
+        assert_eq!(m(p("39628544322", None)), PayeeMatch::OtherAccount);
+        assert_eq!(m(p("39628544321", Some("HDFC0000001"))), PayeeMatch::OtherAccount);
         assert_eq!(m(p("39628544321", Some("n/a"))), PayeeMatch::Same, "an unreadable IFSC proves nothing");
         assert_eq!(m(p("XXXXXXX4321", None)), PayeeMatch::Same);
-        assert_eq!(m(p("XXXXXXX4322", None)), PayeeMatch::Other);
+        assert_eq!(m(p("XXXXXXX4322", None)), PayeeMatch::OtherAccount);
         assert_eq!(m(p("XXXXXXXXX21", None)), PayeeMatch::Unstated, "two digits shown prove nothing");
         assert_eq!(m(p("3962****4321", None)), PayeeMatch::Same);
         assert_eq!(m(p("XXXX-4321", None)), PayeeMatch::Same);
@@ -197,6 +214,10 @@ mod tests {
         let with = |a: &str| Payee { amount: crate::money::parse_plain(a), ..p("39628544321", None) };
         let ours = crate::money::parse_plain("1500");
         assert_eq!(with("1500.00").matches("39628544321", "SBIN0011243", ours), PayeeMatch::Same);
-        assert_eq!(with("1499.99").matches("39628544321", "SBIN0011243", ours), PayeeMatch::Other);
+        assert_eq!(with("1499.99").matches("39628544321", "SBIN0011243", ours), PayeeMatch::OtherAmount);
+        assert_eq!(with("1505.90").matches("39628544321", "SBIN0011243", ours), PayeeMatch::OtherAmount, "charges");
+        // Another account is another account whatever the amount.
+        let other = Payee { amount: crate::money::parse_plain("1500"), ..p("111122223333", None) };
+        assert_eq!(other.matches("39628544321", "SBIN0011243", ours), PayeeMatch::OtherAccount);
     }
 }

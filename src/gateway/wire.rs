@@ -293,9 +293,17 @@ fn unknown(http: u16, body: &str, what: &str) -> String {
 }
 
 /// Classifies the answer to a payout posting (`POST /api/payoutapi`).
+///
+/// Codes are read only on an HTTP 2xx answer (SPEC 4): a 5xx is unknown whatever its body says (an
+/// error page may carry a refusal code after the payout was applied), and so is a 429 or 503 that
+/// has a body. Of the other non-2xx answers only 401 (credentials) and TE0012 (token: the gateway
+/// did not act) are read; anything else proves nothing and leaves the payout in doubt.
 pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> PayoutOutcome {
     if refused_before_processing(http, body) {
         return PayoutOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
+    }
+    if http >= 500 || http == 429 {
+        return PayoutOutcome::Unknown { reason: unknown(http, body, " (an error answer proves nothing)") };
     }
     let Some(v) = parse_lenient(body) else {
         if http == 401 {
@@ -307,23 +315,27 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     if http == 401 || says_credentials_refused(&v) {
         return PayoutOutcome::CredentialsRefused { message: msg };
     }
-    match code(&v).as_deref() {
-        Some("TE0012") => return PayoutOutcome::TokenInvalid,
+    let code = code(&v);
+    if code.as_deref() == Some("TE0012") {
+        return PayoutOutcome::TokenInvalid;
+    }
+    if !(200..300).contains(&http) {
+        return PayoutOutcome::Unknown { reason: unknown(http, body, " (not a 2xx answer)") };
+    }
+    match code.as_deref() {
         Some("TE0005") => return PayoutOutcome::Duplicate { message: msg },
-        Some(c @ ("TE0003" | "TE0007" | "TE0008" | "TE0020")) => {
+        Some(c @ ("TE0003" | "TE0007" | "TE0008")) => {
             return PayoutOutcome::Rejected { code: c.to_string(), message: msg };
         }
+        Some("TE0020") => return PayoutOutcome::TechnicalFailure { message: msg },
         Some("SU0000") => return accepted(&v, false, Some("SU0000"), msg),
         Some("ENQ001") => return accepted(&v, true, Some("ENQ001"), msg),
         _ => {}
     }
-    if http >= 500 {
-        return PayoutOutcome::Unknown { reason: unknown(http, body, "") };
-    }
     let has_txn = field(&v, &["Transaction", "transactions", "data"]).is_some();
     match status_flag(&v) {
-        Flag::Yes if has_txn || says_success(&msg) => accepted(&v, false, None, msg),
-        Flag::Pending => accepted(&v, true, None, msg),
+        Flag::Yes if code.is_none() && (has_txn || says_success(&msg)) => accepted(&v, false, None, msg),
+        Flag::Pending if code.is_none() => accepted(&v, true, None, msg),
         _ => PayoutOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
 }
@@ -355,10 +367,16 @@ fn payee(v: &Value) -> Payee {
 }
 
 /// Classifies the answer to a status inquiry (`PAYOUTSTATUS` or the verify endpoint).
+///
+/// Like a posting's, a status answer's codes are read only on an HTTP 2xx: an error page proves
+/// nothing, so the row is asked about again later.
 pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> StatusOutcome {
     // An inquiry changes nothing at the gateway, so a 429 or 503 is "ask later" whatever its body.
     if http == 429 || http == 503 {
         return StatusOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
+    }
+    if http >= 500 {
+        return StatusOutcome::Unknown { reason: unknown(http, body, " (an error answer proves nothing)") };
     }
     let Some(v) = parse_lenient(body) else {
         if http == 401 {
@@ -370,9 +388,15 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     if http == 401 || says_credentials_refused(&v) {
         return StatusOutcome::CredentialsRefused { message: msg };
     }
+    let code = code(&v);
+    if code.as_deref() == Some("TE0012") {
+        return StatusOutcome::TokenInvalid;
+    }
+    if !(200..300).contains(&http) {
+        return StatusOutcome::Unknown { reason: unknown(http, body, " (not a 2xx answer)") };
+    }
     let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
-    let code = code(&v);
     match code.as_deref() {
         Some("SU0000") => {
             return StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg };
@@ -381,14 +405,10 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
             return StatusOutcome::Pending { code: c.to_string(), message: msg, payee: payee(&v) };
         }
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
-        Some("TE0012") => return StatusOutcome::TokenInvalid,
         Some(c) if is_bank_error(c) => {
             return StatusOutcome::FailedAtBank { code: c.to_string(), message: msg, payee: payee(&v) };
         }
         _ => {}
-    }
-    if http >= 400 {
-        return StatusOutcome::Unknown { reason: unknown(http, body, "") };
     }
     // The document's own success example carries no code: `{"message":"SUCCESS","status":1,...}`.
     let upper = msg.to_ascii_uppercase();
@@ -396,7 +416,9 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
         Flag::Yes if code.is_none() && says_success(&upper) => {
             StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg }
         }
-        Flag::Pending => StatusOutcome::Pending { code: "PENDING".into(), message: msg, payee: payee(&v) },
+        Flag::Pending if code.is_none() => {
+            StatusOutcome::Pending { code: "PENDING".into(), message: msg, payee: payee(&v) }
+        }
         _ if code.is_none() && upper.contains("PENDING") => {
             StatusOutcome::Pending { code: "PENDING".into(), message: msg, payee: payee(&v) }
         }
@@ -521,9 +543,27 @@ mod tests {
         let p = |b: &str| classify_payout(200, None, b);
         assert!(matches!(p(r#"{"status":0,"code":"TE0005","message":"Duplicate"}"#), PayoutOutcome::Duplicate { .. }));
         assert!(matches!(p(r#"{"status":0,"code":"TE0012"}"#), PayoutOutcome::TokenInvalid));
-        for c in ["TE0003", "TE0007", "TE0008", "TE0020"] {
+        for c in ["TE0003", "TE0007", "TE0008"] {
             let body = format!(r#"{{"status":0,"code":"{c}","message":"x"}}"#);
             assert!(matches!(p(&body), PayoutOutcome::Rejected { code, .. } if code == c));
+            // The same refusal on an error answer proves nothing.
+            for http in [400, 404, 500, 502, 503] {
+                assert!(matches!(classify_payout(http, None, &body), PayoutOutcome::Unknown { .. }), "{http} {c}");
+            }
+        }
+        assert!(matches!(
+            p(r#"{"status":0,"code":"TE0020","message":"Technical failure"}"#),
+            PayoutOutcome::TechnicalFailure { .. }
+        ));
+        // A 5xx, a 429 or a 503 with a body is unknown whatever the body says, acceptance included.
+        for body in [
+            r#"{"status":0,"code":"TE0020","message":"Technical failure"}"#,
+            r#"{"status":0,"code":"TE0005","message":"Duplicate"}"#,
+            r#"{"status":1,"code":"SU0000","Transaction":[{"Order-Id":"5"}]}"#,
+        ] {
+            for http in [500, 502, 504, 429, 503] {
+                assert!(matches!(classify_payout(http, None, body), PayoutOutcome::Unknown { .. }), "{http} {body}");
+            }
         }
         assert!(matches!(
             p(r#"{"status":1,"code":"ENQ001","Transaction":[{"Order-Id":"5"}]}"#),
@@ -570,6 +610,12 @@ mod tests {
         assert!(matches!(s(r#"{"status":0,"code":"BE12"}"#), StatusOutcome::Unknown { .. }));
         assert!(matches!(s(r#"{"status":0,"message":"FAILED"}"#), StatusOutcome::Unknown { .. }));
         assert!(matches!(s("{}"), StatusOutcome::Unknown { .. }));
+        // Codes on an error answer prove nothing: asked again later.
+        for body in [r#"{"status":0,"code":"TE0011"}"#, r#"{"status":1,"code":"SU0000"}"#, r#"{"code":"BE1001"}"#] {
+            for http in [404, 500, 502] {
+                assert!(matches!(classify_status(http, None, body), StatusOutcome::Unknown { .. }), "{http} {body}");
+            }
+        }
     }
 
     #[test]

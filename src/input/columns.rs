@@ -21,10 +21,13 @@ pub enum Field {
     PayeeListId,
     Email,
     Phone,
+    /// The organisation's own id of the person or firm paid (Employee ID, Vendor Code...): what
+    /// the payee-change control of SPEC 3.3 follows from one batch to the next.
+    PayeeId,
 }
 
 impl Field {
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 11] = [
         Field::Name,
         Field::Account,
         Field::Ifsc,
@@ -35,6 +38,7 @@ impl Field {
         Field::PayeeListId,
         Field::Email,
         Field::Phone,
+        Field::PayeeId,
     ];
 
     /// The field's plain name, used in messages when the file has no such column.
@@ -50,6 +54,7 @@ impl Field {
             Field::PayeeListId => "payee list id",
             Field::Email => "email",
             Field::Phone => "phone",
+            Field::PayeeId => "payee id",
         }
     }
 
@@ -153,7 +158,7 @@ impl Field {
                 "transactionref",
                 "transactionreference",
             ],
-            Field::PayeeListId => &["payeelistid", "payeelist", "payeeid"],
+            Field::PayeeListId => &["payeelistid", "payeelist"],
             Field::Email => &["email", "emailid", "emailaddress", "mail"],
             Field::Phone => &[
                 "phone",
@@ -165,6 +170,27 @@ impl Field {
                 "contact",
                 "contactno",
                 "contactnumber",
+            ],
+            Field::PayeeId => &[
+                "payeeid",
+                "employeeid",
+                "empid",
+                "employeecode",
+                "empcode",
+                "employeeno",
+                "employeenumber",
+                "empno",
+                "staffid",
+                "staffcode",
+                "vendorcode",
+                "vendorid",
+                "vendorno",
+                "suppliercode",
+                "supplierid",
+                "beneficiaryid",
+                "beneficiarycode",
+                "beneid",
+                "payeecode",
             ],
         }
     }
@@ -180,7 +206,7 @@ pub fn normalise(heading: &str) -> String {
 pub struct Columns {
     /// The header as written (trimmed).
     pub header: Vec<String>,
-    index: [Option<usize>; 10],
+    index: [Option<usize>; 11],
     /// Notes about the mapping worth telling the operator (a column passed over).
     pub notes: Vec<String>,
 }
@@ -189,7 +215,7 @@ impl Columns {
     /// Maps a header. `mode_required` is false with `--mode-auto` or a configured default mode.
     pub fn map(header: &[String], mode_required: bool) -> Result<Columns, InputError> {
         let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
-        let mut index = [None; 10];
+        let mut index = [None; 11];
         let mut taken = vec![false; header.len()];
         let mut notes = Vec::new();
         for (fi, field) in Field::ALL.iter().enumerate() {
@@ -295,6 +321,16 @@ mod tests {
             assert_eq!(c.of(Field::Ifsc), Some(2));
             assert_eq!(c.of(Field::Amount), Some(3));
             assert_eq!(c.of(Field::Mode), Some(4));
+        }
+    }
+
+    #[test]
+    fn payee_id_headings() {
+        for heading in ["Employee ID", "Emp Code", "Vendor Code", "Payee ID", "Beneficiary ID", "EMP_NO"] {
+            let c = Columns::map(&h(&["Name", "Account", "IFSC", "Amount", "Mode", heading, "payeeListId"]), true)
+                .unwrap_or_else(|e| panic!("{heading}: {e}"));
+            assert_eq!(c.of(Field::PayeeId), Some(5), "{heading}");
+            assert_eq!(c.of(Field::PayeeListId), Some(6), "{heading}: the gateway's payee list is another field");
         }
     }
 

@@ -174,6 +174,8 @@ pub struct RowView<'a> {
     pub payee_list_id: &'a str,
     pub email: &'a str,
     pub phone: &'a str,
+    /// The organisation's id of the payee (empty without a payee id column).
+    pub payee_id: &'a str,
 }
 
 impl RowView<'_> {
@@ -190,6 +192,7 @@ impl RowView<'_> {
             payee_list_id: self.payee_list_id.to_string(),
             email: self.email.to_string(),
             phone: self.phone.to_string(),
+            payee_id: self.payee_id.to_string(),
         }
     }
 }
@@ -210,6 +213,7 @@ pub struct ValidRow {
     pub payee_list_id: String,
     pub email: String,
     pub phone: String,
+    pub payee_id: String,
 }
 
 /// A row as the scanner saw it: the record, its problems, and the normalised row when valid.

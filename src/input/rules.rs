@@ -579,6 +579,7 @@ impl Validator {
             payee_list_id: self.field(rec, Field::PayeeListId),
             email: self.field(rec, Field::Email),
             phone: self.field(rec, Field::Phone),
+            payee_id: self.field(rec, Field::PayeeId),
         })
     }
 }

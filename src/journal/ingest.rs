@@ -9,7 +9,11 @@
 //!   it for that payout (TE0005, or worse, an answer about last month's payment to the same person);
 //! - a file whose bytes differ from an earlier batch's but whose rows are the same (name, account,
 //!   IFSC, amount, mode, remarks, reference: a re-saved spreadsheet) is not paid again unless the
-//!   operator says so (`--new-batch`).
+//!   operator says so (`--new-batch`), unless that batch paid none of them (a retry file of rows
+//!   it proved unpaid is a new payment);
+//! - rows that repeat another batch's payment, or pay a payee id to a new account, are held in the
+//!   same transaction that stores the batch ([`super::holds`]), so no stored batch ever has
+//!   unchecked rows.
 
 use sha2::{Digest, Sha256};
 
@@ -17,13 +21,15 @@ use crate::input::rules::reference_ok;
 use crate::input::{Code, Field, InputError, Problem, RowView, Scanner, Severity};
 use crate::money::{Amount, Tally};
 
+use super::actions::{Approved, Selection};
+use super::holds::{HoldReport, HoldRules};
 use super::{Batch, BatchSettings, Journal, JournalError, NewRow, batch_id, now};
 
 /// What became of a file.
 #[derive(Debug)]
 pub enum Ingested {
-    /// Stored as this batch.
-    Stored(Batch),
+    /// Stored as this batch, with the rows it holds (and those `--allow-repeat` released).
+    Stored { batch: Batch, holds: HoldReport, allowed: Option<Approved> },
     /// Not stored: rows with errors and no `skip_invalid`.
     HasErrors { invalid_rows: u64, total: u64, valid: Tally },
     /// Not stored: no data rows, or no valid row.
@@ -52,6 +58,10 @@ pub struct IngestOptions {
     pub skip_invalid: bool,
     /// Store it even when an earlier batch had the same rows (`--new-batch`).
     pub allow_same_rows: bool,
+    /// The cross-batch rules (SPEC 3.2).
+    pub holds: HoldRules,
+    /// `--allow-repeat`: release every `REPEAT_PAYMENT` hold at once, recorded as this operator's.
+    pub allow_repeat: Option<String>,
 }
 
 /// Feeds a valid row into the fingerprint of a file's payments.
@@ -90,6 +100,7 @@ pub fn ingest(
         settings: opts.settings.clone(),
         confirmed_at: None,
         finished_at: None,
+        cancelled_at: None,
         result_path: None,
         total_rows: 0,
         valid: Tally::default(),
@@ -160,11 +171,20 @@ pub fn ingest(
     let rows_hash = hex::encode(rows_hash.finalize());
     if !opts.allow_same_rows {
         if let Some(earlier) = journal.batch_with_rows(&rows_hash, &batch.id)? {
-            return Ok(Ingested::SameRowsAs(earlier));
+            if journal.batch_paid_anything(&earlier.id)? {
+                return Ok(Ingested::SameRowsAs(earlier));
+            }
         }
     }
+    let holds = journal.hold_rows(&batch, &opts.holds)?;
+    let allowed = match &opts.allow_repeat {
+        Some(operator) if holds.repeat_payment > 0 => {
+            Some(journal.approve(&batch, &Selection::AllRepeats, operator, "--allow-repeat")?)
+        }
+        _ => None,
+    };
     store.commit(&rows_hash)?;
     let stored =
         journal.batch(&batch.id)?.ok_or_else(|| JournalError::Corrupt("batch just stored is missing".into()))?;
-    Ok(Ingested::Stored(stored))
+    Ok(Ingested::Stored { batch: stored, holds, allowed })
 }

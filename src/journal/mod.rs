@@ -11,6 +11,8 @@
 //! many rows' intents share one fsync, which is what lets payrun go far beyond the ~1,800 payouts/s
 //! that one fsync per row allows on a small machine.
 
+pub mod actions;
+pub mod holds;
 pub mod ingest;
 pub mod lifecycle;
 pub mod scratch;
@@ -28,8 +30,8 @@ pub use lifecycle::{Event, Illegal, RowState, RowStatus};
 use crate::input::{Mode, Problem, RowView, Severity};
 use crate::money::{Amount, Tally};
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes and reads (a version-1 journal is upgraded in place).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Journal failures callers branch on.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,12 @@ pub enum JournalError {
         "another payrun is working in {0} (a run, resume or status --refresh): wait for it to finish, or use another --state"
     )]
     Busy(PathBuf),
+    #[error(
+        "the journal file {0} was deleted or replaced while payrun was using it: nothing more is sent (the journal is the memory of what was paid)"
+    )]
+    Replaced(PathBuf),
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type Result<T> = std::result::Result<T, JournalError>;
@@ -95,6 +103,8 @@ pub struct Batch {
     pub settings: BatchSettings,
     pub confirmed_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Set by `payrun cancel`: rows not sent are never sent.
+    pub cancelled_at: Option<String>,
     pub result_path: Option<String>,
     /// Control totals taken when the file was read: every row, and the valid rows with their amount.
     pub total_rows: u64,
@@ -141,6 +151,17 @@ pub fn row_reference(own: Option<&str>, batch: &str, generation: u32, seq: u64) 
     }
 }
 
+/// The key two rows share when they pay the same payee (SPEC 3.2): the account's digits without
+/// leading zeros, and the IFSC in upper case. The journal's `payee` column holds it.
+pub fn payee_key(account: &str, ifsc: &str) -> String {
+    format!("{}:{}", account.trim().trim_start_matches('0'), ifsc.trim().to_ascii_uppercase())
+}
+
+/// A payee id as compared across batches (SPEC 3.3): trimmed, upper case.
+pub fn payee_id_key(id: &str) -> String {
+    crate::input::reader::trim(id).to_uppercase()
+}
+
 /// A row as the engine and the report need it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
@@ -153,6 +174,8 @@ pub struct Row {
     pub mode: Option<Mode>,
     pub remarks: String,
     pub payee_list_id: String,
+    /// The organisation's id of the payee (SPEC 3.3), upper case; empty when the file has none.
+    pub payee_id: String,
     pub external_ref: Option<String>,
     pub status: RowStatus,
 }
@@ -187,13 +210,15 @@ impl Counts {
         t
     }
 
-    /// Rows that are not final (ready, sending, accepted, in doubt, pending).
+    /// Rows that are not final (held, ready, sending, accepted, in doubt, pending).
     pub fn open(&self) -> u64 {
         self.cells.iter().filter(|(s, _, _)| !s.is_final()).map(|(_, _, t)| t.count).sum()
     }
 }
 
-const SCHEMA: &str = "
+/// The tables. A version-1 journal gets the columns version 2 added by [`upgrade_v1`] before the
+/// indexes are made.
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     id TEXT PRIMARY KEY,
@@ -213,6 +238,7 @@ CREATE TABLE IF NOT EXISTS batches (
     valid_rows INTEGER NOT NULL DEFAULT 0,
     valid_paise INTEGER NOT NULL DEFAULT 0,
     rows_hash TEXT,
+    cancelled_at TEXT,
     UNIQUE (file_sha256, generation)
 );
 CREATE TABLE IF NOT EXISTS rows (
@@ -237,13 +263,50 @@ CREATE TABLE IF NOT EXISTS rows (
     submitted_at TEXT,
     completed_at TEXT,
     updated_at TEXT,
+    sent_at TEXT,
+    payee TEXT,
+    payee_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (batch_id, seq)
 );
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    at TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    action TEXT NOT NULL,
+    lines TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT ''
+);
+";
+
+const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS rows_by_state ON rows (batch_id, state, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS rows_by_ref ON rows (batch_id, external_ref) WHERE external_ref IS NOT NULL;
 CREATE INDEX IF NOT EXISTS rows_by_any_ref ON rows (external_ref) WHERE external_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS rows_by_payee ON rows (payee) WHERE payee IS NOT NULL;
+CREATE INDEX IF NOT EXISTS rows_by_payee_id ON rows (payee_id, state, completed_at) WHERE payee_id <> '';
+CREATE UNIQUE INDEX IF NOT EXISTS rows_by_line ON rows (batch_id, line);
 CREATE INDEX IF NOT EXISTS batches_by_rows ON batches (rows_hash);
+CREATE INDEX IF NOT EXISTS actions_by_batch ON actions (batch_id, id);
 ";
+
+/// Version 1 → 2: the columns for holds (payee key, payee id), the time of the latest posting, a
+/// batch's cancellation. Existing rows get their payee key; an earlier batch is compared with new
+/// ones like any other.
+fn upgrade_v1(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE rows ADD COLUMN sent_at TEXT;
+         ALTER TABLE rows ADD COLUMN payee TEXT;
+         ALTER TABLE rows ADD COLUMN payee_id TEXT NOT NULL DEFAULT '';
+         ALTER TABLE batches ADD COLUMN cancelled_at TEXT;
+         UPDATE rows SET payee = ltrim(account, '0') || ':' || upper(ifsc) WHERE state <> 'invalid';
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';
+         COMMIT;",
+    )?;
+    Ok(())
+}
 
 /// A value in the journal that payrun cannot read: an error, never a default.
 fn corrupt(column: &str, why: String) -> rusqlite::Error {
@@ -252,6 +315,16 @@ fn corrupt(column: &str, why: String) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         format!("journal column {column}: {why}").into(),
     )
+}
+
+/// Fails with [`JournalError::Replaced`] when the file at `path` is gone or is another file than
+/// the one of `identity` (device, inode).
+pub(crate) fn check_identity(path: &Path, identity: Option<(u64, u64)>) -> Result<()> {
+    match (identity, file_identity(path)) {
+        (Some(then), Some(now)) if then == now => Ok(()),
+        (None, _) => Ok(()),
+        _ => Err(JournalError::Replaced(path.to_path_buf())),
+    }
 }
 
 /// Opens a connection with payrun's settings: WAL, fsync on every commit, foreign keys.
@@ -269,6 +342,15 @@ pub struct Journal {
     conn: Connection,
     path: PathBuf,
     dir: PathBuf,
+    /// The journal file's identity (device, inode) when it was opened: a file deleted or replaced
+    /// under a run is noticed before anything more is sent (SPEC 3 rule 10).
+    identity: Option<(u64, u64)>,
+}
+
+/// The (device, inode) of a file, if it exists.
+pub fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Journal {
@@ -293,7 +375,8 @@ impl Journal {
             OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&path)?;
         }
         let conn = connect(&path)?;
-        conn.execute_batch(SCHEMA)?;
+        let identity = file_identity(&path);
+        conn.execute_batch(TABLES)?;
         let found: Option<String> =
             conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
@@ -304,9 +387,32 @@ impl Journal {
                 )?;
             }
             Some(v) if v == SCHEMA_VERSION => {}
+            Some(1) => upgrade_v1(&conn)?,
             Some(v) => return Err(JournalError::Schema { path, found: v }),
         }
-        Ok(Journal { conn, path, dir: dir.to_path_buf() })
+        conn.execute_batch(INDEXES)?;
+        Ok(Journal { conn, path, dir: dir.to_path_buf(), identity })
+    }
+
+    /// Whether the journal file on disk is still the one this handle opened. A run checks it before
+    /// every group of writes: a deleted or replaced journal would forget what was paid.
+    pub fn check_same_file(&self) -> Result<()> {
+        check_identity(&self.path, self.identity)
+    }
+
+    /// The identity the journal file had when it was opened.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        self.identity
+    }
+
+    /// Whether any batch other than `except` is in the journal (the cross-batch checks have nothing
+    /// to compare with otherwise).
+    pub fn has_other_batches(&self, except: &str) -> Result<bool> {
+        Ok(self.conn.query_row("SELECT EXISTS (SELECT 1 FROM batches WHERE id <> ?1)", [except], |r| r.get(0))?)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub fn path(&self) -> &Path {
@@ -333,6 +439,7 @@ impl Journal {
             settings: serde_json::from_str(&settings).map_err(|e| corrupt("settings", e.to_string()))?,
             confirmed_at: r.get("confirmed_at")?,
             finished_at: r.get("finished_at")?,
+            cancelled_at: r.get("cancelled_at")?,
             result_path: r.get("result_path")?,
             total_rows: r.get::<_, i64>("total_rows")? as u64,
             valid: Tally {
@@ -437,6 +544,13 @@ impl Journal {
         Ok(())
     }
 
+    /// Forgets a confirmation that never led to sending (the gateway refused everything at once):
+    /// the next run asks again.
+    pub fn clear_confirmed(&self, batch: &str) -> Result<()> {
+        self.conn.execute("UPDATE batches SET confirmed_at = NULL WHERE id = ?1", params![batch])?;
+        Ok(())
+    }
+
     pub fn set_result_path(&self, batch: &str, path: &str) -> Result<()> {
         self.conn.execute("UPDATE batches SET result_path = ?2 WHERE id = ?1", params![batch, path])?;
         Ok(())
@@ -456,10 +570,103 @@ impl Journal {
     pub fn recover(&self, batch: &str) -> Result<usize> {
         let target = lifecycle::apply(&RowStatus::new(RowState::Sending), &Event::Recovered, &now())?;
         let n = self.conn.execute(
-            "UPDATE rows SET state = ?2, message = ?3, updated_at = ?4 WHERE batch_id = ?1 AND state = 'sending'",
-            params![batch, target.state().as_str(), target.message, now()],
+            "UPDATE rows SET state = ?2, code = ?3, message = ?4, updated_at = ?5 WHERE batch_id = ?1 AND state = 'sending'",
+            params![batch, target.state().as_str(), target.code, target.message, now()],
         )?;
         Ok(n)
+    }
+
+    /// Marks a batch cancelled (`payrun cancel`), once.
+    pub fn set_cancelled(&self, batch: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE batches SET cancelled_at = ?2 WHERE id = ?1 AND cancelled_at IS NULL",
+            params![batch, now()],
+        )?;
+        Ok(())
+    }
+
+    /// A row of a batch by its line in the input file.
+    pub fn row_at_line(&self, batch: &str, line: u64) -> Result<Option<Row>> {
+        self.conn
+            .prepare_cached("SELECT * FROM rows WHERE batch_id = ?1 AND line = ?2")?
+            .query_row(params![batch, line as i64], Self::row_from)
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// Applies `event` to each of `seqs` through the lifecycle, in one transaction, checking every
+    /// row's state on disk. Rows the event does not apply to are left as they are and returned as
+    /// refused, with why.
+    pub fn apply_to_rows(
+        &self,
+        batch: &str,
+        seqs: &[u64],
+        event: impl Fn(&Row) -> Option<Event>,
+    ) -> Result<(Vec<(Row, RowStatus)>, Vec<(Row, String)>)> {
+        self.check_same_file()?;
+        // A savepoint: its own transaction, or part of the caller's (a batch being stored).
+        self.conn.execute_batch("SAVEPOINT apply_to_rows")?;
+        let result = (|| -> Result<_> {
+            let (mut done, mut refused) = (Vec::new(), Vec::new());
+            let at = now();
+            for &seq in seqs {
+                let row = self
+                    .conn
+                    .prepare_cached("SELECT * FROM rows WHERE batch_id = ?1 AND seq = ?2")?
+                    .query_row(params![batch, seq as i64], Self::row_from)
+                    .optional()?;
+                let Some(row) = row else { continue };
+                let Some(e) = event(&row) else { continue };
+                match lifecycle::apply(&row.status, &e, &at) {
+                    Ok(to) => {
+                        writer::write_change(
+                            &self.conn,
+                            batch,
+                            &writer::Change { seq, from: row.status.state(), to: to.clone() },
+                        )?;
+                        done.push((row, to));
+                    }
+                    Err(illegal) => refused.push((row, illegal.to_string())),
+                }
+            }
+            Ok((done, refused))
+        })();
+        match result {
+            Ok(v) => {
+                self.conn.execute_batch("RELEASE apply_to_rows")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO apply_to_rows; RELEASE apply_to_rows");
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether a batch paid, or may still pay, any row: anything but FAILED, INVALID or CANCELLED.
+    pub fn batch_paid_anything(&self, batch: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM rows WHERE batch_id = ?1 AND state NOT IN ('failed', 'invalid', 'cancelled'))",
+            [batch],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records an operator's action (approve, cancel, resolve, confirm, allow-repeat) with its time.
+    pub fn record_action(
+        &self,
+        batch: &str,
+        operator: &str,
+        action: &str,
+        lines: &str,
+        reason: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO actions (batch_id, at, operator, action, lines, reason, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![batch, now(), operator, action, lines, reason, detail],
+        )?;
+        Ok(())
     }
 
     fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -476,6 +683,7 @@ impl Journal {
             mode: mode.as_deref().and_then(Mode::parse),
             remarks: r.get("remarks")?,
             payee_list_id: r.get("payee_list_id")?,
+            payee_id: r.get("payee_id")?,
             external_ref: r.get("external_ref")?,
             status: RowStatus {
                 state: Some(
@@ -488,6 +696,7 @@ impl Journal {
                 utr: r.get("utr")?,
                 submitted_at: r.get("submitted_at")?,
                 completed_at: r.get("completed_at")?,
+                sent_at: r.get("sent_at")?,
             },
         })
     }
@@ -593,8 +802,8 @@ impl Ingest<'_> {
         let conn = &self.journal.conn;
         let mut st = conn.prepare_cached(
             "INSERT INTO rows (batch_id, seq, line, raw, name, account, ifsc, amount_paise, mode, remarks, payee_list_id,
-                               external_ref, state, code, message, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                               external_ref, state, code, message, updated_at, payee, payee_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
         let raw = serde_json::to_string(row.cells).unwrap_or_else(|_| "[]".into());
         let now = now();
@@ -621,6 +830,8 @@ impl Ingest<'_> {
                     Option::<String>::None,
                     (!warnings.is_empty()).then(|| warnings.join("; ")),
                     now,
+                    payee_key(&v.account, &v.ifsc),
+                    payee_id_key(v.payee_id),
                 ])?;
             }
             None => {
@@ -650,6 +861,8 @@ impl Ingest<'_> {
                     code,
                     Some(message.join("; ")),
                     now,
+                    Option::<String>::None,
+                    "",
                 ])?;
             }
         }

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{JournalError, Result, RowState, RowStatus, connect, now};
+use super::{JournalError, Result, RowState, RowStatus, check_identity, connect, now};
 
 /// One row's change: from the state on disk to a new status (computed by the lifecycle).
 #[derive(Clone, Debug)]
@@ -39,12 +39,12 @@ pub struct Writer {
 }
 
 /// Writes one change, checking the state on disk.
-fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
+pub(crate) fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
     let s = &c.to;
     let n = conn
         .prepare_cached(
             "UPDATE rows SET state = ?3, attempts = ?4, gateway_ref = ?5, code = ?6, message = ?7, utr = ?8,
-                             submitted_at = ?9, completed_at = ?10, updated_at = ?11
+                             submitted_at = ?9, completed_at = ?10, updated_at = ?11, sent_at = ?13
              WHERE batch_id = ?1 AND seq = ?2 AND state = ?12",
         )?
         .execute(params![
@@ -60,6 +60,7 @@ fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
             s.completed_at,
             now(),
             c.from.as_str(),
+            s.sent_at,
         ])?;
     if n != 1 {
         return Err(JournalError::Mismatch {
@@ -73,10 +74,14 @@ fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
 }
 
 impl Writer {
-    /// Starts the writer thread on its own connection to the journal at `path`.
-    pub fn start(path: &Path, batch: &str) -> Result<Writer> {
+    /// Starts the writer thread on its own connection to the journal at `path`. `identity` is the
+    /// journal file's (device, inode) when the run opened it: before every group the writer checks
+    /// the file is still there and still the same, and stops for good otherwise (SPEC 3 rule 10).
+    pub fn start(path: &Path, batch: &str, identity: Option<(u64, u64)>) -> Result<Writer> {
+        check_identity(path, identity)?;
         let mut conn = connect(path)?;
         let batch = batch.to_string();
+        let path = path.to_path_buf();
         let (tx, rx) = mpsc::channel::<Cmd>();
         let handle = std::thread::Builder::new().name("payrun-journal".into()).spawn(move || {
             let mut poisoned: Option<String> = None;
@@ -91,6 +96,7 @@ impl Writer {
                 tracing::trace!(group = cmds.len(), "journal group commit");
                 if poisoned.is_none() {
                     let result = (|| -> Result<()> {
+                        check_identity(&path, identity)?;
                         let tx = conn.transaction()?;
                         for c in &cmds {
                             if let Cmd::Change(change, _) = c {

@@ -28,7 +28,7 @@ pub const RESULT_COLUMNS: [&str; 9] =
     ["external_ref", "status", "code", "message", "gateway_ref", "utr", "submitted_at", "completed_at", "attempts"];
 
 /// The result-file statuses, in the order summaries show them.
-pub const STATUSES: [&str; 5] = ["SUCCESS", "FAILED", "PENDING", "NOT_SENT", "INVALID"];
+pub const STATUSES: [&str; 7] = ["SUCCESS", "FAILED", "PENDING", "HELD", "CANCELLED", "NOT_SENT", "INVALID"];
 
 /// The default result path: `<state>/results/<file stem>-<batch id>.csv`.
 pub fn default_result_path(state: &Path, batch: &Batch) -> PathBuf {

@@ -1,0 +1,128 @@
+//! Which gateway a batch pays through, and connecting to it: the built-in sandbox (in-process, its
+//! world kept in the state directory) or a URL with the configured credentials.
+//!
+//! A batch never changes gateway (half a batch paid by the sandbox and half by the real API is no
+//! batch, and its in-doubt rows would be asked about where they were never sent), so the gateway is
+//! recorded with the batch as a label ([`gateway_label`]) and checked on every resume. A label
+//! never holds credentials.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::BatchError;
+use crate::config::{ConfigFile, Credentials, example_credentials};
+use crate::gateway::GatewayClient;
+use crate::gateway::client::ClientOptions;
+use crate::journal::Batch;
+use crate::sandbox::{Profile, RunningSandbox, SandboxOptions};
+
+/// Where payouts go: the built-in sandbox, or a URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GatewayChoice {
+    Embedded,
+    Url(String),
+}
+
+impl GatewayChoice {
+    /// `--gateway` if given, else `[gateway] url` of the config, else the embedded sandbox.
+    pub fn resolve(flag: Option<&str>, config: &ConfigFile) -> GatewayChoice {
+        match flag.or(config.gateway.url.as_deref()).map(str::trim) {
+            None | Some("") | Some("embedded") => GatewayChoice::Embedded,
+            Some(url) => GatewayChoice::Url(url.to_string()),
+        }
+    }
+}
+
+/// The gateway as the journal records it: `embedded`, or the URL without any user:password part.
+pub fn gateway_label(choice: &GatewayChoice) -> String {
+    match choice {
+        GatewayChoice::Embedded => "embedded".into(),
+        GatewayChoice::Url(u) => match reqwest::Url::parse(u) {
+            Ok(mut url) => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.to_string().trim_end_matches('/').to_string()
+            }
+            Err(_) => u.clone(),
+        },
+    }
+}
+
+/// One batch, one gateway (see the module doc).
+pub fn same_gateway(batch: &Batch, choice: &GatewayChoice) -> Result<(), BatchError> {
+    let now = gateway_label(choice);
+    if now == batch.gateway {
+        return Ok(());
+    }
+    Err(BatchError::OtherGateway { batch: batch.id.clone(), was: batch.gateway.clone(), now })
+}
+
+/// A connected gateway: the client, and the in-process sandbox behind it when embedded.
+pub struct Connection {
+    pub client: Arc<GatewayClient>,
+    pub sandbox: Option<RunningSandbox>,
+}
+
+impl Connection {
+    pub async fn close(self) {
+        if let Some(s) = self.sandbox {
+            s.stop().await;
+        }
+    }
+}
+
+/// Connects to the chosen gateway. The embedded sandbox runs `profile`, keeps its world under
+/// `<state>/sandbox`, and accepts the configured credentials (the document's examples when none are).
+pub async fn connect(
+    choice: &GatewayChoice,
+    config: &ConfigFile,
+    state: &Path,
+    rate: Option<(u32, u32)>,
+    pool: usize,
+    profile: Profile,
+) -> anyhow::Result<Connection> {
+    let configured = config.credentials()?;
+    let mut options = ClientOptions::new("");
+    options.endpoints = config.gateway.endpoints.clone();
+    options.status_via = config.gateway.status_via;
+    options.timeout = request_timeout(config);
+    options.connect_timeout = config.gateway.connect_timeout.unwrap_or(Duration::from_secs(10));
+    options.rate = rate;
+    options.pool = pool;
+    match choice {
+        GatewayChoice::Embedded => {
+            let creds: Credentials = configured.unwrap_or_else(example_credentials);
+            let mut opts = SandboxOptions::new(profile, 1);
+            opts.credentials = creds.clone();
+            let dir = state.join("sandbox");
+            crate::files::create_private_dir(&dir)?;
+            let sandbox = RunningSandbox::start(opts, ([127, 0, 0, 1], 0).into(), None, Some(&dir))
+                .await
+                .context("cannot start the embedded sandbox gateway")?;
+            // The embedded sandbox serves the default paths whatever the config says.
+            options.endpoints = crate::config::Endpoints::default();
+            options.base_url = sandbox.url();
+            let client = GatewayClient::new(&options, creds)?;
+            Ok(Connection { client: Arc::new(client), sandbox: Some(sandbox) })
+        }
+        GatewayChoice::Url(url) => {
+            let Some(creds) = configured else {
+                bail!(
+                    "gateway {url} needs credentials: set {} (or the [gateway] table of payrun.toml)",
+                    crate::config::ENV_VARS.join(", ")
+                );
+            };
+            options.base_url = url.clone();
+            let client = GatewayClient::new(&options, creds)?;
+            Ok(Connection { client: Arc::new(client), sandbox: None })
+        }
+    }
+}
+
+/// The client's whole-request timeout (`[gateway] timeout`, default 30 s).
+pub fn request_timeout(config: &ConfigFile) -> Duration {
+    config.gateway.timeout.unwrap_or(Duration::from_secs(30))
+}

@@ -1,0 +1,562 @@
+//! A batch's life, in the library so that every command is wiring over it (and a future shared
+//! journal or service can drive a batch without the command line):
+//!
+//! ```text
+//!   open (state directory, lock, operator)
+//!     → ingest (read + validate the file, store it as a batch, in one transaction with its holds)
+//!     → guards (same bytes again, same rows again, repeats across batches, changed bank accounts)
+//!     → confirm (credentials checked first; control totals shown; y/N, --yes or --confirm-total)
+//!     → drive (the engine: send, resolve in-doubt rows, poll)
+//!     → finish (result file, summary, verdict)
+//! ```
+//!
+//! and the actions a person takes between runs: approve held rows, cancel a batch, resolve a row.
+//! This module owns the order of those steps and the guards between them. It never reads a
+//! terminal or prints: confirmation is a [`Confirm`] the caller supplies, messages are returned.
+
+pub mod connect;
+pub mod settings;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::ConfigFile;
+use crate::engine::{self, Outcome, Progress, Stop};
+use crate::input::{InputError, Mode, Problem, RuleOptions, Scanner};
+use crate::journal::actions::{Approved, Cancelled, Selection};
+use crate::journal::holds::{HeldRow, HoldReport};
+use crate::journal::ingest::{IngestError, IngestOptions, Ingested, ingest};
+use crate::journal::scratch::DiskIndex;
+use crate::journal::{Batch, Journal, JournalError, Row, RowState, RowStatus};
+use crate::money::Tally;
+use crate::report::{self, Summary};
+use crate::shutdown::Shutdown;
+
+pub use connect::{Connection, GatewayChoice, connect, gateway_label, same_gateway};
+pub use settings::{Overrides, ReadSwitches, embedded_profile, engine_config, hold_rules, settings_for};
+
+/// Failures of a batch step that callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(
+        "batch {batch} ran against {was}; it cannot continue against {now}. Finish it there, or pay the file as a new batch (--new-batch) once it is finished."
+    )]
+    OtherGateway { batch: String, was: String, now: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Connect(String),
+    #[error("{0}")]
+    Confirm(String),
+    #[error("cannot write the result file: {0}")]
+    Report(String),
+    #[error("cannot find the user's data directory for the journal: set PAYRUN_STATE or use --state DIR")]
+    NoDataDir,
+}
+
+/// Where the journal lives, and whether that is the default place (commands printed for the
+/// operator to type next carry `--state` whenever it is not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateDir {
+    pub path: PathBuf,
+    pub is_default: bool,
+}
+
+impl StateDir {
+    /// The default: the user's data directory (`$XDG_DATA_HOME/payrun`, i.e.
+    /// `~/.local/share/payrun` on Linux), never the working directory: whether a file was already
+    /// paid must not depend on the folder the operator happens to stand in.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "payrun").map(|d| d.data_dir().to_path_buf())
+    }
+
+    /// `--state DIR` (clap fills it from `$PAYRUN_STATE` too), else the default.
+    pub fn resolve(flag: Option<PathBuf>) -> Result<StateDir, BatchError> {
+        let default = StateDir::default_path();
+        match flag.filter(|p| !p.as_os_str().is_empty()) {
+            Some(path) => {
+                let is_default = default.as_deref() == Some(path.as_path());
+                Ok(StateDir { path, is_default })
+            }
+            None => Ok(StateDir { path: default.ok_or(BatchError::NoDataDir)?, is_default: true }),
+        }
+    }
+
+    /// ` --state DIR` (quoted for a shell) when not the default, else nothing.
+    pub fn arg(&self) -> String {
+        if self.is_default {
+            String::new()
+        } else {
+            format!(" --state {}", shell_quote(&self.path.display().to_string()))
+        }
+    }
+}
+
+/// `text` as one shell word: as it is when it is plain, else in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':' | '=' | ','));
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
+}
+
+/// The operator's name recorded with every action: `--operator` / `$PAYRUN_OPERATOR` (given by
+/// the caller), else the login name, else `unknown`.
+pub fn operator_name(given: Option<&str>) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// An open state directory: the journal, the lock that keeps other processes from moving its rows
+/// (when taken), and who is at the keyboard.
+pub struct Session {
+    pub journal: Journal,
+    pub state: StateDir,
+    pub operator: String,
+    _lock: Option<File>,
+}
+
+impl Session {
+    /// Opens the journal of `state`, taking the directory's lock when `lock` (every command that
+    /// sends or changes rows does; reading commands do not).
+    pub fn open(state: StateDir, operator: String, lock: bool) -> Result<Session, BatchError> {
+        let journal = Journal::open(&state.path)?;
+        let lock = if lock { Some(journal.lock()?) } else { None };
+        Ok(Session { journal, state, operator, _lock: lock })
+    }
+
+    /// A whole `payrun` command for the operator to type next, `--state` included when needed.
+    pub fn command(&self, verb_and_args: &str) -> String {
+        format!("payrun {verb_and_args}{}", self.state.arg())
+    }
+
+    /// Finds a batch by id (or a unique prefix of 4 or more characters) or by the path of its input
+    /// file (its latest batch).
+    pub fn find_batch(&self, key: &str) -> Result<Batch, BatchError> {
+        let path = Path::new(key);
+        if path.is_file() {
+            let sniffed = crate::input::reader::sniff(path, true)?;
+            let sha = sniffed.sha256.map(hex::encode).unwrap_or_default();
+            if let Some(b) = self.journal.latest_batch_for(&sha)? {
+                return Ok(b);
+            }
+            return Err(BatchError::NotFound(format!(
+                "no batch of {key} in {} (`{}` lists them)",
+                self.state.path.display(),
+                self.command("status")
+            )));
+        }
+        if let Some(b) = self.journal.batch(key)? {
+            return Ok(b);
+        }
+        let short = key.trim().len() < 4;
+        Err(BatchError::NotFound(format!(
+            "no batch '{key}' in {}{} (`{}` lists them)",
+            self.state.path.display(),
+            if short { ": a batch id prefix needs at least 4 characters" } else { "" },
+            self.command("status")
+        )))
+    }
+}
+
+/// How a file becomes (or finds) its batch.
+#[derive(Clone, Debug)]
+pub struct FileOptions {
+    pub rules: RuleOptions,
+    pub switches: ReadSwitches,
+    /// Pay a file whose batch finished again, as a new batch with new references.
+    pub new_batch: bool,
+    /// Release every `REPEAT_PAYMENT` hold at once (recorded as the operator's).
+    pub allow_repeat: bool,
+    pub gateway: GatewayChoice,
+    pub overrides: Overrides,
+}
+
+/// Why a file was not stored (nothing sent).
+#[derive(Debug)]
+pub enum Refusal {
+    /// The same bytes were paid as this batch, which finished.
+    AlreadyPaid(Batch),
+    /// `--new-batch` while this batch of the same bytes is not finished.
+    Unfinished(Batch),
+    /// Rows with errors and no `--skip-invalid`.
+    HasErrors { invalid_rows: u64, total: u64, valid: Tally },
+    /// The same rows as this earlier batch, in a file with other bytes.
+    SameRows(Batch),
+    /// A header and no data rows.
+    NoRows,
+    /// No valid row.
+    NoValidRows,
+    /// The file cannot be read.
+    Unreadable(InputError),
+}
+
+impl Refusal {
+    /// The message for the operator, with the whole commands to type next.
+    pub fn message(&self, file: &Path, session: &Session) -> String {
+        let f = file.display();
+        match self {
+            Refusal::AlreadyPaid(b) if b.cancelled_at.is_some() => format!(
+                "{f} was cancelled as batch {} ({}). Nothing sent.\n       To pay it after all, as a new batch with new references: {}",
+                b.id,
+                b.cancelled_at.as_deref().unwrap_or("?"),
+                session.command(&format!("run {} --new-batch", shell_quote(&f.to_string())))
+            ),
+            Refusal::AlreadyPaid(b) => format!(
+                "{f} was already paid as batch {} (finished {}; result: {}). Nothing sent.\n       To pay the same file again as a new batch with new references, use --new-batch.",
+                b.id,
+                b.finished_at.as_deref().unwrap_or("?"),
+                b.result_path.clone().unwrap_or_else(|| session.command(&format!("report {} --out result.csv", b.id)))
+            ),
+            Refusal::Unfinished(b) => format!(
+                "batch {} of this file is not finished; finish it first ({}), or cancel it ({}), then pay the file again with --new-batch.",
+                b.id,
+                session.command(&format!("resume {}", b.id)),
+                session.command(&format!("cancel {} --reason '...'", b.id))
+            ),
+            Refusal::HasErrors { invalid_rows, total, valid } => format!(
+                "{invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate {} shows every problem), or use --skip-invalid to send the {} valid rows.",
+                shell_quote(&f.to_string()),
+                valid.count
+            ),
+            Refusal::SameRows(earlier) => format!(
+                "{f} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
+                earlier.id, earlier.file_path, earlier.created_at
+            ),
+            Refusal::NoRows => InputError::NoRows { path: file.to_path_buf() }.to_string(),
+            Refusal::NoValidRows => format!("no valid rows in {f}; nothing to send"),
+            Refusal::Unreadable(e) => e.to_string(),
+        }
+    }
+}
+
+/// What opening a file gave.
+#[derive(Debug)]
+pub enum Opened {
+    /// Stored as a new batch, with the rows it holds.
+    Stored {
+        batch: Batch,
+        holds: HoldReport,
+        allowed: Option<Approved>,
+    },
+    /// The same bytes as a batch that is not finished: continue it.
+    Unfinished(Batch),
+    Refused(Refusal),
+}
+
+/// Reads `file` and stores it as a batch (or finds its unfinished batch). `on_problem` sees every
+/// row problem as it is found, `on_opened` the scanner once the file is open (to say how it was
+/// read). Duplicates are remembered in a scratch file on disk: memory stays flat however long the
+/// file.
+pub fn open_file(
+    session: &Session,
+    file: &Path,
+    opts: &FileOptions,
+    config: &ConfigFile,
+    on_opened: impl FnOnce(&Scanner),
+    on_problem: impl FnMut(&Problem),
+) -> Result<Opened, BatchError> {
+    let journal = &session.journal;
+    let index = DiskIndex::create(&session.state.path)?;
+    let mut scanner = match Scanner::open_with(file, true, opts.rules.clone(), |_, _| Box::new(index)) {
+        Ok(s) => s,
+        Err(e) => return Ok(Opened::Refused(Refusal::Unreadable(e))),
+    };
+    on_opened(&scanner);
+    let sha = scanner.source().sniffed.sha256.ok_or_else(|| JournalError::Corrupt("file hash missing".into()))?;
+    let previous = journal.latest_batch_for(&hex::encode(sha))?;
+    let generation = match (&previous, opts.new_batch) {
+        (Some(b), false) if b.finished_at.is_some() => return Ok(Opened::Refused(Refusal::AlreadyPaid(b.clone()))),
+        (Some(b), false) => return Ok(Opened::Unfinished(b.clone())),
+        (Some(b), true) if b.finished_at.is_none() => return Ok(Opened::Refused(Refusal::Unfinished(b.clone()))),
+        (Some(b), true) => b.generation + 1,
+        (None, _) => 1,
+    };
+    let settings = settings_for(&opts.overrides, config, opts.switches, None);
+    let ingest_opts = IngestOptions {
+        generation,
+        gateway: gateway_label(&opts.gateway),
+        settings,
+        skip_invalid: opts.switches.skip_invalid,
+        allow_same_rows: opts.new_batch,
+        holds: hold_rules(config),
+        allow_repeat: opts.allow_repeat.then(|| session.operator.clone()),
+    };
+    let ingested = ingest(journal, &mut scanner, ingest_opts, on_problem);
+    // The scanner (and its duplicate index) is done: free it before the long part.
+    drop(scanner);
+    Ok(match ingested {
+        Ok(Ingested::Stored { batch, holds, allowed }) => Opened::Stored { batch, holds, allowed },
+        Ok(Ingested::HasErrors { invalid_rows, total, valid }) => {
+            Opened::Refused(Refusal::HasErrors { invalid_rows, total, valid })
+        }
+        Ok(Ingested::SameRowsAs(earlier)) => Opened::Refused(Refusal::SameRows(earlier)),
+        Ok(Ingested::NothingToSend { total: 0 }) => Opened::Refused(Refusal::NoRows),
+        Ok(Ingested::NothingToSend { .. }) => Opened::Refused(Refusal::NoValidRows),
+        Err(IngestError::Input(e)) => Opened::Refused(Refusal::Unreadable(e)),
+        Err(IngestError::Journal(e)) => return Err(e.into()),
+    })
+}
+
+/// `resume` checks a batch's held rows again (SPEC 3.2): the rows released because their reason is
+/// gone.
+pub fn recheck_holds(session: &Session, batch: &Batch, config: &ConfigFile) -> Result<Vec<HeldRow>, BatchError> {
+    Ok(session.journal.release_gone_holds(batch, &hold_rules(config))?)
+}
+
+/// What is about to be sent, shown before the operator confirms.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub batch: String,
+    pub gateway: String,
+    /// Rows about to be sent, in total and per mode.
+    pub to_send: Tally,
+    pub by_mode: Vec<(Mode, Tally)>,
+    /// Rows already sent that will be followed.
+    pub in_flight: u64,
+    /// Rows held for a person (not sent).
+    pub held: u64,
+    /// The state directory holds no other batch: payrun cannot know what an earlier run from
+    /// another state directory paid (SPEC 3 rule 10).
+    pub first_in_state: bool,
+    /// Gateway requests per second.
+    pub rate: u32,
+}
+
+impl Plan {
+    /// The least time the sending takes at the rate: every payout needs at least two gateway calls
+    /// (the posting and a status inquiry), plus one token request.
+    pub fn least_duration(&self) -> std::time::Duration {
+        let calls = 2 * self.to_send.count + self.in_flight + 1;
+        std::time::Duration::from_secs_f64(calls as f64 / f64::from(self.rate.max(1)))
+    }
+}
+
+/// Asks the operator (or checks `--yes` / `--confirm-total`) before the first payout to a gateway
+/// that is not the embedded sandbox.
+pub trait Confirm {
+    fn confirm(&mut self, plan: &Plan) -> anyhow::Result<bool>;
+}
+
+/// What driving a batch came to.
+#[derive(Debug)]
+pub enum Driven {
+    /// The operator did not confirm: nothing sent, the batch stays stored.
+    Declined,
+    /// The gateway refused the credentials before anything was sent (checked before asking).
+    CredentialsRefused(String),
+    /// The engine ran.
+    Ran(Outcome),
+    /// The journal failed (or was deleted or replaced) mid-run: payouts may have gone out before;
+    /// nothing was sent after it.
+    JournalStopped(String),
+}
+
+/// Runs (or resumes) a stored batch against its gateway: checks the gateway is the batch's own,
+/// checks the credentials, asks for confirmation when needed, then lets the engine work the batch.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive(
+    session: &Session,
+    batch: &Batch,
+    gateway_flag: Option<&str>,
+    overrides: &Overrides,
+    config: &ConfigFile,
+    confirm: &mut dyn Confirm,
+    progress: &mut dyn Progress,
+    shutdown: Shutdown,
+) -> Result<Driven, BatchError> {
+    let journal = &session.journal;
+    let choice = GatewayChoice::resolve(Some(gateway_flag.unwrap_or(&batch.gateway)), config);
+    same_gateway(batch, &choice)?;
+    let settings = settings_for(overrides, config, ReadSwitches::default(), Some(&batch.settings));
+    if settings != batch.settings {
+        journal.update_settings(&batch.id, &settings)?;
+    }
+    let conn = connect(
+        &choice,
+        config,
+        &session.state.path,
+        Some((settings.rate, settings.burst)),
+        settings.concurrency as usize,
+        embedded_profile(&settings),
+    )
+    .await
+    .map_err(|e| BatchError::Connect(format!("{e:#}")))?;
+    let counts = journal.counts(&batch.id)?;
+    let ready = counts.state(RowState::Ready);
+    if conn.sandbox.is_none() && batch.confirmed_at.is_none() && ready.count > 0 {
+        // Credentials first: a confirmation is asked for only when sending can start.
+        if let Err(why) = conn.client.check_credentials().await {
+            conn.close().await;
+            return Ok(Driven::CredentialsRefused(why));
+        }
+        let by_mode: Vec<(Mode, Tally)> = Mode::ALL
+            .into_iter()
+            .map(|m| {
+                let mut t = Tally::default();
+                for (s, mode, tally) in &counts.cells {
+                    if *s == RowState::Ready && *mode == Some(m) {
+                        t += *tally;
+                    }
+                }
+                (m, t)
+            })
+            .filter(|(_, t)| t.count > 0)
+            .collect();
+        let plan = Plan {
+            batch: batch.id.clone(),
+            gateway: batch.gateway.clone(),
+            to_send: ready,
+            by_mode,
+            in_flight: counts.open() - ready.count - counts.state(RowState::Held).count,
+            held: counts.state(RowState::Held).count,
+            first_in_state: !journal.has_other_batches(&batch.id)?,
+            rate: settings.rate,
+        };
+        let yes = match confirm.confirm(&plan) {
+            Ok(y) => y,
+            Err(e) => {
+                conn.close().await;
+                return Err(BatchError::Confirm(format!("{e:#}")));
+            }
+        };
+        if !yes {
+            conn.close().await;
+            return Ok(Driven::Declined);
+        }
+        journal.set_confirmed(&batch.id)?;
+        journal.record_action(
+            &batch.id,
+            &session.operator,
+            "confirm",
+            "",
+            "",
+            &format!("{} rows, ₹{}", plan.to_send.count, plan.to_send.amount.to_indian()),
+        )?;
+    }
+    let cfg = engine_config(&settings, config);
+    let outcome = engine::run(journal, batch, Arc::clone(&conn.client), cfg, shutdown, progress).await;
+    conn.close().await;
+    match outcome {
+        Ok(o) => {
+            // A confirmation counts only for a batch that then started sending.
+            if matches!(o.stop, Stop::CredentialsRefused(_)) && o.stats.postings_received() == 0 {
+                journal.clear_confirmed(&batch.id)?;
+            }
+            Ok(Driven::Ran(o))
+        }
+        Err(e) => Ok(Driven::JournalStopped(e.to_string())),
+    }
+}
+
+/// How a batch stands after a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every valid row is final, and none FAILED.
+    Complete,
+    /// The batch ran, but some rows are FAILED, PENDING or HELD.
+    Partial,
+    /// Stopped (credentials refused, operator stop, unreachable): unsent rows stay resumable.
+    Aborted,
+}
+
+/// A batch's result, written.
+#[derive(Debug)]
+pub struct Finished {
+    pub summary: Summary,
+    pub verdict: Verdict,
+    /// Rows not final.
+    pub open: u64,
+    pub result: PathBuf,
+}
+
+/// Writes the result file (to `out`, else `<state>/results/<file>-<batch>.csv`), marks the batch
+/// finished when every row is final, and gives the summary and verdict.
+pub fn finish(
+    session: &Session,
+    batch: &Batch,
+    out: Option<&Path>,
+    stop: Option<&Stop>,
+) -> Result<Finished, BatchError> {
+    let journal = &session.journal;
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| report::default_result_path(&session.state.path, batch));
+    report::write_result(journal, batch, &out).map_err(|e| BatchError::Report(format!("{e:#}")))?;
+    journal.set_result_path(&batch.id, &out.display().to_string())?;
+    let counts = journal.counts(&batch.id)?;
+    let open = counts.open();
+    if open == 0 {
+        journal.set_finished(&batch.id)?;
+    }
+    let summary = Summary::new(batch, &counts, Some(&out));
+    let aborted = matches!(stop, Some(Stop::Interrupted | Stop::CredentialsRefused(_) | Stop::Unreachable(_)));
+    let verdict = if aborted {
+        Verdict::Aborted
+    } else if open > 0 || summary.count("FAILED") > 0 {
+        Verdict::Partial
+    } else {
+        Verdict::Complete
+    };
+    Ok(Finished { summary, verdict, open, result: out })
+}
+
+/// Releases held rows (`payrun approve`).
+pub fn approve(session: &Session, batch: &Batch, which: &Selection, reason: &str) -> Result<Approved, BatchError> {
+    Ok(session.journal.approve(batch, which, &session.operator, reason)?)
+}
+
+/// Abandons a batch (`payrun cancel`): rows not sent become CANCELLED.
+pub fn cancel(session: &Session, batch: &Batch, reason: &str) -> Result<Cancelled, BatchError> {
+    let c = session.journal.cancel(batch, &session.operator, reason)?;
+    if session.journal.counts(&batch.id)?.open() == 0 {
+        session.journal.set_finished(&batch.id)?;
+    }
+    Ok(c)
+}
+
+/// Records a person's finding on a row (`payrun resolve`).
+pub fn resolve(
+    session: &Session,
+    batch: &Batch,
+    line: u64,
+    paid: bool,
+    utr: Option<&str>,
+    reason: &str,
+) -> Result<(Row, RowStatus), BatchError> {
+    let done = session.journal.resolve(batch, line, paid, utr, &session.operator, reason)?;
+    if session.journal.counts(&batch.id)?.open() == 0 {
+        session.journal.set_finished(&batch.id)?;
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_for_a_shell() {
+        assert_eq!(shell_quote("/tmp/state-1"), "/tmp/state-1");
+        assert_eq!(shell_quote("my state"), "'my state'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn the_state_arg_is_given_unless_default() {
+        let s = StateDir { path: PathBuf::from("/x/y z"), is_default: false };
+        assert_eq!(s.arg(), " --state '/x/y z'");
+        let d = StateDir { path: PathBuf::from("/home/u/.local/share/payrun"), is_default: true };
+        assert_eq!(d.arg(), "");
+    }
+}

@@ -1,0 +1,271 @@
+//! Across batches (SPEC 3.2 and 3.3): which valid rows of a new batch wait for a person before
+//! anything is sent, because another batch of the journal pays the same payee (`REPEAT_PAYMENT`),
+//! or because the payee's bank account changed since it was last paid (`PAYEE_CHANGED`).
+//!
+//! The batch id protects one file; people also pay the same rows through other files (a file saved
+//! again with one amount corrected while its batch is open, the first lines of a file already paid,
+//! a retry file with rows that were paid). So every valid row is compared with the rows of every
+//! other batch by payee (account digits without leading zeros, IFSC: the `payee` column) and
+//! amount, and by payee id (the `payee_id` column).
+//!
+//! This module owns those look-ups. Each is one indexed probe per new row (`rows_by_payee`,
+//! `rows_by_payee_id`), so a million-row journal costs what a small one does, and nothing per row is
+//! kept in memory beyond two integers per held row. Rows change only through the lifecycle
+//! ([`Event::Hold`], [`Event::Release`]). It never sends anything, never holds a row twice (holds
+//! are made once, when the batch is stored), and never releases a `PAYEE_CHANGED` row by itself:
+//! only `approve --rows` naming its line does.
+
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::lifecycle::{self, Event, PAYEE_CHANGED, REPEAT_PAYMENT, RowState};
+use super::writer::{Change, write_change};
+use super::{Batch, Journal, Result, now};
+use crate::money::Amount;
+
+/// The rules' settings.
+#[derive(Clone, Copy, Debug)]
+pub struct HoldRules {
+    /// SPEC 3.2 (c): the same amount paid to the same payee this recently is a repeat (a monthly
+    /// salary of the same amount is not; a second run in the same pay cycle is). Default 20 days.
+    pub repeat_window: Duration,
+}
+
+impl Default for HoldRules {
+    fn default() -> Self {
+        HoldRules { repeat_window: Duration::from_secs(20 * 86_400) }
+    }
+}
+
+/// A row held or released, for the operator's screen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldRow {
+    pub seq: u64,
+    pub line: u64,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What a hold pass did: how many rows per code, and the first few of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HoldReport {
+    pub repeat_payment: u64,
+    pub payee_changed: u64,
+    /// The first rows (at most [`HoldReport::EXAMPLES`]), in file order per code.
+    pub examples: Vec<HeldRow>,
+}
+
+impl HoldReport {
+    pub const EXAMPLES: usize = 20;
+
+    pub fn total(&self) -> u64 {
+        self.repeat_payment + self.payee_changed
+    }
+
+    fn add(&mut self, row: HeldRow) {
+        match row.code {
+            PAYEE_CHANGED => self.payee_changed += 1,
+            _ => self.repeat_payment += 1,
+        }
+        if self.examples.len() < Self::EXAMPLES {
+            self.examples.push(row);
+        }
+    }
+}
+
+/// SQL: whether row `o` of another batch holds row `n` (SPEC 3.2 a, b, c), judged at time `at`
+/// (an SQL expression giving RFC 3339 UTC text); `?9` is the repeat window in seconds.
+fn holder_condition(at: &str) -> String {
+    format!(
+        "o.payee = n.payee AND o.batch_id <> n.batch_id AND (
+            o.state IN ('held', 'ready', 'sending', 'accepted', 'in_doubt', 'pending')
+            OR (o.state = 'success' AND o.completed_at >= strftime('%Y-%m-%dT%H:%M:%fZ', {at}, '-1 day'))
+            OR (o.state = 'success' AND o.amount_paise = n.amount_paise
+                AND o.completed_at >= strftime('%Y-%m-%dT%H:%M:%fZ', {at}, '-' || ?9 || ' seconds')))"
+    )
+}
+
+/// Masks an account number to its last four digits: `XXXXXXXX4321`.
+pub fn mask_account(account: &str) -> String {
+    let digits: Vec<char> = account.chars().collect();
+    let keep = digits.len().min(4);
+    let hidden = digits.len() - keep;
+    format!("{}{}", "X".repeat(hidden), digits[hidden..].iter().collect::<String>())
+}
+
+/// The date part of an RFC 3339 time (`2026-11-24`), or the text as it is.
+fn date_of(t: &str) -> &str {
+    t.get(..10).unwrap_or(t)
+}
+
+/// Describes the holder row (by rowid) for a `REPEAT_PAYMENT` message.
+fn describe_repeat(journal: &Journal, holder: i64) -> Result<String> {
+    let conn = journal.conn();
+    let found = conn
+        .prepare_cached(
+            "SELECT o.batch_id, b.file_path, o.line, o.amount_paise, o.state,
+                    COALESCE(o.completed_at, o.submitted_at, b.created_at), b.cancelled_at
+             FROM rows o JOIN batches b ON b.id = o.batch_id WHERE o.rowid = ?1",
+        )?
+        .query_row([holder], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((batch, file, line, paise, state, at)) = found else {
+        return Ok("another batch pays this payee".into());
+    };
+    let amount = paise.map(|p| format!("₹{}", Amount::from_paise(p).to_indian())).unwrap_or_else(|| "?".into());
+    let how = match RowState::parse(&state) {
+        Some(RowState::Success) => format!("paid {}", date_of(&at)),
+        Some(s) => format!("{} since {}, not finished", s.result_status(), date_of(&at)),
+        None => state,
+    };
+    let file = std::path::Path::new(&file).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or(file);
+    Ok(format!("same payee as batch {batch} ({file}) line {line}, {amount}, {how}: a repeat payment?"))
+}
+
+impl Journal {
+    /// Holds the ready rows of `batch` that another batch's rows hold (SPEC 3.2) or whose payee id
+    /// was last paid to another account (SPEC 3.3). Runs inside the caller's transaction when there
+    /// is one (the batch is stored and held atomically, so a crash can never leave a stored batch
+    /// whose repeats were not held).
+    pub fn hold_rows(&self, batch: &Batch, rules: &HoldRules) -> Result<HoldReport> {
+        let mut report = HoldReport::default();
+        if !self.has_other_batches(&batch.id)? {
+            return Ok(report);
+        }
+        let at = now();
+        // SPEC 3.3 first: a changed bank account is approved one by one, whatever else applies.
+        let changed: Vec<(u64, u64, i64)> = self
+            .conn()
+            .prepare(
+                "SELECT n.seq, n.line, o.rowid FROM rows n
+                 JOIN rows o ON o.rowid = (
+                     SELECT o2.rowid FROM rows o2
+                     WHERE o2.payee_id = n.payee_id AND o2.state = 'success' AND o2.batch_id <> n.batch_id
+                     ORDER BY o2.completed_at DESC LIMIT 1)
+                 WHERE n.batch_id = ?1 AND n.state = 'ready' AND n.payee_id <> '' AND o.payee <> n.payee
+                 ORDER BY n.seq",
+            )?
+            .query_map([&batch.id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (seq, line, holder) in changed {
+            let (account, paid_at, payee_id): (String, String, String) = self.conn().query_row(
+                "SELECT account, COALESCE(completed_at, ''), payee_id FROM rows WHERE rowid = ?1",
+                [holder],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let message = format!(
+                "payee {payee_id} was last paid to another bank account ({}, on {}): a changed bank account is released only by approving this line",
+                mask_account(&account),
+                date_of(&paid_at)
+            );
+            self.hold_one(batch, seq, line, PAYEE_CHANGED, message, &at, &mut report)?;
+        }
+        let sql = format!(
+            "SELECT n.seq, n.line, (SELECT o.rowid FROM rows o WHERE {} ORDER BY o.completed_at DESC LIMIT 1) AS holder
+             FROM rows n WHERE n.batch_id = ?1 AND n.state = 'ready' AND holder IS NOT NULL ORDER BY n.seq",
+            holder_condition("?2")
+        );
+        let repeats: Vec<(u64, u64, i64)> = self
+            .conn()
+            .prepare(&sql.replace("?9", "?3"))?
+            .query_map(params![batch.id, at, rules.repeat_window.as_secs() as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (seq, line, holder) in repeats {
+            let message = describe_repeat(self, holder)?;
+            self.hold_one(batch, seq, line, REPEAT_PAYMENT, message, &at, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hold_one(
+        &self,
+        batch: &Batch,
+        seq: u64,
+        line: u64,
+        code: &'static str,
+        message: String,
+        at: &str,
+        report: &mut HoldReport,
+    ) -> Result<()> {
+        let from = super::lifecycle::RowStatus::new(RowState::Ready);
+        let to = lifecycle::apply(&from, &Event::Hold { code: code.into(), message: message.clone() }, at)?;
+        write_change(self.conn(), &batch.id, &Change { seq, from: RowState::Ready, to })?;
+        report.add(HeldRow { seq, line, code, message });
+        Ok(())
+    }
+
+    /// `resume` checks a batch's `REPEAT_PAYMENT` rows again: a row none of whose holders remain
+    /// (the other batch was cancelled before sending it, or its row proved unpaid) is released. The
+    /// time windows are judged at the moment the row was held, so time passing releases nothing.
+    pub fn release_gone_holds(&self, batch: &Batch, rules: &HoldRules) -> Result<Vec<HeldRow>> {
+        let sql = format!(
+            "SELECT n.seq, n.line FROM rows n
+             WHERE n.batch_id = ?1 AND n.state = 'held' AND n.code = ?2
+               AND NOT EXISTS (SELECT 1 FROM rows o WHERE {}) ORDER BY n.seq",
+            holder_condition("n.updated_at")
+        );
+        let gone: Vec<(u64, u64)> = self
+            .conn()
+            .prepare(&sql.replace("?9", "?3"))?
+            .query_map(params![batch.id, REPEAT_PAYMENT, rules.repeat_window.as_secs() as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let seqs: Vec<u64> = gone.iter().map(|(s, _)| *s).collect();
+        let message = "released: the payment that held it is gone (its batch was cancelled, or it proved unpaid)";
+        let (done, _) = self.apply_to_rows(&batch.id, &seqs, |_| Some(Event::Release { message: message.into() }))?;
+        Ok(done
+            .into_iter()
+            .map(|(row, _)| HeldRow { seq: row.seq, line: row.line, code: REPEAT_PAYMENT, message: message.into() })
+            .collect())
+    }
+
+    /// For `validate --state`: the payee-change warning a row would get (SPEC 3.3), from the latest
+    /// successful payment to `payee_id` in the journal. `None` when there is none or it went to
+    /// the same account and IFSC.
+    pub fn payee_change(&self, payee_id: &str, account: &str, ifsc: &str) -> Result<Option<String>> {
+        let id = super::payee_id_key(payee_id);
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let last: Option<(String, String, String)> = self
+            .conn()
+            .prepare_cached(
+                "SELECT payee, account, COALESCE(completed_at, '') FROM rows
+                 WHERE payee_id = ?1 AND state = 'success' ORDER BY completed_at DESC LIMIT 1",
+            )?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(last.filter(|(payee, _, _)| *payee != super::payee_key(account, ifsc)).map(|(_, acc, at)| {
+            format!(
+                "payee {id} was last paid to another bank account ({}, on {}): `run` will hold this row until it is approved",
+                mask_account(&acc),
+                date_of(&at)
+            )
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_account;
+
+    #[test]
+    fn masks_all_but_the_last_four_digits() {
+        assert_eq!(mask_account("501002003004"), "XXXXXXXX3004");
+        assert_eq!(mask_account("123"), "123");
+    }
+}
