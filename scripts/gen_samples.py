@@ -139,13 +139,20 @@ def magic():
         ("999900000009", "Collision Answer Lost"), ("999900000010", "Rate Limited First"),
         ("999900000011", "Token Invalid First"), ("999900000012", "Pending Then Bank Failure"),
         ("999900000013", "Reset And Lagging Status"), ("999900000014", "Status Other Account"),
+        ("999900000015", "Server Error After Apply"), ("999900000016", "TE0020 After Apply"),
+        ("999900000017", "Status With Charges"), ("999900000018", "Paid By Earlier Run"),
+        ("999900000018", "Paid Earlier Own Ref"), ("999900000019", "Reference Read As Order Id"),
     ]
+    # One row uses its own reference column: an earlier run's payment under a file's own reference
+    # cannot be told from a reused reference (REF_ALREADY_USED); derived references can.
+    own_ref = {"Paid Earlier Own Ref": "MAGIC-OWN-0018"}
     with open("samples/sandbox-magic.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["Name", "Account Number", "IFSC", "Amount", "Mode", "Remarks"])
-        w.writerow(["Ordinary Payee", "501002003004", "HDFC0000003", "1000.00", "IMPS", "control row"])
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["Name", "Account Number", "IFSC", "Amount", "Mode", "Remarks", "Reference"])
+        w.writerow(["Ordinary Payee", "501002003004", "HDFC0000003", "1000.00", "IMPS", "control row", ""])
         for i, (acc, name) in enumerate(accounts):
-            w.writerow([name, acc, IFSCS[i % len(IFSCS)], f"{1000 + i}.00", "IMPS", "sandbox magic account"])
+            w.writerow([name, acc, IFSCS[i % len(IFSCS)], f"{1000 + i}.00", "IMPS", "sandbox magic account",
+                        own_ref.get(name, "")])
 
 
 if __name__ == "__main__":

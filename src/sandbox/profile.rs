@@ -158,6 +158,11 @@ pub enum Magic {
     PendingThenBankFailure,
     ResetAndLaggingStatus,
     CredentialsRefused,
+    ApplyThen500Refusal,
+    ApplyThenTe0020,
+    StatusWithCharges,
+    AppliedByEarlierRun,
+    StatusByReferenceIsAnotherPayout,
 }
 
 /// The magic accounts: each number selects one behaviour whatever the profile. All are valid
@@ -182,7 +187,7 @@ pub const MAGIC_ACCOUNTS: &[(&str, Magic, &str)] = &[
     (
         "999900000009",
         Magic::CollisionAnswerLost,
-        "the reference already belongs to another payout, and the answer to the first posting is lost (reset)",
+        "the reference already belongs to another payout, and the answer to the first posting is lost (reset): status names another account",
     ),
     ("999900000010", Magic::RateLimitedFirst, "first posting: HTTP 429 with no body (not applied)"),
     ("999900000011", Magic::TokenInvalidFirst, "first posting: TE0012 invalid token (not applied)"),
@@ -192,6 +197,27 @@ pub const MAGIC_ACCOUNTS: &[(&str, Magic, &str)] = &[
         "999900000014",
         Magic::StatusOtherAccount,
         "applied, but status answers describe another account (a gateway inconsistency)",
+    ),
+    (
+        "999900000015",
+        Magic::ApplyThen500Refusal,
+        "first posting: applied, then answered HTTP 500 with a TE0020 refusal in the body",
+    ),
+    ("999900000016", Magic::ApplyThenTe0020, "first posting: applied, then answered TE0020 (HTTP 200)"),
+    (
+        "999900000017",
+        Magic::StatusWithCharges,
+        "applied; status answers report the amount plus ₹5.90 charges",
+    ),
+    (
+        "999900000018",
+        Magic::AppliedByEarlierRun,
+        "an earlier run (another journal) already applied this row's reference to this payee: TE0005 on the first posting, status names this payee",
+    ),
+    (
+        "999900000019",
+        Magic::StatusByReferenceIsAnotherPayout,
+        "first posting: applied, then reset; status by reference answers about another payout (the reference read as someone else's order id)",
     ),
     ("999900000401", Magic::CredentialsRefused, "every posting answered HTTP 401 Invalid API credentials"),
 ];

@@ -62,9 +62,12 @@ pub struct Payout {
     pub applied_at_ms: u64,
     pub fate: Fate,
     pub utr: String,
-    /// Status answers describe another account (magic account 999900000009).
+    /// Status answers describe another account (magic accounts 999900000014, 999900000019).
     #[serde(default)]
     pub status_other_account: bool,
+    /// Status answers add this many paise of charges to the amount (magic account 999900000017).
+    #[serde(default)]
+    pub status_charges_paise: i64,
     /// Not the client's: planted to simulate a reference collision.
     #[serde(default)]
     pub foreign: bool,
@@ -434,7 +437,32 @@ impl World {
                     pick(dice(self.seed(), &[b"utr-foreign", reference.as_bytes()]), 1_000_000_000_000)
                 ),
                 status_other_account: false,
+                status_charges_paise: 0,
                 foreign: true,
+                times_applied: 1,
+                duplicate_attempts: 0,
+                status_lag_ms: 0,
+            };
+            self.insert(p);
+            self.persist(&reference);
+        }
+        if magic == Some(Magic::AppliedByEarlierRun) && first && !self.payouts.contains_key(&reference) {
+            // An earlier run, whose journal is not the client's, already paid this row.
+            let order_id = self.new_order_id();
+            let p = Payout {
+                reference: reference.clone(),
+                order_id,
+                amount,
+                account: account.clone(),
+                ifsc: ifsc.to_ascii_uppercase(),
+                mode: mode.clone(),
+                name: name.to_string(),
+                applied_at_ms: now_ms().saturating_sub(3_600_000),
+                fate: Fate { code: "SU0000".into(), settle_ms: 0, min_polls: 0, forever: false },
+                utr: format!("{:012}", pick(dice(self.seed(), &[b"utr", reference.as_bytes()]), 1_000_000_000_000)),
+                status_other_account: false,
+                status_charges_paise: 0,
+                foreign: false,
                 times_applied: 1,
                 duplicate_attempts: 0,
                 status_lag_ms: 0,
@@ -466,7 +494,11 @@ impl World {
             applied_at_ms: now_ms(),
             fate: self.fate_for(&reference, magic),
             utr: format!("{:012}", pick(dice(self.seed(), &[b"utr", reference.as_bytes()]), 1_000_000_000_000)),
-            status_other_account: magic == Some(Magic::StatusOtherAccount),
+            status_other_account: matches!(
+                magic,
+                Some(Magic::StatusOtherAccount | Magic::StatusByReferenceIsAnotherPayout)
+            ),
+            status_charges_paise: if magic == Some(Magic::StatusWithCharges) { 590 } else { 0 },
             foreign: false,
             times_applied: 1,
             duplicate_attempts: 0,
@@ -489,7 +521,20 @@ impl World {
         let lost_forever = Duration::from_secs(300);
         match magic {
             Some(Magic::ApplyThenTimeout) if first => return Reply::Delay(lost_forever, Box::new(answer)),
-            Some(Magic::ApplyThenReset | Magic::ResetAndLaggingStatus) if first => return Reply::Reset,
+            Some(Magic::ApplyThenReset | Magic::ResetAndLaggingStatus | Magic::StatusByReferenceIsAnotherPayout)
+                if first =>
+            {
+                return Reply::Reset;
+            }
+            Some(Magic::ApplyThen500Refusal) if first => {
+                return Reply::Json(
+                    500,
+                    json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
+                );
+            }
+            Some(Magic::ApplyThenTe0020) if first => {
+                return err("TE0020", "Technical failure. Please contact support team");
+            }
             _ => {}
         }
         let r = roll - k.post_5xx_before - k.post_429;
@@ -572,7 +617,7 @@ impl World {
             "Ifsc_code": p.ifsc,
             "payout_id": p.order_id,
             "externalRef": p.reference,
-            "amount": p.amount.to_wire(),
+            "amount": (p.amount + Amount::from_paise(p.status_charges_paise)).to_wire(),
         });
         if state == "SUCCESS" {
             body["utr"] = json!(p.utr);
