@@ -259,11 +259,28 @@ fn run_pays_the_salary_file_and_refuses_to_pay_it_twice() {
     assert!(second.stderr.contains("--new-batch"), "points at --new-batch:\n{}", second.stderr);
     assert_eq!(embedded_world(&state).len(), 200, "nothing sent by the refused run");
 
-    // --new-batch: a new batch with new references.
+    // --new-batch the same day: a new batch, but every row repeats a payment made within 24 hours
+    // (SPEC 3.2 b): all HELD, nothing sent, exit 2.
     let mut new_args = args.clone();
     new_args.push("--new-batch");
+    let held = w.run(&new_args);
+    held.expect_code(2, "--new-batch within a day");
+    let summary_held = held.json();
+    assert_eq!(status_count(&summary_held, "HELD"), 200, "{summary_held}");
+    assert!(held.stderr.contains("REPEAT_PAYMENT") && held.stderr.contains(&batch), "{}", held.stderr);
+    assert_eq!(embedded_world(&state).len(), 200, "nothing sent while held");
+    let held_batch = summary_held["batch"].as_str().expect("batch").to_string();
+    // A held batch blocks another --new-batch until it is finished: cancel it.
+    w.run(&new_args).expect_code(1, "--new-batch while the held batch is open");
+    let cancel = w.run(&["cancel", &held_batch, "--reason", "paid already", "--state", "S"]);
+    cancel.expect_code(0, "cancel");
+    assert!(cancel.stderr.contains("200 rows not sent will never be sent"), "{}", cancel.stderr);
+
+    // --new-batch --allow-repeat: paid again on purpose, with new references, recorded.
+    new_args.push("--allow-repeat");
     let third = w.run(&new_args);
-    third.expect_code(0, "--new-batch");
+    third.expect_code(0, "--new-batch --allow-repeat");
+    assert!(third.stderr.contains("--allow-repeat: 200 repeat payments released"), "{}", third.stderr);
     let summary3 = third.json();
     let batch3 = summary3["batch"].as_str().expect("batch").to_string();
     assert_ne!(batch3, batch, "a different batch id");
@@ -480,15 +497,20 @@ fn magic_accounts_give_exit_2_with_their_statuses() {
     let (out, result) = magic_run(&w);
     let summary = out.json();
     assert_eq!(summary["exit"], 2);
-    assert_eq!(status_count(&summary, "FAILED"), 5, "{summary}");
-    assert_eq!(status_count(&summary, "PENDING"), 2, "{summary}");
-    assert_eq!(status_count(&summary, "SUCCESS"), 8, "{summary}");
+    assert_eq!(status_count(&summary, "FAILED"), 4, "{summary}");
+    assert_eq!(status_count(&summary, "PENDING"), 6, "{summary}");
+    assert_eq!(status_count(&summary, "SUCCESS"), 11, "{summary}");
     assert_eq!(summary["control"]["ok"], true);
     assert!(out.stderr.contains("payrun resume"), "the pending row can be followed:\n{}", out.stderr);
     let rows = result_rows(&result);
-    assert_eq!(rows.len(), 15);
-    let got: HashMap<&str, (&str, &str)> =
-        rows.iter().map(|r| (r["Account Number"].as_str(), (r["status"].as_str(), r["code"].as_str()))).collect();
+    assert_eq!(rows.len(), 21);
+    let got: HashMap<String, (&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            let own = if r["Reference"].is_empty() { "" } else { "/own" };
+            (format!("{}{own}", r["Account Number"]), (r["status"].as_str(), r["code"].as_str()))
+        })
+        .collect();
     let expect = [
         ("501002003004", "SUCCESS", "SU0000"),
         ("999900000001", "FAILED", "BE1001"),
@@ -499,13 +521,19 @@ fn magic_accounts_give_exit_2_with_their_statuses() {
         ("999900000006", "SUCCESS", "SU0000"),
         ("999900000007", "FAILED", "TE0020"),
         ("999900000008", "FAILED", "REF_CONFLICT"),
-        ("999900000009", "FAILED", "REF_CONFLICT"),
+        ("999900000009", "PENDING", "PAYEE_MISMATCH"),
         ("999900000010", "SUCCESS", "SU0000"),
         ("999900000011", "SUCCESS", "SU0000"),
         ("999900000012", "FAILED", "BE2002"),
         ("999900000013", "SUCCESS", "SU0000"),
         // Our own accepted payout described with another account: never final, never resent.
         ("999900000014", "PENDING", "PAYEE_MISMATCH"),
+        ("999900000015", "SUCCESS", "SU0000"),
+        ("999900000016", "SUCCESS", "SU0000"),
+        ("999900000017", "PENDING", "AMOUNT_MISMATCH"),
+        ("999900000018", "SUCCESS", "SU0000"),
+        ("999900000018/own", "PENDING", "REF_ALREADY_USED"),
+        ("999900000019", "PENDING", "PAYEE_MISMATCH"),
     ];
     for (account, status, code) in expect {
         let (s, c) = got[account];
@@ -740,18 +768,18 @@ fn status_report_and_failed_after_the_magic_run() {
     let list = list.json();
     assert_eq!(list.as_array().expect("array").len(), 1, "{list}");
     assert_eq!(list[0]["batch"], batch.as_str());
-    assert_eq!(list[0]["open"], 2);
+    assert_eq!(list[0]["open"], 6);
 
-    // status BATCH --json: two rows still open (pending forever, and the payee mismatch).
+    // status BATCH --json: six rows still open (pending forever, and five for a person).
     let one = w.run(&["status", &batch, "--state", "S", "--json"]);
     one.expect_code(0, "status BATCH");
     let one = one.json();
     assert_eq!(one["batch"], batch.as_str());
-    assert_eq!(one["open"], 2, "{one}");
+    assert_eq!(one["open"], 6, "{one}");
     assert!(one["finished_at"].is_null());
-    assert_eq!(status_count(&one, "SUCCESS"), 8);
-    assert_eq!(status_count(&one, "FAILED"), 5);
-    assert_eq!(status_count(&one, "PENDING"), 2);
+    assert_eq!(status_count(&one, "SUCCESS"), 11);
+    assert_eq!(status_count(&one, "FAILED"), 4);
+    assert_eq!(status_count(&one, "PENDING"), 6);
     assert_eq!(one["control"]["ok"], true);
 
     // report: the same content as the run's result.
@@ -781,7 +809,7 @@ fn status_report_and_failed_after_the_magic_run() {
     let rows = result_rows(&result);
     let expected: Vec<Vec<String>> =
         rows.iter().zip(&in_rows).filter(|(r, _)| r["status"] == "FAILED").map(|(_, i)| i.clone()).collect();
-    assert_eq!(expected.len(), 5);
+    assert_eq!(expected.len(), 4);
     assert_eq!(retry_rows, expected, "exactly the FAILED rows' input cells, in input order");
     let v = w.run(&["validate", "RETRY.csv"]);
     v.expect_code(0, "validate RETRY.csv");
@@ -849,9 +877,10 @@ fn a_resaved_file_or_a_reused_reference_is_not_paid_again() {
     let again = w.run(&args);
     again.expect_code(1, "a re-saved file");
     assert!(again.stderr.contains("same rows"), "{}", again.stderr);
-    // With --new-batch it is a deliberate second payment.
+    // With --new-batch it is a second payment of the same rows: held as repeats (paid within 24
+    // hours), sent only with --allow-repeat.
     args.push("--new-batch");
-    w.run(&args).expect_code(0, "--new-batch");
+    w.run(&args).expect_code(2, "--new-batch: held");
 
     // Vendors, then next month's file reusing one of this month's invoice references.
     let vendors = s(&sample("vendors-2026-11.csv"));

@@ -204,11 +204,7 @@ pub const MAGIC_ACCOUNTS: &[(&str, Magic, &str)] = &[
         "first posting: applied, then answered HTTP 500 with a TE0020 refusal in the body",
     ),
     ("999900000016", Magic::ApplyThenTe0020, "first posting: applied, then answered TE0020 (HTTP 200)"),
-    (
-        "999900000017",
-        Magic::StatusWithCharges,
-        "applied; status answers report the amount plus ₹5.90 charges",
-    ),
+    ("999900000017", Magic::StatusWithCharges, "applied; status answers report the amount plus ₹5.90 charges"),
     (
         "999900000018",
         Magic::AppliedByEarlierRun,
