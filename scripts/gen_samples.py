@@ -143,9 +143,10 @@ def magic():
         ("999900000017", "Status With Charges"), ("999900000018", "Paid By Earlier Run"),
         ("999900000018", "Paid Earlier Own Ref"), ("999900000019", "Reference Read As Order Id"),
     ]
-    # One row uses its own reference column: an earlier run's payment under a file's own reference
-    # cannot be told from a reused reference (REF_ALREADY_USED); derived references can.
-    own_ref = {"Paid Earlier Own Ref": "MAGIC-OWN-0018"}
+    # Two rows use the file's own reference column. A collision is proven only for a file's own
+    # reference (a derived one is the row's alone), and an earlier run's payment under a file's own
+    # reference cannot be told from a reused reference (REF_ALREADY_USED); derived references can.
+    own_ref = {"Reference Collision": "MAGIC-REUSED-0008", "Paid Earlier Own Ref": "MAGIC-OWN-0018"}
     with open("samples/sandbox-magic.csv", "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["Name", "Account Number", "IFSC", "Amount", "Mode", "Remarks", "Reference"])

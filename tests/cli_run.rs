@@ -520,7 +520,7 @@ fn magic_accounts_give_exit_2_with_their_statuses() {
         ("999900000005", "SUCCESS", "SU0000"),
         ("999900000006", "SUCCESS", "SU0000"),
         ("999900000007", "FAILED", "TE0020"),
-        ("999900000008", "FAILED", "REF_CONFLICT"),
+        ("999900000008/own", "FAILED", "REF_CONFLICT"),
         ("999900000009", "PENDING", "PAYEE_MISMATCH"),
         ("999900000010", "SUCCESS", "SU0000"),
         ("999900000011", "SUCCESS", "SU0000"),
@@ -807,9 +807,23 @@ fn status_report_and_failed_after_the_magic_run() {
     let (retry_header, retry_rows) = read_csv(&w.path().join("RETRY.csv"));
     assert_eq!(retry_header, in_header);
     let rows = result_rows(&result);
-    let expected: Vec<Vec<String>> =
-        rows.iter().zip(&in_rows).filter(|(r, _)| r["status"] == "FAILED").map(|(_, i)| i.clone()).collect();
+    // The FAILED rows' input cells, in input order; a row's own reference gets -R1 (the gateway has
+    // seen the original).
+    let ref_col = in_header.iter().position(|h| h == "Reference").expect("Reference column");
+    let expected: Vec<Vec<String>> = rows
+        .iter()
+        .zip(&in_rows)
+        .filter(|(r, _)| r["status"] == "FAILED")
+        .map(|(_, i)| {
+            let mut cells = i.clone();
+            if !cells[ref_col].is_empty() {
+                cells[ref_col] = format!("{}-R1", cells[ref_col]);
+            }
+            cells
+        })
+        .collect();
     assert_eq!(expected.len(), 4);
+    assert!(expected.iter().any(|c| c[ref_col] == "MAGIC-REUSED-0008-R1"), "{expected:?}");
     assert_eq!(retry_rows, expected, "exactly the FAILED rows' input cells, in input order");
     let v = w.run(&["validate", "RETRY.csv"]);
     v.expect_code(0, "validate RETRY.csv");

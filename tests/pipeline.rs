@@ -193,7 +193,7 @@ async fn every_magic_account_ends_in_its_status_and_code() {
         // TE0020 proves nothing by itself: asked, unknown twice, then FAILED TE0020, never resent.
         ("999900000007", "FAILED", "TE0020", "1"),
         // TE0005 on the first attempt, then a status naming another account: proof of a collision.
-        ("999900000008", "FAILED", "REF_CONFLICT", "1"),
+        ("999900000008/own", "FAILED", "REF_CONFLICT", "1"),
         // The answer was lost, and the status names another account: that may be the gateway
         // reading our reference as someone else's order id. Never FAILED: a person looks.
         ("999900000009", "PENDING", "PAYEE_MISMATCH", "1"),

@@ -37,7 +37,7 @@ use crate::journal::{self, Batch, Event, Journal, JournalError, Row, RowState, R
 use crate::shutdown::Shutdown;
 
 pub use progress::{Progress, Snapshot};
-use reading::{Asked, Reaction, Then, Toward};
+use reading::{AfterUnknown, Asked, Reaction, Then, Unknown, UnknownCount};
 
 /// Failures that stop the engine: the journal cannot be trusted or a transition was illegal.
 #[derive(Debug, thiserror::Error)]
@@ -130,9 +130,8 @@ pub struct Outcome {
 struct Active {
     row: Row,
     polls: u32,
-    /// The first "unknown reference" answer that counted toward a resend, and how many counted.
-    first_unknown_ref: Option<Instant>,
-    unknown_refs: u32,
+    /// The "unknown reference" answers that counted toward a resend (or a TE0020 failure).
+    unknown: UnknownCount,
     /// No "unknown reference" answer counts before this: the latest request's own timeout (rule 3).
     counts_after: Instant,
     /// Answers about a payout that could not be attributed to this row.
@@ -144,15 +143,7 @@ struct Active {
 impl Active {
     fn new(row: Row, request_timeout: Duration) -> Active {
         let counts_after = request_deadline(row.status.sent_at.as_deref(), request_timeout);
-        Active {
-            row,
-            polls: 0,
-            first_unknown_ref: None,
-            unknown_refs: 0,
-            counts_after,
-            unattributable: 0,
-            ask_by_ref: false,
-        }
+        Active { row, polls: 0, unknown: UnknownCount::default(), counts_after, unattributable: 0, ask_by_ref: false }
     }
 
     /// The id to ask about: the gateway's order id when known (SPEC 4), else our reference.
@@ -209,6 +200,8 @@ struct Dispatch {
     ready_cursor: u64,
     ready_exhausted: bool,
     paused_until: Option<Instant>,
+    /// When this run started: the zero of the times the pure rules of [`reading`] count in.
+    epoch: Instant,
     /// Consecutive "not sent" answers (for the backoff), and when any other answer last came.
     not_sent_streak: u32,
     last_answer: Instant,
@@ -344,6 +337,7 @@ pub async fn run(
         ready_cursor: 0,
         ready_exhausted: cfg.inquire_only,
         paused_until: None,
+        epoch: started,
         not_sent_streak: 0,
         last_answer: Instant::now(),
         stats: Snapshot::default(),
@@ -599,8 +593,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 }
                 RowState::InDoubt => {
                     a.polls = 0;
-                    a.unknown_refs = 0;
-                    a.first_unknown_ref = None;
+                    a.unknown = UnknownCount::default();
                     a.unattributable = 0;
                     a.counts_after = request_deadline(a.row.status.sent_at.as_deref(), d.cfg.request_timeout);
                     d.active.insert(seq, a);
@@ -617,13 +610,14 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             if !matches!(outcome, StatusOutcome::NotSent { .. }) {
                 d.last_answer = now;
             }
+            let reference = a.row.external_ref.clone().unwrap_or_default();
             let asked = Asked {
                 status: &a.row.status,
                 account: &a.row.account,
                 ifsc: &a.row.ifsc,
                 amount: a.row.amount,
-                derived_reference: a.row.external_ref.as_deref()
-                    == Some(journal::derived_reference(&d.batch, a.row.seq).as_str()),
+                derived_reference: reference == journal::derived_reference(&d.batch, a.row.seq),
+                reference: &reference,
                 by_own_order_id: by_order_id,
             };
             let mut stop = None;
@@ -641,40 +635,27 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     None
                 }
                 Reaction::UnknownReference(toward) => {
-                    if now < a.counts_after {
-                        // The request may still be on its way to the gateway: this answer proves
-                        // nothing yet. Ask again once its own timeout has passed.
-                        let at = a.counts_after;
-                        d.active.insert(seq, a);
-                        d.schedule(seq, at);
-                        return Ok(None);
-                    }
-                    a.unknown_refs += 1;
-                    let first = *a.first_unknown_ref.get_or_insert(now);
-                    if a.unknown_refs < 2 || now.duration_since(first) < d.cfg.resend_grace {
-                        let at = (first + d.cfg.resend_grace).max(now + Duration::from_millis(100));
-                        d.active.insert(seq, a);
-                        d.schedule(seq, at);
-                        return Ok(None);
-                    }
-                    match toward {
-                        Toward::NeverApplied => Some(Event::NeverApplied {
-                            message: "refused with TE0020, and the gateway then said twice it does not know the reference: never applied".into(),
-                        }),
-                        Toward::Resend if a.row.status.attempts < d.cfg.max_attempts => {
-                            // Rule 3: unknown twice, a grace period apart: send again, same reference.
-                            d.stats.resends += 1;
-                            d.resend.push_back(seq);
+                    let since = |t: Instant| t.saturating_duration_since(d.epoch);
+                    match a.unknown.answer(since(now), since(a.counts_after), d.cfg.resend_grace) {
+                        AfterUnknown::AskAt(at) => {
+                            // Not proof yet (the request may still be on its way, or one answer
+                            // alone): ask again later.
                             d.active.insert(seq, a);
+                            d.schedule(seq, d.epoch + at);
                             return Ok(None);
                         }
-                        Toward::Resend => Some(Event::NeedsPerson {
-                            code: IN_DOUBT,
-                            message: format!(
-                                "sent {} times without a readable answer, and the gateway does not know the reference; payrun will not send it again: check with the gateway, then payrun resolve",
-                                a.row.status.attempts
-                            ),
-                        }),
+                        AfterUnknown::Proven => {
+                            match reading::unknown_twice(toward, a.row.status.attempts, d.cfg.max_attempts) {
+                                Unknown::Resend => {
+                                    // Rule 3: unknown twice, a grace period apart: send again, same reference.
+                                    d.stats.resends += 1;
+                                    d.resend.push_back(seq);
+                                    d.active.insert(seq, a);
+                                    return Ok(None);
+                                }
+                                Unknown::Event(e) => Some(e),
+                            }
+                        }
                     }
                 }
                 Reaction::Unattributable => {

@@ -83,6 +83,67 @@ pub enum Toward {
     NeverApplied,
 }
 
+/// The "unknown reference" answers counted for one in-doubt row (rule 3). Times are durations
+/// since any fixed start (the engine's, or a test's virtual clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnknownCount {
+    first: Option<Duration>,
+    count: u32,
+}
+
+/// What follows an in-doubt row's TE0011.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterUnknown {
+    /// Not proof yet: ask again at this time.
+    AskAt(Duration),
+    /// Two answers counted, at least a grace period apart, the first after the request's own
+    /// timeout: the gateway does not have a payout under this reference.
+    Proven,
+}
+
+impl UnknownCount {
+    /// Counts a TE0011 received at `now`. One received before `counts_after` (the latest request's
+    /// own timeout: it may still be on its way to the gateway) does not count.
+    pub fn answer(&mut self, now: Duration, counts_after: Duration, grace: Duration) -> AfterUnknown {
+        if now < counts_after {
+            return AfterUnknown::AskAt(counts_after);
+        }
+        self.count += 1;
+        let first = *self.first.get_or_insert(now);
+        if self.count >= 2 && now.saturating_sub(first) >= grace {
+            return AfterUnknown::Proven;
+        }
+        AfterUnknown::AskAt((first + grace).max(now + Duration::from_millis(100)))
+    }
+}
+
+/// What two counted "unknown reference" answers decide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unknown {
+    /// Send again with the same reference (a lost answer, attempts left).
+    Resend,
+    /// Apply this event (FAILED TE0020, or parked for a person after the maximum attempts).
+    Event(Event),
+}
+
+/// The decision after [`AfterUnknown::Proven`] (rules 3 and 7).
+pub fn unknown_twice(toward: Toward, attempts: u32, max_attempts: u32) -> Unknown {
+    match toward {
+        Toward::NeverApplied => Unknown::Event(Event::NeverApplied {
+            message:
+                "refused with TE0020, and the gateway then said twice it does not know the reference: never applied"
+                    .into(),
+        }),
+        Toward::Resend if attempts < max_attempts => Unknown::Resend,
+        Toward::Resend => Unknown::Event(Event::NeedsPerson {
+            code: crate::journal::lifecycle::IN_DOUBT,
+            message: format!(
+                "sent {attempts} times without a readable answer, and the gateway does not know the reference; payrun will not send it again: check with the gateway, then payrun resolve"
+            ),
+        }),
+    }
+}
+
 /// What the engine should do after a status answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reaction {
@@ -112,6 +173,8 @@ pub struct Asked<'a> {
     pub account: &'a str,
     pub ifsc: &'a str,
     pub amount: Option<Amount>,
+    /// The row's reference.
+    pub reference: &'a str,
     /// The reference was derived by payrun (batch id + row number: only this row of this file can
     /// have made it), not taken from the file's reference column.
     pub derived_reference: bool,
@@ -181,8 +244,21 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
         return if matched == PayeeMatch::Same { Reaction::Event(event) } else { Reaction::AskAgain };
     }
     if duplicate {
-        // Rule 8: TE0005 on the first attempt, then an inquiry on the reference.
+        // Rule 8: TE0005 on the first attempt, then an inquiry on the reference. Another account
+        // proves a collision only when the answer can be about nothing but the reference: a derived
+        // reference is this row's alone (another account there means the gateway answered about
+        // something else), and a reference the gateway may have read as an order id (all digits, or
+        // given back as the answer's order id) proves nothing. See README, "readings of the SPEC".
+        let misread = row.derived_reference
+            || row.reference.bytes().all(|b| b.is_ascii_digit())
+            || payee.order_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(row.reference));
         return match (matched, row.derived_reference) {
+            (PayeeMatch::OtherAccount, _) if misread => person(
+                PAYEE_MISMATCH,
+                format!(
+                    "TE0005 on the first attempt, and the status names another payee ({who}), but the gateway may have read the reference as another payout's order id: check with the gateway"
+                ),
+            ),
             (PayeeMatch::OtherAccount, _) => Reaction::Event(Event::Conflict {
                 message: format!(
                     "the reference belongs to another payout ({who}): this row's payout was never applied; `payrun failed` offers it again under a new reference"
@@ -250,6 +326,7 @@ mod tests {
             account: ACCOUNT,
             ifsc: IFSC,
             amount: amount(),
+            reference: if derived { "PR3f9a1c2b7d4e0000042" } else { "INV-2026-11-042" },
             derived_reference: derived,
             by_own_order_id: by_order_id,
         }
@@ -258,10 +335,10 @@ mod tests {
     /// The payees an answer can name: this row's, with charges added, another account, none.
     fn payees() -> [(PayeeMatch, Payee); 5] {
         let p = |account: Option<&str>, amount: &str| Payee {
-            name: None,
             account: account.map(Into::into),
             ifsc: Some(IFSC.into()),
             amount: crate::money::parse_plain(amount),
+            ..Payee::default()
         };
         [
             (PayeeMatch::Same, p(Some(ACCOUNT), "1500.00")),
@@ -312,7 +389,7 @@ mod tests {
             ("lost answer",            asked(&lost, false, false),     ["*", "person:AMOUNT_MISMATCH", "person:PAYEE_MISMATCH", "Unattributable"]),
             ("lost answer, derived",   asked(&lost, true, false),      ["*", "person:AMOUNT_MISMATCH", "person:PAYEE_MISMATCH", "Unattributable"]),
             ("TE0020",                 asked(&te0020, true, false),    ["*", "person:AMOUNT_MISMATCH", "person:PAYEE_MISMATCH", "Unattributable"]),
-            ("TE0005, derived ref",    asked(&dup, true, false),       ["*", "person:AMOUNT_MISMATCH", "conflict", "person:REF_ALREADY_USED"]),
+            ("TE0005, derived ref",    asked(&dup, true, false),       ["*", "person:AMOUNT_MISMATCH", "person:PAYEE_MISMATCH", "person:REF_ALREADY_USED"]),
             ("TE0005, file's own ref", asked(&dup, false, false),      ["person:REF_ALREADY_USED", "person:REF_ALREADY_USED", "conflict", "person:REF_ALREADY_USED"]),
             ("parked in doubt",        asked(&parked, true, false),    ["*", "AskAgain", "AskAgain", "AskAgain"]),
         ];
@@ -355,6 +432,20 @@ mod tests {
     }
 
     #[test]
+    fn unknown_reference_counts_only_after_the_timeout_and_a_grace_apart() {
+        let ms = Duration::from_millis;
+        let (timeout_at, grace) = (ms(1000), ms(500));
+        let mut u = UnknownCount::default();
+        assert_eq!(u.answer(ms(200), timeout_at, grace), AfterUnknown::AskAt(timeout_at), "too early: not counted");
+        assert_eq!(u.answer(ms(1000), timeout_at, grace), AfterUnknown::AskAt(ms(1500)));
+        assert_eq!(u.answer(ms(1200), timeout_at, grace), AfterUnknown::AskAt(ms(1500)), "two, but not a grace apart");
+        assert_eq!(u.answer(ms(1500), timeout_at, grace), AfterUnknown::Proven);
+        assert_eq!(unknown_twice(Toward::Resend, 1, 5), Unknown::Resend);
+        assert!(matches!(unknown_twice(Toward::Resend, 5, 5), Unknown::Event(Event::NeedsPerson { .. })));
+        assert!(matches!(unknown_twice(Toward::NeverApplied, 1, 5), Unknown::Event(Event::NeverApplied { .. })));
+    }
+
+    #[test]
     fn answers_that_prove_nothing_change_nothing() {
         for s in [status(RowState::Accepted, None), status(RowState::InDoubt, None)] {
             let row = asked(&s, true, true);
@@ -372,6 +463,20 @@ mod tests {
                 Reaction::Stop(Stop::CredentialsRefused(_))
             ));
         }
+    }
+
+    /// Rule 8's one proof of a collision holds only when the answer cannot be about an order id.
+    #[test]
+    fn a_reference_that_may_be_read_as_an_order_id_proves_no_collision() {
+        let dup = status(RowState::InDoubt, Some(DUPLICATE_FIRST));
+        let other = Payee { account: Some("000011112222".into()), ..Payee::default() };
+        let answer =
+            |payee: Payee| StatusOutcome::Success { utr: None, payee, gateway_ref: None, message: "SUCCESS".into() };
+        let with_ref = |reference: &'static str| Asked { reference, ..asked(&dup, false, false) };
+        assert_eq!(event_name(&read_status(&answer(other.clone()), &with_ref("INV-2026-11-042"))), "conflict");
+        assert_eq!(event_name(&read_status(&answer(other.clone()), &with_ref("123456"))), "person:PAYEE_MISMATCH");
+        let echoed = Payee { order_id: Some("inv-2026-11-042".into()), ..other };
+        assert_eq!(event_name(&read_status(&answer(echoed), &with_ref("INV-2026-11-042"))), "person:PAYEE_MISMATCH");
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Payee {
     pub ifsc: Option<String>,
     /// The amount the answer reports, when it reports one.
     pub amount: Option<Amount>,
+    /// The gateway's order id of the payout the answer is about, when it gives one.
+    pub order_id: Option<String>,
 }
 
 /// Whether a status answer is about a given row's payee.
@@ -189,7 +191,7 @@ mod tests {
     use super::*;
 
     fn p(account: &str, ifsc: Option<&str>) -> Payee {
-        Payee { name: None, account: Some(account.into()), ifsc: ifsc.map(Into::into), amount: None }
+        Payee { account: Some(account.into()), ifsc: ifsc.map(Into::into), ..Payee::default() }
     }
 
     #[test]

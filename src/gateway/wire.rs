@@ -363,6 +363,7 @@ fn payee(v: &Value) -> Payee {
         account: text_deep(v, &["account_no", "accountNumber", "account_number", "beneficiary_account_number"]),
         ifsc: text_deep(v, &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"]),
         amount: text_deep(v, &["amount", "txn_amount", "payout_amount"]).and_then(|a| crate::money::parse_plain(&a)),
+        order_id: text_deep(v, &["payout_id", "Order-Id", "order_id"]),
     }
 }
 
