@@ -10,6 +10,9 @@
 
 mod support;
 
+use support::work::{
+    CONFIG, Out, Work, count_status, embedded_world, exec, mode_of, read_csv, result_rows, status_count,
+};
 use support::{BIN, EXAMPLE_CREDS, Sandbox};
 
 use std::collections::{HashMap, HashSet};
@@ -18,118 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = "[gateway]\ntimeout = \"1s\"\n[run]\nfirst_poll = \"100ms\"\nmax_poll_interval = \"500ms\"\nresend_grace = \"600ms\"\n";
-
 /// Embedded sandbox, clean profile, fast pace (concurrency given separately).
 const FAST: [&str; 6] = ["--sandbox-profile", "clean", "--rate", "2000", "--burst", "200"];
 
 const RESULT_COLUMNS: [&str; 9] =
     ["external_ref", "status", "code", "message", "gateway_ref", "utr", "submitted_at", "completed_at", "attempts"];
-
-/// The API document's example credentials, which the sandbox accepts by default.
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-/// One test's working directory: `payrun.toml` and, by convention, the state directory `S`.
-struct Work {
-    dir: tempfile::TempDir,
-}
-
-/// What a finished command left.
-#[derive(Debug)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
-    }
-    fn expect_code(&self, code: i32, what: &str) -> &Out {
-        assert_eq!(self.code, Some(code), "{what}: exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-}
-
-impl Work {
-    fn new() -> Work {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("payrun.toml"), CONFIG).expect("config");
-        Work { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// `payrun ARGS` in this directory, with this directory's config, no gateway credentials from
-    /// the environment of the test process, and stdin not a terminal.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.path())
-            .env("PAYRUN_CONFIG", self.path().join("payrun.toml"))
-            .env_remove("PAYRUN_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, _) in EXAMPLE_CREDS {
-            c.env_remove(k);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        exec(self.cmd(args))
-    }
-}
-
-fn exec(mut c: Command) -> Out {
-    let o = c.output().expect("run payrun");
-    Out {
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-/// A CSV file as its header and records.
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let header = rdr.headers().expect("header").iter().map(str::to_string).collect();
-    let rows = rdr.records().map(|r| r.expect("record").iter().map(str::to_string).collect()).collect();
-    (header, rows)
-}
-
-/// The result file as rows of column → cell.
-fn result_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let (header, rows) = read_csv(path);
-    rows.into_iter().map(|r| header.iter().cloned().zip(r).collect()).collect()
-}
-
-fn count_status(rows: &[HashMap<String, String>], status: &str) -> usize {
-    rows.iter().filter(|r| r["status"] == status).count()
-}
-
-fn status_count(summary: &serde_json::Value, status: &str) -> u64 {
-    summary["status_totals"][status]["count"].as_u64().unwrap_or_else(|| panic!("no {status} count in {summary}"))
-}
-
-fn mode_of(path: &Path) -> u32 {
-    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
-}
 
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -150,24 +46,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The embedded sandbox's world as it keeps it under `<state>/sandbox/world.jsonl`: reference →
-/// (times applied, account), the last record of each reference winning.
-fn embedded_world(state: &Path) -> HashMap<String, (u64, String)> {
-    let text = std::fs::read_to_string(state.join("sandbox").join("world.jsonl")).expect("embedded sandbox world");
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if v["kind"] != "payout" || v["foreign"] == true {
-            continue;
-        }
-        out.insert(
-            v["reference"].as_str().unwrap_or_default().to_string(),
-            (v["times_applied"].as_u64().unwrap_or(0), v["account"].as_str().unwrap_or_default().to_string()),
-        );
-    }
-    out
 }
 
 // 1 ------------------------------------------------------------------------------------------------

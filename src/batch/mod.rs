@@ -277,6 +277,9 @@ pub fn open_file(
     let sha = scanner.source().sniffed.sha256.ok_or_else(|| JournalError::Corrupt("file hash missing".into()))?;
     let previous = journal.latest_batch_for(&hex::encode(sha))?;
     let generation = match (&previous, opts.new_batch) {
+        // Every row of that batch is proven unpaid or was never sent: paying the file is a retry,
+        // as a new batch with new references (the gateway has seen the old ones).
+        (Some(b), false) if b.finished_at.is_some() && !journal.batch_paid_anything(&b.id)? => b.generation + 1,
         (Some(b), false) if b.finished_at.is_some() => return Ok(Opened::Refused(Refusal::AlreadyPaid(b.clone()))),
         (Some(b), false) => return Ok(Opened::Unfinished(b.clone())),
         (Some(b), true) if b.finished_at.is_none() => return Ok(Opened::Refused(Refusal::Unfinished(b.clone()))),

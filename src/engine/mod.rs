@@ -202,6 +202,8 @@ struct Dispatch {
     paused_until: Option<Instant>,
     /// When this run started: the zero of the times the pure rules of [`reading`] count in.
     epoch: Instant,
+    /// The batch was cancelled: nothing is sent, not even a resend.
+    cancelled: bool,
     /// Consecutive "not sent" answers (for the backoff), and when any other answer last came.
     not_sent_streak: u32,
     last_answer: Instant,
@@ -335,9 +337,10 @@ pub async fn run(
         claimed_from: HashMap::new(),
         ready: VecDeque::new(),
         ready_cursor: 0,
-        ready_exhausted: cfg.inquire_only,
+        ready_exhausted: cfg.inquire_only || batch.cancelled_at.is_some(),
         paused_until: None,
         epoch: started,
+        cancelled: batch.cancelled_at.is_some(),
         not_sent_streak: 0,
         last_answer: Instant::now(),
         stats: Snapshot::default(),
@@ -646,6 +649,10 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                         }
                         AfterUnknown::Proven => {
                             match reading::unknown_twice(toward, a.row.status.attempts, d.cfg.max_attempts) {
+                                // A cancelled batch sends nothing more: the row was never applied.
+                                Unknown::Resend if d.cancelled => Some(Event::Cancel {
+                                    message: "the batch was cancelled, and the gateway does not know this reference: never applied, not sent again".into(),
+                                }),
                                 Unknown::Resend => {
                                     // Rule 3: unknown twice, a grace period apart: send again, same reference.
                                     d.stats.resends += 1;

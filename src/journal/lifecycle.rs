@@ -324,6 +324,12 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.message = Some(message.clone());
             finish(&mut s, Cancelled);
         }
+        // A cancelled batch's lost answer, once the gateway said twice it does not know the
+        // reference (the engine's proof, as for a resend): never applied, and not sent again.
+        (InDoubt, Event::Cancel { message }) if old.doubt() == Doubt::Lost => {
+            s.message = Some(message.clone());
+            finish(&mut s, Cancelled);
+        }
         // A resend only for a lost answer: TE0020 and TE0005 doubts are never sent again.
         (Ready, Event::Claim) | (InDoubt, Event::Claim) if from == Ready || old.doubt() == Doubt::Lost => {
             s.state = Some(Sending);
@@ -579,9 +585,13 @@ mod tests {
             assert_eq!(c.state(), RowState::Cancelled);
             assert!(c.completed_at.is_some());
         }
-        for state in [RowState::Sending, RowState::Accepted, RowState::InDoubt, RowState::Pending] {
+        for state in [RowState::Sending, RowState::Accepted, RowState::Pending] {
             assert!(apply(&at(state, 1), &Event::Cancel { message: String::new() }, T).is_err(), "{state}");
         }
+        // In doubt: only a lost answer (after the engine's proof), never a TE0020 or TE0005 doubt.
+        assert!(apply(&at(RowState::InDoubt, 1), &Event::Cancel { message: String::new() }, T).is_ok());
+        let te0020 = with_code(RowState::InDoubt, 1, TE0020);
+        assert!(apply(&te0020, &Event::Cancel { message: String::new() }, T).is_err());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! path; each user needs only part of it.
 #![allow(dead_code)]
 
+pub mod fake;
+pub mod work;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,263 @@
+//! An independent fake AT MOON gateway for tests: written apart from payrun's sandbox, it answers
+//! in shapes the sandbox never produces, so a client that only works against its own sandbox fails
+//! here. Its ledger (every payout applied, per reference) is the judge.
+//!
+//! Differences from the sandbox, on purpose:
+//! - order ids are small numbers (`1001`, `1002`, ...), given as JSON numbers, and status inquiries
+//!   look an id up as an order id *first*, then as a reference: a file's numeric reference that
+//!   equals another payout's order id is answered with that other payout;
+//! - accepted answers carry `Transaction` as an object, `status` as the string `"1"`, no `code`;
+//! - status answers nest the payee under `data`, with the account and amount as JSON numbers;
+//! - behaviours by the last two digits of the account number (see [`Behaviour`]), among them a
+//!   payout applied and then answered HTTP 500 with a TE0020 body, or 503 with a TE0005 body,
+//!   status amounts with charges, and TE0020 both for payouts applied and not applied;
+//! - payouts can be preloaded, as if an earlier run (with another journal) had made them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// What the fake does with a posting, chosen by the last two digits of the account number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// `..00` and anything not listed: applied, accepted.
+    Normal,
+    /// `..01`: first posting applied, then HTTP 500 with `{"code":"TE0020"}`.
+    Applied500Te0020,
+    /// `..02`: first posting applied, then HTTP 503 with `{"code":"TE0005"}`.
+    Applied503Te0005,
+    /// `..03`: applied; status answers report the amount plus ₹10 of charges.
+    Charges,
+    /// `..04`: first posting applied, its answer lost (sent after the client's timeout).
+    AppliedAnswerLost,
+    /// `..05`: every posting refused with TE0020 on HTTP 200, nothing applied.
+    Te0020NotApplied,
+    /// `..06`: first posting applied, then TE0020 on HTTP 200.
+    Te0020Applied,
+    /// `..07`: first posting not applied, answered 502 with an HTML page; later ones normal.
+    BadGatewayFirst,
+}
+
+impl Behaviour {
+    pub fn of(account: &str) -> Behaviour {
+        match account.get(account.len().saturating_sub(2)..) {
+            Some("01") => Behaviour::Applied500Te0020,
+            Some("02") => Behaviour::Applied503Te0005,
+            Some("03") => Behaviour::Charges,
+            Some("04") => Behaviour::AppliedAnswerLost,
+            Some("05") => Behaviour::Te0020NotApplied,
+            Some("06") => Behaviour::Te0020Applied,
+            Some("07") => Behaviour::BadGatewayFirst,
+            _ => Behaviour::Normal,
+        }
+    }
+}
+
+/// One payout the fake applied.
+#[derive(Clone, Debug)]
+pub struct FakePayout {
+    pub reference: String,
+    pub order_id: u64,
+    pub account: String,
+    pub ifsc: String,
+    pub amount: String,
+    pub times_applied: u32,
+    pub preloaded: bool,
+}
+
+#[derive(Default)]
+struct FakeState {
+    payouts: Vec<FakePayout>,
+    by_ref: HashMap<String, usize>,
+    by_order: HashMap<u64, usize>,
+    attempts: HashMap<String, u32>,
+    next_order: u64,
+    tokens: u64,
+    postings: u64,
+}
+
+impl FakeState {
+    fn apply(&mut self, reference: &str, account: &str, ifsc: &str, amount: &str, preloaded: bool) -> u64 {
+        self.next_order = self.next_order.max(1000) + 1;
+        let order_id = self.next_order;
+        let i = self.payouts.len();
+        self.payouts.push(FakePayout {
+            reference: reference.to_string(),
+            order_id,
+            account: account.to_string(),
+            ifsc: ifsc.to_string(),
+            amount: amount.to_string(),
+            times_applied: 1,
+            preloaded,
+        });
+        self.by_ref.insert(reference.to_string(), i);
+        self.by_order.insert(order_id, i);
+        order_id
+    }
+}
+
+/// A running fake gateway on a loopback port.
+pub struct FakeGateway {
+    pub url: String,
+    state: Arc<Mutex<FakeState>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for FakeGateway {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn lock(s: &Mutex<FakeState>) -> std::sync::MutexGuard<'_, FakeState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn form(body: &str) -> HashMap<String, String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default().into_iter().collect()
+}
+
+fn answer(status: u16, body: Value) -> Response {
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), axum::Json(body)).into_response()
+}
+
+async fn token(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
+    if headers.get("access_key").is_none() || headers.get("client_id").is_none() {
+        return answer(400, json!({"code": 400, "status": false, "message": "Client Id headers is required."}));
+    }
+    let n = {
+        let mut s = lock(&st);
+        s.tokens += 1;
+        s.tokens
+    };
+    answer(200, json!({"status": true, "data": {"token": format!("faketoken{n:08}")}, "message": "ok"}))
+}
+
+async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Response {
+    let f = form(&body);
+    let get = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (reference, account, ifsc, amount) = (get("externalRef"), get("accountNumber"), get("bankIfsc"), get("amount"));
+    let behaviour = Behaviour::of(&account);
+    let (first, existing, order_id) = {
+        let mut s = lock(&st);
+        s.postings += 1;
+        let n = s.attempts.entry(reference.clone()).or_insert(0);
+        *n += 1;
+        let first = *n == 1;
+        let existing = s.by_ref.get(&reference).copied();
+        let applies = existing.is_none()
+            && !matches!(behaviour, Behaviour::Te0020NotApplied)
+            && !(behaviour == Behaviour::BadGatewayFirst && first);
+        let order_id = applies.then(|| s.apply(&reference, &account, &ifsc, &amount, false));
+        (first, existing, order_id)
+    };
+    if existing.is_some() {
+        return answer(200, json!({"status": 0, "code": "TE0005", "message": "Duplicate Payment Request"}));
+    }
+    let Some(order_id) = order_id else {
+        return match behaviour {
+            Behaviour::BadGatewayFirst => {
+                (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response()
+            }
+            _ => answer(
+                200,
+                json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
+            ),
+        };
+    };
+    let accepted = json!({"status": "1", "message": "Success",
+        "Transaction": {"customer_name": get("Name"), "account_no": account, "Order-Id": order_id}});
+    match behaviour {
+        Behaviour::Applied500Te0020 if first => answer(
+            500,
+            json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
+        ),
+        Behaviour::Applied503Te0005 if first => {
+            answer(503, json!({"status": 0, "code": "TE0005", "message": "Duplicate Payment Request"}))
+        }
+        Behaviour::Te0020Applied if first => answer(
+            200,
+            json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
+        ),
+        Behaviour::AppliedAnswerLost if first => {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            answer(200, accepted)
+        }
+        _ => answer(200, accepted),
+    }
+}
+
+async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Response {
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let id = match v.get("payout_id") {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let s = lock(&st);
+    // An order id first (this gateway's ids are numbers), then a reference.
+    let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n)).or_else(|| s.by_ref.get(&id));
+    let Some(p) = found.map(|i| &s.payouts[*i]) else {
+        return answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}));
+    };
+    let mut amount: f64 = p.amount.parse().unwrap_or(0.0);
+    if Behaviour::of(&p.account) == Behaviour::Charges {
+        amount += 10.0;
+    }
+    let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
+    answer(
+        200,
+        json!({"status": true, "code": "SU0000", "message": "Transaction Successful",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount, "utr": format!("FAKEUTR{:06}", p.order_id)}}),
+    )
+}
+
+impl FakeGateway {
+    /// Starts the fake on a free loopback port, on its own runtime thread.
+    pub fn start() -> FakeGateway {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("fake gateway runtime");
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let app = axum::Router::new()
+            .route("/api/uat/merchant/getToken", post(token))
+            .route("/api/payoutapi", post(payout))
+            .route("/api/AtMoonPayout", post(status))
+            .with_state(state.clone());
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0))).expect("bind fake gateway");
+        let addr = listener.local_addr().expect("addr");
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeGateway { url: format!("http://{addr}"), state, runtime: Some(runtime) }
+    }
+
+    /// Applies a payout as an earlier run (with another journal) would have.
+    pub fn preload(&self, reference: &str, account: &str, ifsc: &str, amount: &str) -> u64 {
+        lock(&self.state).apply(reference, account, ifsc, amount, true)
+    }
+
+    /// Every payout applied.
+    pub fn ledger(&self) -> Vec<FakePayout> {
+        lock(&self.state).payouts.clone()
+    }
+
+    /// Payouts applied per account (a double payment shows as 2).
+    pub fn paid_per_account(&self) -> HashMap<String, u32> {
+        let mut out = HashMap::new();
+        for p in self.ledger() {
+            *out.entry(p.account.trim_start_matches('0').to_string()).or_insert(0) += p.times_applied;
+        }
+        out
+    }
+}
