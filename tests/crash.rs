@@ -7,6 +7,12 @@
 //! - every valid row is in the result file with the status the ledger shows;
 //! - the SUCCESS amounts equal the ledger's, row by row and in total.
 //!
+//! The journal holds other batches too, so the cross-batch guards work under the kills (SPEC 3.2):
+//! an earlier small batch paid the first ten payees (their rows are HELD as repeats; two of them
+//! are approved between kills and paid again on purpose), and a stored batch that was never
+//! confirmed holds the next five until it is cancelled between kills (its rows become CANCELLED,
+//! and resume releases the five held rows).
+//!
 //! Rows, kills and seed are parameters; the seed is printed so a failure can be replayed:
 //!
 //! ```text
@@ -39,20 +45,36 @@ impl Rng {
     }
 }
 
-fn write_input(path: &Path, rows: u64, rng: &mut Rng) {
+const HEADER: &str = "Name,Account Number,IFSC,Amount,Mode,Remarks\n";
+
+/// The input's data lines (written to `path` with the header).
+fn write_input(path: &Path, rows: u64, rng: &mut Rng) -> Vec<String> {
     const IFSC: [&str; 6] = ["SBIN0000001", "HDFC0000003", "ICIC0000001", "UTIB0000001", "PUNB0000010", "KKBK0000141"];
-    let mut text = String::from("Name,Account Number,IFSC,Amount,Mode,Remarks\n");
+    let mut lines = Vec::new();
     for i in 1..=rows {
         let paise = rng.range(10_000, 9_999_999);
         let mode = if rng.range(0, 1) == 0 { "IMPS" } else { "NEFT" };
-        text.push_str(&format!(
+        lines.push(format!(
             "Payee {i},7{i:011},{},{}.{:02},{mode},crash test\n",
             IFSC[(i % 6) as usize],
             paise / 100,
             paise % 100
         ));
     }
-    std::fs::write(path, text).expect("write input");
+    std::fs::write(path, format!("{HEADER}{}", lines.concat())).expect("write input");
+    lines
+}
+
+/// Runs `args` (then `resume` until the batch is final) to the end; the exit code of the last.
+fn run_to_the_end(args: &[&str], resume: &[&str], dir: &Path) -> Option<i32> {
+    let mut code = payrun(args, dir).status().expect("run").code();
+    for _ in 0..20 {
+        if code != Some(3) {
+            break;
+        }
+        code = payrun(resume, dir).status().expect("resume").code();
+    }
+    code
 }
 
 fn payrun(args: &[&str], dir: &Path) -> Command {
@@ -92,7 +114,8 @@ fn kill_9_at_random_moments_never_pays_twice() {
     )
     .expect("config");
     let input = dir.join("payouts.csv");
-    write_input(&input, rows, &mut rng);
+    let lines = write_input(&input, rows.max(20), &mut rng);
+    let rows = rows.max(20);
     let state = dir.join("state");
     let seed_text = seed.to_string();
     let sandbox = Sandbox::start(&["--profile", "chaos", "--token-ttl", "4s", "--seed", &seed_text]);
@@ -100,6 +123,32 @@ fn kill_9_at_random_moments_never_pays_twice() {
     let input_s = input.display().to_string();
     let state_s = state.display().to_string();
     let pace = ["--rate", "500", "--burst", "50", "--concurrency", "24", "--poll-timeout", "90s"];
+
+    // An earlier batch paid the first ten payees (same amounts): their rows are repeats.
+    let earlier = dir.join("earlier.csv");
+    std::fs::write(&earlier, format!("{HEADER}{}", lines[..10].concat())).expect("write");
+    let earlier_s = earlier.display().to_string();
+    let mut run_earlier = vec!["run", &earlier_s, "--gateway", &url, "--yes", "--state", &state_s];
+    run_earlier.extend(pace);
+    let mut resume_earlier = vec!["resume", &earlier_s, "--state", &state_s];
+    resume_earlier.extend(pace);
+    let code = run_to_the_end(&run_earlier, &resume_earlier, dir);
+    assert!(matches!(code, Some(0) | Some(2)), "the earlier batch: {code:?}");
+    let earlier_paid: HashSet<String> = sandbox
+        .applied()
+        .iter()
+        .filter(|p| p["state"] == "SUCCESS")
+        .map(|p| p["account"].as_str().unwrap_or_default().to_string())
+        .collect();
+    // A stored batch of the next five payees, never confirmed (no terminal, no --yes): it may
+    // still be paid, so it holds them until it is cancelled.
+    let unconfirmed = dir.join("unconfirmed.csv");
+    std::fs::write(&unconfirmed, format!("{HEADER}{}", lines[10..15].concat())).expect("write");
+    let unconfirmed_s = unconfirmed.display().to_string();
+    let code = payrun(&["run", &unconfirmed_s, "--gateway", &url, "--state", &state_s], dir).status().expect("run");
+    assert_eq!(code.code(), Some(1), "not confirmed: stored, nothing sent");
+    let mut cancelled = false;
+    let mut approved = Vec::new();
 
     let mut killed = 0;
     let mut attempts = 0;
@@ -131,7 +180,29 @@ fn kill_9_at_random_moments_never_pays_twice() {
                 killed += 1;
             }
         }
+        // Between kills, the operator cancels the unconfirmed batch and approves two repeats.
+        if killed == 1 && !cancelled {
+            let st =
+                payrun(&["cancel", &unconfirmed_s, "--state", &state_s, "--reason", "merged into the main file"], dir)
+                    .status()
+                    .expect("cancel");
+            assert!(st.success(), "cancel: {st}");
+            cancelled = true;
+        }
+        if killed == 2 && approved.is_empty() && batch_exists(&state, &input) {
+            // Lines 2 and 3 (payees 1 and 2), if the earlier batch paid them (else they are not held).
+            approved = ["1", "2"]
+                .iter()
+                .map(|i| format!("7{:011}", i.parse::<u64>().unwrap_or(0)))
+                .filter(|a| earlier_paid.contains(a))
+                .collect();
+            let st = payrun(&["approve", &input_s, "--rows", "2,3", "--state", &state_s, "--reason", "arrears"], dir)
+                .status()
+                .expect("approve");
+            assert_eq!(st.success(), !approved.is_empty(), "approve: {st}");
+        }
     }
+    assert!(cancelled, "the unconfirmed batch was cancelled");
 
     // Resume until it exits by itself.
     let t = Instant::now();
@@ -140,6 +211,7 @@ fn kill_9_at_random_moments_never_pays_twice() {
         .expect("final resume");
     println!("final resume: {status} after {:.1}s", t.elapsed().as_secs_f64());
     assert!(matches!(status.code(), Some(0) | Some(2)), "final resume must finish the batch: {status}");
+    let held_expected: HashSet<String> = earlier_paid.iter().filter(|a| !approved.contains(a)).cloned().collect();
 
     let result = dir.join("result.csv");
     let st = payrun(&["report", &input_s, "--out", &result.display().to_string(), "--state", &state_s], dir)
@@ -157,16 +229,30 @@ fn kill_9_at_random_moments_never_pays_twice() {
         ledger["requests"]
     );
 
-    // No reference applied twice; no row (account) paid under two references.
+    // No reference applied twice; within each batch no account paid under two references; and an
+    // account paid by both batches only where the operator approved the repeat (or the earlier
+    // payment failed at the bank, so this row was no repeat).
+    let main_batch = {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(std::fs::read(&input).expect("input"))[..6])
+    };
     let mut refs = HashSet::new();
-    let mut accounts = HashSet::new();
+    let (mut main_accounts, mut earlier_accounts) = (HashSet::new(), HashMap::new());
     for p in &payouts {
         assert_eq!(p["times_applied"], 1, "{p}");
-        assert!(refs.insert(p["reference"].as_str().unwrap_or_default().to_string()), "reference applied twice: {p}");
-        assert!(
-            accounts.insert(p["account"].as_str().unwrap_or_default().to_string()),
-            "a row paid under two references: {p}"
-        );
+        let reference = p["reference"].as_str().unwrap_or_default().to_string();
+        let account = p["account"].as_str().unwrap_or_default().to_string();
+        assert!(refs.insert(reference.clone()), "reference applied twice: {p}");
+        if reference.starts_with(&format!("PR{main_batch}")) {
+            assert!(main_accounts.insert(account), "a row paid under two references: {p}");
+        } else {
+            assert!(earlier_accounts.insert(account, p["state"].clone()).is_none(), "paid twice: {p}");
+        }
+    }
+    for account in &main_accounts {
+        if let Some(state) = earlier_accounts.get(account) {
+            assert!(approved.contains(account) || state == "FAILED", "{account} paid again without approval");
+        }
     }
     let by_ref: HashMap<String, &serde_json::Value> =
         payouts.iter().map(|p| (p["reference"].as_str().unwrap_or_default().to_string(), *p)).collect();
@@ -185,6 +271,12 @@ fn kill_9_at_random_moments_never_pays_twice() {
         assert_eq!(&rec[c_name], format!("Payee {n}"), "rows in input order");
         let status = rec[c_status].to_string();
         *statuses.entry(status.clone()).or_default() += 1;
+        if held_expected.contains(&rec[c_account]) {
+            assert_eq!(status, "HELD", "row {n}: a repeat of the earlier batch, never approved");
+            assert!(!by_ref.contains_key(&rec[c_ref]), "row {n}: held, yet applied");
+            continue;
+        }
+        assert_ne!(status, "HELD", "row {n}: held without a reason (the unconfirmed batch was cancelled)");
         let l = by_ref.get(&rec[c_ref]).unwrap_or_else(|| panic!("row {n} ({status}) is not in the ledger"));
         assert_eq!(l["account"].as_str(), Some(&rec[c_account]), "row {n}: the ledger's payout is this row's");
         assert_eq!(l["state"].as_str(), Some(status.as_str()), "row {n}: result {status}, ledger {}", l["state"]);
@@ -196,7 +288,8 @@ fn kill_9_at_random_moments_never_pays_twice() {
         }
     }
     for p in &payouts {
-        if p["state"] == "SUCCESS" {
+        let main = p["reference"].as_str().unwrap_or_default().starts_with(&format!("PR{main_batch}"));
+        if main && p["state"] == "SUCCESS" {
             ledger_success_total += p["amount"].as_str().and_then(|a| a.parse::<Amount>().ok()).expect("amount");
         }
     }
@@ -206,6 +299,19 @@ fn kill_9_at_random_moments_never_pays_twice() {
         ledger_success_total.to_indian()
     );
     assert_eq!(n, rows, "every input row is in the result");
-    assert_eq!(payouts.len() as u64, rows, "every row was paid exactly once");
+    assert_eq!(earlier_accounts.len(), 10, "the earlier batch's rows, applied once each");
+    assert_eq!(main_accounts.len() as u64, rows - held_expected.len() as u64, "every row not held applied once");
+    assert_eq!(statuses.get("HELD").copied().unwrap_or(0), held_expected.len() as u64);
+    // The unconfirmed batch's rows are CANCELLED, and none of them reached the gateway.
+    let unconfirmed_result = dir.join("unconfirmed-result.csv");
+    let st = payrun(
+        &["report", &unconfirmed_s, "--out", &unconfirmed_result.display().to_string(), "--state", &state_s],
+        dir,
+    )
+    .status()
+    .expect("report");
+    assert!(st.success());
+    let text = std::fs::read_to_string(&unconfirmed_result).expect("read");
+    assert_eq!(text.matches(",CANCELLED,").count(), 5, "{text}");
     assert_eq!(success_total, ledger_success_total);
 }
