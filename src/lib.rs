@@ -9,6 +9,7 @@
 // Amounts in paise are written with Indian grouping on purpose: 5_00_000_00 is ₹5,00,000.
 #![allow(clippy::inconsistent_digit_grouping)]
 
+pub mod audit;
 pub mod batch;
 pub mod config;
 pub mod engine;

@@ -3,6 +3,7 @@
 //! opening with its usage; each is wiring over [`payrun::batch`] and the other library modules.
 
 mod approve;
+mod audit;
 mod cancel;
 mod failed;
 mod payin;
@@ -70,6 +71,8 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Record a person's finding on a row payrun cannot decide (paid or not); sends nothing.
     Resolve(resolve::Args),
+    /// Verify a batch's evidence log, or tell one row's story from it.
+    Audit(audit::Args),
     /// Serve the simulated AT MOON DPS gateway (no real money moves).
     #[command(after_help = payrun::sandbox::profile::magic_help())]
     Sandbox(sandbox::Args),
@@ -150,6 +153,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Approve(a) => approve::run(a, &config, op),
         Command::Cancel(a) => cancel::run(a, &config, op),
         Command::Resolve(a) => resolve::run(a, &config, op),
+        Command::Audit(a) => audit::run(a, &config, op),
         Command::Sandbox(a) => runtime()?.block_on(sandbox::run(a, &config)),
         Command::Payin(a) => runtime()?.block_on(payin::run(a, &config)),
         Command::Pg(c) => runtime()?.block_on(pg::run(c, &config)),

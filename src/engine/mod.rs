@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use crate::audit::Record;
+use crate::gateway::client::Exchange;
 use crate::gateway::{GatewayClient, PayoutOutcome, PayoutRequest, StatusOutcome};
 use crate::journal::lifecycle::{Doubt, IN_DOUBT, REF_ALREADY_USED};
 use crate::journal::writer::{Change, Writer};
@@ -170,12 +172,14 @@ enum JobResult {
     Sent {
         seq: u64,
         outcome: PayoutOutcome,
+        trace: Vec<Exchange>,
     },
     Inquired {
         seq: u64,
         outcome: StatusOutcome,
         /// Asked by the order id the gateway gave this row's own posting.
         by_order_id: bool,
+        trace: Vec<Exchange>,
     },
     /// Shut down before the request was made (and before any intent was written): nothing changed.
     Cancelled {
@@ -242,12 +246,15 @@ impl Dispatch {
         self.due.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Applies an event to a row through the lifecycle and hands the change to the journal writer.
-    fn transition(&mut self, writer: &Writer, row: &mut Row, event: &Event) -> Result<(), EngineError> {
+    /// Applies an event to a row through the lifecycle and hands the change, with the evidence
+    /// record that explains it, to the journal writer.
+    fn transition(&mut self, writer: &Writer, row: &mut Row, event: &Event, record: Record) -> Result<(), EngineError> {
         let from = row.status.state();
         let to = lifecycle::apply(&row.status, event, &journal::now())?;
         self.stats.count_transition(from, to.state());
-        writer.record(Change { seq: row.seq, from, to: to.clone() })?;
+        let mut record = record;
+        record.utr = to.utr.clone().filter(|_| to.state() == RowState::Success);
+        writer.record(Change { seq: row.seq, from, to: to.clone() }, record)?;
         row.status = to;
         Ok(())
     }
@@ -297,6 +304,37 @@ fn payout_request(row: &Row, cfg: &EngineConfig) -> Result<PayoutRequest, Journa
     })
 }
 
+/// An evidence record about `row` (its line and reference).
+fn row_record(kind: &str, row: &Row) -> Record {
+    let mut r = Record::new(kind);
+    r.line = Some(row.line);
+    r.reference = row.external_ref.clone();
+    r
+}
+
+/// The evidence records of a call's answers: every exchange but the last goes to the log at once
+/// (a token fetch, a TE0012 answered with a fresh token), the last is returned to go with the
+/// state change it causes (or alone).
+fn answer_records(writer: &Writer, row: &Row, trace: &[Exchange]) -> Result<Record, JournalError> {
+    let record = |x: &Exchange| {
+        let mut r = if x.call == "token" { Record::new("answer") } else { row_record("answer", row) };
+        r.call = Some(x.call.to_string());
+        r.http = x.http;
+        r.code = x.code.clone();
+        r.message = (!x.message.is_empty()).then(|| x.message.clone());
+        r
+    };
+    let Some((last, earlier)) = trace.split_last() else {
+        let mut r = row_record("answer", row);
+        r.message = Some("no request was made".into());
+        return Ok(r);
+    };
+    for x in earlier {
+        writer.audit(record(x))?;
+    }
+    Ok(record(last))
+}
+
 /// Works a batch until every valid row is final, the poll timeout passes, or it is stopped.
 ///
 /// Rows left `sending` by an earlier process are first recovered to `in_doubt`. The journal writer
@@ -315,7 +353,7 @@ pub async fn run(
             "{recovered} row(s) were being sent when the last run stopped: resolving them by status inquiry"
         );
     }
-    let writer = Arc::new(Writer::start(journal.path(), &batch.id, journal.identity())?);
+    let writer = Arc::new(Writer::start(journal, &batch.id)?);
     let started = Instant::now();
     // Durations come from flags and files: keep them where instants can be added to them.
     let sane = |d: Duration| d.min(Duration::from_secs(366 * 86_400));
@@ -399,11 +437,15 @@ pub async fn run(
                 a.polls += 1;
                 refreshed += 1;
                 let (id, by_order_id) = a.inquiry_id();
+                let mut request = row_record("request", &a.row);
+                request.call = Some("status".into());
+                request.asked = Some(id.clone());
+                writer.audit(request)?;
                 let client = client.clone();
                 let stop_signal = stop_jobs.clone();
                 jobs.spawn(async move {
                     tokio::select! {
-                        outcome = client.status(&id) => JobResult::Inquired { seq, outcome, by_order_id },
+                        (outcome, trace) = client.status_traced(&id) => JobResult::Inquired { seq, outcome, by_order_id, trace },
                         _ = stop_signal.wait() => JobResult::Cancelled { seq },
                     }
                 });
@@ -430,6 +472,10 @@ pub async fn run(
             let claim = lifecycle::apply(&row.status, &Event::Claim, &journal::now())?;
             row.status = claim.clone();
             let seq = row.seq;
+            let mut request = row_record("request", &row);
+            request.call = Some("payout".into());
+            request.attempt = Some(claim.attempts);
+            request.amount = row.amount.map(|a| a.to_wire());
             d.active.insert(seq, Active::new(row, cfg.request_timeout));
             let change = Change { seq, from: prev.state(), to: claim };
             let client = client.clone();
@@ -441,11 +487,11 @@ pub async fn run(
                     _ = stop_signal.wait() => return JobResult::Cancelled { seq },
                 };
                 // Rule 1: the intent is on disk before the request leaves.
-                if let Err(e) = writer.durable(change).await {
+                if let Err(e) = writer.durable(change, request).await {
                     return JobResult::Journal(e);
                 }
-                let outcome = client.payout(&req, Some(turn)).await;
-                JobResult::Sent { seq, outcome }
+                let (outcome, trace) = client.payout_traced(&req, Some(turn)).await;
+                JobResult::Sent { seq, outcome, trace }
             });
             d.stats.count_transition(prev.state(), RowState::Sending);
             d.claimed_from.insert(seq, prev);
@@ -555,7 +601,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             }
             Ok(None)
         }
-        JobResult::Sent { seq, outcome } => {
+        JobResult::Sent { seq, outcome, trace } => {
             d.claimed_from.remove(&seq);
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
             let reading = reading::read_posting(&outcome);
@@ -583,7 +629,8 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 }
                 Then::Stop(s) => stop = Some(s),
             }
-            d.transition(writer, &mut a.row, &reading.event)?;
+            let answer = answer_records(writer, &a.row, &trace)?;
+            d.transition(writer, &mut a.row, &reading.event, answer)?;
             match a.row.status.state() {
                 RowState::Ready => d.ready.push_front(a.row),
                 RowState::Accepted => {
@@ -607,7 +654,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             }
             Ok(stop)
         }
-        JobResult::Inquired { seq, outcome, by_order_id } => {
+        JobResult::Inquired { seq, outcome, by_order_id, trace } => {
             d.stats.inquiries += 1;
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
             if !matches!(outcome, StatusOutcome::NotSent { .. }) {
@@ -686,8 +733,10 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     None
                 }
             };
-            if let Some(e) = &event {
-                d.transition(writer, &mut a.row, e)?;
+            let answer = answer_records(writer, &a.row, &trace)?;
+            match &event {
+                Some(e) => d.transition(writer, &mut a.row, e, answer)?,
+                None => writer.audit(answer)?,
             }
             // A final or parked row leaves the table: memory stays flat, and a row that waits for a
             // person does not keep the run going.

@@ -101,6 +101,30 @@ impl PayoutRequest {
     }
 }
 
+/// One HTTP exchange of a call, as the evidence log records it: the call, the HTTP status (none
+/// when no answer came), the gateway's code and its redacted message. Never a header, a token or
+/// a body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// `payout`, `status` or `token`.
+    pub call: &'static str,
+    pub http: Option<u16>,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl Exchange {
+    fn of(call: &'static str, reply: &Reply) -> Exchange {
+        match reply {
+            Reply::Http { status, body, .. } => {
+                let (code, message) = wire::code_and_message(body, call == "token");
+                Exchange { call, http: Some(*status), code, message }
+            }
+            Reply::NotSent(why) | Reply::Lost(why) => Exchange { call, http: None, code: None, message: why.clone() },
+        }
+    }
+}
+
 /// Proof that one rate-limiter slot was taken (see [`GatewayClient::wait_turn`]).
 #[derive(Debug)]
 pub struct Turn(());
@@ -317,19 +341,26 @@ impl GatewayClient {
 
     /// One token request (paced). Prefer [`GatewayClient::payout`] and friends, which manage the token.
     pub async fn request_token(&self) -> TokenOutcome {
+        self.request_token_traced().await.0
+    }
+
+    async fn request_token_traced(&self) -> (TokenOutcome, Exchange) {
         let rb = self
             .cred_headers(self.http.post(self.url(&self.endpoints.token_path)))
             .header(reqwest::header::ACCEPT, "application/json");
-        match self.exchange(rb, &self.counts.token).await {
+        let reply = self.exchange(rb, &self.counts.token).await;
+        let trace = Exchange::of("token", &reply);
+        let outcome = match reply {
             Reply::Http { status, retry_after, body } => wire::classify_token(status, retry_after, &body),
             Reply::NotSent(reason) => TokenOutcome::NotSent { retry_after: None, reason },
             Reply::Lost(reason) => TokenOutcome::Unknown { reason },
-        }
+        };
+        (outcome, trace)
     }
 
     /// The current token, fetching one when there is none or it is about to expire. Single-flight:
-    /// concurrent callers wait for one fetch.
-    async fn token(&self) -> Result<(Secret, u64), TokenFailure> {
+    /// concurrent callers wait for one fetch. A fetch made for this caller is added to `trace`.
+    async fn token(&self, trace: &mut Vec<Exchange>) -> Result<(Secret, u64), TokenFailure> {
         let mut slot = self.token.lock().await;
         if let Some(t) = slot.as_ref() {
             let fresh = t.expires_at.is_none_or(|at| Instant::now() + Duration::from_secs(5) < at);
@@ -337,7 +368,9 @@ impl GatewayClient {
                 return Ok((t.value.clone(), t.generation));
             }
         }
-        match self.request_token().await {
+        let (outcome, exchange) = self.request_token_traced().await;
+        trace.push(exchange);
+        match outcome {
             TokenOutcome::Token { token, expires_in } => {
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let value = Secret::new(token);
@@ -359,7 +392,7 @@ impl GatewayClient {
     /// credentials, checked before an operator is asked to confirm anything. A transient failure
     /// (busy, unreachable) is not a refusal: `Ok`, and the run finds out.
     pub async fn check_credentials(&self) -> Result<(), String> {
-        match self.token().await {
+        match self.token(&mut Vec::new()).await {
             Ok(_) | Err(TokenFailure::Transient { .. }) => Ok(()),
             Err(TokenFailure::Refused(why)) => Err(why),
         }
@@ -378,17 +411,23 @@ impl GatewayClient {
     /// first request when the caller already took it.
     async fn with_token<A: Answer>(
         &self,
+        call: &'static str,
         counter: &AtomicU64,
         mut turn: Option<Turn>,
         build: impl Fn(&Secret) -> RequestBuilder,
-    ) -> A {
+    ) -> (A, Vec<Exchange>) {
+        let mut trace = Vec::new();
         for round in 0..2 {
-            let (token, generation) = match self.token().await {
+            let (token, generation) = match self.token(&mut trace).await {
                 Ok(t) => t,
-                Err(TokenFailure::Refused(message)) => return A::refused(message),
-                Err(TokenFailure::Transient { retry_after, reason }) => return A::not_sent(retry_after, reason),
+                Err(TokenFailure::Refused(message)) => return (A::refused(message), trace),
+                Err(TokenFailure::Transient { retry_after, reason }) => {
+                    return (A::not_sent(retry_after, reason), trace);
+                }
             };
-            let outcome = match self.exchange_with(build(&token), counter, turn.take()).await {
+            let reply = self.exchange_with(build(&token), counter, turn.take()).await;
+            trace.push(Exchange::of(call, &reply));
+            let outcome = match reply {
                 Reply::Http { status, retry_after, body } => A::classify(status, retry_after, &body),
                 Reply::NotSent(reason) => A::not_sent(None, reason),
                 Reply::Lost(reason) => A::lost(reason),
@@ -397,15 +436,20 @@ impl GatewayClient {
                 self.invalidate(generation).await;
                 continue;
             }
-            return outcome;
+            return (outcome, trace);
         }
-        A::TOKEN_INVALID
+        (A::TOKEN_INVALID, trace)
     }
 
     /// Posts one payout (see [`GatewayClient::with_token`] for TE0012). `turn` is a rate-limiter slot
     /// the caller already waited for ([`GatewayClient::wait_turn`]); it pays for the first posting.
     pub async fn payout(&self, req: &PayoutRequest, turn: Option<Turn>) -> PayoutOutcome {
-        self.with_token(&self.counts.payout, turn, |token| {
+        self.payout_traced(req, turn).await.0
+    }
+
+    /// [`GatewayClient::payout`], with every HTTP exchange it made (for the evidence log).
+    pub async fn payout_traced(&self, req: &PayoutRequest, turn: Option<Turn>) -> (PayoutOutcome, Vec<Exchange>) {
+        self.with_token("payout", &self.counts.payout, turn, |token| {
             let mut form = req.form_fields();
             form.push(("user_id", self.creds.user_id.clone()));
             form.push(("utoken", token.expose().to_string()));
@@ -423,9 +467,18 @@ impl GatewayClient {
         self.status_with(self.status_via, id).await
     }
 
+    /// [`GatewayClient::status`], with every HTTP exchange it made (for the evidence log).
+    pub async fn status_traced(&self, id: &str) -> (StatusOutcome, Vec<Exchange>) {
+        self.status_with_traced(self.status_via, id).await
+    }
+
     /// [`GatewayClient::status`] through a given call, whatever the configuration says.
     pub async fn status_with(&self, via: StatusVia, id: &str) -> StatusOutcome {
-        self.with_token(&self.counts.status, None, |token| {
+        self.status_with_traced(via, id).await.0
+    }
+
+    async fn status_with_traced(&self, via: StatusVia, id: &str) -> (StatusOutcome, Vec<Exchange>) {
+        self.with_token("status", &self.counts.status, None, |token| {
             let rb = match via {
                 StatusVia::Payoutstatus => self
                     .http
@@ -459,7 +512,7 @@ impl GatewayClient {
     }
 
     async fn token_for_single(&self) -> Result<Secret, String> {
-        match self.token().await {
+        match self.token(&mut Vec::new()).await {
             Ok((t, _)) => Ok(t),
             Err(TokenFailure::Refused(m)) => Err(m),
             Err(TokenFailure::Transient { reason, .. }) => Err(reason),

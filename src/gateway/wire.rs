@@ -292,6 +292,17 @@ fn unknown(http: u16, body: &str, what: &str) -> String {
     }
 }
 
+/// What the evidence log keeps of an HTTP answer: its code and the gateway's message, redacted
+/// (never the body itself: it may echo a request, and a token answer holds the token).
+pub fn code_and_message(body: &str, token_call: bool) -> (Option<String>, String) {
+    match parse_lenient(body) {
+        Some(v) if token_call => (code(&v), String::new()),
+        Some(v) => (code(&v), message(&v)),
+        None if token_call || body.trim().is_empty() => (None, String::new()),
+        None => (None, short(body)),
+    }
+}
+
 /// Classifies the answer to a payout posting (`POST /api/payoutapi`).
 ///
 /// Codes are read only on an HTTP 2xx answer (SPEC 4): a 5xx is unknown whatever its body says (an

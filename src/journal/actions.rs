@@ -106,7 +106,13 @@ impl Journal {
             let was = r.status.code.as_deref().unwrap_or(REPEAT_PAYMENT);
             format!("{was} approved by {operator} at {at}: {reason}")
         };
-        let (done, _) = self.apply_to_rows(&batch.id, &seqs, |r| Some(Event::Release { message: message(r) }))?;
+        let (done, _) = self.apply_to_rows(
+            &batch.id,
+            &seqs,
+            |r| Some(Event::Release { message: message(r) }),
+            "state",
+            Some(operator),
+        )?;
         out.released = done.iter().map(|(r, _)| r.line).collect();
         if !out.released.is_empty() {
             let what = match which {
@@ -134,8 +140,13 @@ impl Journal {
         }
         seqs.sort_unstable();
         let message = format!("cancelled by {operator} at {}: {reason}", now());
-        let (done, refused) =
-            self.apply_to_rows(&batch.id, &seqs, |_| Some(Event::Cancel { message: message.clone() }))?;
+        let (done, refused) = self.apply_to_rows(
+            &batch.id,
+            &seqs,
+            |_| Some(Event::Cancel { message: message.clone() }),
+            "state",
+            Some(operator),
+        )?;
         if let Some((row, why)) = refused.first() {
             return Err(JournalError::Refused(format!("cannot cancel line {}: {why}", row.line)));
         }
@@ -179,7 +190,8 @@ impl Journal {
         let verdict = if paid { "paid" } else { "unpaid" };
         let message = format!("resolved as {verdict} by {operator} at {} (was {was}): {reason}", now());
         let event = Event::Resolved { paid, utr: utr.map(str::to_string), message };
-        let (mut done, refused) = self.apply_to_rows(&batch.id, &[row.seq], |_| Some(event.clone()))?;
+        let (mut done, refused) =
+            self.apply_to_rows(&batch.id, &[row.seq], |_| Some(event.clone()), "state", Some(operator))?;
         if let Some((_, why)) = refused.first() {
             return Err(JournalError::Refused(why.clone()));
         }

@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::lifecycle::{self, Event, PAYEE_CHANGED, REPEAT_PAYMENT, RowState};
-use super::writer::{Change, write_change};
-use super::{Batch, Journal, Result, now};
+use super::lifecycle::{self, Event, PAYEE_CHANGED, REPEAT_PAYMENT, RowState, RowStatus};
+use super::writer::Change;
+use super::{Batch, Journal, Result, now, write_audited};
+use crate::audit::Record;
 use crate::money::Amount;
 
 /// The rules' settings.
@@ -157,6 +158,7 @@ impl Journal {
             )?
             .query_map([&batch.id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
+        let mut held: Vec<HeldRow> = Vec::new();
         for (seq, line, holder) in changed {
             let (account, paid_at, payee_id): (String, String, String) = self.conn().query_row(
                 "SELECT account, COALESCE(completed_at, ''), payee_id FROM rows WHERE rowid = ?1",
@@ -168,7 +170,7 @@ impl Journal {
                 mask_account(&account),
                 date_of(&paid_at)
             );
-            self.hold_one(batch, seq, line, PAYEE_CHANGED, message, &at, &mut report)?;
+            held.push(HeldRow { seq, line, code: PAYEE_CHANGED, message });
         }
         let sql = format!(
             "SELECT n.seq, n.line, (SELECT o.rowid FROM rows o WHERE {} ORDER BY o.completed_at DESC LIMIT 1) AS holder
@@ -182,29 +184,33 @@ impl Journal {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let changed_seqs: std::collections::HashSet<u64> = held.iter().map(|h| h.seq).collect();
         for (seq, line, holder) in repeats {
-            let message = describe_repeat(self, holder)?;
-            self.hold_one(batch, seq, line, REPEAT_PAYMENT, message, &at, &mut report)?;
+            if changed_seqs.contains(&seq) {
+                continue;
+            }
+            held.push(HeldRow { seq, line, code: REPEAT_PAYMENT, message: describe_repeat(self, holder)? });
+        }
+        if held.is_empty() {
+            return Ok(report);
+        }
+        // Each hold is recorded in the evidence log before it is written (SPEC 3.4).
+        let from = RowStatus::new(RowState::Ready);
+        let mut changes = Vec::with_capacity(held.len());
+        let mut records = Vec::with_capacity(held.len());
+        for h in &held {
+            let to = lifecycle::apply(&from, &Event::Hold { code: h.code.into(), message: h.message.clone() }, &at)?;
+            let mut r = Record::new("state");
+            r.line = Some(h.line);
+            records.push(r.with_change("ready", "held", Some(h.code), Some(&h.message)));
+            changes.push(Change { seq: h.seq, from: RowState::Ready, to });
+        }
+        let mut log = self.open_audit(&batch.id)?;
+        write_audited(self.conn(), &mut log, &batch.id, &mut records, &changes)?;
+        for h in held {
+            report.add(h);
         }
         Ok(report)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn hold_one(
-        &self,
-        batch: &Batch,
-        seq: u64,
-        line: u64,
-        code: &'static str,
-        message: String,
-        at: &str,
-        report: &mut HoldReport,
-    ) -> Result<()> {
-        let from = super::lifecycle::RowStatus::new(RowState::Ready);
-        let to = lifecycle::apply(&from, &Event::Hold { code: code.into(), message: message.clone() }, at)?;
-        write_change(self.conn(), &batch.id, &Change { seq, from: RowState::Ready, to })?;
-        report.add(HeldRow { seq, line, code, message });
-        Ok(())
     }
 
     /// `resume` checks a batch's `REPEAT_PAYMENT` rows again: a row none of whose holders remain
@@ -226,7 +232,8 @@ impl Journal {
             .collect::<rusqlite::Result<_>>()?;
         let seqs: Vec<u64> = gone.iter().map(|(s, _)| *s).collect();
         let message = "released: the payment that held it is gone (its batch was cancelled, or it proved unpaid)";
-        let (done, _) = self.apply_to_rows(&batch.id, &seqs, |_| Some(Event::Release { message: message.into() }))?;
+        let (done, _) =
+            self.apply_to_rows(&batch.id, &seqs, |_| Some(Event::Release { message: message.into() }), "state", None)?;
         Ok(done
             .into_iter()
             .map(|(row, _)| HeldRow { seq: row.seq, line: row.line, code: REPEAT_PAYMENT, message: message.into() })

@@ -176,6 +176,18 @@ pub fn ingest(
             }
         }
     }
+    // The batch's first record in its evidence log, then its holds.
+    let mut created = crate::audit::Record::new("batch");
+    created.detail = Some(format!(
+        "file {} (sha256 {}), {} rows, {} valid, ₹{}, generation {}",
+        batch.file_path,
+        batch.file_sha256,
+        total,
+        valid.count,
+        valid.amount.to_indian(),
+        batch.generation
+    ));
+    journal.audit(&batch.id, &mut [created])?;
     let holds = journal.hold_rows(&batch, &opts.holds)?;
     let allowed = match &opts.allow_repeat {
         Some(operator) if holds.repeat_payment > 0 => {

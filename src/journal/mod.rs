@@ -239,6 +239,8 @@ CREATE TABLE IF NOT EXISTS batches (
     valid_paise INTEGER NOT NULL DEFAULT 0,
     rows_hash TEXT,
     cancelled_at TEXT,
+    audit_n INTEGER NOT NULL DEFAULT 0,
+    audit_head TEXT,
     UNIQUE (file_sha256, generation)
 );
 CREATE TABLE IF NOT EXISTS rows (
@@ -301,6 +303,8 @@ fn upgrade_v1(conn: &Connection) -> Result<()> {
          ALTER TABLE rows ADD COLUMN payee TEXT;
          ALTER TABLE rows ADD COLUMN payee_id TEXT NOT NULL DEFAULT '';
          ALTER TABLE batches ADD COLUMN cancelled_at TEXT;
+         ALTER TABLE batches ADD COLUMN audit_n INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE batches ADD COLUMN audit_head TEXT;
          UPDATE rows SET payee = ltrim(account, '0') || ':' || upper(ifsc) WHERE state <> 'invalid';
          UPDATE meta SET value = '2' WHERE key = 'schema_version';
          COMMIT;",
@@ -325,6 +329,28 @@ pub(crate) fn check_identity(path: &Path, identity: Option<(u64, u64)>) -> Resul
         (None, _) => Ok(()),
         _ => Err(JournalError::Replaced(path.to_path_buf())),
     }
+}
+
+/// Writes `changes` to the journal after `records` (which explain them) are durable in the batch's
+/// evidence log, and moves the batch's anchor to the log's new head; all inside the caller's
+/// transaction (SPEC 3.4: the log is durable no later than the journal change it explains).
+pub(crate) fn write_audited(
+    conn: &Connection,
+    log: &mut crate::audit::Log,
+    batch: &str,
+    records: &mut [crate::audit::Record],
+    changes: &[writer::Change],
+) -> Result<()> {
+    log.append(records)?;
+    for c in changes {
+        writer::write_change(conn, batch, c)?;
+    }
+    conn.prepare_cached("UPDATE batches SET audit_n = ?2, audit_head = ?3 WHERE id = ?1")?.execute(params![
+        batch,
+        log.head().n as i64,
+        log.head().hash
+    ])?;
+    Ok(())
 }
 
 /// Opens a connection with payrun's settings: WAL, fsync on every commit, foreign keys.
@@ -566,14 +592,40 @@ impl Journal {
     }
 
     /// After a restart: every row left `sending` may or may not have reached the gateway, so it
-    /// becomes `in_doubt` (rule 2), through the lifecycle like every other change.
+    /// becomes `in_doubt` (rule 2), through the lifecycle like every other change, each recorded in
+    /// the evidence log.
     pub fn recover(&self, batch: &str) -> Result<usize> {
-        let target = lifecycle::apply(&RowStatus::new(RowState::Sending), &Event::Recovered, &now())?;
-        let n = self.conn.execute(
-            "UPDATE rows SET state = ?2, code = ?3, message = ?4, updated_at = ?5 WHERE batch_id = ?1 AND state = 'sending'",
-            params![batch, target.state().as_str(), target.code, target.message, now()],
-        )?;
-        Ok(n)
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        loop {
+            let rows = self.rows_in_state(batch, RowState::Sending, after, 4096)?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            seqs.extend(rows.iter().map(|r| r.seq));
+        }
+        if seqs.is_empty() {
+            return Ok(0);
+        }
+        let (done, _) = self.apply_to_rows(batch, &seqs, |_| Some(Event::Recovered), "state", None)?;
+        Ok(done.len())
+    }
+
+    /// The batch's last committed evidence-log record, as the journal knows it.
+    pub fn audit_anchor(&self, batch: &str) -> Result<Option<crate::audit::Head>> {
+        let found: Option<(i64, Option<String>)> = self
+            .conn
+            .query_row("SELECT audit_n, audit_head FROM batches WHERE id = ?1", [batch], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(match found {
+            Some((n, Some(hash))) if n > 0 => Some(crate::audit::Head { n: n as u64, hash }),
+            _ => None,
+        })
+    }
+
+    /// Opens the batch's evidence log to continue it after the journal's last committed record.
+    pub fn open_audit(&self, batch: &str) -> Result<crate::audit::Log> {
+        let anchor = self.audit_anchor(batch)?;
+        Ok(crate::audit::Log::open(&self.dir, batch, anchor.as_ref())?)
     }
 
     /// Marks a batch cancelled (`payrun cancel`), once.
@@ -595,52 +647,82 @@ impl Journal {
     }
 
     /// Applies `event` to each of `seqs` through the lifecycle, in one transaction, checking every
-    /// row's state on disk. Rows the event does not apply to are left as they are and returned as
-    /// refused, with why.
+    /// row's state on disk, and records each change in the evidence log first (a record of `kind`,
+    /// with `operator` when a person did it). Rows the event does not apply to are left as they are
+    /// and returned as refused, with why.
     pub fn apply_to_rows(
         &self,
         batch: &str,
         seqs: &[u64],
         event: impl Fn(&Row) -> Option<Event>,
+        kind: &str,
+        operator: Option<&str>,
     ) -> Result<(Vec<(Row, RowStatus)>, Vec<(Row, String)>)> {
         self.check_same_file()?;
-        // A savepoint: its own transaction, or part of the caller's (a batch being stored).
-        self.conn.execute_batch("SAVEPOINT apply_to_rows")?;
-        let result = (|| -> Result<_> {
-            let (mut done, mut refused) = (Vec::new(), Vec::new());
-            let at = now();
-            for &seq in seqs {
-                let row = self
-                    .conn
-                    .prepare_cached("SELECT * FROM rows WHERE batch_id = ?1 AND seq = ?2")?
-                    .query_row(params![batch, seq as i64], Self::row_from)
-                    .optional()?;
-                let Some(row) = row else { continue };
-                let Some(e) = event(&row) else { continue };
-                match lifecycle::apply(&row.status, &e, &at) {
-                    Ok(to) => {
-                        writer::write_change(
-                            &self.conn,
-                            batch,
-                            &writer::Change { seq, from: row.status.state(), to: to.clone() },
-                        )?;
-                        done.push((row, to));
-                    }
-                    Err(illegal) => refused.push((row, illegal.to_string())),
-                }
-            }
-            Ok((done, refused))
-        })();
-        match result {
-            Ok(v) => {
-                self.conn.execute_batch("RELEASE apply_to_rows")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK TO apply_to_rows; RELEASE apply_to_rows");
-                Err(e)
+        let (mut done, mut refused) = (Vec::new(), Vec::new());
+        let at = now();
+        for &seq in seqs {
+            let row = self
+                .conn
+                .prepare_cached("SELECT * FROM rows WHERE batch_id = ?1 AND seq = ?2")?
+                .query_row(params![batch, seq as i64], Self::row_from)
+                .optional()?;
+            let Some(row) = row else { continue };
+            let Some(e) = event(&row) else { continue };
+            match lifecycle::apply(&row.status, &e, &at) {
+                Ok(to) => done.push((row, to)),
+                Err(illegal) => refused.push((row, illegal.to_string())),
             }
         }
+        if done.is_empty() {
+            return Ok((done, refused));
+        }
+        let mut records: Vec<crate::audit::Record> = done
+            .iter()
+            .map(|(row, to)| {
+                let mut r = crate::audit::Record::new(kind);
+                r.line = Some(row.line);
+                r.reference = row.external_ref.clone();
+                r.operator = operator.map(str::to_string);
+                r.utr = to.utr.clone();
+                r.with_change(
+                    row.status.state().as_str(),
+                    to.state().as_str(),
+                    to.code.as_deref(),
+                    to.message.as_deref(),
+                )
+            })
+            .collect();
+        let changes: Vec<writer::Change> = done
+            .iter()
+            .map(|(row, to)| writer::Change { seq: row.seq, from: row.status.state(), to: to.clone() })
+            .collect();
+        let mut log = self.open_audit(batch)?;
+        // A savepoint: its own transaction, or part of the caller's (a batch being stored).
+        self.conn.execute_batch("SAVEPOINT apply_to_rows")?;
+        match write_audited(&self.conn, &mut log, batch, &mut records, &changes) {
+            Ok(()) => self.conn.execute_batch("RELEASE apply_to_rows")?,
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO apply_to_rows; RELEASE apply_to_rows");
+                return Err(e);
+            }
+        }
+        Ok((done, refused))
+    }
+
+    /// Appends records to the batch's evidence log (durably) and moves the journal's anchor to it,
+    /// in one savepoint: for what changes no row (a batch stored, an operator's action).
+    pub fn audit(&self, batch: &str, records: &mut [crate::audit::Record]) -> Result<()> {
+        let mut log = self.open_audit(batch)?;
+        self.conn.execute_batch("SAVEPOINT audit")?;
+        match write_audited(&self.conn, &mut log, batch, records, &[]) {
+            Ok(()) => self.conn.execute_batch("RELEASE audit")?,
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO audit; RELEASE audit");
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Whether a batch paid, or may still pay, any row: anything but FAILED, INVALID or CANCELLED.
@@ -652,7 +734,8 @@ impl Journal {
         )?)
     }
 
-    /// Records an operator's action (approve, cancel, resolve, confirm, allow-repeat) with its time.
+    /// Records an operator's action (approve, cancel, resolve, confirm, allow-repeat) with its time,
+    /// in the journal and (first) in the batch's evidence log.
     pub fn record_action(
         &self,
         batch: &str,
@@ -662,6 +745,17 @@ impl Journal {
         reason: &str,
         detail: &str,
     ) -> Result<()> {
+        let mut r = crate::audit::Record::new("action");
+        r.action = Some(action.to_string());
+        r.operator = Some(operator.to_string());
+        r.reason = (!reason.is_empty()).then(|| reason.to_string());
+        r.detail = match (lines.is_empty(), detail.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(format!("lines {lines}")),
+            (true, false) => Some(detail.to_string()),
+            (false, false) => Some(format!("lines {lines}; {detail}")),
+        };
+        self.audit(batch, &mut [r])?;
         self.conn.execute(
             "INSERT INTO actions (batch_id, at, operator, action, lines, reason, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![batch, now(), operator, action, lines, reason, detail],

@@ -7,15 +7,21 @@
 //! status inquiry). Changes are applied in the order they were handed over. Every change is checked
 //! against the row's state on disk; a mismatch or a failed write stops the writer for good, and every
 //! later call reports it, so the engine stops instead of paying on a journal it cannot trust.
+//!
+//! Every change comes with its evidence-log record (the request or answer that caused it), and
+//! records that change no row (a status inquiry, an answer that proves nothing) come on their own
+//! ([`Writer::audit`]). A group's records are appended to the batch's evidence log and made durable
+//! before the group's journal transaction commits (SPEC 3.4); the log costs one `fdatasync` per
+//! group, shared by every row in it, like the journal's own.
 
-use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{JournalError, Result, RowState, RowStatus, check_identity, connect, now};
+use super::{Journal, JournalError, Result, RowState, RowStatus, check_identity, connect, now, write_audited};
+use crate::audit::Record;
 
 /// One row's change: from the state on disk to a new status (computed by the lifecycle).
 #[derive(Clone, Debug)]
@@ -28,7 +34,8 @@ pub struct Change {
 type Ack = oneshot::Sender<std::result::Result<(), String>>;
 
 enum Cmd {
-    Change(Change, Option<Ack>),
+    Change(Change, Record, Option<Ack>),
+    Audit(Record),
     Flush(Ack),
 }
 
@@ -74,14 +81,15 @@ pub(crate) fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result
 }
 
 impl Writer {
-    /// Starts the writer thread on its own connection to the journal at `path`. `identity` is the
-    /// journal file's (device, inode) when the run opened it: before every group the writer checks
-    /// the file is still there and still the same, and stops for good otherwise (SPEC 3 rule 10).
-    pub fn start(path: &Path, batch: &str, identity: Option<(u64, u64)>) -> Result<Writer> {
-        check_identity(path, identity)?;
-        let mut conn = connect(path)?;
+    /// Starts the writer thread of `batch` on its own connection to `journal`, continuing the
+    /// batch's evidence log. Before every group the writer checks the journal file is still there
+    /// and still the one the run opened, and stops for good otherwise (SPEC 3 rule 10).
+    pub fn start(journal: &Journal, batch: &str) -> Result<Writer> {
+        let (path, identity) = (journal.path().to_path_buf(), journal.identity());
+        check_identity(&path, identity)?;
+        let mut log = journal.open_audit(batch)?;
+        let mut conn = connect(&path)?;
         let batch = batch.to_string();
-        let path = path.to_path_buf();
         let (tx, rx) = mpsc::channel::<Cmd>();
         let handle = std::thread::Builder::new().name("payrun-journal".into()).spawn(move || {
             let mut poisoned: Option<String> = None;
@@ -97,12 +105,29 @@ impl Writer {
                 if poisoned.is_none() {
                     let result = (|| -> Result<()> {
                         check_identity(&path, identity)?;
-                        let tx = conn.transaction()?;
-                        for c in &cmds {
-                            if let Cmd::Change(change, _) = c {
-                                write_change(&tx, &batch, change)?;
+                        let mut records = Vec::with_capacity(cmds.len());
+                        let mut changes = Vec::with_capacity(cmds.len());
+                        for c in &mut cmds {
+                            match c {
+                                Cmd::Change(change, record, _) => {
+                                    let to = &change.to;
+                                    records.push(std::mem::take(record).with_change(
+                                        change.from.as_str(),
+                                        to.state().as_str(),
+                                        to.code.as_deref(),
+                                        to.message.as_deref(),
+                                    ));
+                                    changes.push(change.clone());
+                                }
+                                Cmd::Audit(record) => records.push(std::mem::take(record)),
+                                Cmd::Flush(_) => {}
                             }
                         }
+                        if records.is_empty() {
+                            return Ok(());
+                        }
+                        let tx = conn.transaction()?;
+                        write_audited(&tx, &mut log, &batch, &mut records, &changes)?;
                         tx.commit()?;
                         Ok(())
                     })();
@@ -113,7 +138,8 @@ impl Writer {
                 }
                 for c in cmds {
                     let ack = match c {
-                        Cmd::Change(_, ack) => ack,
+                        Cmd::Change(_, _, ack) => ack,
+                        Cmd::Audit(_) => None,
                         Cmd::Flush(ack) => Some(ack),
                     };
                     if let Some(ack) = ack {
@@ -132,16 +158,22 @@ impl Writer {
         }
     }
 
-    /// Writes a change and waits until it is on disk.
-    pub async fn durable(&self, change: Change) -> Result<()> {
+    /// Writes a change (and its evidence record) and waits until both are on disk.
+    pub async fn durable(&self, change: Change, record: Record) -> Result<()> {
         let (ack, done) = oneshot::channel();
-        self.send(Cmd::Change(change, Some(ack)))?;
+        self.send(Cmd::Change(change, record, Some(ack)))?;
         acked(done).await
     }
 
-    /// Hands a change over; it is written with the next group.
-    pub fn record(&self, change: Change) -> Result<()> {
-        self.send(Cmd::Change(change, None))
+    /// Hands a change (and its evidence record) over; it is written with the next group.
+    pub fn record(&self, change: Change, record: Record) -> Result<()> {
+        self.send(Cmd::Change(change, record, None))
+    }
+
+    /// Hands an evidence record that changes no row over (a status inquiry, an answer that proves
+    /// nothing); it is written with the next group.
+    pub fn audit(&self, record: Record) -> Result<()> {
+        self.send(Cmd::Audit(record))
     }
 
     /// Waits until everything handed over so far is on disk (or reports why it cannot be).

@@ -1,0 +1,103 @@
+//! `payrun audit`: a batch's evidence log (SPEC 3.4). `--verify` checks it cannot have been
+//! quietly changed (the hash chain, the journal's anchor, and that the journal's row states agree
+//! with the log); `--row LINE` tells one row's story, request by request, in the operator's time
+//! zone, for a person rather than a JSON reader.
+//!
+//! ```text
+//! payrun audit BATCH [--row LINE] [--verify] [--state DIR]
+//! ```
+//!
+//! Exit 0 when the log verifies (or for a story), 1 when it does not (naming the first bad record).
+
+use payrun::audit::verify::{self, describe};
+use payrun::config::ConfigFile;
+
+use super::{Exit, StateArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Batch id (or unique prefix) or the input file's path.
+    batch: String,
+    /// Tell the story of the row at this line of the input file.
+    #[arg(long, value_name = "LINE")]
+    row: Option<u64>,
+    /// Check the chain of records and that the journal agrees with it (exit 1 naming the first bad
+    /// record).
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+/// A log time (RFC 3339 UTC) in the operator's time zone.
+fn local(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %Z").to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(operator, false)?;
+    let batch = session.find_batch(&args.batch)?;
+    let journal = &session.journal;
+    let path = payrun::audit::path_of(journal.dir(), &batch.id);
+    let mut exit = Exit::Ok;
+    if args.verify || args.row.is_none() {
+        match verify::verify(journal, &batch)? {
+            Ok(v) => {
+                println!(
+                    "evidence log of batch {}: {} records, chain intact, the journal agrees ({} rows){}",
+                    batch.id,
+                    v.records,
+                    v.rows,
+                    if v.uncommitted > 0 {
+                        format!(
+                            "; {} records of a run that stopped before committing them are not counted",
+                            v.uncommitted
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                println!("  {}", path.display());
+            }
+            Err(f) => {
+                println!("evidence log of batch {}: NOT INTACT at record {}: {}", batch.id, f.record, f.what);
+                println!("  {}", path.display());
+                exit = Exit::Input;
+            }
+        }
+    }
+    if let Some(line) = args.row {
+        let Some(row) = journal.row_at_line(&batch.id, line)? else {
+            anyhow::bail!("batch {} has no row at line {line}", batch.id);
+        };
+        let amount = row.amount.map(|a| format!("₹{}", a.to_indian())).unwrap_or_else(|| "-".into());
+        println!(
+            "line {line} of {} (batch {}): {}, account {}, {amount}, reference {}",
+            batch.file_path,
+            batch.id,
+            if row.name.is_empty() { "(invalid row)" } else { &row.name },
+            payrun::journal::holds::mask_account(&row.account),
+            row.external_ref.as_deref().unwrap_or("-")
+        );
+        println!(
+            "now: {}{}",
+            row.status.state().result_status(),
+            row.status.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
+        );
+        let records = verify::row_records(journal, &batch, line)?;
+        if records.is_empty() {
+            println!("  (no record: the row was never held, sent or asked about)");
+        }
+        for (r, committed) in records {
+            println!(
+                "  {}  {}{}",
+                local(&r.at),
+                describe(&r),
+                if committed { "" } else { "  [not committed: the run stopped before the journal took it]" }
+            );
+        }
+    }
+    Ok(exit)
+}
