@@ -347,6 +347,7 @@ fn secrets_never_leak_to_output_state_or_results() {
     let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
     assert!(names.iter().any(|n| n.ends_with("journal.sqlite3")), "{names:?}");
     assert!(names.iter().any(|n| n.contains("results") && n.ends_with(".csv")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("audit") && n.ends_with(".jsonl")), "the evidence log: {names:?}");
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
         for secret in &secrets {

@@ -660,6 +660,8 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             if !matches!(outcome, StatusOutcome::NotSent { .. }) {
                 d.last_answer = now;
             }
+            // The answer's evidence record: with the state change it causes, or alone.
+            let answer = answer_records(writer, &a.row, &trace)?;
             let reference = a.row.external_ref.clone().unwrap_or_default();
             let asked = Asked {
                 status: &a.row.status,
@@ -690,6 +692,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                         AfterUnknown::AskAt(at) => {
                             // Not proof yet (the request may still be on its way, or one answer
                             // alone): ask again later.
+                            writer.audit(answer)?;
                             d.active.insert(seq, a);
                             d.schedule(seq, d.epoch + at);
                             return Ok(None);
@@ -702,6 +705,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                                 }),
                                 Unknown::Resend => {
                                     // Rule 3: unknown twice, a grace period apart: send again, same reference.
+                                    writer.audit(answer)?;
                                     d.stats.resends += 1;
                                     d.resend.push_back(seq);
                                     d.active.insert(seq, a);
@@ -733,7 +737,6 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     None
                 }
             };
-            let answer = answer_records(writer, &a.row, &trace)?;
             match &event {
                 Some(e) => d.transition(writer, &mut a.row, e, answer)?,
                 None => writer.audit(answer)?,
