@@ -23,8 +23,18 @@ const CONFIG: &str = "[gateway]\ntimeout = \"1s\"\n[run]\nfirst_poll = \"100ms\"
 /// Embedded sandbox, clean profile, fast pace (concurrency given separately).
 const FAST: [&str; 6] = ["--sandbox-profile", "clean", "--rate", "2000", "--burst", "200"];
 
-const RESULT_COLUMNS: [&str; 9] =
-    ["external_ref", "status", "code", "message", "gateway_ref", "utr", "submitted_at", "completed_at", "attempts"];
+const RESULT_COLUMNS: [&str; 10] = [
+    "external_ref",
+    "amount_inr",
+    "status",
+    "code",
+    "message",
+    "gateway_ref",
+    "utr",
+    "submitted_at",
+    "completed_at",
+    "attempts",
+];
 
 /// The API document's example credentials, which the sandbox accepts by default.
 

@@ -4,9 +4,12 @@
 //! payrun failed BATCH --out RETRY.csv [--state DIR] [--include-invalid]
 //! ```
 //!
-//! The file has the input's header and cells. A row's own reference gets a `-R1` suffix (the gateway
-//! has already seen the original, so it would be refused as a duplicate). PENDING and NOT_SENT rows
-//! are never included: they may still be paid, and running them again could pay twice.
+//! The file has the input's header and cells, and a trailing `last_error` column with each row's
+//! reason (`CODE: message`), which payrun ignores when the file is run (an unknown column). A row's
+//! own reference gets a `-R1` suffix (the gateway has already seen the original, so it would be
+//! refused as a duplicate). Only FAILED rows (proven unpaid): PENDING, HELD, NOT_SENT, CANCELLED
+//! and in-doubt rows are never included: they may still be paid, and running them again could pay
+//! twice.
 
 use std::path::PathBuf;
 
@@ -24,7 +27,7 @@ pub struct Args {
     /// Where to write the rows.
     #[arg(long, value_name = "RETRY.csv")]
     out: PathBuf,
-    #[arg(long, default_value = ".payrun", value_name = "DIR")]
+    #[arg(long, default_value = super::report::DEFAULT_STATE, value_name = "DIR")]
     state: PathBuf,
     /// Also include the rows that failed validation (INVALID).
     #[arg(long)]
@@ -36,19 +39,26 @@ pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     let batch = find_batch(&journal, &args.batch)?;
     let (n, renamed) = report::write_failed(&journal, &batch, &args.out, args.include_invalid)?;
     eprintln!(
-        "{n} row(s) written to {}{}",
+        "{} written to {}{}",
+        report::plural(n, "row"),
         args.out.display(),
-        if renamed > 0 {
-            format!("; {renamed} reference(s) given a -R suffix, since the gateway has seen the originals")
-        } else {
-            String::new()
+        match renamed {
+            0 => String::new(),
+            1 => "; 1 reference given a -R suffix, since the gateway has seen the original".to_string(),
+            r => format!("; {r} references given a -R suffix, since the gateway has seen the originals"),
         }
     );
-    let pending = journal.counts(&batch.id)?.open();
-    if pending > 0 {
+    let open = journal.counts(&batch.id)?.open();
+    if open > 0 {
         eprintln!(
-            "note: {pending} row(s) of batch {} are not final yet and are not in this file (payrun resume {})",
-            batch.id, batch.id
+            "note: {} of batch {} not final yet, and not in this file (payrun resume {}{})",
+            match open {
+                1 => "1 row is".to_string(),
+                n => format!("{n} rows are"),
+            },
+            batch.id,
+            batch.id,
+            super::report::state_arg(&args.state)
         );
     }
     Ok(Exit::Ok)

@@ -98,6 +98,7 @@ pub fn init_tracing(verbose: u8) {
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let (config, _) = ConfigFile::load(cli.config.as_deref())?;
+    payrun::report::set_time_zone(config.report.time_zone()?);
     match cli.command {
         Command::Validate(a) => validate::run(a, &config),
         Command::Run(a) => runtime()?.block_on(run::run(a, &config)),

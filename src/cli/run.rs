@@ -54,8 +54,8 @@ pub struct DriveArgs {
     /// `embedded` (the built-in sandbox: no money moves) or the gateway's base URL.
     #[arg(long, value_name = "embedded|URL")]
     pub gateway: Option<String>,
-    /// Where to write the result file (default: <state>/results/<file>-<batch>.csv).
-    #[arg(long, value_name = "RESULT.csv")]
+    /// Where to write the result file, CSV or .xlsx (default: <state>/results/<file>-<batch>.csv).
+    #[arg(long, value_name = "RESULT.csv|RESULT.xlsx")]
     pub out: Option<PathBuf>,
     /// State directory holding the journal.
     #[arg(long, default_value = ".payrun", value_name = "DIR")]
@@ -417,14 +417,15 @@ pub fn finish(
     stats: Option<&payrun::engine::Snapshot>,
 ) -> anyhow::Result<Exit> {
     let out = a.out.clone().unwrap_or_else(|| report::default_result_path(state, batch));
-    report::write_result(journal, batch, &out)?;
+    let state_arg = super::report::state_arg(state);
+    report::write_result_with(journal, batch, &out, &state_arg)?;
     journal.set_result_path(&batch.id, &out.display().to_string())?;
     let counts = journal.counts(&batch.id)?;
     let open = counts.open();
     if open == 0 {
         journal.set_finished(&batch.id)?;
     }
-    let summary = Summary::new(batch, &counts, Some(&out));
+    let summary = Summary::new(batch, &counts, Some(&out)).with_attention(journal, batch, &state_arg)?;
     let aborted = matches!(stop, Some(Stop::Interrupted | Stop::CredentialsRefused(_) | Stop::Unreachable(_)));
     let exit = if aborted {
         Exit::Aborted

@@ -103,7 +103,8 @@ pub async fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     }
     let batch = find_batch(&journal, &batch.id)?;
     let summary =
-        Summary::new(&batch, &journal.counts(&batch.id)?, batch.result_path.as_deref().map(std::path::Path::new));
+        Summary::new(&batch, &journal.counts(&batch.id)?, batch.result_path.as_deref().map(std::path::Path::new))
+            .with_attention(&journal, &batch, &super::report::state_arg(&args.state))?;
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["finished_at"] = json!(batch.finished_at);

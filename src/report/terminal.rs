@@ -1,0 +1,315 @@
+//! The terminal summary (SPEC section 5): counts and amounts per status and per mode, the control
+//! check, and the rows that need someone with the next step for each kind, in 80 columns.
+//!
+//! This module owns how the summary looks on a terminal: layout, truncation, plurals and colour.
+//! Colour marks FAILED (red), HELD and PENDING (yellow) and SUCCESS (green), and only when stdout is
+//! a terminal and `NO_COLOR` is not set (any value): a pipe or a file never gets an escape code.
+//! It prints what [`Summary`] holds and never reads the journal itself.
+
+use std::io::{self, IsTerminal, Write};
+
+use super::attention::{AttentionRow, Kind};
+use super::{STATUSES, Summary, plural};
+use crate::input::Mode;
+
+/// The width the summary fits.
+pub const WIDTH: usize = 80;
+
+/// How many rows that need someone the terminal lists before pointing at the rest.
+pub const SCREENFUL: usize = 15;
+
+/// Colour on or off, and the codes for each status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// No escape codes.
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+
+    /// Colour only when stdout is a terminal and `NO_COLOR` is not set.
+    pub fn for_stdout() -> Style {
+        Style { color: std::env::var_os("NO_COLOR").is_none() && io::stdout().is_terminal() }
+    }
+
+    /// Colour for a terminal (tests and callers that know better).
+    pub fn colored() -> Style {
+        Style { color: true }
+    }
+
+    /// `text` (already padded) in the colour of `status`.
+    pub fn status(&self, status: &str, text: &str) -> String {
+        let code = match status {
+            "FAILED" | "MISMATCH" => "31",
+            "HELD" | "PENDING" => "33",
+            "SUCCESS" | "OK" => "32",
+            _ => return text.to_string(),
+        };
+        self.paint(code, text)
+    }
+
+    /// `text` in bold.
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+}
+
+/// Columns `s` takes on a terminal (payrun's text is ASCII and `₹`; one column per character).
+fn cols(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// `s` cut to `max` columns, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if cols(s) <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `s` cut from the left to `max` columns (keeps a path's file name).
+fn truncate_left(s: &str, max: usize) -> String {
+    let n = cols(s);
+    if n <= max {
+        return s.to_string();
+    }
+    let mut out = String::from("…");
+    out.extend(s.chars().skip(n - max.saturating_sub(1)));
+    out
+}
+
+/// `text` wrapped at word boundaries to [`WIDTH`], the first line after `first`, the others after
+/// `rest`.
+pub fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && cols(&line) + 1 + cols(word) > WIDTH {
+            lines.push(std::mem::replace(&mut line, rest.to_string()));
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines.push(line);
+    lines
+}
+
+impl Summary {
+    /// The summary on stdout's terms: colour when stdout is a terminal and `NO_COLOR` is unset
+    /// (callers pass stdout).
+    pub fn print(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.print_with(out, &Style::for_stdout())
+    }
+
+    /// The summary in at most [`WIDTH`] columns (a path longer than the screen excepted).
+    pub fn print_with(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        let head = format!("batch {}  ", self.batch);
+        writeln!(out, "{head}{}", truncate_left(&self.file, WIDTH - cols(&head)))?;
+        writeln!(out, "{}", truncate(&format!("gateway: {}", self.gateway), WIDTH))?;
+
+        // Statuses: rows and amount, and rows per mode.
+        let amounts: Vec<String> = STATUSES
+            .iter()
+            .map(|s| self.status_totals.get(*s).copied().unwrap_or_default().amount.to_indian())
+            .chain(
+                Mode::ALL
+                    .iter()
+                    .map(|m| self.mode_totals.get(m.as_str()).copied().unwrap_or_default().amount.to_indian()),
+            )
+            .collect();
+        let aw = amounts.iter().map(|a| cols(a)).max().unwrap_or(0).max(12);
+        let mut h = format!("  {:<10}{:>8}  {:>aw$}", "status", "rows", "amount (₹)");
+        for m in Mode::ALL {
+            h.push_str(&format!("{:>7}", m.as_str()));
+        }
+        writeln!(out, "{}", style.bold(&h))?;
+        for status in STATUSES {
+            let t = self.status_totals.get(status).copied().unwrap_or_default();
+            let name =
+                if t.count > 0 { style.status(status, &format!("{status:<10}")) } else { format!("{status:<10}") };
+            let mut line = format!("  {name}{:>8}  {:>aw$}", t.count, t.amount.to_indian());
+            for m in Mode::ALL {
+                let n = self.statuses.get(status).and_then(|by| by.get(m.as_str())).map_or(0, |t| t.count);
+                line.push_str(&format!("{:>7}", if n == 0 { "-".to_string() } else { n.to_string() }));
+            }
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out, "{}", style.bold(&format!("  {:<10}{:>8}  {:>aw$}", "mode", "rows", "amount (₹)")))?;
+        for m in Mode::ALL {
+            let t = self.mode_totals.get(m.as_str()).copied().unwrap_or_default();
+            writeln!(out, "  {:<10}{:>8}  {:>aw$}", m.as_str(), t.count, t.amount.to_indian())?;
+        }
+
+        // The control check.
+        let c = &self.control;
+        let verdict = if c.ok { "OK" } else { "MISMATCH" };
+        writeln!(out, "  control check: {}", style.status(verdict, verdict))?;
+        let rows = |n: u64| plural(n, "row");
+        writeln!(
+            out,
+            "    {:<26}{:>14}  {:>w$}",
+            "file's valid rows",
+            rows(c.file_valid.count),
+            format!("₹{}", c.file_valid.amount.to_indian()),
+            w = aw + 1
+        )?;
+        writeln!(
+            out,
+            "    {:<26}{:>14}  {:>w$}",
+            "their statuses now",
+            rows(c.statuses_valid.count),
+            format!("₹{}", c.statuses_valid.amount.to_indian()),
+            w = aw + 1
+        )?;
+        writeln!(out, "      (SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT)")?;
+        writeln!(out, "    {:<26}{:>14}", "rows accounted", format!("{} of {}", c.rows_accounted, c.file_rows))?;
+        if let Some(r) = &self.result {
+            writeln!(out, "  result: {r}")?;
+        }
+        self.print_attention(out, style)
+    }
+
+    /// The rows that need someone (a screenful), the command that shows them all, and the next
+    /// step for each kind present.
+    fn print_attention(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+        if self.needs_attention_total == 0 {
+            return Ok(());
+        }
+        let by_status: Vec<String> = super::attention::ATTENTION_STATUSES
+            .iter()
+            .filter_map(|s| {
+                let n = self.count(s);
+                (n > 0).then(|| style.status(s, &format!("{n} {s}")))
+            })
+            .collect();
+        writeln!(out)?;
+        writeln!(
+            out,
+            "  {} {} ({})",
+            style.bold("needs someone:"),
+            plural(self.needs_attention_total, "row"),
+            by_status.join(", ")
+        )?;
+        if self.needs_attention.is_empty() {
+            // Not read from the journal (a caller without it): the counts above must do.
+            return Ok(());
+        }
+        let shown: Vec<&AttentionRow> = self.needs_attention.iter().take(SCREENFUL).collect();
+        let amount = |r: &AttentionRow| r.amount.map(|a| a.to_indian()).unwrap_or_default();
+        let lw = shown.iter().map(|r| cols(&r.line.to_string())).max().unwrap_or(0).max(4);
+        let nw = shown.iter().map(|r| cols(&r.name)).max().unwrap_or(0).clamp(4, 16);
+        let aw = shown.iter().map(|r| cols(&amount(r))).max().unwrap_or(0).max(10);
+        let sw = shown.iter().map(|r| cols(&r.status)).max().unwrap_or(0).max(6);
+        let cw = shown.iter().map(|r| cols(&r.code)).max().unwrap_or(0).clamp(4, 16);
+        let head =
+            format!("  {:>lw$}  {:<nw$} {:>aw$} {:<sw$} {:<cw$} ", "line", "name", "amount (₹)", "status", "code");
+        let rest = WIDTH.saturating_sub(cols(&head)).max(8);
+        writeln!(out, "{}", style.bold(&format!("{head}reason")))?;
+        for r in &shown {
+            let status = style.status(&r.status, &format!("{:<sw$}", r.status));
+            writeln!(
+                out,
+                "  {:>lw$}  {:<nw$} {:>aw$} {status} {:<cw$} {}",
+                r.line,
+                truncate(&r.name, nw),
+                amount(r),
+                truncate(&r.code, cw),
+                truncate(&r.reason.replace(['\n', '\r', '\t'], " "), rest)
+            )?;
+        }
+        let hidden = self.needs_attention_total.saturating_sub(shown.len() as u64);
+        if hidden > 0 {
+            for l in wrap(
+                &format!(
+                    "... and {} more; all of them, with the next step for each, on the sheet \"Needs attention\" of:",
+                    hidden
+                ),
+                "  ",
+                "  ",
+            ) {
+                writeln!(out, "{l}")?;
+            }
+            writeln!(out, "    payrun report {}{} --out needs.xlsx", self.batch, self.state_arg)?;
+        }
+
+        // One next step per kind present.
+        let complete = self.needs_attention.len() as u64 == self.needs_attention_total;
+        let mut kinds: Vec<Kind> =
+            Kind::ALL.into_iter().filter(|k| self.needs_attention.iter().any(|r| r.kind == *k)).collect();
+        for (status, default) in [("FAILED", Kind::Failed), ("HELD", Kind::HeldRepeat), ("PENDING", Kind::PendingWait)]
+        {
+            if self.count(status) > 0
+                && !self.needs_attention.iter().any(|r| r.status == status)
+                && !kinds.contains(&default)
+            {
+                kinds.push(default);
+            }
+        }
+        kinds.sort();
+        writeln!(out, "  next:")?;
+        for kind in kinds {
+            let lines: Vec<u64> = self.needs_attention.iter().filter(|r| r.kind == kind).map(|r| r.line).collect();
+            let label = if complete {
+                format!("{} ({}):", kind.label(), plural(lines.len() as u64, "row"))
+            } else {
+                format!("{}:", kind.label())
+            };
+            let color_of = kind.label().split([' ', ',']).next().unwrap_or("");
+            let lines_for_command = if complete { lines.as_slice() } else { &[] };
+            let text = format!("{label} {}", kind.words());
+            let mut wrapped = wrap(&text, "  ", "    ");
+            if let Some(first) = wrapped.first_mut() {
+                // Colour the label only (its width is unchanged).
+                let plain_label = format!("  {}", kind.label());
+                if first.starts_with(&plain_label) {
+                    *first = format!("  {}{}", style.status(color_of, kind.label()), &first[plain_label.len()..]);
+                }
+            }
+            for l in wrapped {
+                writeln!(out, "{l}")?;
+            }
+            writeln!(out, "      {}", kind.command(&self.batch, &self.state_arg, lines_for_command))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_and_truncation_fit_the_width() {
+        let text = "word ".repeat(60);
+        for l in wrap(&text, "  ", "    ") {
+            assert!(cols(&l) <= WIDTH, "{l:?}");
+        }
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(truncate_left("/a/b/c/file.csv", 9), "…file.csv");
+    }
+
+    #[test]
+    fn plain_style_has_no_escape_codes() {
+        assert_eq!(Style::plain().status("FAILED", "FAILED"), "FAILED");
+        assert!(Style::colored().status("FAILED", "FAILED").contains("\x1b[31m"));
+        assert!(Style::colored().status("PENDING", "x").contains("\x1b[33m"));
+        assert!(Style::colored().status("HELD", "x").contains("\x1b[33m"));
+        assert!(Style::colored().status("SUCCESS", "x").contains("\x1b[32m"));
+        assert_eq!(Style::colored().status("NOT_SENT", "x"), "x");
+    }
+}
