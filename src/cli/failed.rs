@@ -51,12 +51,10 @@ pub fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     let open = journal.counts(&batch.id)?.open();
     if open > 0 {
         eprintln!(
-            "note: {} of batch {} not final yet, and not in this file (payrun resume {}{})",
-            match open {
-                1 => "1 row is".to_string(),
-                n => format!("{n} rows are"),
-            },
+            "note: {} of batch {} {} not final yet, and not in this file (payrun resume {}{})",
+            report::plural(open, "row"),
             batch.id,
+            if open == 1 { "is" } else { "are" },
             batch.id,
             super::report::state_arg(&args.state)
         );

@@ -32,7 +32,12 @@ impl Style {
 
     /// Colour only when stdout is a terminal and `NO_COLOR` is not set.
     pub fn for_stdout() -> Style {
-        Style { color: std::env::var_os("NO_COLOR").is_none() && io::stdout().is_terminal() }
+        Style::decide(std::env::var_os("NO_COLOR").is_some(), io::stdout().is_terminal())
+    }
+
+    /// Colour when the output is a terminal and `NO_COLOR` is not set (to any value, empty too).
+    pub fn decide(no_color_set: bool, terminal: bool) -> Style {
+        Style { color: terminal && !no_color_set }
     }
 
     /// Colour for a terminal (tests and callers that know better).
@@ -85,6 +90,44 @@ fn truncate_left(s: &str, max: usize) -> String {
     let mut out = String::from("…");
     out.extend(s.chars().skip(n - max.saturating_sub(1)));
     out
+}
+
+/// A command as lines of at most [`WIDTH`] columns after `indent`, continued with ` \` so the
+/// lines still paste into a shell as one command (a single word longer than the screen excepted).
+pub fn command_lines(command: &str, indent: usize) -> Vec<String> {
+    let pad = " ".repeat(indent);
+    let more = " ".repeat(indent + 2);
+    let mut lines = Vec::new();
+    let mut line = pad.clone();
+    let mut empty = true;
+    // Break only before an option, so an option stays with its value (`--as paid|unpaid`).
+    let mut words: Vec<String> = Vec::new();
+    for w in command.split(' ') {
+        match words.last_mut() {
+            Some(last) if !w.starts_with("--") => {
+                last.push(' ');
+                last.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
+    for (i, word) in words.iter().enumerate() {
+        let last = i + 1 == words.len();
+        // Room for the word, and for " \\" unless it ends the command.
+        let need = cols(&line) + usize::from(!empty) + cols(word) + if last { 0 } else { 2 };
+        if !empty && need > WIDTH {
+            line.push_str(" \\");
+            lines.push(std::mem::replace(&mut line, more.clone()));
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines.push(line);
+    lines
 }
 
 /// `text` wrapped at word boundaries to [`WIDTH`], the first line after `first`, the others after
@@ -243,7 +286,9 @@ impl Summary {
             ) {
                 writeln!(out, "{l}")?;
             }
-            writeln!(out, "    payrun report {}{} --out needs.xlsx", self.batch, self.state_arg)?;
+            for l in command_lines(&format!("payrun report {}{} --out needs.xlsx", self.batch, self.state_arg), 4) {
+                writeln!(out, "{l}")?;
+            }
         }
 
         // One next step per kind present.
@@ -282,7 +327,9 @@ impl Summary {
             for l in wrapped {
                 writeln!(out, "{l}")?;
             }
-            writeln!(out, "      {}", kind.command(&self.batch, &self.state_arg, lines_for_command))?;
+            for l in command_lines(&kind.command(&self.batch, &self.state_arg, lines_for_command), 6) {
+                writeln!(out, "{l}")?;
+            }
         }
         Ok(())
     }
@@ -301,6 +348,108 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(truncate_left("/a/b/c/file.csv", 9), "…file.csv");
+        let long = "payrun resolve 3f9a1c2b7d4e --state /srv/payrun --row 12 --as paid|unpaid --reason \"...\"";
+        let lines = command_lines(long, 4);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].ends_with(" \\") && lines[1].starts_with("      --"), "{lines:?}");
+        assert!(lines.iter().any(|l| l.contains("--as paid|unpaid")), "an option keeps its value: {lines:?}");
+        assert!(lines.iter().all(|l| cols(l) <= WIDTH), "{lines:?}");
+        // Joined back as a shell would, it is the command.
+        assert_eq!(lines.join("\n").replace(" \\\n", " ").split_whitespace().collect::<Vec<_>>().join(" "), long);
+        assert_eq!(command_lines("payrun resume abc", 4), ["    payrun resume abc"]);
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert_eq!(Style::decide(false, true), Style::colored());
+        assert_eq!(Style::decide(true, true), Style::plain());
+        assert_eq!(Style::decide(false, false), Style::plain());
+        assert_eq!(Style::decide(true, false), Style::plain());
+    }
+
+    /// A summary with every kind of row that needs someone, HELD ones included.
+    fn every_kind() -> Summary {
+        use crate::journal::{Batch, BatchSettings, Counts};
+        use crate::money::{Amount, Tally};
+        let batch = Batch {
+            id: "3f9a1c2b7d4e".into(),
+            file_sha256: String::new(),
+            generation: 1,
+            file_path: format!("/home/accounts/{}/salary-2026-11.csv", "very-long-folder-name".repeat(4)),
+            encoding: "utf-8".into(),
+            delimiter: ",".into(),
+            header: vec![],
+            created_at: String::new(),
+            gateway: "https://api.atmoondps.com".into(),
+            settings: BatchSettings::default(),
+            confirmed_at: None,
+            finished_at: None,
+            result_path: None,
+            total_rows: 6,
+            valid: Tally { count: 6, amount: Amount::from_rupees(6_000_000_000) },
+        };
+        let mut s = Summary::new(&batch, &Counts::default(), None);
+        let kinds = [
+            ("FAILED", "BE1001", Kind::Failed),
+            ("HELD", "REPEAT_PAYMENT", Kind::HeldRepeat),
+            ("HELD", "PAYEE_CHANGED", Kind::HeldPayeeChanged),
+            ("PENDING", "AMOUNT_MISMATCH", Kind::PendingForPerson),
+            ("PENDING", "ENQ001", Kind::PendingWait),
+        ];
+        for (i, (status, code, kind)) in kinds.into_iter().enumerate() {
+            let line = 1_000_000 + i as u64;
+            s.needs_attention.push(AttentionRow {
+                line,
+                name: "A Rather Long Beneficiary Name Indeed".into(),
+                account: "000123456789".into(),
+                amount: Some(Amount::from_rupees(999_999_999)),
+                status: status.into(),
+                code: code.into(),
+                reason: "the gateway said something long ".repeat(5),
+                next_step: kind.next_step(&s.batch, " --state /srv/payrun", line),
+                kind,
+            });
+            s.status_totals.entry(status.into()).or_default().add(Amount::from_rupees(999_999_999));
+        }
+        s.needs_attention_total = 25;
+        s.state_arg = " --state /srv/payrun".into();
+        s
+    }
+
+    #[test]
+    fn every_line_fits_80_columns_and_every_kind_gets_its_next_step() {
+        let s = every_kind();
+        let mut out = Vec::new();
+        s.print_with(&mut out, &Style::plain()).expect("print");
+        let text = String::from_utf8(out).expect("utf-8");
+        for line in text.lines() {
+            assert!(cols(line) <= WIDTH, "{} columns: {line:?}", cols(line));
+        }
+        assert!(!text.contains('\x1b'));
+        for needle in [
+            "needs someone: 25 rows (1 FAILED, 2 HELD, 2 PENDING)",
+            "... and 20 more",
+            "payrun report 3f9a1c2b7d4e --state /srv/payrun --out needs.xlsx",
+            "payrun failed 3f9a1c2b7d4e --state /srv/payrun --out retry.csv",
+            "check it is not paid twice",
+            "payrun approve 3f9a1c2b7d4e --state /srv/payrun --rows LIST --reason",
+            "confirm the new bank account with the payee by phone,",
+            "payrun resolve 3f9a1c2b7d4e --state /srv/payrun --row LINE",
+            "--as paid|unpaid",
+            "payrun resume 3f9a1c2b7d4e --state /srv/payrun",
+            "HELD + CANCELLED",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in:\n{text}");
+        }
+        // Colour marks the statuses without changing the layout.
+        let mut colored = Vec::new();
+        s.print_with(&mut colored, &Style::colored()).expect("print");
+        let colored = String::from_utf8(colored).expect("utf-8");
+        assert!(colored.contains("\x1b[31mFAILED"), "{colored}");
+        assert!(colored.contains("\x1b[33mHELD"), "{colored}");
+        let stripped = colored.replace("\x1b[31m", "").replace("\x1b[32m", "").replace("\x1b[33m", "");
+        let stripped = stripped.replace("\x1b[1m", "").replace("\x1b[0m", "");
+        assert_eq!(stripped, text);
     }
 
     #[test]
