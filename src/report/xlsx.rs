@@ -44,7 +44,7 @@ pub const SHEETS: [&str; 3] = ["Results", "Summary", "Needs attention"];
 
 /// Headings of the "Needs attention" sheet.
 pub const ATTENTION_COLUMNS: [&str; 9] =
-    ["Line", "Name", "Account", "Amount (₹)", "Status", "Code", "Reason", "Next step", "Reference"];
+    ["Line", "Name", "Account", "Amount (₹)", "Status", "Code", "Reason", "Reference", "Next step"];
 
 /// Rupees with Indian digit grouping (12,34,56,789.00) in every spreadsheet program: Excel's own
 /// grouping follows the reader's locale, so lakh and crore separators are spelled out by magnitude.
@@ -71,6 +71,7 @@ struct Formats {
     datetime: Format,
     integer: Format,
     bold: Format,
+    indented: Format,
     ok: Format,
     mismatch: Format,
 }
@@ -90,6 +91,7 @@ impl Formats {
             datetime: Format::new().set_num_format(DATETIME_FORMAT).set_align(FormatAlign::Left),
             integer: Format::new().set_num_format("0"),
             bold: Format::new().set_bold(),
+            indented: Format::new().set_indent(1),
             ok: Format::new()
                 .set_bold()
                 .set_font_color(Color::RGB(0x006100))
@@ -102,22 +104,26 @@ impl Formats {
     }
 }
 
-/// Column widths from what was written (in characters, capped).
-struct Widths(Vec<usize>);
+/// Column widths from what was written (in characters, capped at `cap`).
+struct Widths {
+    chars: Vec<usize>,
+    cap: usize,
+}
 
 impl Widths {
-    fn new(header: &[String]) -> Widths {
+    fn new(header: &[String], cap: usize) -> Widths {
         // Room for the filter button beside the heading.
-        Widths(header.iter().map(|h| h.chars().count() + 3).collect())
+        Widths { chars: header.iter().map(|h| h.chars().count() + 3).collect(), cap }
     }
     fn see(&mut self, col: usize, chars: usize) {
-        if let Some(w) = self.0.get_mut(col) {
-            *w = (*w).max(chars.min(60));
+        let cap = self.cap;
+        if let Some(w) = self.chars.get_mut(col) {
+            *w = (*w).max(chars.min(cap));
         }
     }
     fn apply(&self, ws: &mut Worksheet) -> Result<(), rust_xlsxwriter::XlsxError> {
-        for (i, w) in self.0.iter().enumerate() {
-            ws.set_column_width(col(i), (*w as f64 + 1.0).min(62.0))?;
+        for (i, w) in self.chars.iter().enumerate() {
+            ws.set_column_width(col(i), *w as f64 + 1.0)?;
         }
         Ok(())
     }
@@ -204,12 +210,27 @@ fn put_time(
     Ok(())
 }
 
-fn header_row(ws: &mut Worksheet, f: &Formats, header: &[String]) -> anyhow::Result<()> {
+/// Printing: landscape A4, the sheet's name and page numbers in the footer; the heading
+/// on every page of a row sheet; a narrow sheet on one page width (the Results sheet is too wide
+/// for that to stay legible, so it prints across pages like any wide sheet).
+fn print_setup(ws: &mut Worksheet, repeat_header: bool, fit_width: bool) -> anyhow::Result<()> {
+    ws.set_landscape().set_paper_size(9);
+    ws.set_footer("&L&A&RPage &P of &N");
+    if fit_width {
+        ws.set_print_fit_to_pages(1, 0);
+    }
+    if repeat_header {
+        ws.set_repeat_rows(0, 0)?;
+    }
+    Ok(())
+}
+
+fn header_row(ws: &mut Worksheet, f: &Formats, header: &[String], fit_width: bool) -> anyhow::Result<()> {
     for (i, h) in header.iter().enumerate() {
         ws.write_string_with_format(0, col(i), fit(h), &f.header)?;
     }
     ws.set_freeze_panes(1, 0)?;
-    Ok(())
+    print_setup(ws, true, fit_width)
 }
 
 /// Writes the result workbook of `batch` to `path` (atomically, owner-only), times in `tz`, the
@@ -241,11 +262,12 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
     let width = batch.header.len();
     let mut header: Vec<String> = batch.header.clone();
     header.extend(RESULT_COLUMNS.iter().map(|c| c.to_string()));
-    header_row(&mut results, &f, &header)?;
-    let mut widths = Widths::new(&header);
+    header_row(&mut results, &f, &header, false)?;
+    let mut widths = Widths::new(&header, 60);
     let attention_header: Vec<String> = ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
-    header_row(&mut needs, &f, &attention_header)?;
-    let mut needs_widths = Widths::new(&attention_header);
+    header_row(&mut needs, &f, &attention_header, true)?;
+    // The next step is read whole: its column is as wide as the longest.
+    let mut needs_widths = Widths::new(&attention_header, 150);
 
     let mut tallies: HashMap<(RowState, Option<Mode>), Tally> = HashMap::new();
     let (mut n, mut n_needs) = (0u64, 0u64);
@@ -260,7 +282,7 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
         put_text(&mut results, &f, &mut widths, r, c, row.external_ref.as_deref().unwrap_or(""))?;
         c += 1;
         put_amount(&mut results, &f, r, c, row.amount)?;
-        widths.see(c, 16);
+        widths.see(c, 18);
         c += 1;
         for text in [s.state().result_status().to_string(), code_of(row), message_of(row, &cells, width)] {
             put_text(&mut results, &f, &mut widths, r, c, &text)?;
@@ -322,12 +344,13 @@ fn write_attention(
     put_text(ws, f, widths, r, 1, &a.name)?;
     put_text(ws, f, widths, r, 2, &a.account)?;
     put_amount(ws, f, r, 3, a.amount)?;
-    widths.see(3, 14);
+    widths.see(3, 16);
     put_text(ws, f, widths, r, 4, &a.status)?;
     put_text(ws, f, widths, r, 5, &a.code)?;
     put_text(ws, f, widths, r, 6, &a.reason)?;
-    put_text(ws, f, widths, r, 7, &a.next_step)?;
-    put_text(ws, f, widths, r, 8, row.external_ref.as_deref().unwrap_or(""))?;
+    put_text(ws, f, widths, r, 7, row.external_ref.as_deref().unwrap_or(""))?;
+    // The last column: a long next step reads on into the empty cells beside it.
+    put_text(ws, f, widths, r, 8, &a.next_step)?;
     Ok(())
 }
 
@@ -336,11 +359,12 @@ fn write_attention(
 fn summary_sheet(f: &Formats, s: &Summary, tz: chrono_tz::Tz) -> anyhow::Result<Worksheet> {
     let mut ws = Worksheet::new();
     ws.set_name(SHEETS[1])?;
-    ws.set_column_width(0, 34)?;
-    ws.set_column_width(1, 12)?;
+    print_setup(&mut ws, false, true)?;
+    ws.set_column_width(0, 40)?;
+    ws.set_column_width(1, 21)?;
     ws.set_column_width(2, 20)?;
     for c in 3..9u16 {
-        ws.set_column_width(c, if c % 2 == 1 { 11 } else { 18 })?;
+        ws.set_column_width(c, if c % 2 == 1 { 12 } else { 19 })?;
     }
     let mut r = 0u32;
     let written = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -348,7 +372,7 @@ fn summary_sheet(f: &Formats, s: &Summary, tz: chrono_tz::Tz) -> anyhow::Result<
         ("Batch", s.batch.clone()),
         ("File", s.file.clone()),
         ("Gateway", s.gateway.clone()),
-        ("Time zone of the times in this workbook", tz.name().to_string()),
+        ("Time zone", format!("{} (every time in this workbook)", tz.name())),
     ] {
         ws.write_string_with_format(r, 0, label, &f.bold)?;
         ws.write_string_with_format(r, 1, fit(&value), &f.text)?;
@@ -406,11 +430,11 @@ fn summary_sheet(f: &Formats, s: &Summary, tz: chrono_tz::Tz) -> anyhow::Result<
     r += 1;
     ws.write_string(r, 0, "Their statuses now")?;
     tally(&mut ws, f, r, 1, c.statuses_valid)?;
-    ws.write_string(r, 3, "SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT")?;
+    ws.write_string_with_format(r, 3, "SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT", &f.indented)?;
     r += 1;
     ws.write_string(r, 0, "Rows accounted for")?;
     ws.write_number_with_format(r, 1, c.rows_accounted as f64, &f.integer)?;
-    ws.write_string(r, 2, format!("of {} in the file", c.file_rows))?;
+    ws.write_string_with_format(r, 2, format!("of {} in the file", c.file_rows), &f.indented)?;
     r += 1;
     ws.write_string_with_format(r, 0, "Result", &f.bold)?;
     if c.ok {
