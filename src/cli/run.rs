@@ -469,7 +469,7 @@ pub fn finish(
         _ => {}
     }
     if open > 0 {
-        eprintln!("to continue: payrun resume {} --state {}", batch.id, state.display());
+        eprintln!("to continue: payrun resume {}{state_arg}", batch.id);
     }
     Ok(exit)
 }

@@ -159,12 +159,19 @@ impl AttentionRow {
     }
 }
 
-/// Why the row needs someone: its message, else its code.
+/// Why the row needs someone: its message, else its code. A pending row whose message is the
+/// posting's "Success" (the gateway took the request; the bank has not answered) says so instead:
+/// "Success" beside PENDING would read as paid.
 pub fn reason(row: &Row, code: &str) -> String {
-    match row.status.message.as_deref().map(str::trim) {
-        Some(m) if !m.is_empty() => m.to_string(),
-        _ => code.to_string(),
+    let message = row.status.message.as_deref().map(str::trim).unwrap_or("");
+    let pending = row.status.state().result_status() == "PENDING";
+    if pending && (message.is_empty() || message.to_ascii_lowercase().contains("success")) {
+        return match code {
+            "IN_DOUBT" => "the answer to the payout request was lost; payrun asks the gateway".to_string(),
+            _ => "accepted; the bank has not answered yet".to_string(),
+        };
     }
+    if message.is_empty() { code.to_string() } else { message.to_string() }
 }
 
 /// Up to `limit` rows of `batch` that need someone, in input order. Reads only those rows (by the
@@ -211,6 +218,37 @@ mod tests {
         for status in ["SUCCESS", "NOT_SENT", "CANCELLED", "INVALID"] {
             assert_eq!(Kind::of(status, "", None, 0), None, "{status}");
         }
+    }
+
+    #[test]
+    fn a_pending_row_never_reads_as_success() {
+        use crate::journal::RowStatus;
+        let mut row = Row {
+            seq: 1,
+            line: 2,
+            name: "Asha".into(),
+            account: "000123456789".into(),
+            ifsc: "HDFC0000003".into(),
+            amount: Some(Amount::from_rupees(10)),
+            mode: None,
+            remarks: String::new(),
+            payee_list_id: String::new(),
+            external_ref: None,
+            status: RowStatus { message: Some("Success".into()), ..RowStatus::new(RowState::Accepted) },
+        };
+        let r = AttentionRow::of(&row, "b", "").expect("pending needs someone");
+        assert_eq!(r.status, "PENDING");
+        assert!(!r.reason.to_lowercase().contains("success"), "{}", r.reason);
+        assert!(r.next_step.contains("payrun resume b"), "{}", r.next_step);
+        row.status = RowStatus {
+            code: Some("BE1001".into()),
+            message: Some("Account closed".into()),
+            ..RowStatus::new(RowState::Failed)
+        };
+        let r = AttentionRow::of(&row, "b", "").expect("failed needs someone");
+        assert_eq!((r.code.as_str(), r.reason.as_str()), ("BE1001", "Account closed"));
+        row.status = RowStatus::new(RowState::Success);
+        assert_eq!(AttentionRow::of(&row, "b", ""), None);
     }
 
     #[test]
