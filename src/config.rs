@@ -159,12 +159,37 @@ pub struct RunFile {
     pub payee_list_id: Option<String>,
 }
 
+/// The `[report]` table of `payrun.toml`: how results are shown to people.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportFile {
+    /// The operator's time zone (IANA name, e.g. `Asia/Kolkata`, the default) for the times in a
+    /// result workbook.
+    pub timezone: Option<String>,
+}
+
+impl ReportFile {
+    /// The configured time zone, else Asia/Kolkata; an error naming the value when it is not a
+    /// time zone.
+    pub fn time_zone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        match self.timezone.as_deref().map(str::trim) {
+            None | Some("") => Ok(crate::report::DEFAULT_TIME_ZONE),
+            Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+                anyhow::anyhow!(
+                    "[report] timezone = \"{name}\" is not a time zone: use an IANA name such as \"Asia/Kolkata\""
+                )
+            }),
+        }
+    }
+}
+
 /// The whole `payrun.toml`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
     pub gateway: GatewayFile,
     pub run: RunFile,
+    pub report: ReportFile,
 }
 
 mod humantime_serde_opt {
@@ -208,6 +233,7 @@ impl ConfigFile {
                 line.map(|l| format!(" (line {l})")).unwrap_or_default()
             )
         })?;
+        cfg.report.time_zone().with_context(|| format!("config file {}", path.display()))?;
         Ok((cfg, Some(path)))
     }
 
@@ -283,6 +309,18 @@ mod tests {
         assert_eq!(cfg.run.rate, Some(25));
         assert_eq!(cfg.run.poll_timeout, Some(Duration::from_secs(300)));
         assert!(toml::from_str::<ConfigFile>("[gateway]\nurll = \"x\"").is_err());
+    }
+
+    #[test]
+    fn report_time_zone_defaults_to_kolkata_and_rejects_nonsense() {
+        let cfg: ConfigFile = toml::from_str("").expect("empty");
+        assert_eq!(cfg.report.time_zone().expect("default"), chrono_tz::Asia::Kolkata);
+        let cfg: ConfigFile = toml::from_str("[report]\ntimezone = \"Europe/London\"\n").expect("parses");
+        assert_eq!(cfg.report.time_zone().expect("zone"), chrono_tz::Europe::London);
+        let cfg: ConfigFile = toml::from_str("[report]\ntimezone = \"India\"\n").expect("parses");
+        let err = cfg.report.time_zone().expect_err("not a zone");
+        assert!(err.to_string().contains("India"), "{err}");
+        assert!(toml::from_str::<ConfigFile>("[report]\ntz = \"x\"").is_err(), "unknown keys are refused");
     }
 
     #[test]

@@ -10,22 +10,37 @@
 
 mod support;
 
-use support::work::{
-    CONFIG, Out, Work, count_status, embedded_world, exec, mode_of, read_csv, result_rows, status_count,
-};
-use support::{BIN, EXAMPLE_CREDS, Sandbox};
+use support::work::{Out, Work, count_status, embedded_world, exec, mode_of, read_csv, result_rows, status_count};
+use support::{EXAMPLE_CREDS, Sandbox};
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Embedded sandbox, clean profile, fast pace (concurrency given separately).
 const FAST: [&str; 6] = ["--sandbox-profile", "clean", "--rate", "2000", "--burst", "200"];
 
-const RESULT_COLUMNS: [&str; 9] =
-    ["external_ref", "status", "code", "message", "gateway_ref", "utr", "submitted_at", "completed_at", "attempts"];
+const RESULT_COLUMNS: [&str; 10] = [
+    "external_ref",
+    "amount_inr",
+    "status",
+    "code",
+    "message",
+    "gateway_ref",
+    "utr",
+    "submitted_at",
+    "completed_at",
+    "attempts",
+];
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
 
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -679,12 +694,13 @@ fn status_report_and_failed_after_the_magic_run() {
     let retry_text = std::fs::read_to_string(w.path().join("RETRY.csv")).expect("RETRY.csv");
     assert_eq!(
         retry_text.lines().next(),
-        input_text.lines().next(),
-        "RETRY.csv's header is the input's, byte for byte"
+        input_text.lines().next().map(|h| format!("{h},last_error")).as_deref(),
+        "RETRY.csv's header is the input's, byte for byte, then last_error"
     );
     let (in_header, in_rows) = read_csv(&input);
     let (retry_header, retry_rows) = read_csv(&w.path().join("RETRY.csv"));
-    assert_eq!(retry_header, in_header);
+    assert_eq!(retry_header[..in_header.len()], in_header[..]);
+    let retry_rows: Vec<Vec<String>> = retry_rows.into_iter().map(|r| r[..in_header.len()].to_vec()).collect();
     let rows = result_rows(&result);
     // The FAILED rows' input cells, in input order; a row's own reference gets -R1 (the gateway has
     // seen the original).

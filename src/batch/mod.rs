@@ -494,14 +494,17 @@ pub fn finish(
 ) -> Result<Finished, BatchError> {
     let journal = &session.journal;
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| report::default_result_path(&session.state.path, batch));
-    report::write_result(journal, batch, &out).map_err(|e| BatchError::Report(format!("{e:#}")))?;
+    let state_arg = session.state.arg();
+    report::write_result_with(journal, batch, &out, &state_arg).map_err(|e| BatchError::Report(format!("{e:#}")))?;
     journal.set_result_path(&batch.id, &out.display().to_string())?;
     let counts = journal.counts(&batch.id)?;
     let open = counts.open();
     if open == 0 {
         journal.set_finished(&batch.id)?;
     }
-    let summary = Summary::new(batch, &counts, Some(&out));
+    let summary = Summary::new(batch, &counts, Some(&out))
+        .with_attention(journal, batch, &state_arg)
+        .map_err(|e| BatchError::Report(format!("{e:#}")))?;
     let aborted = matches!(stop, Some(Stop::Interrupted | Stop::CredentialsRefused(_) | Stop::Unreachable(_)));
     let verdict = if aborted {
         Verdict::Aborted

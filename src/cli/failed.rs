@@ -4,9 +4,12 @@
 //! payrun failed BATCH --out RETRY.csv [--state DIR] [--include-invalid]
 //! ```
 //!
-//! The file has the input's header and cells. A row's own reference gets a `-R1` suffix (the gateway
-//! has already seen the original, so it would be refused as a duplicate). PENDING and NOT_SENT rows
-//! are never included: they may still be paid, and running them again could pay twice.
+//! The file has the input's header and cells, and a trailing `last_error` column with each row's
+//! reason (`CODE: message`), which payrun ignores when the file is run (an unknown column). A row's
+//! own reference gets a `-R1` suffix (the gateway has already seen the original, so it would be
+//! refused as a duplicate). Only FAILED rows (proven unpaid): PENDING, HELD, NOT_SENT, CANCELLED
+//! and in-doubt rows are never included: they may still be paid, and running them again could pay
+//! twice.
 
 use std::path::PathBuf;
 
@@ -35,19 +38,22 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let batch = session.find_batch(&args.batch)?;
     let (n, renamed) = report::write_failed(journal, &batch, &args.out, args.include_invalid)?;
     eprintln!(
-        "{n} row(s) written to {}{}",
+        "{} written to {}{}",
+        report::plural(n, "row"),
         args.out.display(),
-        if renamed > 0 {
-            format!("; {renamed} reference(s) given a -R suffix, since the gateway has seen the originals")
-        } else {
-            String::new()
+        match renamed {
+            0 => String::new(),
+            1 => "; 1 reference given a -R suffix, since the gateway has seen the original".to_string(),
+            r => format!("; {r} references given a -R suffix, since the gateway has seen the originals"),
         }
     );
-    let pending = journal.counts(&batch.id)?.open();
-    if pending > 0 {
+    let open = journal.counts(&batch.id)?.open();
+    if open > 0 {
         eprintln!(
-            "note: {pending} row(s) of batch {} are not final yet and are not in this file: they may still be paid ({})",
+            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid ({})",
+            report::plural(open, "row"),
             batch.id,
+            if open == 1 { "is" } else { "are" },
             session.command(&format!("status {}", batch.id))
         );
     }

@@ -143,6 +143,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let (config, _) = ConfigFile::load(cli.config.as_deref())?;
     let operator = payrun::batch::operator_name(cli.operator.as_deref());
     let op = operator.as_str();
+    payrun::report::set_time_zone(config.report.time_zone()?);
     match cli.command {
         Command::Validate(a) => validate::run(a, &config),
         Command::Run(a) => runtime()?.block_on(run::run(a, &config, op)),

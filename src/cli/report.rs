@@ -1,7 +1,8 @@
-//! `payrun report`: write a batch's result file from the journal (SPEC section 5).
+//! `payrun report`: write a batch's result file from the journal (SPEC section 5): CSV, or an Excel
+//! workbook when `--out` ends in `.xlsx`.
 //!
 //! ```text
-//! payrun report BATCH --out RESULT.csv [--state DIR] [--json]
+//! payrun report BATCH --out RESULT.csv|RESULT.xlsx [--state DIR] [--json]
 //! ```
 
 use std::path::PathBuf;
@@ -16,8 +17,8 @@ use super::{Exit, StateArgs};
 pub struct Args {
     /// Batch id (or unique prefix) or the input file's path.
     batch: String,
-    /// Where to write the result file.
-    #[arg(long, value_name = "RESULT.csv")]
+    /// Where to write the result file: CSV, or an Excel workbook when it ends in .xlsx.
+    #[arg(long, value_name = "RESULT.csv|RESULT.xlsx")]
     out: PathBuf,
     #[command(flatten)]
     state: StateArgs,
@@ -30,14 +31,16 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let session = args.state.session(operator, false)?;
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
-    let n = report::write_result(journal, &batch, &args.out)
+    let state_arg = session.state.arg();
+    let n = report::write_result_with(journal, &batch, &args.out, &state_arg)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let summary = Summary::new(&batch, &journal.counts(&batch.id)?, Some(&args.out));
+    let summary = Summary::new(&batch, &journal.counts(&batch.id)?, Some(&args.out))
+        .with_attention(journal, &batch, &state_arg)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         summary.print(&mut std::io::stdout().lock())?;
-        eprintln!("{n} rows written to {}", args.out.display());
+        eprintln!("{} written to {}", report::plural(n, "row"), args.out.display());
     }
     Ok(Exit::Ok)
 }

@@ -56,8 +56,8 @@ pub struct DriveArgs {
     /// `embedded` (the built-in sandbox: no money moves) or the gateway's base URL.
     #[arg(long, value_name = "embedded|URL")]
     pub gateway: Option<String>,
-    /// Where to write the result file (default: <state>/results/<file>-<batch>.csv).
-    #[arg(long, value_name = "RESULT.csv")]
+    /// Where to write the result file, CSV or .xlsx (default: <state>/results/<file>-<batch>.csv).
+    #[arg(long, value_name = "RESULT.csv|RESULT.xlsx")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,

@@ -1,16 +1,19 @@
-//! Report: the result file of SPEC section 5 and the summary (terminal table and `--json`).
+//! Report: the result file of SPEC section 5 (CSV, or an Excel workbook for `--out X.xlsx`), the
+//! retry file of `payrun failed`, and the summary (terminal table and `--json`).
 //!
 //! This module owns what accounting receives. It reads the journal and writes files; it never
 //! changes a row's state and never talks to the gateway. The result file lists every input row in
 //! input order (input columns first, then payrun's), is written to a temporary file and renamed, and
 //! makes formula-like cells inert. The summary's control check compares the totals taken when the
 //! file was read with the sum over the rows' current statuses, so a row lost or changed on the way
-//! shows as a broken check.
+//! shows as a broken check. It never writes a secret: nothing it reads holds one.
 
+pub mod attention;
 pub mod cells;
+pub mod terminal;
+pub mod xlsx;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -24,11 +27,54 @@ use crate::journal::{Batch, Counts, Journal, Row, RowState};
 use crate::money::Tally;
 
 /// Columns payrun appends to the input's (SPEC section 5).
-pub const RESULT_COLUMNS: [&str; 9] =
-    ["external_ref", "status", "code", "message", "gateway_ref", "utr", "submitted_at", "completed_at", "attempts"];
+pub const RESULT_COLUMNS: [&str; 10] = [
+    "external_ref",
+    "amount_inr",
+    "status",
+    "code",
+    "message",
+    "gateway_ref",
+    "utr",
+    "submitted_at",
+    "completed_at",
+    "attempts",
+];
 
 /// The result-file statuses, in the order summaries show them.
 pub const STATUSES: [&str; 7] = ["SUCCESS", "FAILED", "PENDING", "HELD", "CANCELLED", "NOT_SENT", "INVALID"];
+
+/// The column `payrun failed` adds to the input's: the row's reason, `CODE: message`.
+pub const LAST_ERROR: &str = "last_error";
+
+/// The operator's time zone for times in the workbook, unless set by [`set_time_zone`].
+pub const DEFAULT_TIME_ZONE: chrono_tz::Tz = chrono_tz::Asia::Kolkata;
+
+static TIME_ZONE: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+
+/// Sets the operator's time zone (`[report] timezone` of `payrun.toml`) for this process. The
+/// command line calls it once at start; later calls are ignored.
+pub fn set_time_zone(tz: chrono_tz::Tz) {
+    let _ = TIME_ZONE.set(tz);
+}
+
+/// The operator's time zone: the configured one, else [`DEFAULT_TIME_ZONE`].
+pub fn time_zone() -> chrono_tz::Tz {
+    TIME_ZONE.get().copied().unwrap_or(DEFAULT_TIME_ZONE)
+}
+
+/// `n` rows in words: `no rows`, `1 row`, `3 rows` (any noun with a plain `s` plural).
+pub fn plural(n: u64, noun: &str) -> String {
+    match n {
+        0 => format!("no {noun}s"),
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+/// Whether `path` asks for an Excel workbook (`.xlsx`, any case).
+pub fn is_xlsx(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+}
 
 /// The default result path: `<state>/results/<file stem>-<batch id>.csv`.
 pub fn default_result_path(state: &Path, batch: &Batch) -> PathBuf {
@@ -36,7 +82,7 @@ pub fn default_result_path(state: &Path, batch: &Batch) -> PathBuf {
 }
 
 /// The code shown for a row: its own, or what its state implies.
-fn code_of(row: &Row) -> String {
+pub fn code_of(row: &Row) -> String {
     let s = &row.status;
     match s.state() {
         RowState::InDoubt | RowState::Sending => "IN_DOUBT".into(),
@@ -46,8 +92,47 @@ fn code_of(row: &Row) -> String {
     }
 }
 
-/// Writes the result file of `batch` to `path` (atomically, owner-only). Returns the rows written.
+/// Writes the result file of `batch` to `path` (atomically, owner-only): an Excel workbook when
+/// the path ends in `.xlsx` (any case, see [`xlsx`]), else CSV. Commands the workbook shows name
+/// the journal's directory with `--state`; [`write_result_with`] leaves it out for the default.
+/// Returns the rows written.
 pub fn write_result(journal: &Journal, batch: &Batch, path: &Path) -> anyhow::Result<u64> {
+    let state = crate::batch::StateDir::resolve(Some(journal.dir().to_path_buf()))
+        .unwrap_or(crate::batch::StateDir { path: journal.dir().to_path_buf(), is_default: false });
+    write_result_with(journal, batch, path, &state.arg())
+}
+
+/// [`write_result`], with `state_arg` (` --state DIR`, or empty when the state directory is the
+/// default) for the commands the workbook shows.
+pub fn write_result_with(journal: &Journal, batch: &Batch, path: &Path, state_arg: &str) -> anyhow::Result<u64> {
+    if is_xlsx(path) {
+        xlsx::write(journal, batch, path, time_zone(), state_arg)
+    } else {
+        write_csv(journal, batch, path)
+    }
+}
+
+/// The row's amount for the result: plain decimal with 2 places, empty when it has none.
+pub fn amount_text(row: &Row) -> String {
+    row.amount.map(|a| a.to_string()).unwrap_or_default()
+}
+
+/// The row's `attempts` cell: empty for a row that was never valid.
+fn attempts_text(row: &Row) -> String {
+    if row.status.state() == RowState::Invalid { String::new() } else { row.status.attempts.to_string() }
+}
+
+/// The message cell: the row's message, and any cells beyond the header (never silently dropped).
+pub(crate) fn message_of(row: &Row, cells: &[String], width: usize) -> String {
+    let mut message = row.status.message.clone().unwrap_or_default();
+    if cells.len() > width {
+        message.push_str(&format!(" (cells beyond the header: {})", cells[width..].join(" | ")));
+    }
+    message
+}
+
+/// The CSV result file.
+fn write_csv(journal: &Journal, batch: &Batch, path: &Path) -> anyhow::Result<u64> {
     let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = csv::WriterBuilder::new().flexible(false).from_writer(file);
     let width = batch.header.len();
@@ -60,21 +145,18 @@ pub fn write_result(journal: &Journal, batch: &Batch, path: &Path) -> anyhow::Re
         for i in 0..width {
             out.push(inert(cells.get(i).map(String::as_str).unwrap_or("")).into_owned());
         }
-        let mut message = row.status.message.clone().unwrap_or_default();
-        if cells.len() > width {
-            message.push_str(&format!(" (cells beyond the header: {})", cells[width..].join(" | ")));
-        }
         let s = &row.status;
         for cell in [
             row.external_ref.clone().unwrap_or_default(),
+            amount_text(row),
             s.state().result_status().to_string(),
             code_of(row),
-            message,
+            message_of(row, &cells, width),
             s.gateway_ref.clone().unwrap_or_default(),
             s.utr.clone().unwrap_or_default(),
             s.submitted_at.clone().unwrap_or_default(),
             s.completed_at.clone().unwrap_or_default(),
-            if s.state() == RowState::Invalid { String::new() } else { s.attempts.to_string() },
+            attempts_text(row),
         ] {
             out.push(inert(&cell).into_owned());
         }
@@ -88,9 +170,12 @@ pub fn write_result(journal: &Journal, batch: &Batch, path: &Path) -> anyhow::Re
 }
 
 /// Writes the FAILED rows of `batch` in input format (original header and cells), ready to be
-/// corrected and run as a new file. A row's own reference that the gateway has already seen gets a
-/// `-R1` suffix (`-R2` if it had `-R1`, ...), since sending it again as it was would be refused as
-/// a duplicate (TE0005). Returns (rows written, references changed).
+/// corrected and run as a new file, with each row's reason in a trailing `last_error` column
+/// (`CODE: message`; a file that already has that column, a retry of a retry, gets it replaced).
+/// Only rows proven unpaid: never PENDING, HELD, NOT_SENT, CANCELLED or in-doubt rows, whose money
+/// may still move. A row's own reference that the gateway has already seen gets a `-R1` suffix
+/// (`-R2` if it had `-R1`, ...), since sending it again as it was would be refused as a duplicate
+/// (TE0005). Returns (rows written, references changed).
 pub fn write_failed(
     journal: &Journal,
     batch: &Batch,
@@ -99,7 +184,16 @@ pub fn write_failed(
 ) -> anyhow::Result<(u64, u64)> {
     let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(file);
-    w.write_record(&batch.header)?;
+    let width = batch.header.len();
+    let mut header = batch.header.clone();
+    let error_col = match header.iter().position(|h| h.trim().eq_ignore_ascii_case(LAST_ERROR)) {
+        Some(i) => i,
+        None => {
+            header.push(LAST_ERROR.to_string());
+            width
+        }
+    };
+    w.write_record(&header)?;
     let ref_col =
         crate::input::Columns::map(&batch.header, false).ok().and_then(|c| c.of(crate::input::Field::Reference));
     let (mut n, mut renamed) = (0u64, 0u64);
@@ -117,6 +211,23 @@ pub fn write_failed(
                     renamed += 1;
                 }
             }
+        }
+        let code = code_of(row);
+        let message = row.status.message.as_deref().map(str::trim).unwrap_or("");
+        let last_error = match (code.is_empty(), message.is_empty()) {
+            (false, false) => format!("{code}: {message}"),
+            (false, true) => code,
+            (true, _) => message.to_string(),
+        };
+        // A short row (trailing cells left out) is padded so the reason lands under its heading; a
+        // row with cells beyond the header (only an INVALID one) keeps them, the reason after them.
+        if cells.len() <= error_col {
+            cells.resize(error_col + 1, String::new());
+            cells[error_col] = inert(&last_error).into_owned();
+        } else if error_col < width {
+            cells[error_col] = inert(&last_error).into_owned();
+        } else {
+            cells.push(inert(&last_error).into_owned());
         }
         w.write_record(&cells)?;
         n += 1;
@@ -153,7 +264,18 @@ pub struct Summary {
     pub status_totals: BTreeMap<String, Tally>,
     pub mode_totals: BTreeMap<String, Tally>,
     pub control: Control,
+    /// Rows that need someone (FAILED, HELD, PENDING), in input order: the first
+    /// [`ATTENTION_LISTED`] of them, once [`Summary::with_attention`] has read them.
+    pub needs_attention: Vec<attention::AttentionRow>,
+    /// How many rows need someone in all.
+    pub needs_attention_total: u64,
+    /// ` --state DIR` for the commands the summary shows, empty for the default state directory.
+    #[serde(skip)]
+    pub state_arg: String,
 }
+
+/// How many rows needing someone the summary lists (`--json`; the terminal shows fewer).
+pub const ATTENTION_LISTED: usize = 1000;
 
 /// The control check: the valid rows' total when the file was read, against the sum of the
 /// statuses those rows have now; and every row accounted for.
@@ -187,6 +309,8 @@ impl Summary {
             rows += tally.count;
         }
         let ok = statuses_valid == batch.valid && rows == batch.total_rows;
+        let needs_attention_total =
+            attention::ATTENTION_STATUSES.iter().map(|s| status_totals.get(*s).map_or(0, |t| t.count)).sum();
         Summary {
             batch: batch.id.clone(),
             file: batch.file_path.clone(),
@@ -203,50 +327,22 @@ impl Summary {
                 rows_accounted: rows,
                 ok,
             },
+            needs_attention: Vec::new(),
+            needs_attention_total,
+            state_arg: String::new(),
         }
+    }
+
+    /// The summary with the rows that need someone read from the journal, their commands naming
+    /// `state_arg` (` --state DIR`, or empty for the default state directory).
+    pub fn with_attention(mut self, journal: &Journal, batch: &Batch, state_arg: &str) -> anyhow::Result<Summary> {
+        self.needs_attention = attention::collect(journal, batch, state_arg, ATTENTION_LISTED)?;
+        self.state_arg = state_arg.to_string();
+        Ok(self)
     }
 
     pub fn count(&self, status: &str) -> u64 {
         self.status_totals.get(status).map(|t| t.count).unwrap_or(0)
-    }
-
-    /// The terminal table.
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        writeln!(out, "batch {}  {}  (gateway: {})", self.batch, self.file, self.gateway)?;
-        write!(out, "  {:<9} {:>7} {:>20}", "status", "rows", "amount (₹)")?;
-        for m in Mode::ALL {
-            write!(out, " {:>20}", format!("{} (₹)", m.as_str()))?;
-        }
-        writeln!(out)?;
-        for status in STATUSES {
-            let t = self.status_totals.get(status).copied().unwrap_or_default();
-            write!(out, "  {:<9} {:>7} {:>20}", status, t.count, t.amount.to_indian())?;
-            for m in Mode::ALL {
-                let a = self.statuses.get(status).and_then(|by| by.get(m.as_str())).copied().unwrap_or_default();
-                write!(
-                    out,
-                    " {:>20}",
-                    if a.count == 0 { "-".to_string() } else { format!("{} ({})", a.amount.to_indian(), a.count) }
-                )?;
-            }
-            writeln!(out)?;
-        }
-        let c = &self.control;
-        writeln!(
-            out,
-            "  control: SUCCESS + FAILED + PENDING + NOT_SENT = {} rows, ₹{}; file's valid rows = {} rows, ₹{}; rows accounted {}/{}: {}",
-            c.statuses_valid.count,
-            c.statuses_valid.amount.to_indian(),
-            c.file_valid.count,
-            c.file_valid.amount.to_indian(),
-            c.rows_accounted,
-            c.file_rows,
-            if c.ok { "OK" } else { "MISMATCH" }
-        )?;
-        if let Some(r) = &self.result {
-            writeln!(out, "  result: {r}")?;
-        }
-        Ok(())
     }
 }
 
