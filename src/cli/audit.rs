@@ -29,10 +29,11 @@ pub struct Args {
     state: StateArgs,
 }
 
-/// A log time (RFC 3339 UTC) in the operator's time zone.
+/// A log time (RFC 3339 UTC) in the operator's time zone (`[report] timezone`, default
+/// Asia/Kolkata).
 fn local(t: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %Z").to_string())
+        .map(|d| d.with_timezone(&payrun::report::time_zone()).format("%Y-%m-%d %H:%M:%S %Z").to_string())
         .unwrap_or_else(|_| t.to_string())
 }
 

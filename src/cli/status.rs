@@ -37,7 +37,7 @@ pub struct Args {
 /// A time from the journal (RFC 3339 UTC) in the operator's local time, to the minute.
 fn local_time(t: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .map(|d| d.with_timezone(&payrun::report::time_zone()).format("%Y-%m-%d %H:%M %Z").to_string())
         .unwrap_or_else(|_| t.to_string())
 }
 
