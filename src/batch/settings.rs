@@ -83,6 +83,7 @@ pub fn engine_config(s: &BatchSettings, config: &ConfigFile) -> EngineConfig {
         max_poll_interval: r.max_poll_interval.unwrap_or(d.max_poll_interval),
         resend_grace: r.resend_grace.unwrap_or(d.resend_grace),
         request_timeout: super::connect::request_timeout(config),
+        rate: Some(s.rate),
         latitude: s.latitude.clone(),
         longitude: s.longitude.clone(),
         payee_list_id: s.payee_list_id.clone(),

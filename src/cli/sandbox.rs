@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::io::Write as _;
+
 use anyhow::{Context, bail};
 use payrun::config::{ConfigFile, Secret, example_credentials};
 use payrun::sandbox::{Profile, RunningSandbox, SandboxOptions};
@@ -95,6 +97,7 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     if let Some(v) = args.user_id {
         creds.user_id = v;
     }
+    let examples = creds == example_credentials();
     opts.credentials = creds;
     opts.rate_limit = args.rate_limit;
     if let Some(ttl) = args.token_ttl {
@@ -107,12 +110,35 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     println!("listening on {}", sandbox.addr);
-    eprintln!(
+    // After the first line, what is said is for a person: a closed stdout must not stop the server.
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            let _ = writeln!(std::io::stdout(), $($t)*);
+        }};
+    }
+    say!(
         "payrun sandbox: simulated AT MOON DPS gateway, profile {:?}, seed {} (NO REAL MONEY MOVES); ledger at {}/__sandbox/ledger",
         args.profile,
         args.seed,
         sandbox.url()
     );
+    if examples {
+        // The API document's example credentials are public; saying them is what lets a newcomer
+        // point payrun here. Credentials given by flags are never shown.
+        let c = example_credentials();
+        say!("it accepts the API document's example credentials; in another terminal:");
+        say!("  export ATMOON_ACCESS_KEY={}", c.access_key.expose());
+        say!("  export ATMOON_MERCHANT_KEY={}", c.merchant_key.expose());
+        say!("  export ATMOON_CLIENT_ID={}", c.client_id);
+        say!("  export ATMOON_API_PASSWORD={}", c.api_password.expose());
+        say!("  export ATMOON_USER_ID={}", c.user_id);
+    } else {
+        say!(
+            "it accepts the credentials given with --access-key, --merchant-key, --client-id, --api-password, --user-id (not shown)"
+        );
+    }
+    say!("  payrun run FILE --gateway {} --yes", sandbox.url());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let stop = Shutdown::new();
     stop.on_signals(|| {});
     stop.wait().await;

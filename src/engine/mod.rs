@@ -75,6 +75,8 @@ pub struct EngineConfig {
     pub unreachable_after: Duration,
     /// Send nothing; only inquire on rows the gateway may have (`status --refresh`).
     pub inquire_only: bool,
+    /// The gateway's permitted requests per second (the client paces; this is for the ETA).
+    pub rate: Option<u32>,
     pub latitude: String,
     pub longitude: String,
     /// Used for rows without their own payee list id.
@@ -94,6 +96,7 @@ impl Default for EngineConfig {
             request_timeout: Duration::from_secs(30),
             unreachable_after: Duration::from_secs(120),
             inquire_only: false,
+            rate: None,
             latitude: String::new(),
             longitude: String::new(),
             payee_list_id: String::new(),
@@ -384,6 +387,7 @@ pub async fn run(
         stats: Snapshot::default(),
     };
     d.stats.init(&journal.state_counts(&batch.id)?);
+    d.stats.rate = cfg.rate;
     // Rows the gateway may have: inquire first, before anything new is sent. Rows parked for a
     // person stay out of a run; `status --refresh` asks once more about those still in doubt (an
     // answer may now prove their fate), never about a mismatch (asking again cannot settle it).
@@ -526,6 +530,7 @@ pub async fn run(
             last_tick = now;
             d.stats.elapsed = started.elapsed();
             d.stats.ready_left = d.ready.len() as u64 + if d.ready_exhausted { 0 } else { 1 };
+            d.stats.requests = client.counts.requests();
             progress.update(&d.stats);
         }
 
@@ -564,6 +569,7 @@ pub async fn run(
     writer.flush().await?;
     d.stats.elapsed = started.elapsed();
     d.stats.ready_left = 0;
+    d.stats.requests = client.counts.requests();
     progress.update(&d.stats);
     progress.finish();
     if let Ok(w) = Arc::try_unwrap(writer) {

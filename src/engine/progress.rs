@@ -1,6 +1,15 @@
 //! Progress of a run: counters the engine keeps, and how they are shown (an indicatif bar on a
 //! terminal, a plain line every few seconds otherwise, or nothing).
+//!
+//! Every count is the batch's, not this process's (a resumed run says how far the *batch* is), and
+//! the speed shown is gateway requests per second next to the permitted rate, the unit `--rate` is
+//! in. The ETA is computed from what is left to do in gateway calls — every row not yet sent needs
+//! at least two (the posting and a status inquiry), every row sent but not final at least one —
+//! divided by the rate the run actually achieves (measured over the last few seconds, never above
+//! the permitted rate). An ETA from rows per second would be wrong twice: rows settle in bursts,
+//! and the first seconds of a run are spent on postings whose rows are not final yet.
 
+use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -11,9 +20,9 @@ use crate::journal::RowState;
 /// Counters of one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Rows per lifecycle state, indexed like [`RowState::ALL`].
+    /// Rows per lifecycle state (the batch's), indexed like [`RowState::ALL`].
     pub states: [u64; RowState::ALL.len()],
-    /// Payout postings started (first sends and resends).
+    /// Payout postings started by this process (first sends and resends).
     pub sends_started: u64,
     /// Status inquiries answered (any answer).
     pub inquiries: u64,
@@ -26,6 +35,10 @@ pub struct Snapshot {
     pub elapsed: Duration,
     /// Ready rows not yet sent (approximate while the journal is being paged).
     pub ready_left: u64,
+    /// HTTP requests made by this process so far (all calls).
+    pub requests: u64,
+    /// The permitted requests per second, when paced.
+    pub rate: Option<u32>,
 }
 
 fn index(s: RowState) -> usize {
@@ -55,8 +68,24 @@ impl Snapshot {
         self.states.iter().sum::<u64>() - self.get(RowState::Invalid)
     }
 
+    /// Rows that are final (paid, failed or cancelled).
     pub fn done(&self) -> u64 {
-        self.get(RowState::Success) + self.get(RowState::Failed)
+        self.get(RowState::Success) + self.get(RowState::Failed) + self.get(RowState::Cancelled)
+    }
+
+    /// Rows of the batch sent at least once (the gateway may have them).
+    pub fn sent(&self) -> u64 {
+        [
+            RowState::Sending,
+            RowState::Accepted,
+            RowState::InDoubt,
+            RowState::Pending,
+            RowState::Success,
+            RowState::Failed,
+        ]
+        .iter()
+        .map(|s| self.get(*s))
+        .sum()
     }
 
     /// Postings that may have reached the gateway (started, less those it provably never got).
@@ -64,18 +93,82 @@ impl Snapshot {
         self.sends_started.saturating_sub(self.not_sent)
     }
 
-    fn line(&self) -> String {
-        let secs = self.elapsed.as_secs_f64().max(0.001);
+    /// The gateway calls still needed at the least: two per row not yet sent (posting and status),
+    /// one per row sent and not final.
+    pub fn calls_left(&self) -> u64 {
+        let unsent = self.get(RowState::Ready);
+        let open = [RowState::Sending, RowState::Accepted, RowState::InDoubt, RowState::Pending]
+            .iter()
+            .map(|s| self.get(*s))
+            .sum::<u64>();
+        2 * unsent + open
+    }
+
+    fn line(&self, speed: Option<f64>, eta: Option<Duration>) -> String {
+        let speed = match (speed, self.rate) {
+            (Some(s), Some(r)) => format!(" · {s:.1} req/s of {r}"),
+            (Some(s), None) => format!(" · {s:.1} req/s"),
+            _ => String::new(),
+        };
+        let eta = eta.map(|e| format!(" · ETA {}", short_duration(e))).unwrap_or_default();
         format!(
-            "sent {} · in flight {} · paid {} · failed {} · pending {} · in doubt {} · {:.1} payouts/s",
-            self.sends_started,
+            "sent {} · in flight {} · paid {} · failed {} · pending {} · in doubt {}{speed}{eta}",
+            self.sent(),
             self.get(RowState::Sending),
             self.get(RowState::Success),
             self.get(RowState::Failed),
             self.get(RowState::Pending) + self.get(RowState::Accepted),
             self.get(RowState::InDoubt),
-            self.sends_started as f64 / secs
         )
+    }
+}
+
+/// `1h02m`, `3m05s`, `42s`.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Requests per second over the last `WINDOW`, and the ETA from it.
+#[derive(Debug, Default)]
+pub struct Estimator {
+    samples: VecDeque<(Duration, u64)>,
+}
+
+impl Estimator {
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    /// Takes a snapshot; returns (requests per second lately, the time still needed).
+    pub fn observe(&mut self, s: &Snapshot) -> (Option<f64>, Option<Duration>) {
+        self.samples.push_back((s.elapsed, s.requests));
+        while self.samples.len() > 2 && self.samples.front().is_some_and(|(t, _)| s.elapsed - *t > Self::WINDOW) {
+            self.samples.pop_front();
+        }
+        let speed = match (self.samples.front(), self.samples.back()) {
+            (Some((t0, n0)), Some((t1, n1))) if *t1 > *t0 + Duration::from_millis(900) => {
+                Some((n1 - n0) as f64 / (*t1 - *t0).as_secs_f64())
+            }
+            _ => None,
+        };
+        let left = s.calls_left();
+        if left == 0 {
+            return (speed, None);
+        }
+        // The permitted rate bounds the speed; what was achieved lately (when measured) corrects
+        // it downwards: latency, a busy gateway, pending payouts.
+        let permitted = s.rate.map(f64::from);
+        let effective = match (speed, permitted) {
+            (Some(v), Some(r)) => v.min(r),
+            (Some(v), None) => v,
+            (None, Some(r)) => r,
+            (None, None) => return (speed, None),
+        };
+        let eta = (effective > 0.05).then(|| Duration::from_secs_f64(left as f64 / effective));
+        (speed, eta.map(|e| e.max(Duration::from_secs(1))))
     }
 }
 
@@ -93,43 +186,49 @@ impl Progress for Silent {
     fn finish(&mut self) {}
 }
 
-/// A bar on a terminal: settled rows out of valid rows, with rate and ETA.
+/// A bar on a terminal: final rows out of valid rows, with speed and ETA.
 pub struct Bar {
     bar: Option<ProgressBar>,
+    estimator: Estimator,
 }
 
 /// A plain line on stderr every `every` (when stderr is not a terminal).
 pub struct Lines {
     every: Duration,
     last: Option<Instant>,
+    estimator: Estimator,
 }
 
-/// The right progress display for stderr: a bar on a terminal, lines otherwise.
+/// The right progress display for stderr: a bar on a terminal, lines otherwise (every 5 s, or
+/// `PAYRUN_PROGRESS_EVERY`, e.g. `1s`).
 pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {
     if quiet {
         Box::new(Silent)
     } else if std::io::stderr().is_terminal() {
-        Box::new(Bar { bar: None })
+        Box::new(Bar { bar: None, estimator: Estimator::default() })
     } else {
-        Box::new(Lines { every: Duration::from_secs(5), last: None })
+        let every = std::env::var("PAYRUN_PROGRESS_EVERY")
+            .ok()
+            .and_then(|v| humantime::parse_duration(&v).ok())
+            .unwrap_or(Duration::from_secs(5));
+        Box::new(Lines { every, last: None, estimator: Estimator::default() })
     }
 }
 
 impl Progress for Bar {
     fn update(&mut self, s: &Snapshot) {
+        let (speed, eta) = self.estimator.observe(s);
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::new(s.valid());
             b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} final · {msg} · ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} final · {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b
         });
         bar.set_length(s.valid());
         bar.set_position(s.done());
-        bar.set_message(s.line());
+        bar.set_message(s.line(speed, eta));
     }
 
     fn finish(&mut self) {
@@ -141,13 +240,53 @@ impl Progress for Bar {
 
 impl Progress for Lines {
     fn update(&mut self, s: &Snapshot) {
+        let (speed, eta) = self.estimator.observe(s);
         let now = Instant::now();
         if self.last.is_some_and(|l| now.duration_since(l) < self.every) {
             return;
         }
         self.last = Some(now);
-        eprintln!("[{:>5.0}s] {}/{} final · {}", s.elapsed.as_secs_f64(), s.done(), s.valid(), s.line());
+        eprintln!("[{:>5.0}s] {}/{} final · {}", s.elapsed.as_secs_f64(), s.done(), s.valid(), s.line(speed, eta));
     }
 
     fn finish(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(ready: u64, pending: u64, done: u64, elapsed: u64, requests: u64, rate: u32) -> Snapshot {
+        let mut s =
+            Snapshot { rate: Some(rate), requests, elapsed: Duration::from_secs(elapsed), ..Snapshot::default() };
+        s.init(&[(RowState::Ready, ready), (RowState::Pending, pending), (RowState::Success, done)]);
+        s
+    }
+
+    #[test]
+    fn the_eta_counts_calls_at_the_rate() {
+        let mut e = Estimator::default();
+        // Nothing measured yet: 100 rows to send = 200 calls at 10/s.
+        let (_, eta) = e.observe(&snap(100, 0, 0, 0, 0, 10));
+        assert_eq!(eta, Some(Duration::from_secs(20)));
+        // Measured 5/s lately (a slow gateway): the ETA follows what is achieved.
+        let (speed, eta) = e.observe(&snap(90, 0, 5, 4, 20, 10));
+        assert_eq!(speed, Some(5.0));
+        assert_eq!(eta, Some(Duration::from_secs(36)));
+        // Never faster than the permitted rate, whatever a burst showed.
+        let mut e = Estimator::default();
+        e.observe(&snap(50, 0, 0, 0, 0, 10));
+        let (_, eta) = e.observe(&snap(50, 0, 0, 1, 100, 10));
+        assert_eq!(eta, Some(Duration::from_secs(10)));
+        // Pending rows still need their inquiries: never "0s" while rows are open.
+        let (_, eta) = Estimator::default().observe(&snap(0, 13, 100, 9, 90, 10));
+        assert!(eta.is_some_and(|e| e >= Duration::from_secs(1)), "{eta:?}");
+    }
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(short_duration(Duration::from_secs(42)), "42s");
+        assert_eq!(short_duration(Duration::from_secs(185)), "3m05s");
+        assert_eq!(short_duration(Duration::from_secs(3720)), "1h02m");
+    }
 }

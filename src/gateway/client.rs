@@ -138,6 +138,13 @@ pub struct CallCounts {
     pub other: AtomicU64,
 }
 
+impl CallCounts {
+    /// HTTP requests made so far, every call counted (what the rate limits).
+    pub fn requests(&self) -> u64 {
+        [&self.token, &self.payout, &self.status, &self.other].iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
 /// What [`GatewayClient::with_token`] needs to know of an outcome type.
 trait Answer: PartialEq + Sized {
     const TOKEN_INVALID: Self;

@@ -683,11 +683,21 @@ impl World {
         }
     }
 
-    /// `GET /payout/status/{reference}` (the document's "payment verify" endpoint).
+    /// `GET /payout/status/{reference}` (the document's "payment verify" endpoint). The document
+    /// shows credentials for it in three forms; any one that is right is enough: the four token
+    /// headers, `x-client-id` + `x-client-secret`, or `user_id` + a valid `utoken`.
     pub fn verify(&mut self, h: &Headers, reference: &str) -> Reply {
         self.requests += 1;
-        if let Err(r) = self.creds_ok(h) {
-            return r;
+        let c = &self.opts.credentials;
+        let by_secret = !header(h, "x-client-id").is_empty()
+            && header(h, "x-client-id") == c.client_id
+            && header(h, "x-client-secret") == c.api_password.expose();
+        let by_token =
+            !header(h, "user_id").is_empty() && header(h, "user_id") == c.user_id && self.token_ok(header(h, "utoken"));
+        if !(by_secret || by_token) {
+            if let Err(r) = self.creds_ok(h) {
+                return r;
+            }
         }
         if let Some(fault) = self.status_fault(reference) {
             return fault;

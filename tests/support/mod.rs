@@ -28,9 +28,11 @@ pub fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
 }
 
-/// A `payrun sandbox` child on a free loopback port; killed when dropped.
+/// A `payrun sandbox` child on a free loopback port; killed when dropped. Its stdout stays open
+/// (the banner after the first line must not meet a closed pipe).
 pub struct Sandbox {
     child: Child,
+    _stdout: BufReader<std::process::ChildStdout>,
     pub addr: String,
 }
 
@@ -54,13 +56,14 @@ impl Sandbox {
             .spawn()
             .expect("start sandbox");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        stdout.read_line(&mut line).expect("first line");
         let addr = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
-        Sandbox { child, addr }
+        Sandbox { child, _stdout: stdout, addr }
     }
 
     pub fn url(&self) -> String {
