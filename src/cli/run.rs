@@ -362,7 +362,7 @@ pub async fn drive(journal: &Journal, batch: Batch, a: &DriveArgs, config: &Conf
         eprintln!("error: {msg}");
         return Ok(Exit::Input);
     }
-    let rules = RuleArgs { mode_auto: false, allow_duplicates: false, allow_unknown_ifsc: false };
+    let rules = RuleArgs::default();
     let settings = settings_for(a, config, false, &rules, Some(&batch.settings));
     if settings != batch.settings {
         journal.update_settings(&batch.id, &settings)?;
