@@ -594,3 +594,69 @@ fn a_damaged_workbook_is_one_line_too() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cut.xlsx") && err.contains("save it again"), "{err}");
 }
+
+/// `payrun run ARGS` against the embedded sandbox, clean and fast, in `dir` with state `dir/S`.
+fn pay(dir: &Path, file: &Path, extra: &[&str]) -> Output {
+    std::fs::write(
+        dir.join("payrun.toml"),
+        "[gateway]\ntimeout = \"1s\"\n[run]\nfirst_poll = \"100ms\"\nmax_poll_interval = \"500ms\"\n",
+    )
+    .expect("config");
+    Command::new(env!("CARGO_BIN_EXE_payrun"))
+        .arg("run")
+        .arg(file)
+        .args(["--state", "S", "--sandbox-profile", "clean", "--rate", "2000", "--burst", "200", "--json"])
+        .args(extra)
+        .current_dir(dir)
+        .env("PAYRUN_CONFIG", dir.join("payrun.toml"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("payrun runs")
+}
+
+#[test]
+fn run_pays_a_workbook_sheet_by_sheet_and_keeps_the_cells_in_the_result() {
+    let (_d, dir) = tmp();
+    let path = dir.join("payroll.xlsx");
+    let salary_rows: &[&[C<'_>]] = &[
+        HEADER,
+        &[C::S("Ravi Kumar"), C::N(39628544321.0), C::S("SBIN0000001"), C::N(1500.5), C::S("NEFT"), C::S("für Nov")],
+        &ok_row("111111112", 2000.0),
+    ];
+    let bonus = ok_row("111111113", 700.0);
+    book(&path, &[("Salary", 0, 0, salary_rows), ("Bonus", 0, 0, &[HEADER, &bonus])]);
+
+    let out = pay(&dir, &path, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc = json(&out);
+    let result = doc["result"].as_str().map(PathBuf::from).unwrap_or_else(|| {
+        let dir = dir.join("S").join("results");
+        std::fs::read_dir(&dir).expect("results").next().expect("one result").expect("entry").path()
+    });
+    let mut r = csv::Reader::from_path(dir.join(&result)).expect("result file");
+    let header: Vec<String> = r.headers().expect("header").iter().map(str::to_string).collect();
+    assert_eq!(header[..6], ["Beneficiary Name", "Account No", "IFSC Code", "Amount", "Mode", "Remarks"]);
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][1], "39628544321");
+    assert_eq!(&rows[0][5], "für Nov", "the result keeps the file's cell");
+    let status = header.iter().position(|h| h == "status").expect("status column");
+    assert!(rows.iter().all(|row| &row[status] == "SUCCESS"), "{rows:?}");
+
+    // The other sheet is another payment: paid as its own batch, not refused as "already paid".
+    let out = pay(&dir, &path, &["--sheet", "Bonus"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Paying the same sheet again is refused.
+    let out = pay(&dir, &path, &["--sheet", "Bonus"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already paid"), "{}", stderr(&out));
+
+    // Another format is refused by run too, in one line, nothing sent.
+    let pdf = dir.join("payroll.csv");
+    std::fs::write(&pdf, b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n").expect("write");
+    let out = pay(&dir, &pdf, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is a PDF document, not a CSV or .xlsx file"), "{err}");
+}
