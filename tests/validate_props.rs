@@ -365,6 +365,7 @@ fn any_options() -> impl Strategy<Value = RuleOptions> {
             default_mode,
             allow_duplicates,
             allow_unknown_ifsc,
+            ..Default::default()
         })
 }
 

@@ -993,12 +993,12 @@ fn utf16_without_a_byte_order_mark_is_read() {
 
 #[test]
 fn remarks_with_other_characters_are_sent_in_ascii_with_a_warning_saying_what() {
-    let o = scan(&format!(
+    let o = scan(
         "Name,Account,IFSC,Amount,Mode,Remarks\n\
          Ravi Kumar,111111111,SBIN0000001,100,NEFT,Gehalt für Nov – ₹ 500\n\
          Ravi Kumar,111111112,SBIN0000001,100,NEFT,Salary Nov\n\
-         Ravi Kumar,111111113,SBIN0000001,0,NEFT,bonus ₹\n"
-    ));
+         Ravi Kumar,111111113,SBIN0000001,0,NEFT,bonus ₹\n",
+    );
     assert_eq!(
         o.problems(),
         vec![

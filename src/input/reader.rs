@@ -591,7 +591,7 @@ impl Records {
 
 /// Where a [`Source`]'s records come from.
 enum Rows {
-    Csv(Records),
+    Csv(Box<Records>),
     Sheet(Sheet),
 }
 
@@ -657,7 +657,7 @@ impl Source {
                     header: Vec::new(),
                     sheet: None,
                     sheets: Vec::new(),
-                    rows: Rows::Csv(records),
+                    rows: Rows::Csv(Box::new(records)),
                 }
             }
         };
