@@ -170,6 +170,9 @@ impl Sheet {
         }
         .cloned();
         let Some(name) = name else {
+            if wanted.is_none() {
+                return Err(InputError::Workbook { path: path.to_path_buf(), why: "it has no worksheet".into() });
+            }
             return Err(InputError::NoSheet {
                 path: path.to_path_buf(),
                 sheet: wanted.unwrap_or_default().to_string(),
