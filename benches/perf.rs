@@ -16,6 +16,7 @@
 //! | P4  | payrun vs a plain sequential client, 1,000 rows, 20-60 ms, clean           | ≥ 20×         |
 //! | P5  | `resume` start → first gateway request, 1,000,000-row batch killed midway  | ≤ 2 s         |
 //! | P6  | peak RSS of `run` at 1,000,000 rows / at 10,000 rows                       | ≤ 1.5         |
+//! | P8  | `validate` of a 100,000-row .xlsx vs the same rows as CSV (time, peak RSS)  | context       |
 //!
 //! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
 
@@ -102,6 +103,48 @@ fn input(dir: &Path, rows: u64) -> PathBuf {
     path
 }
 
+/// The rows of the CSV file `input(dir, rows)` as an .xlsx workbook, as a payroll team keeps it:
+/// text cells, amounts as numbers. Cached between runs. Written by a child process (this bench in
+/// `--write-xlsx` mode): a child forked from a process holding the workbook would report that
+/// memory as its own peak RSS.
+fn input_xlsx(dir: &Path, rows: u64) -> PathBuf {
+    let path = dir.join(format!("payouts-{rows}.xlsx"));
+    if path.exists() {
+        return path;
+    }
+    let csv_path = input(dir, rows);
+    let me = std::env::current_exe().expect("exe");
+    let status = Command::new(me).arg("--write-xlsx").arg(&csv_path).arg(&path).status().expect("spawn");
+    assert!(status.success(), "writing the workbook");
+    path
+}
+
+/// Child mode: writes the CSV file `csv_path` as the workbook `path` (see [`input_xlsx`]).
+fn write_xlsx(csv_path: &Path, path: &Path) {
+    let mut rdr = csv::Reader::from_path(csv_path).expect("open csv");
+    let header: Vec<String> = rdr.headers().expect("header").iter().map(str::to_string).collect();
+    let amount = header.iter().position(|h| h == "Amount").expect("amount column");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(0, c as u16, h).expect("write");
+    }
+    let mut r = 0u32;
+    for rec in rdr.records() {
+        let rec = rec.expect("row");
+        r += 1;
+        for (c, cell) in rec.iter().enumerate() {
+            if c == amount {
+                let value: f64 = cell.replace(',', "").parse().expect("amount");
+                sheet.write_number(r, c as u16, value).expect("write");
+            } else {
+                sheet.write_string(r, c as u16, cell).expect("write");
+            }
+        }
+    }
+    book.save(path).expect("save xlsx");
+}
+
 fn payrun(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
@@ -157,6 +200,10 @@ fn main() {
     // Child mode: the raw csv-crate parse P1 compares with (ByteRecord), or the same producing
     // checked UTF-8 StringRecords (context only).
     let args: Vec<String> = std::env::args().collect();
+    if let (Some("--write-xlsx"), Some(from), Some(to)) = (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
+        write_xlsx(Path::new(from), Path::new(to));
+        return;
+    }
     if let (Some("--raw-parse"), Some(file)) = (args.get(1).map(String::as_str), args.get(2)) {
         let strings = args.get(3).map(String::as_str) == Some("strings");
         let mut rdr = csv::ReaderBuilder::new().from_path(file).expect("open");
@@ -414,6 +461,39 @@ fn main() {
             value: format!("{:.2} ({large:.0} MB / {small:.0} MB)", large / small),
             target: "≤ 1.5",
             ok: large / small <= 1.5,
+        });
+    }
+
+    if want("P8") {
+        let n = env_num("PAYRUN_BENCH_P8_ROWS", 100_000);
+        let (csv_file, xlsx_file) = (input(&dir, n), input_xlsx(&dir, n));
+        let mb = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+        let (cs, xs) = (csv_file.display().to_string(), xlsx_file.display().to_string());
+        let (mut c, mut x, mut c_rss, mut x_rss) = (vec![], vec![], vec![], vec![]);
+        for i in 0..runs {
+            let m = measure(payrun(&dir, &["validate", &cs]).stdout(Stdio::null()));
+            assert_eq!(m.code, 0, "the CSV file validates clean");
+            c.push(m.wall.as_secs_f64());
+            c_rss.push(m.max_rss_mb);
+            let m = measure(payrun(&dir, &["validate", &xs]).stdout(Stdio::null()));
+            assert_eq!(m.code, 0, "the workbook validates clean");
+            x.push(m.wall.as_secs_f64());
+            x_rss.push(m.max_rss_mb);
+            println!("P8 run {i}: csv {:.3}s, xlsx {:.3}s", c[i], x[i]);
+        }
+        let (c, x, c_rss, x_rss) = (median(&mut c), median(&mut x), median(&mut c_rss), median(&mut x_rss));
+        println!(
+            "P8: validate of {n} rows: .xlsx {x:.2}s ({:.1} MB file, peak RSS {x_rss:.0} MB) vs CSV {c:.2}s ({:.1} MB, {c_rss:.0} MB): {:.1}×",
+            mb(&xlsx_file),
+            mb(&csv_file),
+            x / c
+        );
+        table.push(Row {
+            id: "P8",
+            measure: format!("validate {n} rows, .xlsx / same rows as CSV"),
+            value: format!("{:.1}× ({x:.2}s / {c:.2}s), peak RSS {x_rss:.0} MB / {c_rss:.0} MB", x / c),
+            target: "context",
+            ok: true,
         });
     }
 

@@ -158,7 +158,7 @@ fn mistakes_exit_1_and_json_reports_every_code() {
 }
 
 #[test]
-fn rejects_file_has_the_input_header_plus_line_and_reason() {
+fn rejects_file_has_the_input_header_plus_line_code_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rejects = dir.path().join("rejects.csv");
     let out = run(&sample("mistakes.csv"), &["--rejects", rejects.to_str().expect("utf-8 path")]);
@@ -167,18 +167,50 @@ fn rejects_file_has_the_input_header_plus_line_and_reason() {
     let header: Vec<String> = r.headers().expect("header").iter().map(str::to_string).collect();
     assert_eq!(
         header,
-        ["Beneficiary Name", "Account No", "IFSC Code", "Amount", "Mode", "Reference", "line", "reason"]
+        ["Beneficiary Name", "Account No", "IFSC Code", "Amount", "Mode", "Reference", "line", "code", "reason"]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("row")).collect();
     assert_eq!(rows.len(), 14);
-    let lines: Vec<&str> = rows.iter().map(|row| &row[row.len() - 2]).collect();
+    // Every row has the header's width, so line, code and reason are always in the same columns,
+    // also for the BAD_ROW line (7 cells: one is cut, and kept in the reason).
+    for row in &rows {
+        assert_eq!(row.len(), 9, "{row:?}");
+    }
+    let lines: Vec<&str> = rows.iter().map(|row| &row[6]).collect();
     assert_eq!(lines, ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16"]);
-    // The reasons carry the codes.
-    assert!(rows[0][7].contains("SPREADSHEET_MANGLED"), "{:?}", rows[0]);
-    assert!(rows[8].iter().any(|c| c.contains("BAD_MODE")), "{:?}", rows[8]);
+    // The code column has the row's first error; the reasons carry every code.
+    assert_eq!(&rows[0][7], "SPREADSHEET_MANGLED", "{:?}", rows[0]);
+    assert!(rows[0][8].contains("SPREADSHEET_MANGLED"), "{:?}", rows[0]);
+    assert_eq!(&rows[8][7], "BAD_MODE", "{:?}", rows[8]);
     let bad_row = rows.last().expect("last");
-    assert_eq!(bad_row.len(), 9, "the 7 cells of the BAD_ROW line, then line and reason");
-    assert!(bad_row[8].contains("BAD_ROW"));
+    let cells: Vec<&str> = bad_row.iter().take(6).collect();
+    assert_eq!(cells, ["Tanvi Joshi", "990011223344", "BKID0000001", "14", "500", "NEFT"]);
+    assert_eq!(&bad_row[6], "16");
+    assert_eq!(&bad_row[7], "BAD_ROW");
+    assert!(bad_row[8].contains("BAD_ROW") && bad_row[8].contains("'NOV-015'"), "the cut cell is kept: {bad_row:?}");
+}
+
+#[test]
+fn rejects_of_a_short_row_are_padded_to_the_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("short.csv");
+    std::fs::write(
+        &input,
+        "Name,Account,IFSC,Amount,Mode,Remarks
+Ravi Kumar,111111111,SBIN0000001
+",
+    )
+    .expect("write");
+    let rejects = dir.path().join("rejects.csv");
+    let out = run(&input, &["--rejects", rejects.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let mut r = csv::Reader::from_path(&rejects).expect("rejects written");
+    assert_eq!(r.headers().expect("header").len(), 9);
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.expect("a row as wide as the header")).collect();
+    assert_eq!(rows.len(), 1);
+    let cells: Vec<&str> = rows[0].iter().collect();
+    assert_eq!(cells[..6], ["Ravi Kumar", "111111111", "SBIN0000001", "", "", ""]);
+    assert_eq!((&rows[0][6], &rows[0][7]), ("2", "BAD_ROW"));
 }
 
 #[test]
@@ -207,9 +239,10 @@ fn rejects_cells_that_look_like_formulas_are_made_inert() {
     assert_eq!(&row[5], "'-ref");
     assert_eq!(&row[6], "'=1+1");
     assert_eq!(&row[7], "2");
+    assert_eq!(&row[8], "BAD_NAME");
     // ("-ref" is a well-formed reference: only made inert, not an error.)
     for code in ["BAD_NAME", "BAD_ACCOUNT", "BAD_IFSC", "BAD_AMOUNT"] {
-        assert!(row[8].contains(code), "{code} in {:?}", &row[8]);
+        assert!(row[9].contains(code), "{code} in {:?}", &row[9]);
     }
 }
 
@@ -330,4 +363,93 @@ fn rejects_header_and_reason_cells_are_inert_too() {
             assert!(!cell.starts_with(['=', '+', '-', '@']), "live formula cell {cell:?}");
         }
     }
+}
+
+#[test]
+fn a_windows_1252_semicolon_or_tab_export_validates() {
+    // The reported bug: a German/French Excel export (Windows-1252, semicolons) was refused with
+    // "missing required columns ... (header is: Name;Account No;IFSC;Amount;Mode;Remarks)".
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, sep) in [("semicolon.csv", ";"), ("tab.txt", "\t")] {
+        let text = "Name;Account No;IFSC;Amount;Mode;Remarks\r\n\
+                    Jurgen Gross;111111111;SBIN0000001;1,500.00;NEFT;Gehalt für November\r\n\
+                    Francois Dupont;111111112;SBIN0000001;2,50,000;RTGS;Prime € 50\r\n"
+            .replace(';', sep);
+        let (bytes, _, bad) = encoding_rs::WINDOWS_1252.encode(&text);
+        assert!(!bad);
+        let input = dir.path().join(name);
+        std::fs::write(&input, &bytes).expect("write");
+        let out = run(&input, &["--json"]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        let doc = json(&out);
+        assert_eq!(doc["encoding"], "windows-1252");
+        assert_eq!(doc["delimiter"], if sep == ";" { "semicolon" } else { "tab" });
+        assert_eq!(doc["valid"].as_u64(), Some(2));
+        assert_eq!(doc["warnings"].as_u64(), Some(2), "the remarks are sent in ASCII: {doc}");
+        assert_eq!(amount(&doc["totals"]["total"]["amount"]), Amount::from_rupees(251_500));
+    }
+}
+
+#[test]
+fn a_last_error_column_from_payrun_failed_is_kept_not_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("retry.csv");
+    std::fs::write(
+        &input,
+        "Name,Account,IFSC,Amount,Mode,Remarks,last_error\n\
+         Ravi Kumar,111111111,SBIN0000001,100,NEFT,Salary,BE1234: account closed\n",
+    )
+    .expect("write");
+    let out = run(&input, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["valid"].as_u64(), Some(1));
+    let mut sc = Scanner::open(&input, false, RuleOptions::default()).expect("opens");
+    assert_eq!(sc.columns().header[6], "last_error", "kept as a column");
+    let v = sc.next().expect("reads").expect("a row");
+    assert_eq!(v.row.as_ref().map(|r| r.remarks.to_string()), Some("Salary".into()), "not read as remarks");
+}
+
+#[test]
+fn help_lists_the_headings_the_exit_codes_and_every_flag() {
+    let help = |cmd: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_payrun")).args([cmd, "--help"]).output().expect("runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let v = help("validate");
+    for alias in payrun::input::Field::ALL.iter().flat_map(|f| f.aliases()) {
+        assert!(v.contains(alias), "validate --help lacks {alias}");
+    }
+    assert!(v.contains("Exit codes") && v.contains("0  every row is valid"), "{v}");
+    // Every option has a description: no option line stands alone.
+    let lines: Vec<&str> = v.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        if t.starts_with("--") || t.starts_with("-v") || t.starts_with("-h") {
+            let described = t.split("  ").filter(|s| !s.trim().is_empty()).count() > 1
+                || lines.get(i + 1).is_some_and(|n| n.starts_with("          ") && !n.trim_start().starts_with('-'));
+            assert!(described, "undescribed flag: {l}");
+        }
+    }
+    for flag in ["--sheet", "--rejects", "--json", "--mode-auto", "--allow-duplicates", "--allow-unknown-ifsc"] {
+        assert!(v.contains(flag), "{flag}");
+    }
+    let r = help("run");
+    assert!(r.contains("--sheet") && r.contains("Beneficiary Name"), "{r}");
+    assert!(r.contains("2  the batch ran, but some rows are FAILED, PENDING or HELD"), "{r}");
+    assert!(r.contains("3  aborted"), "{r}");
+}
+
+#[test]
+fn the_xlsx_salary_sample_validates_like_the_csv_one() {
+    let csv = json(&run(&sample("salary-2026-11.csv"), &["--json"]));
+    let out = run(&sample("salary-2026-11.xlsx"), &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let xlsx = json(&out);
+    assert_eq!(xlsx["format"], "xlsx");
+    assert_eq!(xlsx["invalid"].as_u64(), Some(0));
+    assert_eq!(xlsx["warnings"].as_u64(), Some(0), "accounts are text cells: {xlsx}");
+    assert_eq!(xlsx["valid"], csv["valid"]);
+    assert_eq!(xlsx["totals"], csv["totals"]);
+    assert!(xlsx["valid"].as_u64().expect("valid") >= 200);
 }

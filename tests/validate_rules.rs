@@ -627,9 +627,10 @@ fn utf16le_with_bom_and_tabs_excel_unicode_text() {
     assert_eq!(o.header, vec!["Name", "Account No", "IFSC", "Amount", "Mode", "Remarks"]);
     let r = o.valid(0);
     assert_eq!(r.amount.paise(), 1500_00, "the comma is not a delimiter in a tab file");
-    assert_eq!(r.remarks, "Salary ₹ Nov");
+    assert_eq!(o.row(0).cells[5], "Salary ₹ Nov", "decoded, not mangled");
+    assert_eq!(r.remarks, "Salary Rs Nov", "sent in ASCII");
     assert_eq!(o.row(1).cells[0], "Zoë", "decoded, not mangled");
-    assert_eq!(o.problems(), vec![err(3, "Name", Code::BadName)]);
+    assert_eq!(o.problems(), vec![warn(2, "Remarks", Code::RemarksChanged), err(3, "Name", Code::BadName)]);
 }
 
 #[test]
@@ -640,8 +641,9 @@ fn invalid_utf8_is_read_as_windows_1252() {
     let o = scan_bytes(&bytes, RuleOptions::default());
     assert_eq!(o.encoding, Encoding::Windows1252);
     assert_eq!(o.row(0).cells[0], "José Silva");
-    assert_eq!(o.problems(), vec![err(2, "Name", Code::BadName)]);
-    assert_eq!(o.valid(1).remarks, "café € 50");
+    assert_eq!(o.row(1).cells[5], "café € 50");
+    assert_eq!(o.problems(), vec![err(2, "Name", Code::BadName), warn(3, "Remarks", Code::RemarksChanged)]);
+    assert_eq!(o.valid(1).remarks, "cafe EUR 50", "sent in ASCII");
 }
 
 #[test]
@@ -929,4 +931,123 @@ fn large_utf16_files_keep_their_delimiter_and_lines() {
     let o = scan_bytes(&be, RuleOptions::default());
     assert_eq!(o.encoding, Encoding::Utf16be);
     assert_eq!(o.problems(), vec![err(3002, "Name", Code::BadName)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delimiters whatever the encoding, remarks sent in ASCII, the name hint.
+// ---------------------------------------------------------------------------------------------
+
+/// Text as Windows-1252 bytes (every character used here is in Windows-1252).
+fn cp1252(text: &str) -> Vec<u8> {
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
+    assert!(!unmappable, "{text} has a character Windows-1252 cannot hold");
+    bytes.into_owned()
+}
+
+#[test]
+fn windows_1252_with_semicolons_or_tabs_keeps_its_delimiter() {
+    // A German or French Excel's "CSV": Windows-1252, semicolons (or tabs), decimal commas are not
+    // used here; accented names and the euro sign are single bytes that are not UTF-8.
+    for (delimiter, sep) in [(b';', ";"), (b'\t', "\t")] {
+        let text = [
+            "Name;Account No;IFSC;Amount;Mode;Remarks",
+            "Jürgen Groß;111111111;SBIN0000001;1,500.00;NEFT;Gehalt für November",
+            "Ravi Kumar;111111112;SBIN0000001;2,50,000;RTGS;Prämie € 50 – netto",
+            "Zoë Dupont;111111113;SBIN0000001;750;IMPS;",
+        ]
+        .join("\r\n")
+        .replace(';', sep);
+        let o = scan_bytes(&cp1252(&text), RuleOptions::default());
+        assert_eq!(o.encoding, Encoding::Windows1252);
+        assert_eq!(o.delimiter, delimiter, "{sep:?}");
+        assert_eq!(o.header, vec!["Name", "Account No", "IFSC", "Amount", "Mode", "Remarks"]);
+        assert_eq!(o.rows.len(), 3);
+        assert_eq!(o.row(0).cells[0], "Jürgen Groß");
+        assert_eq!(o.valid(1).amount.paise(), 2_50_000_00, "the comma is not the delimiter");
+        assert_eq!(o.valid(1).remarks, "Pramie EUR 50 - netto");
+        assert_eq!(o.row(1).cells[5], "Prämie € 50 – netto", "the file's cell is kept");
+        assert_eq!(
+            o.problems(),
+            vec![
+                err(2, "Name", Code::BadName),
+                warn(2, "Remarks", Code::RemarksChanged),
+                warn(3, "Remarks", Code::RemarksChanged),
+                err(4, "Name", Code::BadName),
+            ]
+        );
+    }
+}
+
+#[test]
+fn utf16_without_a_byte_order_mark_is_read() {
+    let text = "Name,Account,IFSC,Amount,Mode\r\nRavi Kumar,111111111,SBIN0000001,100,NEFT\r\n";
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let o = scan_bytes(&le, RuleOptions::default());
+    assert_eq!(o.encoding, Encoding::Utf16le);
+    assert_eq!(o.valid(0).name, "Ravi Kumar");
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let o = scan_bytes(&be, RuleOptions::default());
+    assert_eq!(o.encoding, Encoding::Utf16be);
+    assert_eq!(o.valid(0).account, "111111111");
+}
+
+#[test]
+fn remarks_with_other_characters_are_sent_in_ascii_with_a_warning_saying_what() {
+    let o = scan(
+        "Name,Account,IFSC,Amount,Mode,Remarks\n\
+         Ravi Kumar,111111111,SBIN0000001,100,NEFT,Gehalt für Nov – ₹ 500\n\
+         Ravi Kumar,111111112,SBIN0000001,100,NEFT,Salary Nov\n\
+         Ravi Kumar,111111113,SBIN0000001,0,NEFT,bonus ₹\n",
+    );
+    assert_eq!(
+        o.problems(),
+        vec![
+            warn(2, "Remarks", Code::RemarksChanged),
+            err(4, "Amount", Code::BadAmount),
+            warn(4, "Remarks", Code::RemarksChanged)
+        ]
+    );
+    assert_eq!(o.valid(0).remarks, "Gehalt fur Nov - Rs 500");
+    assert_eq!(o.row(0).cells[5], "Gehalt für Nov – ₹ 500", "the record keeps the file's cell");
+    let m = &o.row(0).problems[0].message;
+    assert!(m.contains("'Gehalt für Nov – ₹ 500'") && m.contains("will send 'Gehalt fur Nov - Rs 500'"), "{m}");
+    assert_eq!(o.valid(1).remarks, "Salary Nov");
+    assert!(o.row(1).problems.is_empty(), "ASCII remarks: no warning");
+}
+
+#[test]
+fn the_journal_stores_the_ascii_remarks_and_the_original_cells() {
+    use payrun::journal::ingest::{IngestOptions, Ingested, ingest};
+    use payrun::journal::{BatchSettings, Journal, RowState};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("remarks.csv");
+    std::fs::write(&path, "Name,Account,IFSC,Amount,Mode,Remarks\nRavi Kumar,111111111,SBIN0000001,100,NEFT,für – ₹\n")
+        .expect("write");
+    let journal = Journal::open(&dir.path().join("state")).expect("journal");
+    let mut sc = Scanner::open(&path, true, RuleOptions::default()).expect("opens");
+    let opts = IngestOptions {
+        generation: 1,
+        gateway: "embedded".into(),
+        settings: BatchSettings::default(),
+        skip_invalid: false,
+        allow_same_rows: false,
+        holds: Default::default(),
+        allow_repeat: None,
+    };
+    let batch = match ingest(&journal, &mut sc, opts, |_| {}).expect("ingest") {
+        Ingested::Stored { batch, .. } => batch,
+        other => panic!("{other:?}"),
+    };
+    let rows = journal.rows_in_state(&batch.id, RowState::Ready, 0, 10).expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].remarks, "fur - Rs", "what the engine sends");
+}
+
+#[test]
+fn bad_name_hint_says_ascii_letters_and_suggests_the_bank_spelling() {
+    let o = scan(&format!("{H}Jürgen Schmidt,111111111,SBIN0000001,100,NEFT,\n"));
+    assert_eq!(o.problems(), vec![err(2, NAME, Code::BadName)]);
+    let m = &o.row(0).problems[0].message;
+    assert!(m.contains("ASCII letters"), "{m}");
+    assert!(m.contains("'Jurgen Schmidt'"), "{m}");
 }

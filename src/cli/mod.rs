@@ -51,10 +51,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Check a payout file against every rule, without sending anything.
+    /// Check a payout file (CSV or .xlsx) against every rule, without sending anything.
+    #[command(after_help = validate::after_help(false))]
     Validate(validate::Args),
-    /// Validate a file and pay every valid row exactly once.
-    #[command(after_help = EXIT_CODES)]
+    /// Validate a file (CSV or .xlsx) and pay every valid row exactly once.
+    #[command(after_help = validate::after_help(true))]
     Run(run::Args),
     /// Continue a batch that was interrupted, or follow its pending payouts.
     #[command(after_help = EXIT_CODES)]

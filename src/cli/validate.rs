@@ -1,15 +1,17 @@
 //! `payrun validate`: check a payout file against every rule of SPEC section 2, sending nothing.
 //!
 //! ```text
-//! payrun validate FILE [--rejects OUT.csv] [--json] [--mode-auto] [--allow-duplicates]
+//! payrun validate FILE [--sheet NAME] [--rejects OUT.csv] [--json] [--mode-auto] [--allow-duplicates]
 //!                      [--allow-unknown-ifsc]
 //! ```
 //!
-//! Prints every problem of every row (line, column, code, message) as it is found, then a summary
-//! (rows, valid, invalid, warnings, count and total per mode). `--json` prints one JSON document
-//! instead: `{file, encoding, delimiter, rows, valid, invalid, warnings, totals, problems}`.
-//! `--rejects` writes the rows with errors, in input format plus `line` and `reason` columns.
-//! Exit 0 when no row has an error (warnings allowed), 1 otherwise or on a file-level problem.
+//! FILE is a CSV file or an .xlsx workbook (its content decides, not its name). Prints every
+//! problem of every row (line, column, code, message) as it is found, then a summary (rows, valid,
+//! invalid, warnings, count and total per mode). `--json` prints one JSON document instead:
+//! `{file, format, sheet, encoding, delimiter, rows, valid, invalid, warnings, totals, problems}`.
+//! `--rejects` writes the rows with errors as CSV: the input's columns (each row cut or padded to
+//! the header's width), then `line`, `code` and `reason`. Exit 0 when no row has an error
+//! (warnings allowed), 1 otherwise or on a file-level problem.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,7 +20,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use payrun::config::ConfigFile;
 use payrun::files::AtomicFile;
-use payrun::input::{InputError, Mode, RuleOptions, Scanner, Severity};
+use payrun::input::{Format, InputError, Mode, Problem, RuleOptions, Scanner, Severity};
 use payrun::money::Tally;
 use payrun::report::inert;
 use serde_json::json;
@@ -27,21 +29,24 @@ use super::Exit;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The payout file (CSV with a header row).
+    /// The payout file: CSV with a header row, or an .xlsx workbook (told by content, not name).
     file: PathBuf,
-    /// Write the rejected rows, with a reason column, to this CSV file.
+    /// Write the rows with errors to this CSV file: their cells, then line, code and reason columns.
     #[arg(long, value_name = "OUT.csv")]
     rejects: Option<PathBuf>,
-    /// One JSON document on stdout instead of text.
+    /// Print one JSON document on stdout instead of text.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     rules: RuleArgs,
 }
 
-/// The rule switches `validate` and `run` share.
-#[derive(clap::Args, Debug, Clone)]
+/// The input switches `validate` and `run` share.
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct RuleArgs {
+    /// The workbook sheet to read (default: the first visible sheet). Only for .xlsx files.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
     /// Derive a missing transfer mode: RTGS from ₹2,00,000, else IMPS.
     #[arg(long)]
     pub mode_auto: bool,
@@ -63,6 +68,7 @@ impl RuleArgs {
             ),
         };
         Ok(RuleOptions {
+            sheet: self.sheet.clone(),
             mode_auto: self.mode_auto,
             default_mode,
             allow_duplicates: self.allow_duplicates,
@@ -71,10 +77,48 @@ impl RuleArgs {
     }
 }
 
-/// Says aloud how the file was read when it was not plain UTF-8.
+/// The text after `--help` of `validate` (`run`: false) and `run`: the accepted column headings,
+/// from the alias table, and the exit codes.
+pub fn after_help(run: bool) -> String {
+    let mut text = payrun::input::columns::help(80);
+    text.push_str("\nExit codes:\n");
+    if run {
+        text.push_str(
+            "  0  every payout reached a final status
+  1  usage or input error: nothing was sent
+  2  the batch ran, but some rows are FAILED, PENDING or HELD
+  3  aborted (credentials refused, operator stop): rows not sent stay resumable
+",
+        );
+    } else {
+        text.push_str(
+            "  0  every row is valid (warnings allowed)
+  1  some row has an error, or a usage or file-level error
+",
+        );
+    }
+    text
+}
+
+/// Says aloud how the file was read when it was not plain UTF-8, or which sheet of a workbook
+/// with several was read.
 pub fn encoding_note(scanner: &Scanner) {
     let src = scanner.source();
     let name = src.path.display();
+    if let (Some(sheet), true) = (&src.sheet, src.sheets.len() > 1) {
+        let all: Vec<String> = src.sheets.iter().map(|s| format!("'{s}'")).collect();
+        eprintln!(
+            "note: {name}: read sheet '{sheet}' of {} ({}); --sheet NAME reads another",
+            all.len(),
+            all.join(", ")
+        );
+    }
+    if src.sniffed.format == Format::Xlsx {
+        for n in &scanner.columns().notes {
+            eprintln!("note: {n}");
+        }
+        return;
+    }
     match src.sniffed.encoding {
         payrun::input::Encoding::Windows1252 => eprintln!(
             "note: {name} is not valid UTF-8; read it as a whole as Windows-1252 (Excel's \"CSV\" on Windows). Check names with accents."
@@ -97,6 +141,33 @@ fn file_error(args: &Args, e: InputError) -> anyhow::Result<Exit> {
     Ok(Exit::Input)
 }
 
+/// A row of the rejects file: the row's cells cut or padded to the header's width (so `line`,
+/// `code` and `reason` are always in the same columns), then those three. Cells cut off a row that
+/// has more than the header are kept in the reason. Every cell is made inert for spreadsheets.
+fn rejects_row(header: &[String], record: &payrun::input::Record, problems: &[Problem]) -> Vec<String> {
+    let errors: Vec<&Problem> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
+    let mut reason: Vec<String> = errors
+        .iter()
+        .map(|p| {
+            if p.column.is_empty() {
+                format!("{}: {}", p.code, p.message)
+            } else {
+                format!("{} {}: {}", p.column, p.code, p.message)
+            }
+        })
+        .collect();
+    let extra: Vec<String> = record.iter().skip(header.len()).map(|c| format!("'{c}'")).collect();
+    if !extra.is_empty() {
+        reason.push(format!("cells beyond the header's {} columns: {}", header.len(), extra.join(", ")));
+    }
+    let mut cells: Vec<String> = record.iter().take(header.len()).map(|c| inert(c).into_owned()).collect();
+    cells.resize(header.len(), String::new());
+    cells.push(record.line.to_string());
+    cells.push(errors.first().map(|p| p.code.as_str().to_string()).unwrap_or_default());
+    cells.push(inert(&reason.join("; ")).into_owned());
+    cells
+}
+
 pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let opts = args.rules.options(config)?;
     let mut scanner = match Scanner::open(&args.file, false, opts) {
@@ -110,8 +181,7 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = csv::WriterBuilder::new().flexible(true).from_writer(file);
             let mut h: Vec<String> = header.iter().map(|c| inert(c).into_owned()).collect();
-            h.push("line".into());
-            h.push("reason".into());
+            h.extend(["line".into(), "code".into(), "reason".into()]);
             w.write_record(&h)?;
             Some(w)
         }
@@ -120,12 +190,15 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
+        let src = scanner.source();
         write!(
             out,
-            "{{\"file\":{},\"encoding\":\"{}\",\"delimiter\":\"{}\",\"problems\":[",
+            "{{\"file\":{},\"format\":\"{}\",\"sheet\":{},\"encoding\":\"{}\",\"delimiter\":\"{}\",\"problems\":[",
             serde_json::to_string(&args.file.display().to_string())?,
-            scanner.source().sniffed.encoding.label(),
-            scanner.source().delimiter_label()
+            src.sniffed.format.label(),
+            serde_json::to_string(&src.sheet)?,
+            src.sniffed.encoding.label(),
+            src.delimiter_label()
         )?;
     }
     let (mut valid, mut invalid, mut warnings) = (0u64, 0u64, 0u64);
@@ -168,25 +241,7 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             None => {
                 invalid += 1;
                 if let Some(w) = rejects.as_mut() {
-                    let reason: Vec<String> = v
-                        .problems
-                        .iter()
-                        .filter(|p| p.severity == Severity::Error)
-                        .map(|p| {
-                            if p.column.is_empty() {
-                                format!("{}: {}", p.code, p.message)
-                            } else {
-                                format!("{} {}: {}", p.column, p.code, p.message)
-                            }
-                        })
-                        .collect();
-                    let mut cells: Vec<String> = v.record.iter().map(|c| inert(c).into_owned()).collect();
-                    while cells.len() < header.len() {
-                        cells.push(String::new());
-                    }
-                    cells.push(v.record.line.to_string());
-                    cells.push(inert(&reason.join("; ")).into_owned());
-                    w.write_record(&cells)?;
+                    w.write_record(rejects_row(&header, v.record, v.problems))?;
                 }
             }
         }
@@ -222,12 +277,14 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         )?;
     } else {
         let src = scanner.source();
+        let how = match &src.sheet {
+            Some(sheet) => format!("Excel workbook, sheet '{sheet}'"),
+            None => format!("{}, {}-separated", src.sniffed.encoding.label(), src.delimiter_label()),
+        };
         writeln!(
             out,
-            "\n{}: {}, {}-separated, {rows} rows: {valid} valid, {invalid} invalid, {warnings} warning{}",
+            "\n{}: {how}, {rows} rows: {valid} valid, {invalid} invalid, {warnings} warning{}",
             args.file.display(),
-            src.sniffed.encoding.label(),
-            src.delimiter_label(),
             if warnings == 1 { "" } else { "s" }
         )?;
         writeln!(out, "  {:<6} {:>8} {:>22}", "mode", "rows", "amount (₹)")?;

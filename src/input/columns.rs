@@ -5,6 +5,10 @@
 //! case, spaces, `_` and `-`; dropping all punctuation is a superset that also covers `A/c No.` and
 //! `Amount (INR)`.) When two columns could be the same field, the heading earlier in the alias list
 //! wins and the other is kept as an unknown column, with a note, rather than guessing silently.
+//!
+//! This module owns the alias table (also the source of the headings `--help` lists). It must never
+//! map a column payrun writes itself for the operator to read (`last_error`, added by `payrun
+//! failed`): running such a file keeps that column as an unknown one.
 
 use super::InputError;
 
@@ -58,142 +62,188 @@ impl Field {
         }
     }
 
-    /// Accepted headings, normalised, best first. The gateway's own field names are included.
+    /// Accepted headings as people write them, best first; a file's heading matches one when
+    /// both are the same once [`normalise`]d. The gateway's own field names are included.
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Name => &[
-                "beneficiaryname",
-                "nameasperbank",
-                "accountholdername",
-                "bankaccountname",
-                "benename",
-                "payeename",
-                "name",
-                "beneficiary",
-                "payee",
-                "accountname",
-                "accountholder",
-                "holdername",
-                "employeename",
-                "vendorname",
-                "customername",
-                "fullname",
+                "Beneficiary Name",
+                "Name as per Bank",
+                "Account Holder Name",
+                "Bank Account Name",
+                "Bene Name",
+                "Payee Name",
+                "Name",
+                "Beneficiary",
+                "Payee",
+                "Account Name",
+                "Account Holder",
+                "Holder Name",
+                "Employee Name",
+                "Vendor Name",
+                "Customer Name",
+                "Full Name",
             ],
             Field::Account => &[
-                "accountnumber",
-                "beneficiaryaccountnumber",
-                "bankaccountnumber",
-                "accountno",
-                "beneficiaryaccountno",
-                "bankaccountno",
-                "beneaccountno",
-                "beneaccountnumber",
-                "accno",
-                "acno",
-                "acctno",
-                "acnumber",
-                "accountnum",
-                "bankaccount",
-                "beneficiaryaccount",
-                "account",
+                "accountNumber",
+                "Beneficiary Account Number",
+                "Bank Account Number",
+                "Account No",
+                "Beneficiary Account No",
+                "Bank Account No",
+                "Bene Account No",
+                "Bene Account Number",
+                "Acc No",
+                "A/c No",
+                "Acct No",
+                "A/c Number",
+                "Account Num",
+                "Bank Account",
+                "Beneficiary Account",
+                "Account",
             ],
             Field::Ifsc => &[
-                "bankifsc",
-                "ifsc",
-                "ifsccode",
-                "bankifsccode",
-                "beneficiaryifsc",
-                "beneficiaryifsccode",
-                "beneifsc",
-                "ifscno",
+                "bankIfsc",
+                "IFSC",
+                "IFSC Code",
+                "Bank IFSC Code",
+                "Beneficiary IFSC",
+                "Beneficiary IFSC Code",
+                "Bene IFSC",
+                "IFSC No",
             ],
             Field::Amount => &[
                 "amount",
-                "amountinr",
-                "amountrs",
-                "amt",
-                "payamount",
-                "paymentamount",
-                "payoutamount",
-                "transferamount",
-                "netpay",
-                "netamount",
-                "netsalary",
-                "amountpayable",
-                "amounttobepaid",
+                "Amount (INR)",
+                "Amount (Rs)",
+                "Amt",
+                "Pay Amount",
+                "Payment Amount",
+                "Payout Amount",
+                "Transfer Amount",
+                "Net Pay",
+                "Net Amount",
+                "Net Salary",
+                "Amount Payable",
+                "Amount to be Paid",
             ],
             Field::Mode => &[
-                "transfermode",
-                "mode",
-                "paymentmode",
-                "transfertype",
-                "modeofpayment",
-                "paymenttype",
-                "txnmode",
-                "paymentmethod",
+                "transferMode",
+                "Mode",
+                "Payment Mode",
+                "Transfer Type",
+                "Mode of Payment",
+                "Payment Type",
+                "Txn Mode",
+                "Payment Method",
             ],
             Field::Remarks => &[
                 "remarks",
-                "remark",
-                "narration",
-                "description",
-                "purpose",
-                "paymentremarks",
-                "notes",
-                "note",
-                "comments",
-                "comment",
+                "Remark",
+                "Narration",
+                "Description",
+                "Purpose",
+                "Payment Remarks",
+                "Notes",
+                "Note",
+                "Comments",
+                "Comment",
             ],
             Field::Reference => &[
-                "externalref",
-                "externalreference",
-                "reference",
-                "referenceno",
-                "referencenumber",
-                "refno",
-                "ref",
-                "paymentreference",
-                "paymentref",
-                "txnref",
-                "transactionref",
-                "transactionreference",
+                "externalRef",
+                "External Reference",
+                "Reference",
+                "Reference No",
+                "Reference Number",
+                "Ref No",
+                "Ref",
+                "Payment Reference",
+                "Payment Ref",
+                "Txn Ref",
+                "Transaction Ref",
+                "Transaction Reference",
             ],
-            Field::PayeeListId => &["payeelistid", "payeelist"],
-            Field::Email => &["email", "emailid", "emailaddress", "mail"],
+            Field::PayeeListId => &["payeeListId", "Payee List"],
+            Field::Email => &["Email", "Email ID", "Email Address", "Mail"],
             Field::Phone => &[
-                "phone",
-                "phoneno",
-                "phonenumber",
-                "mobile",
-                "mobileno",
-                "mobilenumber",
-                "contact",
-                "contactno",
-                "contactnumber",
+                "Phone",
+                "Phone No",
+                "Phone Number",
+                "Mobile",
+                "Mobile No",
+                "Mobile Number",
+                "Contact",
+                "Contact No",
+                "Contact Number",
             ],
             Field::PayeeId => &[
-                "payeeid",
-                "employeeid",
-                "empid",
-                "employeecode",
-                "empcode",
-                "employeeno",
-                "employeenumber",
-                "empno",
-                "staffid",
-                "staffcode",
-                "vendorcode",
-                "vendorid",
-                "vendorno",
-                "suppliercode",
-                "supplierid",
-                "beneficiaryid",
-                "beneficiarycode",
-                "beneid",
-                "payeecode",
+                "Payee ID",
+                "Employee ID",
+                "Emp ID",
+                "Employee Code",
+                "Emp Code",
+                "Employee No",
+                "Employee Number",
+                "Emp No",
+                "Staff ID",
+                "Staff Code",
+                "Vendor Code",
+                "Vendor ID",
+                "Vendor No",
+                "Supplier Code",
+                "Supplier ID",
+                "Beneficiary ID",
+                "Beneficiary Code",
+                "Bene ID",
+                "Payee Code",
             ],
         }
     }
+}
+
+/// Headings (normalised) that payrun writes into files it produces for people, never read as a
+/// field: `last_error` is `payrun failed`'s reason column, and a file made by `failed` is meant to
+/// be corrected and run again.
+pub const RESERVED: [&str; 1] = ["lasterror"];
+
+/// Whether the field must have a column (the transfer mode only when `mode_required`).
+fn required(field: Field) -> &'static str {
+    match field {
+        Field::Name | Field::Account | Field::Ifsc | Field::Amount => "required",
+        Field::Mode => "required unless --mode-auto or run.default_mode",
+        _ => "optional",
+    }
+}
+
+/// The accepted headings for `--help`, generated from the alias table, wrapped to `width` columns.
+pub fn help(width: usize) -> String {
+    let mut out = String::from(
+        "Column headings, in any order; case, spaces and punctuation are ignored\n(other columns are kept and copied to the result file):\n",
+    );
+    for field in Field::ALL {
+        let mut line = format!("  {} ({}):", field.label(), required(field));
+        for (i, alias) in field.aliases().iter().enumerate() {
+            let word = if i + 1 < field.aliases().len() { format!(" {alias},") } else { format!(" {alias}") };
+            if line.len() + word.len() > width {
+                out.push_str(&line);
+                out.push('\n');
+                line = String::from("     ");
+            }
+            line.push_str(&word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A heading as an error message shows it: control characters replaced, at most 40 characters.
+fn shown(heading: &str) -> String {
+    let mut s: String = heading.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
+    if heading.chars().nth(40).is_some() {
+        s.push('…');
+    }
+    s
 }
 
 /// A heading normalised for matching: letters and digits only, lower case.
@@ -216,7 +266,7 @@ impl Columns {
     pub fn map(header: &[String], mode_required: bool) -> Result<Columns, InputError> {
         let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
         let mut index = [None; 11];
-        let mut taken = vec![false; header.len()];
+        let mut taken: Vec<bool> = norm.iter().map(|n| RESERVED.contains(&n.as_str())).collect();
         let mut notes = Vec::new();
         for (fi, field) in Field::ALL.iter().enumerate() {
             let mut candidates: Vec<(usize, usize)> = Vec::new(); // (alias rank, column)
@@ -224,7 +274,7 @@ impl Columns {
                 if taken[col] {
                     continue;
                 }
-                if let Some(rank) = field.aliases().iter().position(|a| a == n) {
+                if let Some(rank) = field.aliases().iter().position(|a| normalise(a) == *n) {
                     candidates.push((rank, col));
                 }
             }
@@ -269,8 +319,9 @@ impl Columns {
                     .iter()
                     .map(|f| format!("{}: {}", f.label(), f.aliases()[..4.min(f.aliases().len())].join(", ")))
                     .collect(),
-                header: header.to_vec(),
+                header: header.iter().map(|h| shown(h)).collect(),
                 mode: missing.contains(&Field::Mode),
+                sheet: String::new(),
             });
         }
         Ok(Columns { header: header.to_vec(), index, notes })
@@ -332,6 +383,50 @@ mod tests {
             assert_eq!(c.of(Field::PayeeId), Some(5), "{heading}");
             assert_eq!(c.of(Field::PayeeListId), Some(6), "{heading}: the gateway's payee list is another field");
         }
+    }
+
+    #[test]
+    fn every_alias_names_one_field_and_none_is_reserved() {
+        let mut seen = std::collections::HashMap::new();
+        for field in Field::ALL {
+            for alias in field.aliases() {
+                let n = normalise(alias);
+                assert!(!n.is_empty(), "{alias}");
+                assert!(!RESERVED.contains(&n.as_str()), "{alias} is reserved");
+                if let Some(other) = seen.insert(n, field) {
+                    panic!("'{alias}' names both {other:?} and {field:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn last_error_is_never_a_field() {
+        for heading in ["last_error", "Last Error", "LAST-ERROR", "lastError"] {
+            let header = h(&["Name", "Account", "IFSC", "Amount", "Mode", heading]);
+            let c = Columns::map(&header, true).expect("maps");
+            for field in Field::ALL {
+                assert_ne!(c.of(field), Some(5), "{heading} mapped to {field:?}");
+            }
+            assert!(c.notes.is_empty(), "{:?}", c.notes);
+            // Not even when it is the only candidate left for an optional field.
+            let header = h(&["Name", "Account", "IFSC", "Amount", "Mode", heading, "Remarks"]);
+            let c = Columns::map(&header, true).expect("maps");
+            assert_eq!(c.of(Field::Remarks), Some(6));
+        }
+    }
+
+    #[test]
+    fn help_lists_every_alias_wrapped() {
+        let text = help(80);
+        for field in Field::ALL {
+            assert!(text.contains(field.label()), "{}", field.label());
+            for alias in field.aliases() {
+                assert!(text.contains(alias), "{alias} missing from the help");
+            }
+        }
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        assert!(text.contains("transfer mode (required unless --mode-auto"));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Input: reading a payout file and checking every row against SPEC section 2.
 //!
-//! This module owns what a valid row is. It reads ([`reader`]), maps the header ([`columns`]) and
-//! applies every rule ([`rules`]), reporting every problem of every row in one pass with its
-//! physical line, column and stable code. It never sends, stores or prints anything itself: the
-//! `validate` and `run` commands decide what to do with the verdicts.
+//! This module owns what a valid row is. It reads a CSV file or an .xlsx workbook ([`reader`],
+//! [`sheet`]), maps the header ([`columns`]) and applies every rule ([`rules`]), reporting every
+//! problem of every row in one pass with its physical line, column and stable code. It never
+//! sends, stores or prints anything itself: the `validate` and `run` commands decide what to do
+//! with the verdicts.
 
 pub mod columns;
 pub mod reader;
 pub mod rules;
+pub mod sheet;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use columns::{Columns, Field};
-pub use reader::{Encoding, Record, Source};
+pub use reader::{CellKind, Encoding, Format, Record, Source};
 pub use rules::{RuleOptions, Validator};
 
 use crate::money::Amount;
@@ -33,10 +35,36 @@ pub enum InputError {
     Index { path: PathBuf, why: String },
     #[error("{}: {why}", path.display())]
     Ambiguous { path: PathBuf, why: String },
-    #[error("missing required column{}: {} (header is: {}). Accepted headings include {}{}",
+    /// Another kind of file given as a payout file (a PDF, an old .xls, a zip, an image...). The
+    /// message names it and never shows its bytes.
+    #[error("{} is {what}, not a CSV or .xlsx file: {hint}", path.display())]
+    NotTabular { path: PathBuf, what: &'static str, hint: &'static str },
+    /// A workbook that cannot be read (damaged, or a sheet too large to lay out).
+    #[error("cannot read the workbook {}: {why}", path.display())]
+    Workbook { path: PathBuf, why: String },
+    #[error("{} has no sheet named '{sheet}'; its sheets are {}", path.display(), quoted(sheets))]
+    NoSheet { path: PathBuf, sheet: String, sheets: Vec<String> },
+    #[error("{} is a CSV file, which has no sheets: leave out --sheet '{sheet}'", path.display())]
+    SheetOfCsv { path: PathBuf, sheet: String },
+    #[error("missing required column{}: {} (header is: {}{sheet}). Accepted headings include {}{}",
         if missing.len() > 1 { "s" } else { "" }, missing.join(", "), header.join(" | "), hint.join("; "),
         if *mode { ". Without a mode column use --mode-auto or set run.default_mode" } else { "" })]
-    MissingColumns { missing: Vec<String>, hint: Vec<String>, header: Vec<String>, mode: bool },
+    MissingColumns {
+        missing: Vec<String>,
+        hint: Vec<String>,
+        /// The header as shown: control characters replaced, long headings cut.
+        header: Vec<String>,
+        mode: bool,
+        /// For a workbook of several sheets: which one was read (`, in sheet 'X' of ...`).
+        sheet: String,
+    },
+}
+
+fn quoted(names: &[String]) -> String {
+    if names.is_empty() {
+        return "none (it has no worksheet)".into();
+    }
+    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
 }
 
 impl InputError {
@@ -83,7 +111,7 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The stable problem codes of SPEC section 2 (and one warning of payrun's own).
+/// The stable problem codes of SPEC section 2 (and warnings of payrun's own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
@@ -101,6 +129,10 @@ pub enum Code {
     BadRow,
     /// Warning: the branch's directory entry does not report the chosen rail.
     RailNotReported,
+    /// Warning: a workbook's account number is a number cell, not text (leading zeros are lost).
+    AccountAsNumber,
+    /// Warning: the remarks have characters bank rails do not carry; their ASCII spelling is sent.
+    RemarksChanged,
 }
 
 impl Code {
@@ -119,6 +151,8 @@ impl Code {
             Code::DuplicateRow => "DUPLICATE_ROW",
             Code::BadRow => "BAD_ROW",
             Code::RailNotReported => "RAIL_NOT_REPORTED",
+            Code::AccountAsNumber => "ACCOUNT_AS_NUMBER",
+            Code::RemarksChanged => "REMARKS_CHANGED",
         }
     }
 }
@@ -169,7 +203,8 @@ pub struct RowView<'a> {
     pub ifsc: std::borrow::Cow<'a, str>,
     pub amount: Amount,
     pub mode: Mode,
-    pub remarks: &'a str,
+    /// ASCII only: what is sent (the file's cell, transliterated when it had other characters).
+    pub remarks: std::borrow::Cow<'a, str>,
     pub reference: Option<&'a str>,
     pub payee_list_id: &'a str,
     pub email: &'a str,
@@ -207,6 +242,7 @@ pub struct ValidRow {
     pub ifsc: String,
     pub amount: Amount,
     pub mode: Mode,
+    /// ASCII only (see [`RowView::remarks`]).
     pub remarks: String,
     /// The file's own reference, when the row has one.
     pub reference: Option<String>,
@@ -239,13 +275,14 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    /// Opens the file and maps its header, remembering duplicates in memory. `hash` computes the
-    /// file's SHA-256 on the way (for `run`).
+    /// Opens the file (CSV or workbook: its content decides; `opts.sheet` names a workbook's
+    /// sheet) and maps its header, remembering duplicates in memory. `hash` computes the file's
+    /// SHA-256 on the way (for `run`).
     pub fn open(path: &std::path::Path, hash: bool, opts: RuleOptions) -> Result<Scanner, InputError> {
         Scanner::open_with(path, hash, opts, |source, columns| {
-            // Size the index from the file size (about 80 bytes a row), once instead of growing.
-            // Capped: a huge file grows the index as it goes rather than reserving it all up front.
-            let estimate = (source.sniffed.bytes / 80).min(4_000_000) as usize;
+            // Size the index once instead of growing it. Capped: a huge file grows the index as it
+            // goes rather than reserving it all up front.
+            let estimate = source.rows_estimate().min(4_000_000) as usize;
             Box::new(rules::MemoryIndex::with_capacity(estimate, columns.of(Field::Reference).is_some()))
         })
     }
@@ -257,9 +294,19 @@ impl Scanner {
         opts: RuleOptions,
         index: impl FnOnce(&Source, &Columns) -> Box<dyn rules::SeenIndex>,
     ) -> Result<Scanner, InputError> {
-        let source = Source::open(path, hash)?;
+        let source = Source::open(path, hash, opts.sheet.as_deref())?;
         let mode_required = !(opts.mode_auto || opts.default_mode.is_some());
-        let columns = Columns::map(&source.header, mode_required).map_err(|e| e.with_path(&source.path))?;
+        let columns = Columns::map(&source.header, mode_required).map_err(|e| match e {
+            InputError::MissingColumns { missing, hint, header, mode, .. } if source.sheets.len() > 1 => {
+                let sheet = format!(
+                    ", in sheet '{}' of {}: --sheet NAME reads another",
+                    source.sheet.as_deref().unwrap_or_default(),
+                    quoted(&source.sheets)
+                );
+                InputError::MissingColumns { missing, hint, header, mode, sheet }
+            }
+            e => e.with_path(&source.path),
+        })?;
         let seen = index(&source, &columns);
         let validator = Validator::with_index(columns, opts, seen);
         Ok(Scanner { source, validator, rec: Record::default(), problems: Vec::new(), rows: 0 })

@@ -1,8 +1,12 @@
-//! Reading a payout file: encoding, delimiter, header and records with their physical line numbers.
+//! Reading a payout file: what it is (CSV text or an .xlsx workbook, told by its content, never
+//! by its name), encoding, delimiter, header and records with their physical line numbers.
 //!
 //! This is the one place that opens an input file, shared by `validate` and `run` (the xsv way).
-//! It streams: memory does not grow with the file. Two passes over the bytes: the first decides the
-//! encoding (and hashes the file for the batch id when asked), the second parses.
+//! A CSV file streams: memory does not grow with it. Two passes over the bytes: the first decides
+//! what the file is and its encoding (and hashes it for the batch id when asked), the second
+//! parses. A workbook is read by [`super::sheet`] into the same [`Record`]s, so the rules see a
+//! sheet's rows exactly as they see a CSV file's. Any other kind of file (a PDF, an old `.xls`, a
+//! zip, an image) is refused with one line naming what it is; its bytes are never printed.
 //!
 //! Records come from `csv_core` driven directly, because the line numbers must be the file's physical
 //! lines (SPEC section 2), also after blank lines and quoted fields that span lines, and the `csv`
@@ -17,6 +21,7 @@ use encoding_rs_io::DecodeReaderBytesBuilder;
 use sha2::{Digest, Sha256};
 
 use super::InputError;
+use super::sheet::Sheet;
 
 /// How the file's bytes were decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,32 +47,177 @@ impl Encoding {
     }
 }
 
+/// What a payout file is, by its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+    /// An Excel workbook (a zip container; [`Source::open`] makes sure it is one).
+    Xlsx,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
 /// What the first pass learned about the bytes.
 #[derive(Clone, Debug)]
 pub struct Sniffed {
+    pub format: Format,
+    /// How text was decoded (UTF-8 for a workbook, whose cells are Unicode already).
     pub encoding: Encoding,
-    /// SHA-256 of the file's bytes, when asked for (the batch id comes from it).
+    /// SHA-256 of the file's bytes, when asked for (the batch id comes from it). For a workbook
+    /// sheet other than the one read by default, [`Source::open`] mixes the sheet's name in.
     pub sha256: Option<[u8; 32]>,
     pub bytes: u64,
 }
 
-/// Reads the whole file once: BOM, UTF-8 validity, and optionally its SHA-256.
+const EXPORT: &str = "export the sheet as CSV or .xlsx";
+const SAVE_AS: &str = "open it in Excel and save it as .xlsx or CSV";
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// Text: CSV in some encoding (decided by the rest of the first pass).
+    Text,
+    /// UTF-16 text without a byte-order mark.
+    Utf16(Encoding),
+    /// A zip container: an .xlsx workbook if it holds one.
+    Zip,
+    /// An OLE2 compound file: an old .xls (or .doc), or a password-protected workbook.
+    Ole2,
+    /// Something else, named, with what to do about it.
+    Foreign(&'static str, &'static str),
+}
+
+/// Magic numbers of formats an operator might pick up by mistake.
+const MAGIC: [(&[u8], &str, &str); 6] = [
+    (b"\x89PNG", "a PNG image", EXPORT),
+    (b"\xFF\xD8\xFF", "a JPEG image", EXPORT),
+    (b"GIF8", "a GIF image", EXPORT),
+    (b"\x1F\x8B", "a gzip-compressed file", "extract it first"),
+    (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive", "extract it first"),
+    (b"Rar!", "a RAR archive", "extract it first"),
+];
+
+fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Tells what a file is from its first bytes (up to 64 KiB).
+fn classify(head: &[u8]) -> Kind {
+    if [b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08"].iter().any(|m| head.starts_with(*m)) {
+        return zip_flavour(head).map_or(Kind::Zip, |(what, hint)| Kind::Foreign(what, hint));
+    }
+    if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Kind::Ole2;
+    }
+    if head.starts_with(b"%PDF") {
+        return Kind::Foreign("a PDF document", EXPORT);
+    }
+    // UTF-16 with a byte-order mark is text, NUL bytes and all.
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Kind::Text;
+    }
+    if let Some((_, what, hint)) = MAGIC.iter().find(|(m, _, _)| head.starts_with(m)) {
+        return Kind::Foreign(what, hint);
+    }
+    let first = &head[..head.len().min(1024)];
+    if first.contains(&0) {
+        return utf16_without_bom(first).map_or(Kind::Foreign("a binary file", EXPORT), Kind::Utf16);
+    }
+    // Markup that some systems save under an .xls name.
+    let text = first.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(first);
+    let text = &text[text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len())..];
+    if [b"<!doctype html".as_slice(), b"<html", b"<table"].iter().any(|p| starts_with_ignore_case(text, p)) {
+        return Kind::Foreign("an HTML page (some systems save one under an .xls name)", SAVE_AS);
+    }
+    if starts_with_ignore_case(text, b"<?xml") {
+        if contains(head, b"urn:schemas-microsoft-com:office:spreadsheet") {
+            return Kind::Foreign("an Excel 2003 XML spreadsheet", SAVE_AS);
+        }
+        return Kind::Foreign("an XML document", EXPORT);
+    }
+    if text.starts_with(b"{\\rtf") {
+        return Kind::Foreign("an RTF document", EXPORT);
+    }
+    Kind::Text
+}
+
+/// A zip container that is plainly not an .xlsx workbook, by the names of its first entries.
+fn zip_flavour(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    // The first local header: name length at 26, extra length at 28, name from 30, then data.
+    if head.len() > 30 {
+        let name_len = usize::from(u16::from_le_bytes([head[26], head[27]]));
+        let extra_len = usize::from(u16::from_le_bytes([head[28], head[29]]));
+        if head.get(30..30 + name_len) == Some(b"mimetype".as_slice()) {
+            let data = head.get(30 + name_len + extra_len..).unwrap_or(&[]);
+            if data.starts_with(b"application/vnd.oasis.opendocument.spreadsheet") {
+                return Some(("an OpenDocument spreadsheet (.ods)", "open it and save it as .xlsx or CSV"));
+            }
+            return Some(("an OpenDocument file", EXPORT));
+        }
+    }
+    if contains(head, b"word/document.xml") {
+        return Some(("a Word document (.docx)", EXPORT));
+    }
+    if contains(head, b"ppt/presentation.xml") {
+        return Some(("a PowerPoint presentation (.pptx)", EXPORT));
+    }
+    if contains(head, b"xl/workbook.bin") {
+        return Some(("an Excel binary workbook (.xlsb)", SAVE_AS));
+    }
+    None
+}
+
+/// UTF-16 without a byte-order mark: in the first bytes, nearly every other byte is zero (the high
+/// byte of a Latin character) and the others are not.
+fn utf16_without_bom(first: &[u8]) -> Option<Encoding> {
+    let pairs = first.len() / 2;
+    if pairs < 8 {
+        return None;
+    }
+    let zeros = |offset: usize| first.chunks_exact(2).filter(|p| p[offset] == 0).count();
+    let (even, odd) = (zeros(0), zeros(1));
+    let mostly = |n: usize| n * 10 >= pairs * 6;
+    let rarely = |n: usize| n * 20 <= pairs;
+    if mostly(odd) && rarely(even) {
+        Some(Encoding::Utf16le)
+    } else if mostly(even) && rarely(odd) {
+        Some(Encoding::Utf16be)
+    } else {
+        None
+    }
+}
+
+/// Reads the whole file once: what it is, BOM, UTF-8 validity, and optionally its SHA-256. Fails
+/// with a one-line error naming the format for a file that is neither CSV nor a workbook.
 pub fn sniff(path: &Path, hash: bool) -> Result<Sniffed, InputError> {
     let io_err = |e| InputError::Io { path: path.to_path_buf(), source: e };
     let mut f = File::open(path).map_err(io_err)?;
     let mut buf = vec![0u8; 1 << 16];
     let mut hasher = hash.then(Sha256::new);
     let mut first = true;
+    let mut format = Format::Csv;
     let mut encoding = Encoding::Utf8;
     let mut valid = true;
     // Bytes of an incomplete UTF-8 sequence at the end of the previous chunk.
     let mut carry: Vec<u8> = Vec::with_capacity(4);
     let mut total = 0u64;
     loop {
-        let n = match f.read(&mut buf) {
+        let n = match read_up_to(&mut f, &mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io_err(e)),
         };
         total += n as u64;
@@ -77,6 +227,15 @@ pub fn sniff(path: &Path, hash: bool) -> Result<Sniffed, InputError> {
         }
         if first {
             first = false;
+            match classify(chunk) {
+                Kind::Text => {}
+                Kind::Utf16(e) => encoding = e,
+                Kind::Zip => format = Format::Xlsx,
+                Kind::Ole2 => return Err(old_office_file(path)),
+                Kind::Foreign(what, hint) => {
+                    return Err(InputError::NotTabular { path: path.to_path_buf(), what, hint });
+                }
+            }
             if chunk.starts_with(&[0xFF, 0xFE]) {
                 encoding = Encoding::Utf16le;
             } else if chunk.starts_with(&[0xFE, 0xFF]) {
@@ -86,7 +245,7 @@ pub fn sniff(path: &Path, hash: bool) -> Result<Sniffed, InputError> {
                 chunk = &chunk[3..];
             }
         }
-        if !valid || matches!(encoding, Encoding::Utf16le | Encoding::Utf16be) {
+        if !valid || format == Format::Xlsx || matches!(encoding, Encoding::Utf16le | Encoding::Utf16be) {
             if hasher.is_none() {
                 break;
             }
@@ -114,7 +273,29 @@ pub fn sniff(path: &Path, hash: bool) -> Result<Sniffed, InputError> {
     if !valid {
         encoding = Encoding::Windows1252;
     }
-    Ok(Sniffed { encoding, sha256: hasher.map(|h| h.finalize().into()), bytes: total })
+    Ok(Sniffed { format, encoding, sha256: hasher.map(|h| h.finalize().into()), bytes: total })
+}
+
+/// The error for an OLE2 compound file: a password-protected workbook (Excel encrypts into one),
+/// else an old-format Office file.
+fn old_office_file(path: &Path) -> InputError {
+    let encrypted = File::open(path)
+        .map(|f| {
+            matches!(
+                <calamine::Xlsx<_> as calamine::Reader<_>>::new(BufReader::new(f)),
+                Err(calamine::XlsxError::Password)
+            )
+        })
+        .unwrap_or(false);
+    let (what, hint) = if encrypted {
+        (
+            "a password-protected Excel workbook",
+            "remove the password in Excel (File > Info > Protect Workbook) and save it again",
+        )
+    } else {
+        ("an old-format Excel workbook (.xls, Excel 97-2003) or another old Office file", SAVE_AS)
+    };
+    InputError::NotTabular { path: path.to_path_buf(), what, hint }
 }
 
 /// Opens the file as a UTF-8 byte stream in the given encoding (BOM removed).
@@ -137,6 +318,33 @@ fn decoded(path: &Path, encoding: Encoding) -> Result<Box<dyn Read>, InputError>
             Box::new(DecodeReaderBytesBuilder::new().encoding(Some(WINDOWS_1252)).bom_sniffing(false).build(f))
         }
     })
+}
+
+/// How much decoded text [`first_line`] gathers at most to see the header line.
+const HEAD: usize = 1 << 16;
+
+/// Reads from `r` until the first non-blank line is complete (or 64 KiB, or the end), so the
+/// delimiter is decided on the whole header line whatever sizes the reads come in. (A decoding
+/// reader's first read returns only the 3 bytes it peeked for a byte-order mark: deciding on one
+/// `fill_buf` read `Name;Account No;...` in Windows-1252 as comma-separated.)
+fn first_line(r: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(8192);
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        head.extend_from_slice(&buf[..n]);
+        let start = head.iter().position(|b| !b.is_ascii_whitespace());
+        let complete = start.is_some_and(|p| head[p..].iter().any(|b| *b == b'\n' || *b == b'\r'));
+        if complete || head.len() >= HEAD {
+            break;
+        }
+    }
+    Ok(head)
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -176,15 +384,54 @@ pub fn detect_delimiter(head: &[u8]) -> u8 {
     }
 }
 
-/// One CSV record: its fields (UTF-8) and the physical line it starts on.
+/// What a workbook cell held, for the rules that depend on it (a number in an account cell has
+/// lost its leading zeros; a date is no amount). Every CSV field is text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CellKind {
+    /// Text, or empty.
+    #[default]
+    Text,
+    /// A number, read as its shortest exact decimal text (`1500`, `1500.5`).
+    Number,
+    /// A date, time or duration, read as ISO text (`2026-11-30`).
+    Date,
+    /// A logical value, read as `TRUE` or `FALSE`.
+    Bool,
+    /// A spreadsheet error such as `#N/A` or `#REF!`, read as that text.
+    Error,
+}
+
+/// One record: its fields (UTF-8) and the physical line it starts on (for a sheet, its row number).
 #[derive(Debug, Default, Clone)]
 pub struct Record {
     pub line: u64,
     text: String,
     ends: Vec<usize>,
+    /// Each field's kind, for a workbook's rows; empty for CSV (every field is text).
+    kinds: Vec<CellKind>,
 }
 
 impl Record {
+    /// Starts a new record on `line`, with no fields.
+    pub(crate) fn begin(&mut self, line: u64) {
+        self.line = line;
+        self.text.clear();
+        self.ends.clear();
+        self.kinds.clear();
+    }
+
+    /// Appends a field written by `write` into the record's text, of kind `kind`.
+    pub(crate) fn push_with(&mut self, kind: CellKind, write: impl FnOnce(&mut String)) {
+        write(&mut self.text);
+        self.ends.push(self.text.len());
+        self.kinds.push(kind);
+    }
+
+    /// What field `i` held in a workbook (always [`CellKind::Text`] for CSV).
+    pub fn kind(&self, i: usize) -> CellKind {
+        self.kinds.get(i).copied().unwrap_or_default()
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -317,15 +564,13 @@ impl Records {
                     self.ends.resize(len * 2, 0);
                 }
                 csv_core::ReadRecordResult::Record => {
-                    rec.line = start_line;
-                    rec.text.clear();
+                    rec.begin(start_line);
                     // The decoded stream is UTF-8 (checked in the first pass, or produced by the decoder);
                     // a lossy conversion keeps this total anyway.
                     match std::str::from_utf8(&self.out[..nout]) {
                         Ok(s) => rec.text.push_str(s),
                         Err(_) => rec.text.push_str(&String::from_utf8_lossy(&self.out[..nout])),
                     }
-                    rec.ends.clear();
                     rec.ends.extend_from_slice(&self.ends[..nend]);
                     if rec.text.len() != nout {
                         // Lossy conversion changed byte offsets: re-split on the converted text is not
@@ -344,43 +589,93 @@ impl Records {
     }
 }
 
+/// Where a [`Source`]'s records come from.
+enum Rows {
+    Csv(Box<Records>),
+    Sheet(Sheet),
+}
+
 /// An opened input file: how it was read, its header, and its records.
 pub struct Source {
     pub path: PathBuf,
     pub sniffed: Sniffed,
+    /// The field delimiter of a CSV file (0 for a workbook).
     pub delimiter: u8,
     /// The header's fields, trimmed, as written in the file.
     pub header: Vec<String>,
-    records: Records,
+    /// For a workbook: the sheet read.
+    pub sheet: Option<String>,
+    /// For a workbook: every worksheet's name, in workbook order.
+    pub sheets: Vec<String>,
+    rows: Rows,
 }
 
 impl Source {
-    /// Opens `path`: sniffs the encoding (hashing it when `hash`), detects the delimiter, reads the
-    /// header. Fails with a file-level error when there is no header.
-    pub fn open(path: &Path, hash: bool) -> Result<Source, InputError> {
-        let sniffed = sniff(path, hash)?;
-        let mut buf = BufReader::with_capacity(1 << 16, decoded(path, sniffed.encoding)?);
-        let head = buf.fill_buf().map_err(|e| InputError::Io { path: path.to_path_buf(), source: e })?;
-        let delimiter = detect_delimiter(head);
-        let mut records = Records::new(buf, delimiter);
+    /// Opens `path`: tells CSV from a workbook by content, sniffs the encoding (hashing the file
+    /// when `hash`), detects the delimiter or picks the sheet (`sheet`, else the first visible
+    /// one), reads the header. Fails with a file-level error when there is no header, when the
+    /// file is another format, or when `sheet` is named for a CSV file or is not in the workbook.
+    pub fn open(path: &Path, hash: bool, sheet: Option<&str>) -> Result<Source, InputError> {
+        let mut sniffed = sniff(path, hash)?;
+        let io_err = |e| InputError::Io { path: path.to_path_buf(), source: e };
+        let mut source = match sniffed.format {
+            Format::Xlsx => {
+                let book = Sheet::open(path, sheet)?;
+                // Two sheets of one workbook are two payment files: they must not share a batch id.
+                // The sheet read by default keeps the file's own hash, so a batch can still be
+                // found by the file's path.
+                if let (Some(sha), false) = (sniffed.sha256.as_mut(), book.is_default) {
+                    let mut h = Sha256::new();
+                    h.update(*sha);
+                    h.update(b"\0sheet\0");
+                    h.update(book.name.as_bytes());
+                    *sha = h.finalize().into();
+                }
+                Source {
+                    path: path.to_path_buf(),
+                    sniffed,
+                    delimiter: 0,
+                    header: Vec::new(),
+                    sheet: Some(book.name.clone()),
+                    sheets: book.names.clone(),
+                    rows: Rows::Sheet(book),
+                }
+            }
+            Format::Csv => {
+                if let Some(name) = sheet {
+                    return Err(InputError::SheetOfCsv { path: path.to_path_buf(), sheet: name.to_string() });
+                }
+                let mut decoded = decoded(path, sniffed.encoding)?;
+                let head = first_line(&mut decoded).map_err(io_err)?;
+                let delimiter = detect_delimiter(&head);
+                let stream: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(decoded));
+                let records = Records::new(BufReader::with_capacity(1 << 16, stream), delimiter);
+                Source {
+                    path: path.to_path_buf(),
+                    sniffed,
+                    delimiter,
+                    header: Vec::new(),
+                    sheet: None,
+                    sheets: Vec::new(),
+                    rows: Rows::Csv(Box::new(records)),
+                }
+            }
+        };
         let mut rec = Record::default();
-        loop {
-            let more = records.read(&mut rec).map_err(|e| InputError::Io { path: path.to_path_buf(), source: e })?;
-            if !more {
-                return Err(InputError::Empty { path: path.to_path_buf() });
-            }
-            if !rec.is_blank() {
-                break;
-            }
+        if !source.next_record(&mut rec)? {
+            return Err(InputError::Empty { path: path.to_path_buf() });
         }
-        let header = rec.iter().map(|h| trim(h).to_string()).collect();
-        Ok(Source { path: path.to_path_buf(), sniffed, delimiter, header, records })
+        source.header = rec.iter().map(|h| trim(h).to_string()).collect();
+        Ok(source)
     }
 
     /// The next non-blank data record, or `None` at the end of the file.
     pub fn next_record(&mut self, rec: &mut Record) -> Result<bool, InputError> {
         loop {
-            let more = self.records.read(rec).map_err(|e| InputError::Io { path: self.path.clone(), source: e })?;
+            let more = match &mut self.rows {
+                Rows::Csv(r) => r.read(rec).map_err(|e| InputError::Io { path: self.path.clone(), source: e })?,
+                Rows::Sheet(s) => s.read(rec),
+            };
             if !more {
                 return Ok(false);
             }
@@ -390,10 +685,20 @@ impl Source {
         }
     }
 
+    /// About how many rows the file has (to size the duplicate index).
+    pub fn rows_estimate(&self) -> u64 {
+        match &self.rows {
+            Rows::Csv(_) => self.sniffed.bytes / 80,
+            Rows::Sheet(s) => s.rows() as u64,
+        }
+    }
+
+    /// How fields are separated: `comma`, `semicolon` or `tab`; `sheet` for a workbook.
     pub fn delimiter_label(&self) -> &'static str {
-        match self.delimiter {
-            b'\t' => "tab",
-            b';' => "semicolon",
+        match (&self.rows, self.delimiter) {
+            (Rows::Sheet(_), _) => "sheet",
+            (_, b'\t') => "tab",
+            (_, b';') => "semicolon",
             _ => "comma",
         }
     }
@@ -457,6 +762,55 @@ mod tests {
         assert_eq!(detect_delimiter(b"\n\nName\tAccount\tIFSC\tAmount\n"), b'\t');
         assert_eq!(detect_delimiter(b"\"a;b\",c,d\n"), b',');
         assert_eq!(detect_delimiter(b""), b',');
+    }
+
+    /// A reader that hands out at most 3 bytes a read, as a decoding reader's first read does.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn the_whole_header_line_decides_the_delimiter_whatever_the_read_sizes() {
+        let text = b"\r\nName;Account No;IFSC;Amount;Mode;Remarks\r\nRavi;1,5;x;1;NEFT;a,b,c\r\n";
+        let head = first_line(&mut Trickle(io::Cursor::new(text.to_vec()))).expect("reads");
+        assert!(head.starts_with(b"\r\nName;Account No;IFSC;Amount;Mode;Remarks\r"), "{head:?}");
+        assert!(head.len() < text.len(), "stops after the header line");
+        assert_eq!(detect_delimiter(&head), b';');
+        // Nothing but the first 3 bytes, as before, would have said comma.
+        assert_eq!(detect_delimiter(b"Nam"), b',');
+        // A file shorter than one line, or empty, is read to its end.
+        assert_eq!(first_line(&mut Trickle(io::Cursor::new(b"a;b".to_vec()))).expect("reads"), b"a;b");
+        assert!(first_line(&mut Trickle(io::Cursor::new(Vec::new()))).expect("reads").is_empty());
+    }
+
+    #[test]
+    fn formats_are_told_by_their_first_bytes() {
+        assert_eq!(classify(b"Name,Account\n"), Kind::Text);
+        assert_eq!(classify(b"\xFF\xFEN\0a\0"), Kind::Text, "UTF-16 with a BOM");
+        assert_eq!(classify(b"PK\x03\x04\x14\0\0\0"), Kind::Zip);
+        assert_eq!(classify(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]), Kind::Ole2);
+        assert!(matches!(classify(b"%PDF-1.4\n"), Kind::Foreign("a PDF document", _)));
+        assert!(matches!(classify(b"\x89PNG\r\n\x1a\n"), Kind::Foreign("a PNG image", _)));
+        assert!(matches!(classify(b"abc\0def"), Kind::Foreign("a binary file", _)));
+        assert!(matches!(classify(b"  <HTML><body>"), Kind::Foreign(w, _) if w.contains("HTML")));
+        let xml = b"<?xml version=\"1.0\"?>\n<Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\">";
+        assert!(matches!(classify(xml), Kind::Foreign("an Excel 2003 XML spreadsheet", _)));
+        let le: Vec<u8> = "Name,Account,IFSC\r\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(classify(&le), Kind::Utf16(Encoding::Utf16le));
+        let be: Vec<u8> = "Name,Account,IFSC\r\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(classify(&be), Kind::Utf16(Encoding::Utf16be));
+        // An OpenDocument spreadsheet: a zip whose first entry is its stored mimetype.
+        let mut ods = b"PK\x03\x04".to_vec();
+        ods.extend([0u8; 22]);
+        ods.extend(8u16.to_le_bytes());
+        ods.extend(0u16.to_le_bytes());
+        ods.extend(b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet");
+        assert!(matches!(classify(&ods), Kind::Foreign("an OpenDocument spreadsheet (.ods)", _)));
     }
 
     #[test]

@@ -7,11 +7,17 @@
 //!
 //! IFSC codes are checked against the `ifsc` crate's bundled directory (Razorpay's public-domain
 //! data); a well-formed code that no branch has is `UNKNOWN_IFSC`.
+//!
+//! A workbook's cells arrive as text like a CSV file's, with their kind ([`CellKind`]): a number in
+//! an account cell has lost its leading zeros (`ACCOUNT_AS_NUMBER`, a warning) or its last digits
+//! (`SPREADSHEET_MANGLED`), and a date is never an amount or an account. Remarks are sent in ASCII:
+//! other characters are transliterated (`für` → `fur`, `–` → `-`, `₹` → `Rs`) with a
+//! `REMARKS_CHANGED` warning showing what will be sent; the file's own cell is never changed.
 
 use std::borrow::Cow;
 
 use super::columns::{Columns, Field};
-use super::reader::{Record, trim};
+use super::reader::{CellKind, Record, trim};
 use super::{Code, Mode, Problem, RowView, Severity};
 use crate::money::Amount;
 
@@ -20,9 +26,12 @@ pub const IMPS_MAX_PAISE: i128 = 5_00_000_00;
 /// RTGS is for ₹2,00,000 and above.
 pub const RTGS_MIN_PAISE: i128 = 2_00_000_00;
 
-/// Switches of SPEC section 2.
+/// Switches of SPEC section 2: how a file is read and checked.
 #[derive(Clone, Debug, Default)]
 pub struct RuleOptions {
+    /// The workbook sheet to read (`--sheet`); `None` reads the first visible one. Naming a sheet
+    /// for a CSV file is an error.
+    pub sheet: Option<String>,
     /// Derive a missing mode: RTGS from ₹2,00,000, else IMPS.
     pub mode_auto: bool,
     /// Mode for rows that have none (from `payrun.toml`).
@@ -254,17 +263,50 @@ fn check_account(v: &str) -> Result<Cow<'_, str>, (Code, String)> {
     }
 }
 
+/// A character bank rails carry in a name.
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " .,'&-()/".contains(c)
+}
+
+/// Text in ASCII, as bank rails carry it: `für` → `fur`, `–` → `-`, `₹` → `Rs`, `€` → `EUR`.
+pub fn to_ascii(v: &str) -> String {
+    if v.is_ascii() {
+        return v.to_string();
+    }
+    deunicode::deunicode(v).trim().to_string()
+}
+
+/// The plain-ASCII spelling of a name written with accented Latin letters (`Jürgen` → `Jurgen`),
+/// when that spelling is itself a valid name. None for other scripts: their spelling in Latin
+/// letters is the account holder's to say, not a transliteration table's.
+fn ascii_spelling(v: &str) -> Option<String> {
+    let latin = |c: char| c.is_ascii() || (c.is_alphabetic() && matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF));
+    if !v.chars().all(latin) {
+        return None;
+    }
+    let s = to_ascii(v);
+    (s != v && s.chars().all(name_char)).then_some(s)
+}
+
 /// Checks a beneficiary name: at most 100 characters of ASCII letters, digits, space and `. , ' & - ( ) /`.
 fn check_name(v: &str) -> Result<(), String> {
     let n = if v.len() <= 100 { 0 } else { v.chars().count() };
     if n > 100 {
         return Err(format!("name is {n} characters long; banks accept at most 100"));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || " .,'&-()/".contains(c);
-    if let Some(bad) = v.chars().find(|c| !allowed(*c)) {
-        return Err(format!(
-            "name contains '{bad}': use Latin letters, digits, space and . , ' & - ( ) / only, and write the name as the bank account holds it"
-        ));
+    if let Some(bad) = v.chars().find(|c| !name_char(*c)) {
+        const ALLOWED: &str = "ASCII letters (A-Z, a-z), digits, space and . , ' & - ( ) / only";
+        return Err(if bad.is_ascii() {
+            format!("name contains '{bad}': use {ALLOWED}, and write the name as the bank account holds it")
+        } else if let Some(spelling) = ascii_spelling(v) {
+            format!(
+                "name contains '{bad}': bank rails carry {ALLOWED}; write the name as the bank account holds it, perhaps '{spelling}'"
+            )
+        } else {
+            format!(
+                "name contains '{bad}': bank rails carry {ALLOWED}; write the name in English letters as the bank account holds it"
+            )
+        });
     }
     Ok(())
 }
@@ -299,6 +341,11 @@ impl Validator {
             Some(i) => trim(rec.get(i)),
             None => "",
         }
+    }
+
+    /// What a workbook cell of field `f` held ([`CellKind::Text`] for CSV).
+    fn kind(&self, rec: &Record, f: Field) -> CellKind {
+        self.columns.of(f).map_or(CellKind::Text, |i| rec.kind(i))
     }
 }
 
@@ -348,7 +395,18 @@ impl Validator {
             return None;
         }
         let before = problems.len();
-        let mut push = |field: Field, code: Code, severity: Severity, message: String, cols: &Columns| {
+        let mut push = |field: Field, code: Code, severity: Severity, mut message: String, cols: &Columns| {
+            // A workbook cell that is an error or a logical value says so: its text alone puzzles.
+            if let (Severity::Error, Some(i)) = (severity, cols.of(field)) {
+                match rec.kind(i) {
+                    CellKind::Error => message.push_str(&format!(
+                        " (the cell holds the spreadsheet error {}: fix the formula or value behind it)",
+                        trim(rec.get(i))
+                    )),
+                    CellKind::Bool => message.push_str(" (the cell holds a TRUE/FALSE value, not text)"),
+                    _ => {}
+                }
+            }
             problems.push(Problem { line, column: cols.heading(field), code, severity, message });
         };
         let cols = &self.columns;
@@ -362,13 +420,56 @@ impl Validator {
         }
 
         let account_cell = self.field(rec, Field::Account);
+        let account_kind = self.kind(rec, Field::Account);
         let account = if account_cell.is_empty() {
             push(Field::Account, Code::MissingField, Severity::Error, missing(Field::Account), cols);
             None
+        } else if account_kind == CellKind::Number
+            && account_cell.len() >= 16
+            && account_cell.bytes().all(|b| b.is_ascii_digit())
+        {
+            push(
+                Field::Account,
+                Code::SpreadsheetMangled,
+                Severity::Error,
+                format!(
+                    "'{account_cell}' is a number cell of {} digits: a spreadsheet keeps only 15 significant digits, so the last ones are likely lost: format the column as Text, re-enter the account numbers and save again",
+                    account_cell.len()
+                ),
+                cols,
+            );
+            None
+        } else if account_kind == CellKind::Date {
+            push(
+                Field::Account,
+                Code::BadAccount,
+                Severity::Error,
+                format!(
+                    "the cell is a date ({account_cell}), not an account number: format the column as Text and re-enter it"
+                ),
+                cols,
+            );
+            None
         } else {
             match check_account(account_cell) {
-                Ok(a) => Some(a),
-                Err((code, m)) => {
+                Ok(a) => {
+                    if account_kind == CellKind::Number {
+                        push(
+                            Field::Account,
+                            Code::AccountAsNumber,
+                            Severity::Warning,
+                            format!(
+                                "'{a}' is a number cell, not text: a number drops leading zeros (0012345678 becomes 12345678), so check it against the bank details, and format the column as Text"
+                            ),
+                            cols,
+                        );
+                    }
+                    Some(a)
+                }
+                Err((code, mut m)) => {
+                    if account_kind == CellKind::Number {
+                        m.push_str(" (it is a number cell: format the column as Text so no digit is lost)");
+                    }
                     push(Field::Account, code, Severity::Error, m, cols);
                     None
                 }
@@ -426,14 +527,32 @@ impl Validator {
         };
 
         let amount_cell = self.field(rec, Field::Amount);
+        let amount_kind = self.kind(rec, Field::Amount);
         let amount = if amount_cell.is_empty() {
             push(Field::Amount, Code::MissingField, Severity::Error, missing(Field::Amount), cols);
+            None
+        } else if amount_kind == CellKind::Date {
+            push(
+                Field::Amount,
+                Code::BadAmount,
+                Severity::Error,
+                format!(
+                    "the cell is a date ({amount_cell}), not an amount: format the column as Number and re-enter it"
+                ),
+                cols,
+            );
             None
         } else {
             match Amount::parse_cell(amount_cell) {
                 Ok(a) => Some(a),
                 Err(e) => {
-                    push(Field::Amount, Code::BadAmount, Severity::Error, e.to_string(), cols);
+                    let mut m = e.to_string();
+                    if amount_kind == CellKind::Number && matches!(e, crate::money::AmountError::TooPrecise(_)) {
+                        m.push_str(
+                            " (the cell holds exactly this number: round it to paise in the sheet, e.g. with ROUND(x, 2))",
+                        );
+                    }
+                    push(Field::Amount, Code::BadAmount, Severity::Error, m, cols);
                     None
                 }
             }
@@ -511,6 +630,22 @@ impl Validator {
             }
         }
 
+        // Bank rails carry ASCII remarks: send the ASCII spelling, and say exactly what it is.
+        let remarks_cell = self.field(rec, Field::Remarks);
+        let remarks = if remarks_cell.is_ascii() {
+            Cow::Borrowed(remarks_cell)
+        } else {
+            let ascii = to_ascii(remarks_cell);
+            push(
+                Field::Remarks,
+                Code::RemarksChanged,
+                Severity::Warning,
+                format!("'{remarks_cell}' has characters bank rails do not carry: payrun will send '{ascii}'"),
+                cols,
+            );
+            Cow::Owned(ascii)
+        };
+
         let ref_cell = self.field(rec, Field::Reference);
         let reference = if ref_cell.is_empty() {
             None
@@ -574,7 +709,7 @@ impl Validator {
             ifsc: ifsc?,
             amount: amount?,
             mode: mode?,
-            remarks: self.field(rec, Field::Remarks),
+            remarks,
             reference,
             payee_list_id: self.field(rec, Field::PayeeListId),
             email: self.field(rec, Field::Email),
@@ -619,6 +754,32 @@ mod tests {
         for ok in ["39628544321", "0012345678901", "1234 5678 9012", "ABC", "12.5", "12-34"] {
             assert!(!spreadsheet_mangled(ok), "{ok}");
         }
+    }
+
+    #[test]
+    fn the_name_hint_says_ascii_and_suggests_the_plain_spelling() {
+        let m = check_name("Jürgen Groß").err().expect("error");
+        assert!(m.contains("'ü'") && m.contains("ASCII letters"), "{m}");
+        assert!(m.contains("perhaps 'Jurgen Gross'"), "{m}");
+        assert!(!m.contains("Latin letters"), "ü is a Latin letter: {m}");
+        let m = check_name("Zoë D'Souza").err().expect("error");
+        assert!(m.contains("'Zoe D'Souza'"), "{m}");
+        // Another script: no made-up spelling.
+        let m = check_name("रवि शर्मा").err().expect("error");
+        assert!(m.contains("ASCII") && m.contains("English letters") && !m.contains("perhaps"), "{m}");
+        // An ASCII character that is not allowed: no spelling either.
+        let m = check_name("Ravi_Kumar").err().expect("error");
+        assert!(m.contains("'_'") && !m.contains("perhaps"), "{m}");
+        // A suggestion that would itself be refused is not made.
+        assert!(!check_name("Zoë_1").err().expect("error").contains("perhaps"));
+    }
+
+    #[test]
+    fn remarks_become_ascii() {
+        assert_eq!(to_ascii("Gehalt für Nov – ₹ 500"), "Gehalt fur Nov - Rs 500");
+        assert_eq!(to_ascii("café € 50"), "cafe EUR 50");
+        assert_eq!(to_ascii("plain"), "plain");
+        assert!(to_ascii("北京 bonus").is_ascii());
     }
 
     #[test]

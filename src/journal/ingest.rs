@@ -67,7 +67,7 @@ pub struct IngestOptions {
 /// Feeds a valid row into the fingerprint of a file's payments.
 fn fingerprint(h: &mut Sha256, v: &RowView<'_>) {
     for part in
-        [v.name, &v.account, &v.ifsc, &v.amount.to_string(), v.mode.as_str(), v.remarks, v.reference.unwrap_or("")]
+        [v.name, &v.account, &v.ifsc, &v.amount.to_string(), v.mode.as_str(), &v.remarks, v.reference.unwrap_or("")]
     {
         h.update(part.as_bytes());
         h.update([0x1f]);
