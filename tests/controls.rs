@@ -42,6 +42,15 @@ fn a_changed_bank_account_is_held_until_its_own_approval() {
     run(&w, &["run", "oct.csv", "--state", "S"]).expect_code(0, "October");
     // November: Ravi's "please update my salary account" email.
     std::fs::write(w.path().join("nov.csv"), payroll("Nov", "998877665544")).expect("write");
+    // HR sees it before the run: validate with the journal warns (and still exits 0).
+    let v = w.run(&["validate", "nov.csv", "--state", "S"]);
+    v.expect_code(0, "a warning is not an error");
+    assert!(v.stdout.contains("line 3, column 'Employee ID': warning PAYEE_CHANGED"), "{}", v.stdout);
+    assert!(v.stdout.contains("XXXXXXXX9012"), "{}", v.stdout);
+    assert_eq!(v.stdout.matches("PAYEE_CHANGED").count(), 1, "{}", v.stdout);
+    // Without the journal, nothing to compare with.
+    let plain = w.run(&["validate", "nov.csv"]);
+    assert!(!plain.stdout.contains("PAYEE_CHANGED"), "{}", plain.stdout);
     // --allow-repeat releases the repeats of the other two (paid minutes ago), never the change.
     let out = run(&w, &["run", "nov.csv", "--state", "S", "--allow-repeat", "--json"]);
     out.expect_code(2, "one row held");
@@ -83,6 +92,38 @@ fn a_changed_bank_account_is_held_until_its_own_approval() {
     story.expect_code(0, "story");
     assert!(story.stdout.contains("held") && story.stdout.contains("PAYEE_CHANGED"), "{}", story.stdout);
     assert!(story.stdout.contains("by test-operator"), "{}", story.stdout);
+}
+
+/// One account paid for two payees in one file: a warning, by payee id, or by name without one.
+#[test]
+fn one_account_for_two_payees_is_a_shared_account_warning() {
+    let w = Work::new();
+    std::fs::write(
+        w.path().join("ids.csv"),
+        "Employee ID,Name,Account Number,IFSC,Amount,Mode
+         EMP001,Asha Rao,123456789012,HDFC0000003,50000.00,NEFT
+         EMP002,Ravi Das,0123456789012,HDFC0000003,62000.00,NEFT
+         EMP001,Asha Rao,123456789012,HDFC0000003,1500.00,NEFT
+",
+    )
+    .expect("write");
+    let v = w.run(&["validate", "ids.csv"]);
+    v.expect_code(0, "warnings only");
+    assert!(v.stdout.contains("line 3, column 'Account Number': warning SHARED_ACCOUNT"), "{}", v.stdout);
+    assert_eq!(v.stdout.matches("SHARED_ACCOUNT").count(), 1, "the same payee twice is no warning: {}", v.stdout);
+    std::fs::write(
+        w.path().join("names.csv"),
+        "Name,Account Number,IFSC,Amount,Mode
+         Asha Rao,123456789012,HDFC0000003,50000.00,NEFT
+         asha  rao,123456789012,HDFC0000003,1000.00,NEFT
+         Ravi Das,123456789012,HDFC0000003,62000.00,NEFT
+",
+    )
+    .expect("write");
+    let v = w.run(&["validate", "names.csv"]);
+    v.expect_code(0, "warnings only");
+    assert!(v.stdout.contains("line 4, column 'Account Number': warning SHARED_ACCOUNT"), "{}", v.stdout);
+    assert_eq!(v.stdout.matches("SHARED_ACCOUNT").count(), 1, "{}", v.stdout);
 }
 
 /// The evidence log of a magic run: verified as written, then tampered with four ways on copies.

@@ -37,6 +37,10 @@ pub struct Args {
     /// Print one JSON document on stdout instead of text.
     #[arg(long)]
     json: bool,
+    /// Also compare each payee id with the journal in DIR: one last paid to another bank account is
+    /// a PAYEE_CHANGED warning (the row `run` would hold until approved).
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     #[command(flatten)]
     rules: RuleArgs,
 }
@@ -170,12 +174,23 @@ fn rejects_row(header: &[String], record: &payrun::input::Record, problems: &[Pr
 
 pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let opts = args.rules.options(config)?;
+    let journal = match &args.state {
+        Some(dir) if !dir.join("journal.sqlite3").is_file() => {
+            anyhow::bail!("--state {}: no payrun journal there", dir.display())
+        }
+        Some(dir) => Some(
+            payrun::journal::Journal::open(dir)
+                .with_context(|| format!("cannot open the journal in {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let mut scanner = match Scanner::open(&args.file, false, opts) {
         Ok(s) => s,
         Err(e) => return file_error(&args, e),
     };
     encoding_note(&scanner);
     let header = scanner.columns().header.clone();
+    let payee_heading = scanner.columns().heading(payrun::input::Field::PayeeId);
     let mut rejects = match &args.rejects {
         Some(path) => {
             let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -217,7 +232,20 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
                 return Ok(Exit::Input);
             }
         };
-        for p in v.problems {
+        // SPEC 3.3 with the journal: a payee id last paid to another account.
+        let changed = match (&journal, &v.row) {
+            (Some(j), Some(row)) if !row.payee_id.is_empty() => {
+                j.payee_change(row.payee_id, &row.account, &row.ifsc)?.map(|message| Problem {
+                    line: v.record.line,
+                    column: payee_heading.clone(),
+                    code: payrun::input::Code::PayeeChanged,
+                    severity: Severity::Warning,
+                    message,
+                })
+            }
+            _ => None,
+        };
+        for p in v.problems.iter().chain(changed.as_ref()) {
             if p.severity == Severity::Warning {
                 warnings += 1;
             }

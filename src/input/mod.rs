@@ -133,6 +133,10 @@ pub enum Code {
     AccountAsNumber,
     /// Warning: the remarks have characters bank rails do not carry; their ASCII spelling is sent.
     RemarksChanged,
+    /// Warning: one account paid under two payee ids (or two names) in one file (SPEC 3.3).
+    SharedAccount,
+    /// Warning (`validate --state`): this payee id was last paid to another account (SPEC 3.3).
+    PayeeChanged,
 }
 
 impl Code {
@@ -153,6 +157,8 @@ impl Code {
             Code::RailNotReported => "RAIL_NOT_REPORTED",
             Code::AccountAsNumber => "ACCOUNT_AS_NUMBER",
             Code::RemarksChanged => "REMARKS_CHANGED",
+            Code::SharedAccount => "SHARED_ACCOUNT",
+            Code::PayeeChanged => "PAYEE_CHANGED",
         }
     }
 }

@@ -59,6 +59,9 @@ pub enum KeyKind {
     Row = 0,
     /// A reference, ignoring case (`BAD_REF`).
     Reference = 1,
+    /// Account and IFSC; the value kept is a fingerprint of the payee's id (or name), not a line
+    /// (`SHARED_ACCOUNT`).
+    Payee = 2,
 }
 
 /// Where the validator remembers the first line of every row key and reference it has seen: the
@@ -79,12 +82,17 @@ pub trait SeenIndex {
 pub struct MemoryIndex {
     rows: Seen,
     refs: Seen,
+    payees: Seen,
 }
 
 impl MemoryIndex {
     /// Sized for about `rows` rows (`refs`: whether the file has a reference column).
     pub fn with_capacity(rows: usize, refs: bool) -> MemoryIndex {
-        MemoryIndex { rows: Seen::with_capacity(rows), refs: Seen::with_capacity(if refs { rows } else { 0 }) }
+        MemoryIndex {
+            rows: Seen::with_capacity(rows),
+            refs: Seen::with_capacity(if refs { rows } else { 0 }),
+            payees: Seen::with_capacity(rows),
+        }
     }
 }
 
@@ -93,6 +101,7 @@ impl SeenIndex for MemoryIndex {
         match kind {
             KeyKind::Row => self.rows.first_or_insert(key, line),
             KeyKind::Reference => self.refs.first_or_insert(key, line),
+            KeyKind::Payee => self.payees.first_or_insert(key, line),
         }
     }
 }
@@ -697,6 +706,34 @@ impl Validator {
                     });
                 }
                 None => {}
+            }
+        }
+
+        // SPEC 3.3: one account paid for two payees in one file (a diverted salary looks like this).
+        // The index keeps, per account, a fingerprint of who it was first paid for.
+        if let (Some(acc), Some(code)) = (&account, &ifsc) {
+            let payee_id = self.field(rec, Field::PayeeId);
+            let (who, what) = if self.columns.of(Field::PayeeId).is_some() {
+                (payee_id.to_uppercase(), "payee id")
+            } else {
+                (name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase(), "name")
+            };
+            if !who.is_empty() {
+                let fingerprint = key(5, &[who.as_bytes()])[0] | 1;
+                let k = key(3, &[acc.trim_start_matches('0').as_bytes(), code.as_bytes()]);
+                if let Some(first) = self.seen.first_or_insert(KeyKind::Payee, k, fingerprint) {
+                    if first != fingerprint {
+                        problems.push(Problem {
+                            line,
+                            column: self.columns.heading(Field::Account),
+                            code: Code::SharedAccount,
+                            severity: Severity::Warning,
+                            message: format!(
+                                "this account and IFSC are also paid on an earlier row under another {what}: one account for two payees; check it is not a diverted payment"
+                            ),
+                        });
+                    }
+                }
             }
         }
 
