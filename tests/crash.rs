@@ -5,7 +5,8 @@
 //!
 //! - no reference applied twice, and no input row paid under two references;
 //! - every valid row is in the result file with the status the ledger shows;
-//! - the SUCCESS amounts equal the ledger's, row by row and in total.
+//! - the SUCCESS amounts equal the ledger's, row by row and in total;
+//! - each batch's evidence log verifies (`payrun audit --verify`): chain intact, journal agrees.
 //!
 //! The journal holds other batches too, so the cross-batch guards work under the kills (SPEC 3.2):
 //! an earlier small batch paid the first ten payees (their rows are HELD as repeats; two of them
@@ -212,6 +213,13 @@ fn kill_9_at_random_moments_never_pays_twice() {
     println!("final resume: {status} after {:.1}s", t.elapsed().as_secs_f64());
     assert!(matches!(status.code(), Some(0) | Some(2)), "final resume must finish the batch: {status}");
     let held_expected: HashSet<String> = earlier_paid.iter().filter(|a| !approved.contains(a)).cloned().collect();
+
+    // The evidence log of each batch verifies: chain intact, and the journal agrees with it, after
+    // every kill and resume.
+    for file in [&input_s, &earlier_s, &unconfirmed_s] {
+        let st = payrun(&["audit", file, "--verify", "--state", &state_s], dir).status().expect("audit");
+        assert!(st.success(), "the evidence log of {file} does not verify: {st}");
+    }
 
     let result = dir.join("result.csv");
     let st = payrun(&["report", &input_s, "--out", &result.display().to_string(), "--state", &state_s], dir)
