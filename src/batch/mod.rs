@@ -338,12 +338,18 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The least time the sending takes at the rate: every payout needs at least two gateway calls
-    /// (the posting and a status inquiry), plus one token request.
+    /// The least time the sending takes at the rate (see [`least_duration`]).
     pub fn least_duration(&self) -> std::time::Duration {
-        let calls = 2 * self.to_send.count + self.in_flight + 1;
-        std::time::Duration::from_secs_f64(calls as f64 / f64::from(self.rate.max(1)))
+        least_duration(self.to_send.count, self.in_flight, self.rate)
     }
+}
+
+/// The least time sending `to_send` rows and following `in_flight` more takes at `rate` requests
+/// per second: every payout needs at least two gateway calls (the posting and a status inquiry),
+/// a row already sent at least one, plus one token request.
+pub fn least_duration(to_send: u64, in_flight: u64, rate: u32) -> std::time::Duration {
+    let calls = 2 * to_send + in_flight + 1;
+    std::time::Duration::from_secs_f64(calls as f64 / f64::from(rate.max(1))).max(std::time::Duration::from_secs(1))
 }
 
 /// Asks the operator (or checks `--yes` / `--confirm-total`) before the first payout to a gateway

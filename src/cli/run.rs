@@ -238,9 +238,9 @@ impl Confirm for CliConfirm<'_> {
             eprintln!("  {} held {} will not be sent until approved", plan.held, plural(plan.held, "row", "rows"));
         }
         eprintln!(
-            "  at {} requests/s this takes at least {} (every payout needs at least two gateway calls)",
+            "  at {} requests/s this takes at least {} (2 gateway calls per payout)",
             plan.rate,
-            humantime::format_duration(Duration::from_secs(plan.least_duration().as_secs().max(1)))
+            payrun::engine::progress::short_duration(plan.least_duration())
         );
         if plan.first_in_state {
             eprintln!(
@@ -285,6 +285,18 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
             "gateway: embedded sandbox ({:?} profile) — simulated, NO REAL MONEY MOVES",
             batch::embedded_profile(&settings)
         );
+        // A real gateway's confirmation says this too.
+        let counts = session.journal.counts(&batch.id)?;
+        let to_send = counts.state(RowState::Ready).count;
+        if to_send > 0 {
+            let least = batch::least_duration(to_send, counts.open() - to_send, settings.rate);
+            eprintln!(
+                "{to_send} {} to send at {} requests/s: at least {} (2 calls per payout)",
+                plural(to_send, "row", "rows"),
+                settings.rate,
+                payrun::engine::progress::short_duration(least)
+            );
+        }
     }
     let shutdown = Shutdown::new();
     shutdown.on_signals(|| {

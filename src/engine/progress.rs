@@ -221,7 +221,8 @@ impl Progress for Bar {
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::new(s.valid());
             b.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} final · {msg}")
+                // `wide_msg`: the counts are cut to the terminal's width, never wrapped.
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:20} {pos}/{len} final · {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b

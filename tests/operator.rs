@@ -1,0 +1,268 @@
+//! The operator's first day (issue 11): every message true, complete and copy-pasteable.
+//!
+//! - every usage error (a mistyped flag, a missing argument, a bad value) exits 1, never 2;
+//! - the command printed after a declined start works when pasted, with a `--state` that is not
+//!   the default (a folder name with a space in it);
+//! - credentials are checked before the operator is asked anything, and a confirmation counts
+//!   only for a batch that then started sending;
+//! - the ETA of a run at a fixed rate is within a factor of two of the time it really took, once
+//!   a tenth of the rows are final;
+//! - on a terminal (a pseudo-terminal 80 columns wide) no line is longer than 80 characters and
+//!   the summary has colour; with `NO_COLOR` or piped, it has none.
+
+mod support;
+
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use support::work::{Out, Work, exec};
+use support::{BIN, Sandbox};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+}
+
+#[test]
+fn every_usage_error_exits_1_and_help_exits_0() {
+    let w = Work::new();
+    let salary = sample("salary-2026-11.csv").display().to_string();
+    for args in [
+        vec!["run", "--bogus", "x"],
+        vec!["run"],
+        vec!["frobnicate"],
+        vec!["run", &salary, "--rate", "0"],
+        vec!["run", &salary, "--rate", "fast"],
+        vec!["run", &salary, "--yes", "--confirm-total", "10"],
+        vec!["approve", "abcd"],
+        vec!["approve", "abcd", "--rows", "2"],
+        vec!["resolve", "abcd", "--row", "x", "--as", "paid", "--reason", "r"],
+        vec!["resolve", "abcd", "--row", "2", "--as", "maybe", "--reason", "r"],
+        vec!["audit"],
+        vec!["validate", &salary, "--no-such-flag"],
+        vec!["sandbox", "--profile", "nonsense"],
+    ] {
+        let o = w.run(&args);
+        o.expect_code(1, &format!("{args:?}"));
+        assert!(!o.stderr.is_empty(), "{args:?}: says why");
+    }
+    for args in [vec!["--help"], vec!["run", "--help"], vec!["--version"]] {
+        w.run(&args).expect_code(0, &format!("{args:?}"));
+    }
+    let help = w.run(&["run", "--help"]);
+    assert!(help.stdout.contains("Exit codes") && help.stdout.contains("HELD"), "{}", help.stdout);
+}
+
+/// The command between the first pair of backticks of `text`.
+fn quoted_command(text: &str) -> String {
+    let start = text.find("`payrun ").unwrap_or_else(|| panic!("no command in:\n{text}")) + 1;
+    let end = text[start..].find('`').expect("closing backtick") + start;
+    text[start..end].to_string()
+}
+
+/// Runs a printed `payrun ...` command through a shell, as an operator pasting it would.
+fn paste(w: &Work, command: &str, extra: &str) -> Out {
+    let line = format!("{} {extra}", command.replacen("payrun", &format!("'{BIN}'"), 1));
+    let mut c = w.cmd_with_creds(&[]);
+    c.env_remove("PAYRUN_STATE");
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(&line).current_dir(w.path()).stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    sh.env_remove("PAYRUN_STATE");
+    exec(sh)
+}
+
+#[test]
+fn the_printed_commands_work_when_pasted_with_a_state_that_is_not_the_default() {
+    let sb = Sandbox::start(&["--profile", "clean"]);
+    let w = Work::new();
+    let vendors = sample("vendors-2026-11.csv").display().to_string();
+    let state = w.path().join("my state");
+    let state_s = state.display().to_string();
+    // No terminal and no --yes: stored, nothing sent; the printed command continues it.
+    let first = w.run_with_creds(&["run", &vendors, "--gateway", &sb.url(), "--state", &state_s]);
+    first.expect_code(1, "not confirmed");
+    assert!(first.stderr.contains("nothing sent"), "{}", first.stderr);
+    let command = quoted_command(&first.stderr);
+    assert!(command.contains("--state '"), "the non-default state, quoted: {command}");
+    assert!(sb.applied().is_empty());
+    // A wrong --confirm-total prints it too.
+    let wrong = paste(&w, &command, "--confirm-total 1");
+    wrong.expect_code(1, "a wrong total");
+    assert!(wrong.stderr.contains("does not match"), "{}", wrong.stderr);
+    assert_eq!(quoted_command(&wrong.stderr), command);
+    // Pasted as printed, with the confirmation: it pays.
+    let pasted = paste(&w, &command, "--yes");
+    pasted.expect_code(0, "the pasted command");
+    assert_eq!(sb.applied().len(), 40);
+    // And the hint after a finished run's refusal names the same state directory.
+    let again = w.run_with_creds(&["status", "--state", &state_s]);
+    again.expect_code(0, "status");
+    assert!(again.stdout.contains("my state"), "{}", again.stdout);
+}
+
+#[test]
+fn credentials_are_checked_before_the_operator_is_asked() {
+    let sb = Sandbox::start(&["--profile", "clean", "--api-password", "the-right-one"]);
+    let w = Work::new();
+    let vendors = sample("vendors-2026-11.csv").display().to_string();
+    // The document's example password is wrong for this gateway: refused before any prompt.
+    let refused = w.run_with_creds(&["run", &vendors, "--gateway", &sb.url(), "--state", "S"]);
+    refused.expect_code(3, "credentials refused");
+    assert!(!refused.stderr.contains("about to pay"), "asked before checking:\n{}", refused.stderr);
+    assert!(!refused.stderr.contains("Send these payouts"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("refused the credentials"), "{}", refused.stderr);
+    assert!(!refused.stdout.contains("posting"), "no stats of postings never made: {}", refused.stdout);
+    // Also with --yes: nothing sent, and the confirmation is not kept for later.
+    let mut c = w.cmd_with_creds(&["run", &vendors, "--gateway", &sb.url(), "--state", "S", "--yes"]);
+    c.env("ATMOON_API_PASSWORD", "wrong-again");
+    exec(c).expect_code(3, "refused with --yes");
+    assert!(sb.applied().is_empty());
+    // The right credentials: asked again (no terminal here, so refused for want of --yes).
+    let mut c = w.cmd_with_creds(&["resume", &vendors, "--state", "S"]);
+    c.env("ATMOON_API_PASSWORD", "the-right-one");
+    let asked = exec(c);
+    asked.expect_code(1, "asks again");
+    assert!(asked.stderr.contains("about to pay") && asked.stderr.contains("confirm with --yes"), "{}", asked.stderr);
+    assert!(sb.applied().is_empty(), "nothing sent without a confirmation");
+}
+
+/// `[    5s] 15/200 final · ... · ETA 38s` → (elapsed s, final, ETA s).
+fn progress_line(line: &str) -> Option<(f64, u64, f64)> {
+    let rest = line.strip_prefix('[')?;
+    let (elapsed, rest) = rest.split_once("s]")?;
+    let elapsed: f64 = elapsed.trim().parse().ok()?;
+    let done: u64 = rest.trim().split('/').next()?.parse().ok()?;
+    let eta = line.split("· ETA ").nth(1)?;
+    let secs = parse_short(eta.trim())?;
+    Some((elapsed, done, secs))
+}
+
+fn parse_short(t: &str) -> Option<f64> {
+    if let Some((m, s)) = t.split_once('m') {
+        return Some(m.parse::<f64>().ok()? * 60.0 + s.trim_end_matches('s').parse::<f64>().ok()?);
+    }
+    t.trim_end_matches('s').parse().ok()
+}
+
+#[test]
+fn the_eta_is_within_a_factor_of_two_of_the_real_time() {
+    let w = Work::new();
+    let salary = sample("salary-2026-11.csv").display().to_string();
+    let mut c = w.cmd(&["run", &salary, "--state", "S", "--sandbox-profile", "clean", "--rate", "40", "--burst", "1"]);
+    c.env("PAYRUN_PROGRESS_EVERY", "500ms");
+    let out = exec(c);
+    out.expect_code(0, "paid");
+    let total: f64 = out
+        .stdout
+        .split(" in ")
+        .last()
+        .and_then(|t| t.trim().trim_end_matches('s').parse().ok())
+        .unwrap_or_else(|| panic!("no total time in:\n{}", out.stdout));
+    assert!(total > 8.0, "200 rows at 40 requests/s take at least 10 s: {total}");
+    let mut checked = 0;
+    for line in out.stderr.lines() {
+        let Some((elapsed, done, eta)) = progress_line(line) else { continue };
+        if done < 20 {
+            continue;
+        }
+        let left = total - elapsed;
+        assert!(
+            eta <= 2.0 * left + 1.5 && eta >= left / 2.0 - 1.5,
+            "at {elapsed}s ({done}/200 final) the ETA was {eta}s, the run took {left:.1}s more:\n{line}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "progress lines with an ETA once 10% were final:\n{}", out.stderr);
+}
+
+/// Runs `args` with stdout and stderr on a pseudo-terminal `cols` wide; what it showed.
+fn on_a_terminal(w: &Work, args: &[&str], cols: u16, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize { ws_row: 50, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: openpty writes two file descriptors we then own; the other pointers may be null.
+    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors were just opened by openpty and are owned here alone.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let mut c = w.cmd(args);
+    c.envs(env.iter().copied());
+    c.stdout(Stdio::from(slave.try_clone().expect("dup"))).stderr(Stdio::from(slave));
+    let mut child = c.spawn().expect("spawn");
+    drop(c);
+    let mut reader = std::fs::File::from(master);
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break, // EIO once the last writer is gone
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+    let status = child.wait().expect("wait");
+    (status.code(), String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Text without escape sequences; every line as the terminal shows it (after the last `\r`).
+fn visible_lines(text: &str) -> Vec<String> {
+    let mut plain = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    // A terminal turns each newline into CR LF: drop that CR, then keep what the last CR left.
+    plain.split('\n').map(|l| l.trim_end_matches('\r').rsplit('\r').next().unwrap_or("").to_string()).collect()
+}
+
+fn has_colour(text: &str) -> bool {
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| {
+        b[i] == 0x1b
+            && b.get(i + 1) == Some(&b'[')
+            && b[i + 2..].iter().position(|x| !(x.is_ascii_digit() || *x == b';')).is_some_and(|p| b[i + 2 + p] == b'm')
+    })
+}
+
+#[test]
+fn on_an_80_column_terminal_every_line_fits_and_colour_is_shown_unless_no_color() {
+    let w = Work::new();
+    let magic = sample("sandbox-magic.csv").display().to_string();
+    let args =
+        ["run", magic.as_str(), "--state", "S", "--sandbox-profile", "clean", "--rate", "2000", "--poll-timeout", "3s"];
+    let (code, shown) = on_a_terminal(&w, &args, 80, &[]);
+    assert_eq!(code, Some(2), "{shown}");
+    let lines = visible_lines(&shown);
+    for l in &lines {
+        assert!(l.chars().count() <= 80, "{} columns: {l:?}", l.chars().count());
+    }
+    assert!(lines.iter().any(|l| l.contains("FAILED")), "{shown}");
+    assert!(has_colour(&shown), "colour on a terminal:\n{shown}");
+
+    // NO_COLOR: the same run (the finished batch is reported again) has no colour.
+    let (_, plain) = on_a_terminal(&w, &["report", &magic, "--state", "S", "--out", "r.csv"], 80, &[("NO_COLOR", "1")]);
+    assert!(!has_colour(&plain), "NO_COLOR:\n{plain}");
+    assert!(plain.contains("FAILED"), "{plain}");
+    let (_, coloured) = on_a_terminal(&w, &["report", &magic, "--state", "S", "--out", "r.csv"], 80, &[]);
+    assert!(has_colour(&coloured), "{coloured}");
+    // Piped: none either.
+    let piped = w.run(&["report", &magic, "--state", "S", "--out", "r.csv"]);
+    assert!(!piped.stdout.contains('\u{1b}') && !piped.stderr.contains('\u{1b}'), "{piped:?}");
+}
