@@ -13,6 +13,7 @@
 //! | P2  | wall time / (gateway calls / rate), N=3,000, rate 300/s, 20-60 ms, clean   | ≤ 1.05        |
 //! | P2b | status inquiries per settled payout in that run                           | ≤ 1.2         |
 //! | P3  | payouts/s end to end, no rate limit, zero latency, durable journal; p99    | ≥ 5,000/s     |
+//! | P3a | P3 with the evidence log (SPEC 3.4) / the same run without it             | ≥ 0.90        |
 //! | P4  | payrun vs a plain sequential client, 1,000 rows, 20-60 ms, clean           | ≥ 20×         |
 //! | P5  | `resume` start → first gateway request, 1,000,000-row batch killed midway  | ≤ 2 s         |
 //! | P6  | peak RSS of `run` at 1,000,000 rows / at 10,000 rows                       | ≤ 1.5         |
@@ -177,6 +178,19 @@ fn run_against(
     pace: &[&str],
     config: Option<&Path>,
 ) -> (Measured, PathBuf) {
+    run_against_env(dir, sb, file, state, pace, config, &[])
+}
+
+/// [`run_against`] with more environment for the child.
+fn run_against_env(
+    dir: &Path,
+    sb: &Sandbox,
+    file: &Path,
+    state: &str,
+    pace: &[&str],
+    config: Option<&Path>,
+    env: &[(&str, &str)],
+) -> (Measured, PathBuf) {
     let state = fresh(dir, state);
     let (fs, st, url) = (file.display().to_string(), state.display().to_string(), sb.url());
     let mut args = vec!["run", fs.as_str(), "--gateway", url.as_str(), "--yes", "--state", st.as_str(), "--json"];
@@ -185,6 +199,7 @@ fn run_against(
     if let Some(c) = config {
         cmd.env("PAYRUN_CONFIG", c);
     }
+    cmd.envs(env.iter().copied());
     (measure(&mut cmd), state)
 }
 
@@ -313,7 +328,23 @@ fn main() {
         )
         .expect("config");
         let (mut rates, mut inner, mut p50s, mut p99s) = (vec![], vec![], vec![], vec![]);
+        let mut without_log = vec![];
         for i in 0..runs {
+            // Side by side: the same run without the evidence log (the only difference).
+            let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
+            let (m, _) = run_against_env(
+                &dir,
+                &sb,
+                &file,
+                &format!("p3-nolog-{i}"),
+                &UNLIMITED,
+                Some(&dir.join("p3.toml")),
+                &[("PAYRUN_EVIDENCE_LOG", "off")],
+            );
+            let rate = n as f64 / m.wall.as_secs_f64();
+            println!("P3 run {i} without the evidence log: {n} payouts in {:.2}s = {rate:.0}/s", m.wall.as_secs_f64());
+            without_log.push(rate);
+            drop(sb);
             let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
             let (m, state) = run_against(&dir, &sb, &file, &format!("p3-{i}"), &UNLIMITED, Some(&dir.join("p3.toml")));
             let stats = sb.request_json("GET", "/__sandbox/stats");
@@ -333,6 +364,14 @@ fn main() {
             p99s.push(p99);
         }
         let rate = median(&mut rates);
+        let bare = median(&mut without_log);
+        table.push(Row {
+            id: "P3a",
+            measure: format!("P3 with the evidence log / without it, {n} rows"),
+            value: format!("{:.2} ({rate:.0}/s vs {bare:.0}/s)", rate / bare),
+            target: "≥ 0.90",
+            ok: rate / bare >= 0.9,
+        });
         table.push(Row {
             id: "P3",
             measure: format!("payouts/s, {n} rows, no limit, 0 ms, fsync on"),
