@@ -25,17 +25,22 @@ pub struct Args {
     /// Amount in rupees, e.g. 10 or 10.50.
     #[arg(long)]
     amount: String,
+    /// How the payer pays: a UPI intent link, a collect request to --vpa, or a QR code.
     #[arg(long, value_enum, default_value = "intent")]
     mode: PayinMode,
     /// Payer's UPI address (required for collect).
     #[arg(long)]
     vpa: Option<String>,
+    /// What the payment is for (`payment_for`).
     #[arg(long, default_value = "payment")]
     purpose: String,
+    /// Where the gateway reports the result (the domain must be whitelisted with AT MOON).
     #[arg(long, default_value = "https://example.com/upi/callback")]
     callback_url: String,
+    /// The payer's email address.
     #[arg(long, default_value = "")]
     email: String,
+    /// The payer's phone number.
     #[arg(long, default_value = "")]
     phone: String,
     #[command(flatten)]

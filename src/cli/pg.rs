@@ -29,15 +29,19 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct InitiateArgs {
+    /// The customer's name.
     #[arg(long)]
     name: String,
+    /// The customer's phone number.
     #[arg(long)]
     phone: String,
+    /// The customer's email address.
     #[arg(long)]
     email: String,
     /// Amount in rupees.
     #[arg(long)]
     amount: String,
+    /// Where the gateway sends the customer after paying.
     #[arg(long)]
     redirect_url: String,
     #[command(flatten)]
@@ -52,8 +56,10 @@ pub struct VerifyArgs {
     /// The last path segment of that URL.
     #[arg(long)]
     token: Option<String>,
+    /// The `transaction_id` initiate returned.
     #[arg(long)]
     transaction_id: String,
+    /// The `pg_reference_no` initiate returned.
     #[arg(long)]
     pg_reference_no: String,
     #[command(flatten)]

@@ -49,15 +49,19 @@ pub struct Args {
     /// Token lifetime (e.g. `20s`, `15m`); overrides the profile's.
     #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
     token_ttl: Option<Duration>,
-    /// Credentials the sandbox accepts (default: the API document's examples).
+    /// The access key the sandbox accepts (default: the API document's example).
     #[arg(long)]
     access_key: Option<String>,
+    /// The merchant key the sandbox accepts (default: the API document's example).
     #[arg(long)]
     merchant_key: Option<String>,
+    /// The client id the sandbox accepts (default: the API document's example, 61662).
     #[arg(long)]
     client_id: Option<String>,
+    /// The API password the sandbox accepts (default: the API document's example).
     #[arg(long)]
     api_password: Option<String>,
+    /// The user id the sandbox accepts (default: the API document's example, 172).
     #[arg(long)]
     user_id: Option<String>,
 }
