@@ -176,6 +176,8 @@ enum JobResult {
         seq: u64,
         outcome: PayoutOutcome,
         trace: Vec<Exchange>,
+        /// When the request left (after its rate-limiter turn): its own timeout runs from here.
+        sent: (Instant, String),
     },
     Inquired {
         seq: u64,
@@ -490,12 +492,16 @@ pub async fn run(
                     t = client.wait_turn() => t,
                     _ = stop_signal.wait() => return JobResult::Cancelled { seq },
                 };
-                // Rule 1: the intent is on disk before the request leaves.
+                // Rule 1: the intent is on disk before the request leaves, with the time it leaves
+                // (the turn may have taken a while), which is when its own timeout starts.
+                let mut change = change;
+                let sent = (Instant::now(), journal::now());
+                change.to.sent_at = Some(sent.1.clone());
                 if let Err(e) = writer.durable(change, request).await {
                     return JobResult::Journal(e);
                 }
                 let (outcome, trace) = client.payout_traced(&req, Some(turn)).await;
-                JobResult::Sent { seq, outcome, trace }
+                JobResult::Sent { seq, outcome, trace, sent }
             });
             d.stats.count_transition(prev.state(), RowState::Sending);
             d.claimed_from.insert(seq, prev);
@@ -607,9 +613,11 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             }
             Ok(None)
         }
-        JobResult::Sent { seq, outcome, trace } => {
+        JobResult::Sent { seq, outcome, trace, sent } => {
             d.claimed_from.remove(&seq);
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
+            // What the journal holds since the intent was written.
+            a.row.status.sent_at = Some(sent.1);
             let reading = reading::read_posting(&outcome);
             match &outcome {
                 PayoutOutcome::NotSent { .. } => d.stats.not_sent += 1,
@@ -651,7 +659,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     a.polls = 0;
                     a.unknown = UnknownCount::default();
                     a.unattributable = 0;
-                    a.counts_after = request_deadline(a.row.status.sent_at.as_deref(), d.cfg.request_timeout);
+                    a.counts_after = sent.0 + d.cfg.request_timeout;
                     d.active.insert(seq, a);
                     d.schedule(seq, now + d.cfg.first_poll);
                 }
