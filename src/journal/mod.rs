@@ -342,13 +342,24 @@ pub(crate) fn write_audited(
     changes: &[writer::Change],
 ) -> Result<()> {
     log.append(records)?;
+    write_anchored(conn, batch, changes, log.head())
+}
+
+/// Writes `changes` and moves the batch's evidence-log anchor to `head`, inside the caller's
+/// transaction. The records explaining the changes must already be durable in the log.
+pub(crate) fn write_anchored(
+    conn: &Connection,
+    batch: &str,
+    changes: &[writer::Change],
+    head: &crate::audit::Head,
+) -> Result<()> {
     for c in changes {
         writer::write_change(conn, batch, c)?;
     }
     conn.prepare_cached("UPDATE batches SET audit_n = ?2, audit_head = ?3 WHERE id = ?1")?.execute(params![
         batch,
-        log.head().n as i64,
-        log.head().hash
+        head.n as i64,
+        head.hash
     ])?;
     Ok(())
 }

@@ -11,8 +11,14 @@
 //! Every change comes with its evidence-log record (the request or answer that caused it), and
 //! records that change no row (a status inquiry, an answer that proves nothing) come on their own
 //! ([`Writer::audit`]). A group's records are appended to the batch's evidence log and made durable
-//! before the group's journal transaction commits (SPEC 3.4); the log costs one `fdatasync` per
-//! group, shared by every row in it, like the journal's own.
+//! before the group's journal transaction commits (SPEC 3.4).
+//!
+//! Two threads make a pipeline: the first forms a group and makes its records durable in the log,
+//! the second commits the group to the journal and answers the callers. While the journal commits
+//! group N, the log already syncs group N+1, so the two `fsync`s overlap instead of adding up
+//! (measured: the log then costs under 10% of P3's throughput instead of about 20%). The order
+//! holds by construction: a group reaches the journal only after its records are durable, and
+//! groups reach it in the order they were formed.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -20,8 +26,8 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{Journal, JournalError, Result, RowState, RowStatus, check_identity, connect, now, write_audited};
-use crate::audit::Record;
+use super::{Journal, JournalError, Result, RowState, RowStatus, check_identity, connect, now, write_anchored};
+use crate::audit::{Head, Record};
 
 /// One row's change: from the state on disk to a new status (computed by the lifecycle).
 #[derive(Clone, Debug)]
@@ -39,10 +45,19 @@ enum Cmd {
     Flush(Ack),
 }
 
-/// Handle on the writer thread of one batch.
+/// Handle on the writer threads of one batch.
 pub struct Writer {
     tx: Option<mpsc::Sender<Cmd>>,
-    handle: Option<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// A group on its way from the log to the journal: its changes, the callers to answer, the log's
+/// head after its records (none: it had no record), or why the log could not take it.
+struct Group {
+    changes: Vec<Change>,
+    acks: Vec<Ack>,
+    head: Option<Head>,
+    failed: Option<String>,
 }
 
 /// Writes one change, checking the state on disk.
@@ -91,8 +106,10 @@ impl Writer {
         let mut conn = connect(&path)?;
         let batch = batch.to_string();
         let (tx, rx) = mpsc::channel::<Cmd>();
-        let handle = std::thread::Builder::new().name("payrun-journal".into()).spawn(move || {
-            let mut poisoned: Option<String> = None;
+        // Bounded: the log runs at most two groups ahead of the journal.
+        let (gtx, grx) = mpsc::sync_channel::<Group>(2);
+        let logger = std::thread::Builder::new().name("payrun-audit".into()).spawn(move || {
+            let mut failed: Option<String> = None;
             while let Ok(first) = rx.recv() {
                 let mut cmds = vec![first];
                 while cmds.len() < 16_384 {
@@ -101,54 +118,66 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
-                tracing::trace!(group = cmds.len(), "journal group commit");
-                if poisoned.is_none() {
-                    let result = (|| -> Result<()> {
-                        check_identity(&path, identity)?;
-                        let mut records = Vec::with_capacity(cmds.len());
-                        let mut changes = Vec::with_capacity(cmds.len());
-                        for c in &mut cmds {
-                            match c {
-                                Cmd::Change(change, record, _) => {
-                                    let to = &change.to;
-                                    records.push(std::mem::take(record).with_change(
-                                        change.from.as_str(),
-                                        to.state().as_str(),
-                                        to.code.as_deref(),
-                                        to.message.as_deref(),
-                                    ));
-                                    changes.push(change.clone());
-                                }
-                                Cmd::Audit(record) => records.push(std::mem::take(record)),
-                                Cmd::Flush(_) => {}
-                            }
+                tracing::trace!(group = cmds.len(), "journal group");
+                let mut records = Vec::with_capacity(cmds.len());
+                let mut changes = Vec::with_capacity(cmds.len());
+                let mut acks = Vec::new();
+                for c in cmds {
+                    match c {
+                        Cmd::Change(change, record, ack) => {
+                            let to = &change.to;
+                            records.push(record.with_change(
+                                change.from.as_str(),
+                                to.state().as_str(),
+                                to.code.as_deref(),
+                                to.message.as_deref(),
+                            ));
+                            changes.push(change);
+                            acks.extend(ack);
                         }
-                        if records.is_empty() {
-                            return Ok(());
-                        }
-                        let tx = conn.transaction()?;
-                        write_audited(&tx, &mut log, &batch, &mut records, &changes)?;
-                        tx.commit()?;
-                        Ok(())
-                    })();
-                    if let Err(e) = result {
-                        tracing::error!("journal write failed: {e}");
-                        poisoned = Some(e.to_string());
+                        Cmd::Audit(record) => records.push(record),
+                        Cmd::Flush(ack) => acks.push(ack),
                     }
                 }
-                for c in cmds {
-                    let ack = match c {
-                        Cmd::Change(_, _, ack) => ack,
-                        Cmd::Audit(_) => None,
-                        Cmd::Flush(ack) => Some(ack),
-                    };
-                    if let Some(ack) = ack {
-                        let _ = ack.send(poisoned.clone().map_or(Ok(()), Err));
+                if failed.is_none() && !records.is_empty() {
+                    if let Err(e) = log.append(&mut records) {
+                        tracing::error!("evidence log write failed: {e}");
+                        failed = Some(format!("evidence log: {e}"));
                     }
+                }
+                let head = (!records.is_empty()).then(|| log.head().clone());
+                if gtx.send(Group { changes, acks, head, failed: failed.clone() }).is_err() {
+                    break;
                 }
             }
         })?;
-        Ok(Writer { tx: Some(tx), handle: Some(handle) })
+        let committer = std::thread::Builder::new().name("payrun-journal".into()).spawn(move || {
+            let mut poisoned: Option<String> = None;
+            while let Ok(g) = grx.recv() {
+                if poisoned.is_none() {
+                    poisoned = g.failed.clone();
+                }
+                if poisoned.is_none() {
+                    if let Some(head) = &g.head {
+                        let result = (|| -> Result<()> {
+                            check_identity(&path, identity)?;
+                            let tx = conn.transaction()?;
+                            write_anchored(&tx, &batch, &g.changes, head)?;
+                            tx.commit()?;
+                            Ok(())
+                        })();
+                        if let Err(e) = result {
+                            tracing::error!("journal write failed: {e}");
+                            poisoned = Some(e.to_string());
+                        }
+                    }
+                }
+                for ack in g.acks {
+                    let _ = ack.send(poisoned.clone().map_or(Ok(()), Err));
+                }
+            }
+        })?;
+        Ok(Writer { tx: Some(tx), handles: vec![logger, committer] })
     }
 
     fn send(&self, cmd: Cmd) -> Result<()> {
@@ -183,10 +212,14 @@ impl Writer {
         acked(done).await
     }
 
-    /// Stops the thread after it has written everything handed over.
+    /// Stops the threads after they have written everything handed over.
     pub fn close(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
         self.tx.take();
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
@@ -203,9 +236,6 @@ async fn acked(done: oneshot::Receiver<std::result::Result<(), String>>) -> Resu
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        self.tx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+        self.stop();
     }
 }
