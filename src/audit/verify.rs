@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::{Record, genesis, line_hash, read_lines};
+use super::{Record, genesis, line_hash};
 use crate::journal::{Batch, Journal, JournalError, RowState};
 
 /// The first thing wrong with a log.
@@ -35,87 +35,121 @@ pub struct Verified {
     pub uncommitted: u64,
 }
 
-/// Verifies the evidence log of `batch` against `journal`.
+/// Calls `f` with every line of the log (without its newline) and its position from 1, streaming:
+/// a log of millions of records is read in constant memory. `Ok(false)` from `f` stops early.
+/// Returns whether the file ends with a torn (incomplete) line.
+fn each_line(
+    path: &std::path::Path,
+    mut f: impl FnMut(u64, &[u8]) -> Result<bool, JournalError>,
+) -> Result<bool, JournalError> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::with_capacity(512);
+    let mut n = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(false);
+        }
+        if line.last() != Some(&b'\n') {
+            return Ok(true);
+        }
+        n += 1;
+        if !f(n, &line[..line.len() - 1])? {
+            return Ok(false);
+        }
+    }
+}
+
+/// Verifies the evidence log of `batch` against `journal`. Two streaming passes over the log (the
+/// chain and the anchor, then the replay of committed state changes): memory holds one state per
+/// row, not the log.
 pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Finding>, JournalError> {
-    let lines = read_lines(journal.dir(), &batch.id)?;
-    let bad = |record: u64, what: String| Ok(Err(Finding { record, what }));
-    if lines.torn {
-        return bad(lines.lines.len() as u64 + 1, "the last record is incomplete (no end of line)".into());
-    }
-    let mut records: Vec<Record> = Vec::with_capacity(lines.lines.len());
-    for (i, line) in lines.lines.iter().enumerate() {
-        match serde_json::from_slice::<Record>(line) {
-            Ok(r) => records.push(r),
-            Err(e) => return bad(i as u64 + 1, format!("record {} is not a valid record ({e})", i + 1)),
-        }
-    }
-    // 1. Numbering and order.
-    for (i, r) in records.iter().enumerate() {
-        let want = i as u64 + 1;
-        if r.n == want {
-            continue;
-        }
-        if let Some(at) = records.iter().position(|x| x.n == want) {
-            return bad(
-                want,
-                format!("record {want} is out of order (found at position {}): records were reordered", at + 1),
-            );
-        }
-        if r.n > want {
-            return bad(want, format!("record {want} was removed (the log goes from {} to {})", want - 1, r.n));
-        }
-        return bad(r.n, format!("record {} appears again at position {want}", r.n));
-    }
-    // The chain.
+    let path = super::path_of(journal.dir(), &batch.id);
+    let anchor = journal.audit_anchor(&batch.id)?;
+    // 1. Numbering, order and the chain; the anchor's record; the ranges marked uncommitted.
+    let mut finding: Option<Finding> = None;
     let mut prev = genesis(&batch.id);
-    for (i, (r, line)) in records.iter().zip(&lines.lines).enumerate() {
+    let mut total = 0u64;
+    let mut anchor_hash: Option<String> = None;
+    let mut skip: Vec<(u64, u64)> = Vec::new();
+    let torn = each_line(&path, |pos, line| {
+        total = pos;
+        let r: Record = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                finding = Some(Finding { record: pos, what: format!("record {pos} is not a valid record ({e})") });
+                return Ok(false);
+            }
+        };
+        if r.n != pos {
+            finding = Some(misplaced(&path, pos, r.n)?);
+            return Ok(false);
+        }
         if r.prev != prev {
-            return Ok(Err(if i == 0 {
+            finding = Some(if pos == 1 {
                 Finding {
                     record: 1,
                     what: "record 1 does not start this batch's chain (changed, or another batch's log)".into(),
                 }
             } else {
                 Finding {
-                    record: i as u64,
-                    what: format!("record {i} was changed: its hash no longer matches what record {} holds", i + 1),
+                    record: pos - 1,
+                    what: format!("record {} was changed: its hash no longer matches what record {pos} holds", pos - 1),
                 }
-            }));
+            });
+            return Ok(false);
         }
         prev = line_hash(line);
-    }
-    // 2. The anchor.
-    let total = records.len() as u64;
-    let anchor = journal.audit_anchor(&batch.id)?;
-    let committed = match &anchor {
-        None => 0,
-        Some(a) if a.n > total => {
-            return bad(
-                total + 1,
-                format!("records {}..{} were removed (the journal knows {} records)", total + 1, a.n, a.n),
-            );
+        if anchor.as_ref().is_some_and(|a| a.n == pos) {
+            anchor_hash = Some(prev.clone());
         }
-        Some(a) => {
-            if line_hash(&lines.lines[(a.n - 1) as usize]) != a.hash {
-                return bad(a.n, format!("record {} (the last one the journal committed) was changed", a.n));
-            }
-            a.n
-        }
-    };
-    // 3. Replay the committed state changes.
-    let mut skip: Vec<(u64, u64)> = Vec::new();
-    for r in &records[..committed as usize] {
         if let (Some(a), Some(b)) = (r.uncommitted_from, r.uncommitted_to) {
             skip.push((a, b));
         }
+        Ok(true)
+    })?;
+    if let Some(f) = finding {
+        return Ok(Err(f));
     }
-    let counted = |n: u64| n <= committed && !skip.iter().any(|(a, b)| (*a..=*b).contains(&n));
-    let mut last: HashMap<u64, (String, u64)> = HashMap::new();
-    for r in &records {
-        if let (true, Some(line), Some(to)) = (counted(r.n), r.line, &r.to) {
-            last.insert(line, (to.clone(), r.n));
+    if torn {
+        return Ok(Err(Finding { record: total + 1, what: "the last record is incomplete (no end of line)".into() }));
+    }
+    // 2. The anchor.
+    let committed = match &anchor {
+        None => 0,
+        Some(a) if a.n > total => {
+            return Ok(Err(Finding {
+                record: total + 1,
+                what: format!("records {}..{} were removed (the journal knows {} records)", total + 1, a.n, a.n),
+            }));
         }
-    }
+        Some(a) if anchor_hash.as_deref() != Some(a.hash.as_str()) => {
+            return Ok(Err(Finding {
+                record: a.n,
+                what: format!("record {} (the last one the journal committed) was changed", a.n),
+            }));
+        }
+        Some(a) => a.n,
+    };
+    // 3. Replay the committed state changes.
+    let counted = |n: u64| n <= committed && !skip.iter().any(|(a, b)| (*a..=*b).contains(&n));
+    let mut last: HashMap<u64, (RowState, u64)> = HashMap::new();
+    each_line(&path, |pos, line| {
+        if counted(pos) {
+            if let Ok(r) = serde_json::from_slice::<Record>(line) {
+                if let (Some(l), Some(to)) = (r.line, r.to.as_deref().and_then(RowState::parse)) {
+                    last.insert(l, (to, r.n));
+                }
+            }
+        }
+        Ok(pos < committed)
+    })?;
     let mut rows = 0u64;
     let mut disagreement: Option<Finding> = None;
     journal
@@ -125,9 +159,9 @@ pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Findi
             }
             rows += 1;
             let state = row.status.state();
-            let initial = if state == RowState::Invalid { "invalid" } else { "ready" };
-            let (logged, n) = last.get(&row.line).map(|(s, n)| (s.as_str(), *n)).unwrap_or((initial, 0));
-            if logged != state.as_str() {
+            let initial = if state == RowState::Invalid { RowState::Invalid } else { RowState::Ready };
+            let (logged, n) = last.get(&row.line).copied().unwrap_or((initial, 0));
+            if logged != state {
                 disagreement = Some(Finding {
                     record: n,
                     what: format!(
@@ -149,21 +183,46 @@ pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Findi
     Ok(Ok(Verified { records: total, rows, uncommitted }))
 }
 
+/// Names what is wrong where record `want` was expected and record `found` is: reordered (record
+/// `want` is further on), removed, or repeated.
+fn misplaced(path: &std::path::Path, want: u64, found: u64) -> Result<Finding, JournalError> {
+    let mut at = None;
+    each_line(path, |pos, line| {
+        if pos > want && serde_json::from_slice::<Record>(line).is_ok_and(|r| r.n == want) {
+            at = Some(pos);
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    Ok(match at {
+        Some(pos) => Finding {
+            record: want,
+            what: format!("record {want} is out of order (found at position {pos}): records were reordered"),
+        },
+        None if found > want => Finding {
+            record: want,
+            what: format!("record {want} was removed (the log goes from {} to {found})", want - 1),
+        },
+        None => Finding { record: found, what: format!("record {found} appears again at position {want}") },
+    })
+}
+
 /// One row's records, in order (with whether each was committed), for its story.
 pub fn row_records(journal: &Journal, batch: &Batch, line: u64) -> Result<Vec<(Record, bool)>, JournalError> {
-    let lines = read_lines(journal.dir(), &batch.id)?;
     let committed = journal.audit_anchor(&batch.id)?.map(|a| a.n).unwrap_or(0);
     let mut skip: Vec<(u64, u64)> = Vec::new();
     let mut out = Vec::new();
-    for raw in &lines.lines {
-        let Ok(r) = serde_json::from_slice::<Record>(raw) else { continue };
-        if let (Some(a), Some(b)) = (r.uncommitted_from, r.uncommitted_to) {
-            skip.push((a, b));
+    each_line(&super::path_of(journal.dir(), &batch.id), |_, raw| {
+        if let Ok(r) = serde_json::from_slice::<Record>(raw) {
+            if let (Some(a), Some(b)) = (r.uncommitted_from, r.uncommitted_to) {
+                skip.push((a, b));
+            }
+            if r.line == Some(line) {
+                out.push(r);
+            }
         }
-        if r.line == Some(line) {
-            out.push(r);
-        }
-    }
+        Ok(true)
+    })?;
     Ok(out
         .into_iter()
         .map(|r| {

@@ -100,6 +100,23 @@ fn date_of(t: &str) -> &str {
     t.get(..10).unwrap_or(t)
 }
 
+/// Rows held per page of the hold passes: memory stays flat however many rows are held.
+const HOLD_PAGE: i64 = 4096;
+
+/// Describes the last payment to a payee id (by rowid) for a `PAYEE_CHANGED` message.
+fn describe_change(journal: &Journal, holder: i64) -> Result<String> {
+    let (account, paid_at, payee_id): (String, String, String) = journal.conn().query_row(
+        "SELECT account, COALESCE(completed_at, ''), payee_id FROM rows WHERE rowid = ?1",
+        [holder],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(format!(
+        "payee {payee_id} was last paid to another bank account ({}, on {}): a changed bank account is released only by approving this line",
+        mask_account(&account),
+        date_of(&paid_at)
+    ))
+}
+
 /// Describes the holder row (by rowid) for a `REPEAT_PAYMENT` message.
 fn describe_repeat(journal: &Journal, holder: i64) -> Result<String> {
     let conn = journal.conn();
@@ -144,73 +161,74 @@ impl Journal {
             return Ok(report);
         }
         let at = now();
+        let mut log = self.open_audit(&batch.id)?;
         // SPEC 3.3 first: a changed bank account is approved one by one, whatever else applies.
-        let changed: Vec<(u64, u64, i64)> = self
-            .conn()
-            .prepare(
-                "SELECT n.seq, n.line, o.rowid FROM rows n
-                 JOIN rows o ON o.rowid = (
-                     SELECT o2.rowid FROM rows o2
-                     WHERE o2.payee_id = n.payee_id AND o2.state = 'success' AND o2.batch_id <> n.batch_id
-                     ORDER BY o2.completed_at DESC LIMIT 1)
-                 WHERE n.batch_id = ?1 AND n.state = 'ready' AND n.payee_id <> '' AND o.payee <> n.payee
-                 ORDER BY n.seq",
-            )?
-            .query_map([&batch.id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut held: Vec<HeldRow> = Vec::new();
-        for (seq, line, holder) in changed {
-            let (account, paid_at, payee_id): (String, String, String) = self.conn().query_row(
-                "SELECT account, COALESCE(completed_at, ''), payee_id FROM rows WHERE rowid = ?1",
-                [holder],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            let message = format!(
-                "payee {payee_id} was last paid to another bank account ({}, on {}): a changed bank account is released only by approving this line",
-                mask_account(&account),
-                date_of(&paid_at)
-            );
-            held.push(HeldRow { seq, line, code: PAYEE_CHANGED, message });
-        }
-        let sql = format!(
+        // Both passes go a page of rows at a time, so memory stays flat when every row is held.
+        let changed_sql = "SELECT n.seq, n.line, o.rowid FROM rows n
+             JOIN rows o ON o.rowid = (
+                 SELECT o2.rowid FROM rows o2
+                 WHERE o2.payee_id = n.payee_id AND o2.state = 'success' AND o2.batch_id <> n.batch_id
+                 ORDER BY o2.completed_at DESC LIMIT 1)
+             WHERE n.batch_id = ?1 AND n.state = 'ready' AND n.payee_id <> '' AND o.payee <> n.payee
+               AND n.seq > ?2 ORDER BY n.seq LIMIT ?3";
+        let repeat_sql = format!(
             "SELECT n.seq, n.line, (SELECT o.rowid FROM rows o WHERE {} ORDER BY o.completed_at DESC LIMIT 1) AS holder
-             FROM rows n WHERE n.batch_id = ?1 AND n.state = 'ready' AND holder IS NOT NULL ORDER BY n.seq",
+             FROM rows n WHERE n.batch_id = ?1 AND n.state = 'ready' AND holder IS NOT NULL AND n.seq > ?4
+             ORDER BY n.seq LIMIT ?5",
             holder_condition("?2")
-        );
-        let repeats: Vec<(u64, u64, i64)> = self
-            .conn()
-            .prepare(&sql.replace("?9", "?3"))?
-            .query_map(params![batch.id, at, rules.repeat_window.as_secs() as i64], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let changed_seqs: std::collections::HashSet<u64> = held.iter().map(|h| h.seq).collect();
-        for (seq, line, holder) in repeats {
-            if changed_seqs.contains(&seq) {
-                continue;
+        )
+        .replace("?9", "?3");
+        for code in [PAYEE_CHANGED, REPEAT_PAYMENT] {
+            let mut after = 0u64;
+            loop {
+                let page: Vec<(u64, u64, i64)> = if code == PAYEE_CHANGED {
+                    self.conn()
+                        .prepare_cached(changed_sql)?
+                        .query_map(params![batch.id, after as i64, HOLD_PAGE], |r| {
+                            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?
+                } else {
+                    self.conn()
+                        .prepare_cached(&repeat_sql)?
+                        .query_map(
+                            params![batch.id, at, rules.repeat_window.as_secs() as i64, after as i64, HOLD_PAGE],
+                            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?)),
+                        )?
+                        .collect::<rusqlite::Result<_>>()?
+                };
+                let Some(&(last, _, _)) = page.last() else { break };
+                after = last;
+                let mut held = Vec::with_capacity(page.len());
+                for (seq, line, holder) in page {
+                    let message = match code {
+                        PAYEE_CHANGED => describe_change(self, holder)?,
+                        _ => describe_repeat(self, holder)?,
+                    };
+                    held.push(HeldRow { seq, line, code, message });
+                }
+                self.write_holds(&batch.id, &mut log, &held, &at)?;
+                for h in held {
+                    report.add(h);
+                }
             }
-            held.push(HeldRow { seq, line, code: REPEAT_PAYMENT, message: describe_repeat(self, holder)? });
         }
-        if held.is_empty() {
-            return Ok(report);
-        }
-        // Each hold is recorded in the evidence log before it is written (SPEC 3.4).
+        Ok(report)
+    }
+
+    /// Holds `held` (ready rows), each recorded in the evidence log before it is written.
+    fn write_holds(&self, batch: &str, log: &mut crate::audit::Log, held: &[HeldRow], at: &str) -> Result<()> {
         let from = RowStatus::new(RowState::Ready);
         let mut changes = Vec::with_capacity(held.len());
         let mut records = Vec::with_capacity(held.len());
-        for h in &held {
-            let to = lifecycle::apply(&from, &Event::Hold { code: h.code.into(), message: h.message.clone() }, &at)?;
+        for h in held {
+            let to = lifecycle::apply(&from, &Event::Hold { code: h.code.into(), message: h.message.clone() }, at)?;
             let mut r = Record::new("state");
             r.line = Some(h.line);
             records.push(r.with_change("ready", "held", Some(h.code), Some(&h.message)));
             changes.push(Change { seq: h.seq, from: RowState::Ready, to });
         }
-        let mut log = self.open_audit(&batch.id)?;
-        write_audited(self.conn(), &mut log, &batch.id, &mut records, &changes)?;
-        for h in held {
-            report.add(h);
-        }
-        Ok(report)
+        write_audited(self.conn(), log, batch, &mut records, &changes)
     }
 
     /// `resume` checks a batch's `REPEAT_PAYMENT` rows again: a row none of whose holders remain
