@@ -64,7 +64,7 @@ fn store(w: &World, file: &Path) -> Batch {
 
 fn fast_config() -> EngineConfig {
     EngineConfig {
-        concurrency: 16,
+        concurrency: Some(16),
         poll_timeout: Duration::from_secs(15),
         first_poll: Duration::from_millis(100),
         pending_poll: Duration::from_millis(200),
@@ -259,7 +259,7 @@ async fn refused_credentials_stop_the_batch_and_leave_the_rest_resumable() {
     std::fs::write(&file, text).expect("write");
     let batch = store(&w, &file);
     let mut cfg = fast_config();
-    cfg.concurrency = 1;
+    cfg.concurrency = Some(1);
     let out = engine::run(&w.journal, &batch, w.client.clone(), cfg, Shutdown::new(), &mut Silent).await.expect("run");
     assert!(matches!(out.stop, Stop::CredentialsRefused(_)), "{:?}", out.stop);
     let (_, rows) = result(&w, &batch);
@@ -283,7 +283,7 @@ async fn an_interrupted_run_resumes_without_paying_twice() {
         stopper.trigger();
     });
     let mut cfg = fast_config();
-    cfg.concurrency = 4;
+    cfg.concurrency = Some(4);
     let first =
         engine::run(&w.journal, &batch, w.client.clone(), cfg.clone(), shutdown, &mut Silent).await.expect("first");
     assert_eq!(first.stop, Stop::Interrupted);

@@ -20,6 +20,7 @@
 //! every change an [`Event`] that [`lifecycle::apply`] decides. It never resends a row the gateway
 //! has accepted, nor one refused with TE0020 or TE0005.
 
+pub mod flight;
 pub mod progress;
 pub mod reading;
 
@@ -38,6 +39,8 @@ use crate::journal::writer::{Change, Writer};
 use crate::journal::{self, Batch, Event, Journal, JournalError, Row, RowState, RowStatus, lifecycle};
 use crate::shutdown::Shutdown;
 
+pub use flight::FlightConfig;
+use flight::Flights;
 pub use progress::{Progress, Snapshot};
 use reading::{AfterUnknown, Asked, Reaction, Then, Unknown, UnknownCount};
 
@@ -53,8 +56,14 @@ pub enum EngineError {
 /// How the engine works a batch.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Requests in flight at most.
-    pub concurrency: usize,
+    /// Requests counted in flight at most (a stalled request stops counting, see [`flight`]); none:
+    /// derived from the rate and the observed latency.
+    pub concurrency: Option<usize>,
+    /// Requests per second the client is paced at (the derived limits follow it; the client's rate
+    /// limiter, not this, keeps to it).
+    pub rate: u32,
+    /// Everything in flight at most, stalled requests included; none: derived from the rate.
+    pub max_in_flight: Option<usize>,
     /// How long to keep polling once everything is sent.
     pub poll_timeout: Duration,
     /// First status inquiry this long after an SU0000 posting (and after an unknown outcome).
@@ -84,7 +93,9 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            concurrency: 8,
+            concurrency: None,
+            rate: 10,
+            max_in_flight: None,
             poll_timeout: Duration::from_secs(600),
             first_poll: Duration::from_millis(500),
             pending_poll: Duration::from_secs(2),
@@ -97,6 +108,18 @@ impl Default for EngineConfig {
             latitude: String::new(),
             longitude: String::new(),
             payee_list_id: String::new(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// How requests are admitted: the limit, the cap, the timeout past which none can stall.
+    pub fn flights(&self) -> FlightConfig {
+        FlightConfig {
+            concurrency: self.concurrency,
+            rate: self.rate,
+            max_in_flight: self.max_in_flight,
+            request_timeout: self.request_timeout,
         }
     }
 }
@@ -406,6 +429,7 @@ pub async fn run(
     }
 
     let mut jobs: JoinSet<JobResult> = JoinSet::new();
+    let mut flights = Flights::new(cfg.flights());
     // Jobs stop on any stop (Ctrl-C, credentials refused, unreachable, poll timeout), not only on a
     // signal: a job still waiting for its rate-limiter turn then gives its row back unsent.
     let stop_jobs = Shutdown::new();
@@ -423,8 +447,12 @@ pub async fn run(
         if stop.is_some() {
             stop_jobs.trigger();
         }
-        // Start jobs.
-        while stop.is_none() && jobs.len() < cfg.concurrency.max(1) {
+        // Start jobs: while the limit has room, after stalled requests have stopped counting.
+        let mut stall_check = None;
+        if !flights.has_room() {
+            stall_check = flights.release_stalled(now);
+        }
+        while stop.is_none() && flights.has_room() {
             let now = Instant::now();
             if d.paused_until.is_some_and(|p| p > now) {
                 break;
@@ -436,6 +464,9 @@ pub async fn run(
                 let Some(a) = d.active.get_mut(&seq) else { continue };
                 a.polls += 1;
                 refreshed += 1;
+                if a.row.status.state() == RowState::InDoubt {
+                    d.stats.doubt_inquiries += 1;
+                }
                 let (id, by_order_id) = a.inquiry_id();
                 let mut request = row_record("request", &a.row);
                 request.call = Some("status".into());
@@ -443,12 +474,21 @@ pub async fn run(
                 writer.audit(request)?;
                 let client = client.clone();
                 let stop_signal = stop_jobs.clone();
-                jobs.spawn(async move {
+                let departure = flights.departure();
+                let gone = departure.clone();
+                let job = jobs.spawn(async move {
+                    let ask = async {
+                        let turn = client.wait_turn().await;
+                        gone.leave();
+                        client.status_traced(&id, Some(turn)).await
+                    };
+                    // An inquiry changes nothing at the gateway: a stop abandons it at any point.
                     tokio::select! {
-                        (outcome, trace) = client.status_traced(&id) => JobResult::Inquired { seq, outcome, by_order_id, trace },
+                        (outcome, trace) = ask => JobResult::Inquired { seq, outcome, by_order_id, trace },
                         _ = stop_signal.wait() => JobResult::Cancelled { seq },
                     }
                 });
+                flights.started(job.id(), departure, now);
                 continue;
             }
             if cfg.inquire_only {
@@ -481,7 +521,9 @@ pub async fn run(
             let client = client.clone();
             let writer = writer.clone();
             let stop_signal = stop_jobs.clone();
-            jobs.spawn(async move {
+            let departure = flights.departure();
+            let gone = departure.clone();
+            let job = jobs.spawn(async move {
                 let turn = tokio::select! {
                     t = client.wait_turn() => t,
                     _ = stop_signal.wait() => return JobResult::Cancelled { seq },
@@ -490,9 +532,11 @@ pub async fn run(
                 if let Err(e) = writer.durable(change, request).await {
                     return JobResult::Journal(e);
                 }
+                gone.leave();
                 let (outcome, trace) = client.payout_traced(&req, Some(turn)).await;
                 JobResult::Sent { seq, outcome, trace }
             });
+            flights.started(job.id(), departure, now);
             d.stats.count_transition(prev.state(), RowState::Sending);
             d.claimed_from.insert(seq, prev);
             d.stats.sends_started += 1;
@@ -524,6 +568,8 @@ pub async fn run(
         // Progress.
         if now.duration_since(last_tick) >= Duration::from_millis(200) {
             last_tick = now;
+            d.stats.max_in_flight = flights.max_in_flight as u64;
+            d.stats.stalled = flights.stalled_total;
             d.stats.elapsed = started.elapsed();
             d.stats.ready_left = d.ready.len() as u64 + if d.ready_exhausted { 0 } else { 1 };
             progress.update(&d.stats);
@@ -542,12 +588,19 @@ pub async fn run(
         if let Some(since) = sending_done_at {
             wake = wake.min(since + cfg.poll_timeout);
         }
+        if let Some(t) = stall_check {
+            wake = wake.min(t.max(now));
+        }
         tokio::select! {
-            Some(res) = jobs.join_next(), if !jobs.is_empty() => {
+            Some(res) = jobs.join_next_with_id(), if !jobs.is_empty() => {
                 let result = match res {
-                    Ok(r) => r,
+                    Ok((job, r)) => {
+                        flights.finished(job, Instant::now(), answered(&r));
+                        r
+                    }
                     Err(e) => {
                         // A job panicked: its row keeps the state on disk (sending → in doubt on resume).
+                        flights.finished(e.id(), Instant::now(), false);
                         tracing::error!("a payout task failed: {e}");
                         stop.get_or_insert(Stop::Interrupted);
                         continue;
@@ -562,6 +615,8 @@ pub async fn run(
         }
     }
     writer.flush().await?;
+    d.stats.max_in_flight = flights.max_in_flight as u64;
+    d.stats.stalled = flights.stalled_total;
     d.stats.elapsed = started.elapsed();
     d.stats.ready_left = 0;
     progress.update(&d.stats);
@@ -570,6 +625,17 @@ pub async fn run(
         w.close();
     }
     Ok(Outcome { stop: stop.unwrap_or(Stop::Finished), stats: d.stats })
+}
+
+/// Whether a job's last request got an HTTP answer (any status): the gateway is answering, and
+/// the request's latency is worth observing. A timeout, a reset or a refused connection is not.
+fn answered(result: &JobResult) -> bool {
+    match result {
+        JobResult::Sent { trace, .. } | JobResult::Inquired { trace, .. } => {
+            trace.last().is_some_and(|x| x.http.is_some())
+        }
+        JobResult::Cancelled { .. } | JobResult::Journal(_) => false,
+    }
 }
 
 /// Turns one job's result into events and follow-ups. Returns a reason to stop, if any.

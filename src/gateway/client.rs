@@ -467,18 +467,19 @@ impl GatewayClient {
         self.status_with(self.status_via, id).await
     }
 
-    /// [`GatewayClient::status`], with every HTTP exchange it made (for the evidence log).
-    pub async fn status_traced(&self, id: &str) -> (StatusOutcome, Vec<Exchange>) {
-        self.status_with_traced(self.status_via, id).await
+    /// [`GatewayClient::status`], with every HTTP exchange it made (for the evidence log). `turn`
+    /// is a rate-limiter slot the caller already waited for, as for a payout.
+    pub async fn status_traced(&self, id: &str, turn: Option<Turn>) -> (StatusOutcome, Vec<Exchange>) {
+        self.status_with_traced(self.status_via, id, turn).await
     }
 
     /// [`GatewayClient::status`] through a given call, whatever the configuration says.
     pub async fn status_with(&self, via: StatusVia, id: &str) -> StatusOutcome {
-        self.status_with_traced(via, id).await.0
+        self.status_with_traced(via, id, None).await.0
     }
 
-    async fn status_with_traced(&self, via: StatusVia, id: &str) -> (StatusOutcome, Vec<Exchange>) {
-        self.with_token("status", &self.counts.status, None, |token| {
+    async fn status_with_traced(&self, via: StatusVia, id: &str, turn: Option<Turn>) -> (StatusOutcome, Vec<Exchange>) {
+        self.with_token("status", &self.counts.status, turn, |token| {
             let rb = match via {
                 StatusVia::Payoutstatus => self
                     .http

@@ -71,7 +71,10 @@ pub type Result<T> = std::result::Result<T, JournalError>;
 pub struct BatchSettings {
     pub rate: u32,
     pub burst: u32,
-    pub concurrency: u32,
+    /// `--concurrency` when the operator chose one; none: derived by the engine from the rate and
+    /// the observed latency (journals of earlier versions hold the old default, 8).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
     pub poll_timeout_ms: u64,
     pub mode_auto: bool,
     pub skip_invalid: bool,
