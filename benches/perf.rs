@@ -520,20 +520,30 @@ fn p4_independent(dir: &Path, runs: usize) -> Row {
         sending.push(secs(t.first_unix_ms, t.last_unix_ms));
         end.push(secs(t.last_unix_ms, exit));
         floor.push(t.requests as f64 / 1000.0);
-        let fake = FakeGateway::start_with(opts);
-        let clock = Instant::now();
-        sequential_client(&file, &fake.url);
-        let s = clock.elapsed().as_secs_f64();
+        // PAYRUN_BENCH_SEQUENTIAL=skip: payrun's side only (a quick look at where its time goes).
+        let s = if std::env::var("PAYRUN_BENCH_SEQUENTIAL").is_ok_and(|v| v == "skip") {
+            f64::NAN
+        } else {
+            let fake = FakeGateway::start_with(opts);
+            let clock = Instant::now();
+            sequential_client(&file, &fake.url);
+            clock.elapsed().as_secs_f64()
+        };
         let o = m.wall.as_secs_f64();
         println!(
-            "P4i run {i}: payrun {o:.2}s (exit {}; start {:.3}s, {} requests {:.3}s, last request to exit {:.3}s), sequential client {s:.2}s: {:.1}×",
+            "P4i run {i}: payrun {o:.2}s (exit {}; start {:.3}s, {} requests {:.3}s of which postings {:.3}s, last request to exit {:.3}s), sequential client {s:.2}s: {:.1}×",
             m.code,
             secs(t0, t.first_unix_ms),
             t.requests,
             secs(t.first_unix_ms, t.last_unix_ms),
+            secs(t.first_unix_ms, t.last_posting_unix_ms),
             secs(t.last_unix_ms, exit),
             s / o
         );
+        if std::env::var_os("PAYRUN_BENCH_TIMELINE").is_some() {
+            let slots: Vec<String> = t.per_100ms.iter().map(|(p, o)| format!("{p}+{o}")).collect();
+            println!("P4i run {i}: requests per 100 ms (postings+others): {}", slots.join(" "));
+        }
         ours.push(o);
         seq.push(s);
     }

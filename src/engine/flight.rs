@@ -35,7 +35,7 @@
 //! dispatcher's order, due inquiries first, is lost); a smaller one leaves the rate idle.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -79,12 +79,21 @@ impl FlightConfig {
     }
 }
 
+/// Counters the dispatcher and its jobs share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Requests answered so far.
+    answers: AtomicU64,
+    /// Jobs started that have not yet left (waiting for their rate-limiter turn, or the intent).
+    waiting: AtomicUsize,
+}
+
 /// Set by a job the moment its request leaves (after its rate-limiter turn and, for a payout, its
 /// durable intent): when, and how many answers had come back by then.
 #[derive(Debug)]
 pub struct Departure {
     left: OnceLock<(Instant, u64)>,
-    answers: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 impl Departure {
@@ -94,7 +103,9 @@ impl Departure {
     }
 
     fn leave_at(&self, at: Instant) {
-        let _ = self.left.set((at, self.answers.load(Ordering::Relaxed)));
+        if self.left.set((at, self.shared.answers.load(Ordering::Relaxed))).is_ok() {
+            self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn left(&self) -> Option<(Instant, u64)> {
@@ -138,7 +149,7 @@ pub struct Flights {
     cap: usize,
     jobs: HashMap<Id, Flight>,
     counted: usize,
-    answers: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     latencies: Latencies,
     /// No counted request can stall before this (a lower bound; see [`Flights::release_stalled`]).
     next_check: Option<Instant>,
@@ -156,7 +167,7 @@ impl Flights {
             cfg,
             jobs: HashMap::new(),
             counted: 0,
-            answers: Arc::new(AtomicU64::new(0)),
+            shared: Arc::new(Shared::default()),
             latencies: Latencies { recent: VecDeque::with_capacity(WINDOW), since_sorted: 0, p90: None },
             next_check: None,
             waits_for_answers: false,
@@ -202,10 +213,17 @@ impl Flights {
         self.counted
     }
 
-    /// A departure for a job about to start: the job calls [`Departure::leave`] when its request
-    /// leaves.
+    /// Jobs that have not left yet: none means the rate limiter has no one queued, and a request
+    /// started now would leave at once (if the rate allows).
+    pub fn waiting(&self) -> usize {
+        self.shared.waiting.load(Ordering::Relaxed)
+    }
+
+    /// A departure for a job about to start (and counted as waiting until it leaves): the job calls
+    /// [`Departure::leave`] when its request leaves.
     pub fn departure(&self) -> Arc<Departure> {
-        Arc::new(Departure { left: OnceLock::new(), answers: self.answers.clone() })
+        self.shared.waiting.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Departure { left: OnceLock::new(), shared: self.shared.clone() })
     }
 
     /// A job started (with the departure it was given).
@@ -224,8 +242,13 @@ impl Flights {
         if !f.stalled {
             self.counted = self.counted.saturating_sub(1);
         }
+        if f.departure.left().is_none() {
+            // Ended before it left (stopped while waiting for its turn): no longer waiting. The
+            // job is over, so it cannot leave concurrently.
+            self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
         if answered {
-            self.answers.fetch_add(1, Ordering::Relaxed);
+            self.shared.answers.fetch_add(1, Ordering::Relaxed);
             if self.waits_for_answers {
                 self.next_check = None;
             }
@@ -243,7 +266,7 @@ impl Flights {
             return self.next_check;
         }
         let (after, overtaken) = (self.stall_after(), self.limit() as u64);
-        let answers = self.answers.load(Ordering::Relaxed);
+        let answers = self.shared.answers.load(Ordering::Relaxed);
         let mut next: Option<Instant> = None;
         let mut soonest = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         self.waits_for_answers = false;
@@ -358,10 +381,24 @@ mod tests {
         let mut f = flights(Some(1), 200, None);
         let t0 = Instant::now();
         let id = id_of(&h.rt, &mut h.set);
-        f.started(id, f.departure(), t0);
-        f.answers.fetch_add(100, Ordering::Relaxed);
+        let d = f.departure();
+        f.started(id, d.clone(), t0);
+        assert_eq!(f.waiting(), 1);
+        f.shared.answers.fetch_add(100, Ordering::Relaxed);
         f.release_stalled(t0 + Duration::from_secs(10));
         assert_eq!(f.counted(), 1);
+        // Stopped before its turn came: it never left, and no longer waits.
+        f.finished(id, t0 + Duration::from_secs(11), false);
+        assert_eq!((f.waiting(), f.counted(), f.len()), (0, 0, 0));
+        // A job that left is no longer waiting, and leaving twice changes nothing.
+        let id = id_of(&h.rt, &mut h.set);
+        let d = f.departure();
+        f.started(id, d.clone(), t0);
+        d.leave_at(t0);
+        d.leave_at(t0);
+        assert_eq!(f.waiting(), 0);
+        f.finished(id, t0 + Duration::from_millis(30), true);
+        assert_eq!(f.waiting(), 0);
     }
 
     #[test]
@@ -373,7 +410,7 @@ mod tests {
         while f.has_room() {
             h.start(&mut f, t0);
             n += 1;
-            f.answers.fetch_add(10, Ordering::Relaxed);
+            f.shared.answers.fetch_add(10, Ordering::Relaxed);
             f.release_stalled(t0 + Duration::from_secs(29));
             assert!(n <= 3);
         }

@@ -265,6 +265,37 @@ impl Dispatch {
         None
     }
 
+    /// The first inquiry of an accepted payout due before `horizon`, made due now. Only the first:
+    /// a pending payout or a row in doubt keeps its schedule (rule 3 times the inquiries of rows in
+    /// doubt; a pending payout asked early only answers pending again).
+    fn bring_forward(&mut self, now: Instant, horizon: Instant) -> bool {
+        let mut later = Vec::new();
+        let mut found = None;
+        while let Some(Reverse((at, seq))) = self.due.peek().copied() {
+            if at > horizon {
+                break;
+            }
+            self.due.pop();
+            match self.active.get(&seq) {
+                Some(a) if a.row.status.state() == RowState::Accepted && a.polls == 0 => {
+                    found = Some(seq);
+                    break;
+                }
+                Some(a) if a.row.status.state().needs_inquiry() => later.push(Reverse((at, seq))),
+                // A stale entry (the row moved on): dropped, as pop_due would.
+                _ => {}
+            }
+        }
+        self.due.extend(later);
+        match found {
+            Some(seq) => {
+                self.schedule(seq, now);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn next_due(&self) -> Option<Instant> {
         self.due.peek().map(|Reverse((at, _))| *at)
     }
@@ -430,6 +461,7 @@ pub async fn run(
 
     let mut jobs: JoinSet<JobResult> = JoinSet::new();
     let mut flights = Flights::new(cfg.flights());
+    let early_queue = (cfg.rate / 10).max(1) as usize;
     // Jobs stop on any stop (Ctrl-C, credentials refused, unreachable, poll timeout), not only on a
     // signal: a job still waiting for its rate-limiter turn then gives its row back unsent.
     let stop_jobs = Shutdown::new();
@@ -504,6 +536,10 @@ pub async fn run(
                 d.refill(journal)?;
                 match d.ready.pop_front() {
                     Some(r) => r,
+                    // Everything is sent. While the last payouts wait out their first poll the rate
+                    // would idle: while at most a tenth of a second's worth of the rate waits for a
+                    // turn, ask the next of them now (an inquiry changes nothing at the gateway).
+                    None if flights.waiting() < early_queue && d.bring_forward(now, now + cfg.first_poll) => continue,
                     None => break,
                 }
             };

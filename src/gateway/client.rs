@@ -251,8 +251,14 @@ impl GatewayClient {
         }
         // reqwest is built without a bundled crypto provider; ring is ours. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
+        let mut builder = reqwest::Client::builder().tls_backend_rustls();
+        if base.scheme() == "http" {
+            // Plain http to loopback (checked above) with redirects off: this client never makes a
+            // TLS handshake, so it needs no roots, and loading the platform's (~40 ms here) would
+            // only delay the first request. An empty store fails closed should one ever happen.
+            builder = builder.tls_certs_only([]);
+        }
+        let http = builder
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .pool_max_idle_per_host(options.pool.max(1))

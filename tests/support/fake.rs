@@ -91,7 +91,7 @@ impl Default for FakeOptions {
 }
 
 /// When the fake saw its calls (Unix ms): where a client's time went.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Timeline {
     pub requests: u64,
     /// Unix ms of the first and last request (0: none).
@@ -99,6 +99,8 @@ pub struct Timeline {
     pub last_unix_ms: u64,
     /// Unix ms of the last posting.
     pub last_posting_unix_ms: u64,
+    /// Requests (postings, other calls) per 100 ms since the first request.
+    pub per_100ms: Vec<(u32, u32)>,
 }
 
 #[derive(Default)]
@@ -131,6 +133,15 @@ impl FakeState {
         t.last_unix_ms = now;
         if posting {
             t.last_posting_unix_ms = now;
+        }
+        let slot = ((now - t.first_unix_ms) / 100) as usize;
+        if t.per_100ms.len() <= slot {
+            t.per_100ms.resize(slot + 1, (0, 0));
+        }
+        if posting {
+            t.per_100ms[slot].0 += 1;
+        } else {
+            t.per_100ms[slot].1 += 1;
         }
         let (lo, hi) = self.opts.unwrap_or_default().latency_ms;
         // xorshift: the fake needs spread, not a seed anyone replays.
@@ -332,7 +343,7 @@ impl FakeGateway {
 
     /// When the calls came.
     pub fn timeline(&self) -> Timeline {
-        lock(&self.state).timeline
+        lock(&self.state).timeline.clone()
     }
 
     /// Every payout applied.
