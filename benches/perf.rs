@@ -18,6 +18,8 @@
 //! | P5  | `resume` start → first gateway request, 1,000,000-row batch killed midway  | ≤ 2 s         |
 //! | P6  | peak RSS of `run` at 1,000,000 rows / at 10,000 rows                       | ≤ 1.5         |
 //! | P8  | `validate` of a 100,000-row .xlsx vs the same rows as CSV (time, peak RSS)  | context       |
+//! | P4i | P4 against an independent gateway (tests/support/fake.rs), with where the time went | ≥ 20× |
+//! | P7  | requests/s while sending ÷ rate, 3,000 rows at 200/s, 4% of postings and 1% of inquiries hang | ≥ 0.9 |
 //!
 //! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
 
@@ -536,6 +538,14 @@ fn main() {
         });
     }
 
+    if want("P4I") {
+        table.push(p4_independent(&dir, runs));
+    }
+
+    if want("P7") {
+        table.extend(p7_hung_requests(&dir, runs));
+    }
+
     println!("\n| id | measure | result | target | met |\n|---|---|---|---|---|");
     for r in &table {
         println!("| {} | {} | {} | {} | {} |", r.id, r.measure, r.value, r.target, if r.ok { "yes" } else { "NO" });
@@ -602,4 +612,159 @@ fn sequential_client(file: &Path, url: &str) {
             }
         }
     });
+}
+
+/// P4 against a gateway whose code is not payrun's own (the independent fake of the tests, 20-60 ms
+/// on every call, no faults): payrun vs the sequential client, and where payrun's time went (start
+/// to first request, first to last request against the rate's floor, last request to exit).
+fn p4_independent(dir: &Path, runs: usize) -> Row {
+    use support::fake::{FakeGateway, FakeOptions};
+    let file = input(dir, 1000);
+    let opts = FakeOptions { latency_ms: (20, 60), behaviours: false };
+    let (mut ours, mut seq, mut start, mut sending, mut end, mut floor) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for i in 0..runs {
+        let fake = FakeGateway::start_with(opts);
+        let state = fresh(dir, &format!("p4i-{i}"));
+        let (fs, st) = (file.display().to_string(), state.display().to_string());
+        let mut args = vec!["run", fs.as_str(), "--gateway", fake.url.as_str(), "--yes", "--state", st.as_str()];
+        args.extend_from_slice(&RATE_1000);
+        let t0 = now_ms();
+        let m = measure(payrun(dir, &args).stdout(Stdio::null()));
+        let t = fake.timeline();
+        drop(fake);
+        let secs = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1000.0;
+        let exit = t0 + m.wall.as_millis() as u64;
+        start.push(secs(t0, t.first_unix_ms));
+        sending.push(secs(t.first_unix_ms, t.last_unix_ms));
+        end.push(secs(t.last_unix_ms, exit));
+        floor.push(t.requests as f64 / 1000.0);
+        // PAYRUN_BENCH_SEQUENTIAL=skip: payrun's side only (a quick look at where its time goes).
+        let s = if std::env::var("PAYRUN_BENCH_SEQUENTIAL").is_ok_and(|v| v == "skip") {
+            f64::NAN
+        } else {
+            let fake = FakeGateway::start_with(opts);
+            let clock = Instant::now();
+            sequential_client(&file, &fake.url);
+            clock.elapsed().as_secs_f64()
+        };
+        let o = m.wall.as_secs_f64();
+        println!(
+            "P4i run {i}: payrun {o:.2}s (exit {}; start {:.3}s, {} requests {:.3}s of which postings {:.3}s, last request to exit {:.3}s), sequential client {s:.2}s: {:.1}×",
+            m.code,
+            secs(t0, t.first_unix_ms),
+            t.requests,
+            secs(t.first_unix_ms, t.last_unix_ms),
+            secs(t.first_unix_ms, t.last_posting_unix_ms),
+            secs(t.last_unix_ms, exit),
+            s / o
+        );
+        if std::env::var_os("PAYRUN_BENCH_TIMELINE").is_some() {
+            let slots: Vec<String> = t.per_100ms.iter().map(|(p, o)| format!("{p}+{o}")).collect();
+            println!("P4i run {i}: requests per 100 ms (postings+others): {}", slots.join(" "));
+        }
+        ours.push(o);
+        seq.push(s);
+    }
+    let (o, s) = (median(&mut ours), median(&mut seq));
+    let (a, b, c, f) = (median(&mut start), median(&mut sending), median(&mut end), median(&mut floor));
+    println!(
+        "P4i where payrun's {o:.2}s went (medians): start → first request {a:.3}s, first → last request {b:.3}s (the rate's floor for its calls: {f:.3}s), last request → exit {c:.3}s"
+    );
+    Row {
+        id: "P4i",
+        measure: "sequential client / payrun, 1000 rows, 20-60 ms, independent gateway".into(),
+        value: format!("{:.1}× ({s:.1}s / {o:.2}s: start {a:.2}s, requests {b:.2}s, end {c:.2}s)", s / o),
+        target: "≥ 20×",
+        ok: s / o >= 20.0,
+    }
+}
+
+/// P7: 3,000 rows at `--rate 200` (concurrency left to payrun) against the sandbox with 1% of
+/// postings hanging before they are applied, 3% applied and then never answered, 1% of inquiries
+/// hanging (each held past the client's 30 s timeout), 20-60 ms otherwise, the sandbox's own limit
+/// at 200/s. The figure: gateway requests per second during the sending phase (first request to
+/// the last row's first posting, counted by the sandbox) divided by 200. Also: the most requests
+/// the sandbox saw in flight at once, 429s from its limiter (any would mean payrun broke the rate),
+/// the inquiries payrun made on rows in doubt, and whether every row was paid exactly once.
+fn p7_hung_requests(dir: &Path, runs: usize) -> Vec<Row> {
+    let rows = env_num("PAYRUN_BENCH_P7_ROWS", 3000);
+    let file = input(dir, rows);
+    // The client's timeout as shipped (30 s): the hung requests cost what they cost an operator.
+    let config = dir.join("p7.toml");
+    std::fs::write(&config, "[gateway]\n").expect("config");
+    let sandbox = [
+        "--profile",
+        "clean",
+        "--latency",
+        "20..60",
+        "--rate-limit",
+        "200",
+        "--post-hang-before",
+        "10",
+        "--post-hang-after",
+        "30",
+        "--status-hang",
+        "10",
+    ];
+    let (mut ratios, mut peaks, mut doubts, mut walls) = (vec![], vec![], vec![], vec![]);
+    let (mut limited, mut twice) = (0u64, 0u64);
+    for i in 0..runs {
+        let seed = (i + 1).to_string();
+        let mut args = sandbox.to_vec();
+        args.extend(["--seed", seed.as_str()]);
+        let sb = Sandbox::start(&args);
+        let (m, _) = run_against(dir, &sb, &file, &format!("p7-{i}"), &["--rate", "200"], Some(&config));
+        let st: payrun::sandbox::Stats =
+            serde_json::from_value(sb.request_json("GET", "/__sandbox/stats")).unwrap_or_default();
+        let applied = sb.applied();
+        let once = applied.len() as u64 == rows && applied.iter().all(|p| p["times_applied"] == 1);
+        twice += u64::from(!once);
+        limited += st.rate_limited;
+        let phase = st.last_new_reference_unix_ms.saturating_sub(st.first_request_unix_ms) as f64 / 1000.0;
+        let ratio = st.requests_to_last_new_reference as f64 / phase / 200.0;
+        let summary: serde_json::Value = serde_json::from_str(&m.stdout).unwrap_or_default();
+        let doubt = summary["stats"]["doubt_inquiries"].as_f64().unwrap_or(f64::NAN);
+        let ours = summary["stats"]["max_in_flight"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "P7 run {i}: {} requests in {phase:.1}s of sending = {:.1}/s: {ratio:.3} of the rate; at most {} in flight at the sandbox ({ours} by payrun's count); {doubt} inquiries on rows in doubt, {} resends; {} 429s; run {:.1}s, exit {}; paid once: {once}",
+            st.requests_to_last_new_reference,
+            st.requests_to_last_new_reference as f64 / phase,
+            st.max_in_flight,
+            summary["stats"]["resends"],
+            st.rate_limited,
+            m.wall.as_secs_f64(),
+            m.code
+        );
+        ratios.push(ratio);
+        peaks.push(st.max_in_flight as f64);
+        doubts.push(doubt);
+        walls.push(m.wall.as_secs_f64());
+    }
+    let (ratio, peak, doubt, wall) = (median(&mut ratios), median(&mut peaks), median(&mut doubts), median(&mut walls));
+    vec![
+        Row {
+            id: "P7",
+            measure: format!(
+                "requests/s while sending ÷ rate, {rows} rows at 200/s, 4% of postings and 1% of inquiries hang"
+            ),
+            value: format!("{ratio:.3} (whole run {wall:.0}s)"),
+            target: "≥ 0.9",
+            ok: ratio >= 0.9,
+        },
+        Row {
+            id: "P7b",
+            measure: "most requests in flight at once; 429s from the gateway's limiter; paid twice".into(),
+            value: format!("{peak:.0}; {limited}; {twice} runs"),
+            target: "bounded; 0; 0",
+            ok: limited == 0 && twice == 0,
+        },
+        Row {
+            id: "P7c",
+            measure: "status inquiries on rows in doubt (the hangs' cost)".into(),
+            value: format!("{doubt:.0}"),
+            target: "reported",
+            ok: true,
+        },
+    ]
 }

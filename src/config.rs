@@ -142,6 +142,10 @@ pub struct RunFile {
     pub rate: Option<u32>,
     pub burst: Option<u32>,
     pub concurrency: Option<u32>,
+    /// Everything in flight at most, requests presumed stalled included (engine::flight): default
+    /// two seconds' worth of the rate, within 64..=512. Set it to the concurrency for a gateway
+    /// that allows only so many connections.
+    pub max_in_flight: Option<u32>,
     #[serde(with = "humantime_serde_opt")]
     pub poll_timeout: Option<Duration>,
     #[serde(with = "humantime_serde_opt")]

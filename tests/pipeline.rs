@@ -64,7 +64,7 @@ fn store(w: &World, file: &Path) -> Batch {
 
 fn fast_config() -> EngineConfig {
     EngineConfig {
-        concurrency: 16,
+        concurrency: Some(16),
         poll_timeout: Duration::from_secs(15),
         first_poll: Duration::from_millis(100),
         pending_poll: Duration::from_millis(200),
@@ -259,7 +259,7 @@ async fn refused_credentials_stop_the_batch_and_leave_the_rest_resumable() {
     std::fs::write(&file, text).expect("write");
     let batch = store(&w, &file);
     let mut cfg = fast_config();
-    cfg.concurrency = 1;
+    cfg.concurrency = Some(1);
     let out = engine::run(&w.journal, &batch, w.client.clone(), cfg, Shutdown::new(), &mut Silent).await.expect("run");
     assert!(matches!(out.stop, Stop::CredentialsRefused(_)), "{:?}", out.stop);
     let (_, rows) = result(&w, &batch);
@@ -283,7 +283,7 @@ async fn an_interrupted_run_resumes_without_paying_twice() {
         stopper.trigger();
     });
     let mut cfg = fast_config();
-    cfg.concurrency = 4;
+    cfg.concurrency = Some(4);
     let first =
         engine::run(&w.journal, &batch, w.client.clone(), cfg.clone(), shutdown, &mut Silent).await.expect("first");
     assert_eq!(first.stop, Stop::Interrupted);
@@ -313,4 +313,60 @@ async fn a_gateway_that_knows_payouts_only_by_reference_still_settles_them() {
     assert!(rows.iter().all(|r| r["status"] == "SUCCESS"), "asked by order id, then by reference");
     assert!(out.stats.inquiries >= 2 * rows.len() as u64, "every first inquiry (by order id) was unknown");
     assert_eq!(w.sandbox.ledger().duplicate_attempts, 0, "an accepted payout is never sent again");
+}
+
+/// Issue 12: hung requests pile up (a tenth of postings hang before they are applied, a tenth are
+/// applied and never answered, a tenth of inquiries hang, each held far past the client's timeout)
+/// while the gateway's own limiter stands at exactly payrun's rate. Nothing is refused 429, so the
+/// rate was never exceeded; more requests were in flight at the gateway than the concurrency limit
+/// (the hung ones had stopped counting); every row is paid exactly once and ends SUCCESS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_requests_pile_up_and_the_rate_is_never_exceeded() {
+    const RATE: u32 = 40;
+    const LIMIT: usize = 4;
+    let dir = tempfile::tempdir().expect("tmp");
+    let state = dir.path().join("state");
+    let journal = Journal::open(&state).expect("journal");
+    let mut opts = SandboxOptions::new(Profile::Clean, 12);
+    opts.knobs.latency = (5, 15);
+    opts.knobs.post_hang_before = 100;
+    opts.knobs.post_apply_then_timeout = 100;
+    opts.knobs.status_hang = 100;
+    opts.knobs.hang = Duration::from_secs(120);
+    opts.rate_limit = Some(RATE);
+    let latency = Some(opts.knobs.latency);
+    let sandbox = RunningSandbox::start(opts, ([127, 0, 0, 1], 0).into(), latency, None).await.expect("sandbox");
+    let timeout = Duration::from_secs(2);
+    let mut o = ClientOptions::new(sandbox.url());
+    o.timeout = timeout;
+    o.rate = Some((RATE, RATE / 10));
+    o.pool = 64;
+    let client = Arc::new(GatewayClient::new(&o, example_credentials()).expect("client"));
+    let w = World { _dir: dir, journal, sandbox, client, state };
+    let file = w.state.join("hung.csv");
+    let mut text = String::from("Name,Account,IFSC,Amount,Mode\n");
+    for i in 0..100 {
+        text.push_str(&format!("Payee {i},6100{i:08},HDFC0000003,{}.25,IMPS\n", 200 + i));
+    }
+    std::fs::write(&file, text).expect("write");
+    let batch = store(&w, &file);
+    let cfg = EngineConfig {
+        concurrency: Some(LIMIT),
+        rate: RATE,
+        request_timeout: timeout,
+        poll_timeout: Duration::from_secs(120),
+        ..fast_config()
+    };
+    let out = engine::run(&w.journal, &batch, w.client.clone(), cfg, Shutdown::new(), &mut Silent).await.expect("run");
+    assert_eq!(out.stop, Stop::Finished);
+    let stats = w.sandbox.stats();
+    assert_eq!(stats.rate_limited, 0, "the gateway's limiter at payrun's rate never refused a request: {stats:?}");
+    assert!(stats.max_in_flight > LIMIT as u64, "hung requests piled up beyond the limit: {stats:?}");
+    assert!(out.stats.stalled > 0 && out.stats.lost_answers > 0, "{:?}", out.stats);
+    assert!(out.stats.resends > 0, "a posting hung before applying is sent again after two TE0011: {:?}", out.stats);
+    let ledger = w.sandbox.ledger();
+    assert_eq!(ledger.applied, 100);
+    assert!(ledger.payouts.iter().all(|p| p.times_applied == 1));
+    let (_, rows) = result(&w, &batch);
+    assert!(rows.iter().all(|r| r["status"] == "SUCCESS"), "{rows:?}");
 }

@@ -397,7 +397,7 @@ pub async fn drive(
         config,
         &session.state.path,
         Some((settings.rate, settings.burst)),
-        settings.concurrency as usize,
+        engine_config(&settings, config).flights().cap(),
         embedded_profile(&settings),
     )
     .await

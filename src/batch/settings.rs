@@ -46,7 +46,8 @@ pub fn settings_for(
     let prev = previous.cloned();
     let rate = o.rate.or(prev.as_ref().map(|p| p.rate)).or(r.rate).unwrap_or(10).max(1);
     let burst = o.burst.or(prev.as_ref().map(|p| p.burst)).or(r.burst).unwrap_or((rate / 10).max(1)).max(1);
-    let concurrency = o.concurrency.or(prev.as_ref().map(|p| p.concurrency)).or(r.concurrency).unwrap_or(8).max(1);
+    // None: the engine derives it from the rate and the latency it observes (engine::flight).
+    let concurrency = o.concurrency.or(prev.as_ref().and_then(|p| p.concurrency)).or(r.concurrency).map(|c| c.max(1));
     let poll_timeout = o
         .poll_timeout
         .or(prev.as_ref().map(|p| Duration::from_millis(p.poll_timeout_ms)))
@@ -76,14 +77,15 @@ pub fn engine_config(s: &BatchSettings, config: &ConfigFile) -> EngineConfig {
     let r = &config.run;
     let d = EngineConfig::default();
     EngineConfig {
-        concurrency: s.concurrency as usize,
+        concurrency: s.concurrency.map(|c| c as usize),
+        rate: s.rate.max(1),
+        max_in_flight: r.max_in_flight.map(|m| m.max(1) as usize),
         poll_timeout: Duration::from_millis(s.poll_timeout_ms),
         first_poll: r.first_poll.unwrap_or(d.first_poll),
         pending_poll: r.first_poll.map(|f| f.saturating_mul(4)).unwrap_or(d.pending_poll),
         max_poll_interval: r.max_poll_interval.unwrap_or(d.max_poll_interval),
         resend_grace: r.resend_grace.unwrap_or(d.resend_grace),
         request_timeout: super::connect::request_timeout(config),
-        rate: Some(s.rate),
         latitude: s.latitude.clone(),
         longitude: s.longitude.clone(),
         payee_list_id: s.payee_list_id.clone(),

@@ -67,7 +67,8 @@ pub struct DriveArgs {
     /// Requests allowed at once above the rate (default: rate/10, at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: Option<u32>,
-    /// Requests in flight at most (default 8).
+    /// Requests in flight at most, not counting requests presumed stalled (default: derived from
+    /// the rate and the gateway's observed latency).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
     /// How long to keep polling pending payouts once all are sent (default 10m).
@@ -364,6 +365,7 @@ pub fn finish(
             v["stats"] = serde_json::json!({
                 "sends": s.sends_started, "postings_received": s.postings_received(), "inquiries": s.inquiries,
                 "resends": s.resends, "lost_answers": s.lost_answers, "not_sent": s.not_sent,
+                "doubt_inquiries": s.doubt_inquiries, "max_in_flight": s.max_in_flight, "stalled": s.stalled,
                 "elapsed_s": s.elapsed.as_secs_f64(),
             });
         }

@@ -3,6 +3,8 @@
 //! ```text
 //! payrun sandbox [--addr 127.0.0.1:8080] [--profile clean|realistic|chaos] [--seed N]
 //!                [--latency MS[..MS]] [--rate-limit N] [--ledger FILE] [--persist DIR]
+//!                [--post-hang-before PERMILLE] [--post-hang-after PERMILLE] [--status-hang PERMILLE]
+//!                [--hang DUR]
 //!                [--access-key K --merchant-key K --client-id ID --api-password P --user-id ID]
 //! ```
 //!
@@ -46,6 +48,18 @@ pub struct Args {
     /// Keep applied payouts in this directory, so a restarted sandbox remembers them.
     #[arg(long, value_name = "DIR")]
     persist: Option<PathBuf>,
+    /// Postings (per mille) that hang and are never applied; added to the profile's faults.
+    #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u64).range(0..=1000))]
+    post_hang_before: Option<u64>,
+    /// Postings (per mille) applied, then answered only after `--hang`; overrides the profile's.
+    #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u64).range(0..=1000))]
+    post_hang_after: Option<u64>,
+    /// Status inquiries (per mille) held for `--hang`; added to the profile's faults.
+    #[arg(long, value_name = "PERMILLE", value_parser = clap::value_parser!(u64).range(0..=1000))]
+    status_hang: Option<u64>,
+    /// How long a hung request is held before its answer (default 5m: past any client's timeout).
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    hang: Option<Duration>,
     /// Token lifetime (e.g. `20s`, `15m`); overrides the profile's.
     #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
     token_ttl: Option<Duration>,
@@ -106,6 +120,24 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     opts.rate_limit = args.rate_limit;
     if let Some(ttl) = args.token_ttl {
         opts.knobs.token_ttl = ttl;
+    }
+    let k = &mut opts.knobs;
+    k.post_hang_before = args.post_hang_before.unwrap_or(k.post_hang_before);
+    k.post_apply_then_timeout = args.post_hang_after.unwrap_or(k.post_apply_then_timeout);
+    k.status_hang = args.status_hang.unwrap_or(k.status_hang);
+    k.hang = args.hang.unwrap_or(k.hang);
+    let posting = k.post_5xx_before
+        + k.post_429
+        + k.post_hang_before
+        + k.post_apply_then_timeout
+        + k.post_apply_then_reset
+        + k.post_apply_then_5xx;
+    if posting > 1000 {
+        bail!("the posting faults add up to {posting} per mille with this profile: at most 1000");
+    }
+    let status = k.status_5xx + k.status_429 + k.status_reset + k.status_hang;
+    if status > 1000 {
+        bail!("the status faults add up to {status} per mille with this profile: at most 1000");
     }
     if args.rate_limit == Some(0) {
         bail!("--rate-limit must be at least 1");

@@ -106,7 +106,7 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
             config,
             &session.state.path,
             Some((s.rate.max(1), s.burst.max(1))),
-            s.concurrency.max(1) as usize,
+            batch::engine_config(s, config).flights().cap(),
             batch::embedded_profile(s),
         )
         .await?;

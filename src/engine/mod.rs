@@ -20,6 +20,7 @@
 //! every change an [`Event`] that [`lifecycle::apply`] decides. It never resends a row the gateway
 //! has accepted, nor one refused with TE0020 or TE0005.
 
+pub mod flight;
 pub mod progress;
 pub mod reading;
 
@@ -38,6 +39,8 @@ use crate::journal::writer::{Change, Writer};
 use crate::journal::{self, Batch, Event, Journal, JournalError, Row, RowState, RowStatus, lifecycle};
 use crate::shutdown::Shutdown;
 
+pub use flight::FlightConfig;
+use flight::Flights;
 pub use progress::{Progress, Snapshot};
 use reading::{AfterUnknown, Asked, Reaction, Then, Unknown, UnknownCount};
 
@@ -53,8 +56,14 @@ pub enum EngineError {
 /// How the engine works a batch.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Requests in flight at most.
-    pub concurrency: usize,
+    /// Requests counted in flight at most (a stalled request stops counting, see [`flight`]); none:
+    /// derived from the rate and the observed latency.
+    pub concurrency: Option<usize>,
+    /// Requests per second the client is paced at (the derived limits follow it; the client's rate
+    /// limiter, not this, keeps to it).
+    pub rate: u32,
+    /// Everything in flight at most, stalled requests included; none: derived from the rate.
+    pub max_in_flight: Option<usize>,
     /// How long to keep polling once everything is sent.
     pub poll_timeout: Duration,
     /// First status inquiry this long after an SU0000 posting (and after an unknown outcome).
@@ -75,8 +84,6 @@ pub struct EngineConfig {
     pub unreachable_after: Duration,
     /// Send nothing; only inquire on rows the gateway may have (`status --refresh`).
     pub inquire_only: bool,
-    /// The gateway's permitted requests per second (the client paces; this is for the ETA).
-    pub rate: Option<u32>,
     pub latitude: String,
     pub longitude: String,
     /// Used for rows without their own payee list id.
@@ -86,7 +93,9 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            concurrency: 8,
+            concurrency: None,
+            rate: 10,
+            max_in_flight: None,
             poll_timeout: Duration::from_secs(600),
             first_poll: Duration::from_millis(500),
             pending_poll: Duration::from_secs(2),
@@ -96,10 +105,21 @@ impl Default for EngineConfig {
             request_timeout: Duration::from_secs(30),
             unreachable_after: Duration::from_secs(120),
             inquire_only: false,
-            rate: None,
             latitude: String::new(),
             longitude: String::new(),
             payee_list_id: String::new(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// How requests are admitted: the limit, the cap, the timeout past which none can stall.
+    pub fn flights(&self) -> FlightConfig {
+        FlightConfig {
+            concurrency: self.concurrency,
+            rate: self.rate,
+            max_in_flight: self.max_in_flight,
+            request_timeout: self.request_timeout,
         }
     }
 }
@@ -247,6 +267,37 @@ impl Dispatch {
         None
     }
 
+    /// The first inquiry of an accepted payout due before `horizon`, made due now. Only the first:
+    /// a pending payout or a row in doubt keeps its schedule (rule 3 times the inquiries of rows in
+    /// doubt; a pending payout asked early only answers pending again).
+    fn bring_forward(&mut self, now: Instant, horizon: Instant) -> bool {
+        let mut later = Vec::new();
+        let mut found = None;
+        while let Some(Reverse((at, seq))) = self.due.peek().copied() {
+            if at > horizon {
+                break;
+            }
+            self.due.pop();
+            match self.active.get(&seq) {
+                Some(a) if a.row.status.state() == RowState::Accepted && a.polls == 0 => {
+                    found = Some(seq);
+                    break;
+                }
+                Some(a) if a.row.status.state().needs_inquiry() => later.push(Reverse((at, seq))),
+                // A stale entry (the row moved on): dropped, as pop_due would.
+                _ => {}
+            }
+        }
+        self.due.extend(later);
+        match found {
+            Some(seq) => {
+                self.schedule(seq, now);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn next_due(&self) -> Option<Instant> {
         self.due.peek().map(|Reverse((at, _))| *at)
     }
@@ -389,7 +440,7 @@ pub async fn run(
         stats: Snapshot::default(),
     };
     d.stats.init(&journal.state_counts(&batch.id)?);
-    d.stats.rate = cfg.rate;
+    d.stats.rate = Some(cfg.rate);
     // Rows the gateway may have: inquire first, before anything new is sent. Rows parked for a
     // person stay out of a run; `status --refresh` asks once more about those still in doubt (an
     // answer may now prove their fate), never about a mismatch (asking again cannot settle it).
@@ -412,6 +463,8 @@ pub async fn run(
     }
 
     let mut jobs: JoinSet<JobResult> = JoinSet::new();
+    let mut flights = Flights::new(cfg.flights());
+    let early_queue = (cfg.rate / 10).max(1) as usize;
     // Jobs stop on any stop (Ctrl-C, credentials refused, unreachable, poll timeout), not only on a
     // signal: a job still waiting for its rate-limiter turn then gives its row back unsent.
     let stop_jobs = Shutdown::new();
@@ -429,8 +482,12 @@ pub async fn run(
         if stop.is_some() {
             stop_jobs.trigger();
         }
-        // Start jobs.
-        while stop.is_none() && jobs.len() < cfg.concurrency.max(1) {
+        // Start jobs: while the limit has room, after stalled requests have stopped counting.
+        let mut stall_check = None;
+        if !flights.has_room() {
+            stall_check = flights.release_stalled(now);
+        }
+        while stop.is_none() && flights.has_room() {
             let now = Instant::now();
             if d.paused_until.is_some_and(|p| p > now) {
                 break;
@@ -442,6 +499,9 @@ pub async fn run(
                 let Some(a) = d.active.get_mut(&seq) else { continue };
                 a.polls += 1;
                 refreshed += 1;
+                if a.row.status.state() == RowState::InDoubt {
+                    d.stats.doubt_inquiries += 1;
+                }
                 let (id, by_order_id) = a.inquiry_id();
                 let mut request = row_record("request", &a.row);
                 request.call = Some("status".into());
@@ -449,12 +509,21 @@ pub async fn run(
                 writer.audit(request)?;
                 let client = client.clone();
                 let stop_signal = stop_jobs.clone();
-                jobs.spawn(async move {
+                let departure = flights.departure();
+                let gone = departure.clone();
+                let job = jobs.spawn(async move {
+                    let ask = async {
+                        let turn = client.wait_turn().await;
+                        gone.leave();
+                        client.status_traced(&id, Some(turn)).await
+                    };
+                    // An inquiry changes nothing at the gateway: a stop abandons it at any point.
                     tokio::select! {
-                        (outcome, trace) = client.status_traced(&id) => JobResult::Inquired { seq, outcome, by_order_id, trace },
+                        (outcome, trace) = ask => JobResult::Inquired { seq, outcome, by_order_id, trace },
                         _ = stop_signal.wait() => JobResult::Cancelled { seq },
                     }
                 });
+                flights.started(job.id(), departure, now);
                 continue;
             }
             if cfg.inquire_only {
@@ -470,6 +539,10 @@ pub async fn run(
                 d.refill(journal)?;
                 match d.ready.pop_front() {
                     Some(r) => r,
+                    // Everything is sent. While the last payouts wait out their first poll the rate
+                    // would idle: while at most a tenth of a second's worth of the rate waits for a
+                    // turn, ask the next of them now (an inquiry changes nothing at the gateway).
+                    None if flights.waiting() < early_queue && d.bring_forward(now, now + cfg.first_poll) => continue,
                     None => break,
                 }
             };
@@ -487,7 +560,9 @@ pub async fn run(
             let client = client.clone();
             let writer = writer.clone();
             let stop_signal = stop_jobs.clone();
-            jobs.spawn(async move {
+            let departure = flights.departure();
+            let gone = departure.clone();
+            let job = jobs.spawn(async move {
                 let turn = tokio::select! {
                     t = client.wait_turn() => t,
                     _ = stop_signal.wait() => return JobResult::Cancelled { seq },
@@ -500,9 +575,11 @@ pub async fn run(
                 if let Err(e) = writer.durable(change, request).await {
                     return JobResult::Journal(e);
                 }
+                gone.leave();
                 let (outcome, trace) = client.payout_traced(&req, Some(turn)).await;
                 JobResult::Sent { seq, outcome, trace, sent }
             });
+            flights.started(job.id(), departure, now);
             d.stats.count_transition(prev.state(), RowState::Sending);
             d.claimed_from.insert(seq, prev);
             d.stats.sends_started += 1;
@@ -534,6 +611,8 @@ pub async fn run(
         // Progress.
         if now.duration_since(last_tick) >= Duration::from_millis(200) {
             last_tick = now;
+            d.stats.max_in_flight = flights.max_in_flight as u64;
+            d.stats.stalled = flights.stalled_total;
             d.stats.elapsed = started.elapsed();
             d.stats.ready_left = d.ready.len() as u64 + if d.ready_exhausted { 0 } else { 1 };
             d.stats.requests = client.counts.requests();
@@ -553,12 +632,19 @@ pub async fn run(
         if let Some(since) = sending_done_at {
             wake = wake.min(since + cfg.poll_timeout);
         }
+        if let Some(t) = stall_check {
+            wake = wake.min(t.max(now));
+        }
         tokio::select! {
-            Some(res) = jobs.join_next(), if !jobs.is_empty() => {
+            Some(res) = jobs.join_next_with_id(), if !jobs.is_empty() => {
                 let result = match res {
-                    Ok(r) => r,
+                    Ok((job, r)) => {
+                        flights.finished(job, Instant::now(), answered(&r));
+                        r
+                    }
                     Err(e) => {
                         // A job panicked: its row keeps the state on disk (sending → in doubt on resume).
+                        flights.finished(e.id(), Instant::now(), false);
                         tracing::error!("a payout task failed: {e}");
                         stop.get_or_insert(Stop::Interrupted);
                         continue;
@@ -573,6 +659,8 @@ pub async fn run(
         }
     }
     writer.flush().await?;
+    d.stats.max_in_flight = flights.max_in_flight as u64;
+    d.stats.stalled = flights.stalled_total;
     d.stats.elapsed = started.elapsed();
     d.stats.ready_left = 0;
     d.stats.requests = client.counts.requests();
@@ -582,6 +670,17 @@ pub async fn run(
         w.close();
     }
     Ok(Outcome { stop: stop.unwrap_or(Stop::Finished), stats: d.stats })
+}
+
+/// Whether a job's last request got an HTTP answer (any status): the gateway is answering, and
+/// the request's latency is worth observing. A timeout, a reset or a refused connection is not.
+fn answered(result: &JobResult) -> bool {
+    match result {
+        JobResult::Sent { trace, .. } | JobResult::Inquired { trace, .. } => {
+            trace.last().is_some_and(|x| x.http.is_some())
+        }
+        JobResult::Cancelled { .. } | JobResult::Journal(_) => false,
+    }
 }
 
 /// Turns one job's result into events and follow-ups. Returns a reason to stop, if any.

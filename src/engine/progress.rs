@@ -32,6 +32,11 @@ pub struct Snapshot {
     pub lost_answers: u64,
     /// Postings the gateway provably never received (429/503 without a body, refused connection).
     pub not_sent: u64,
+    /// Status inquiries on rows in doubt (what lost answers cost).
+    pub doubt_inquiries: u64,
+    /// The most requests in flight at once, and the requests presumed stalled (engine::flight).
+    pub max_in_flight: u64,
+    pub stalled: u64,
     pub elapsed: Duration,
     /// Ready rows not yet sent (approximate while the journal is being paged).
     pub ready_left: u64,

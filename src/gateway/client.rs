@@ -258,8 +258,14 @@ impl GatewayClient {
         }
         // reqwest is built without a bundled crypto provider; ring is ours. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
+        let mut builder = reqwest::Client::builder().tls_backend_rustls();
+        if base.scheme() == "http" {
+            // Plain http to loopback (checked above) with redirects off: this client never makes a
+            // TLS handshake, so it needs no roots, and loading the platform's (~40 ms here) would
+            // only delay the first request. An empty store fails closed should one ever happen.
+            builder = builder.tls_certs_only([]);
+        }
+        let http = builder
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .pool_max_idle_per_host(options.pool.max(1))
@@ -474,18 +480,19 @@ impl GatewayClient {
         self.status_with(self.status_via, id).await
     }
 
-    /// [`GatewayClient::status`], with every HTTP exchange it made (for the evidence log).
-    pub async fn status_traced(&self, id: &str) -> (StatusOutcome, Vec<Exchange>) {
-        self.status_with_traced(self.status_via, id).await
+    /// [`GatewayClient::status`], with every HTTP exchange it made (for the evidence log). `turn`
+    /// is a rate-limiter slot the caller already waited for, as for a payout.
+    pub async fn status_traced(&self, id: &str, turn: Option<Turn>) -> (StatusOutcome, Vec<Exchange>) {
+        self.status_with_traced(self.status_via, id, turn).await
     }
 
     /// [`GatewayClient::status`] through a given call, whatever the configuration says.
     pub async fn status_with(&self, via: StatusVia, id: &str) -> StatusOutcome {
-        self.status_with_traced(via, id).await.0
+        self.status_with_traced(via, id, None).await.0
     }
 
-    async fn status_with_traced(&self, via: StatusVia, id: &str) -> (StatusOutcome, Vec<Exchange>) {
-        self.with_token("status", &self.counts.status, None, |token| {
+    async fn status_with_traced(&self, via: StatusVia, id: &str, turn: Option<Turn>) -> (StatusOutcome, Vec<Exchange>) {
+        self.with_token("status", &self.counts.status, turn, |token| {
             let rb = match via {
                 StatusVia::Payoutstatus => self
                     .http

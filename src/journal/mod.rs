@@ -71,7 +71,10 @@ pub type Result<T> = std::result::Result<T, JournalError>;
 pub struct BatchSettings {
     pub rate: u32,
     pub burst: u32,
-    pub concurrency: u32,
+    /// `--concurrency` when the operator chose one; none: derived by the engine from the rate and
+    /// the observed latency (journals of earlier versions hold the old default, 8).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
     pub poll_timeout_ms: u64,
     pub mode_auto: bool,
     pub skip_invalid: bool,
@@ -413,7 +416,9 @@ impl Journal {
         }
         let conn = connect(&path)?;
         let identity = file_identity(&path);
-        conn.execute_batch(TABLES)?;
+        // One transaction (a deferred one: nothing to write, nothing locked, when the tables are
+        // there): a new journal is created whole, with one fsync instead of one per table.
+        conn.execute_batch(&format!("BEGIN; {TABLES} COMMIT;"))?;
         let found: Option<String> =
             conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
         match found.and_then(|v| v.parse::<i64>().ok()) {
@@ -427,7 +432,7 @@ impl Journal {
             Some(1) => upgrade_v1(&conn)?,
             Some(v) => return Err(JournalError::Schema { path, found: v }),
         }
-        conn.execute_batch(INDEXES)?;
+        conn.execute_batch(&format!("BEGIN; {INDEXES} COMMIT;"))?;
         Ok(Journal { conn, path, dir: dir.to_path_buf(), identity })
     }
 

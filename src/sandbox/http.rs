@@ -44,6 +44,50 @@ pub struct SandboxState {
     calls: AtomicU64,
     first_ms: AtomicU64,
     last_ms: AtomicU64,
+    /// Requests answered 429 by the rate limiter (`--rate-limit`): a client that keeps to the
+    /// gateway's rate never sees one.
+    limited: AtomicU64,
+    /// API requests being handled now (a held answer included), and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    /// When a reference was last posted for the first time (Unix ms), and the requests counted up to
+    /// and including that posting: the end of a client's sending phase, and its work in it.
+    last_new_reference_ms: AtomicU64,
+    calls_at_last_new_reference: AtomicU64,
+}
+
+/// The sandbox's request counters (`GET /__sandbox/stats`; `POST` resets them), the instruments
+/// the benchmark and the tests judge a client by.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: u64,
+    /// Unix ms of the first and last API request (0: none).
+    pub first_request_unix_ms: u64,
+    pub last_request_unix_ms: u64,
+    /// Requests refused with 429 by `--rate-limit`.
+    pub rate_limited: u64,
+    pub in_flight: u64,
+    pub max_in_flight: u64,
+    /// Unix ms of the last first posting of a reference, and the requests up to it (0: none yet).
+    pub last_new_reference_unix_ms: u64,
+    pub requests_to_last_new_reference: u64,
+}
+
+/// Counts a request in flight for as long as its handler lives (an answer held, a reset).
+struct InFlight<'a>(&'a SandboxState);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a SandboxState) -> InFlight<'a> {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl SandboxState {
@@ -63,7 +107,36 @@ impl SandboxState {
             calls: AtomicU64::new(0),
             first_ms: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            last_new_reference_ms: AtomicU64::new(0),
+            calls_at_last_new_reference: AtomicU64::new(0),
         }
+    }
+
+    /// The request counters as of now.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.calls.load(Ordering::SeqCst),
+            first_request_unix_ms: self.first_ms.load(Ordering::SeqCst),
+            last_request_unix_ms: self.last_ms.load(Ordering::SeqCst),
+            rate_limited: self.limited.load(Ordering::SeqCst),
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+            max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
+            last_new_reference_unix_ms: self.last_new_reference_ms.load(Ordering::SeqCst),
+            requests_to_last_new_reference: self.calls_at_last_new_reference.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Zeroes the counters (requests in flight stay counted, and the most at once restarts from them).
+    fn reset_stats(&self) {
+        for c in [&self.calls, &self.first_ms, &self.last_ms, &self.limited] {
+            c.store(0, Ordering::SeqCst);
+        }
+        self.last_new_reference_ms.store(0, Ordering::SeqCst);
+        self.calls_at_last_new_reference.store(0, Ordering::SeqCst);
+        self.max_in_flight.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     /// The world, even if a handler panicked while holding it (the world stays consistent per call).
@@ -141,27 +214,22 @@ async fn dispatch(
     }
     if path == "/__sandbox/stats" {
         if method == Method::POST {
-            state.calls.store(0, Ordering::SeqCst);
-            state.first_ms.store(0, Ordering::SeqCst);
-            state.last_ms.store(0, Ordering::SeqCst);
+            state.reset_stats();
         }
-        return axum::Json(json!({
-            "requests": state.calls.load(Ordering::SeqCst),
-            "first_request_unix_ms": state.first_ms.load(Ordering::SeqCst),
-            "last_request_unix_ms": state.last_ms.load(Ordering::SeqCst),
-        }))
-        .into_response();
+        return axum::Json(state.stats()).into_response();
     }
     if path == "/__sandbox/health" {
         return axum::Json(json!({"ok": true})).into_response();
     }
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(1);
-    state.calls.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(&state);
+    let call = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
     let _ = state.first_ms.compare_exchange(0, now_ms, Ordering::SeqCst, Ordering::SeqCst);
     state.last_ms.fetch_max(now_ms, Ordering::SeqCst);
     if let Some(l) = &state.limiter {
         if l.check().is_err() {
+            state.limited.fetch_add(1, Ordering::SeqCst);
             return render(Reply::Empty(429, Some(1)), None).await;
         }
     }
@@ -180,7 +248,16 @@ async fn dispatch(
         state.world().issue_token(&h)
     } else if method == Method::POST && path == ep.payout_path {
         match form_of(&body) {
-            Some(f) => state.world().post_payout(&f),
+            Some(f) => {
+                let mut world = state.world();
+                let before = world.references_posted();
+                let reply = world.post_payout(&f);
+                if world.references_posted() > before {
+                    state.last_new_reference_ms.fetch_max(now_ms, Ordering::SeqCst);
+                    state.calls_at_last_new_reference.fetch_max(call, Ordering::SeqCst);
+                }
+                reply
+            }
             None => bad_form(),
         }
     } else if method == Method::POST && path == ep.status_path {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use http::Stats;
 pub use profile::{MAGIC_ACCOUNTS, Magic, Profile};
 pub use world::{Ledger, LedgerEntry, SandboxOptions, World};
 
@@ -61,6 +62,11 @@ impl RunningSandbox {
     /// The ledger as of now.
     pub fn ledger(&self) -> Ledger {
         self.state.world().ledger()
+    }
+
+    /// The request counters as of now (what `GET /__sandbox/stats` shows).
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
     }
 
     /// Stops accepting and closes every connection.

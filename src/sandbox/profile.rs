@@ -64,10 +64,20 @@ pub struct Knobs {
     pub post_apply_then_reset: u64,
     pub post_apply_then_5xx: u64,
     pub post_429: u64,
+    /// Postings that hang: held for [`Knobs::hang`] and never applied (the gateway stalled before it
+    /// got to the payout). No profile does this; `payrun sandbox --post-hang-before` and the
+    /// benchmark turn it on.
+    pub post_hang_before: u64,
     /// Status faults (per mille of inquiries).
     pub status_5xx: u64,
     pub status_429: u64,
     pub status_reset: u64,
+    /// Inquiries held for [`Knobs::hang`] (none by default; `--status-hang`).
+    pub status_hang: u64,
+    /// How long a hung answer is held: an applied payout's lost answer
+    /// (`post_apply_then_timeout`), a posting hung before applying, a hung inquiry. Longer than any
+    /// client's timeout, so the client never sees the answer.
+    pub hang: Duration,
     /// Status answers TE0011 for this long after applying (the gateway's index lags its posting).
     pub status_lag: Duration,
     /// Status inquiries know payouts by reference only, not by order id (a gateway that reads the
@@ -91,9 +101,12 @@ impl Profile {
                 post_apply_then_reset: 0,
                 post_apply_then_5xx: 0,
                 post_429: 0,
+                post_hang_before: 0,
                 status_5xx: 0,
                 status_429: 0,
                 status_reset: 0,
+                status_hang: 0,
+                hang: Duration::from_secs(300),
                 status_lag: Duration::ZERO,
                 status_by_reference_only: false,
             },
@@ -110,9 +123,12 @@ impl Profile {
                 post_apply_then_reset: 0,
                 post_apply_then_5xx: 0,
                 post_429: 0,
+                post_hang_before: 0,
                 status_5xx: 5,
                 status_429: 0,
                 status_reset: 0,
+                status_hang: 0,
+                hang: Duration::from_secs(300),
                 status_lag: Duration::ZERO,
                 status_by_reference_only: false,
             },
@@ -129,9 +145,12 @@ impl Profile {
                 post_apply_then_reset: 30,
                 post_apply_then_5xx: 20,
                 post_429: 30,
+                post_hang_before: 0,
                 status_5xx: 30,
                 status_429: 20,
                 status_reset: 10,
+                status_hang: 0,
+                hang: Duration::from_secs(300),
                 status_lag: Duration::from_millis(1500),
                 status_by_reference_only: false,
             },

@@ -203,6 +203,11 @@ fn html_500() -> Reply {
     )
 }
 
+/// What a stalled request finally gets, long after its client gave up.
+fn gateway_timeout() -> Reply {
+    Reply::Html(504, "<html><body><h1>504 Gateway Time-out</h1></body></html>".into())
+}
+
 /// Header lookup used by the world: lower-case names, values trimmed.
 pub type Headers = HashMap<String, String>;
 
@@ -418,6 +423,10 @@ impl World {
         if roll < k.post_5xx_before + k.post_429 {
             return Reply::Empty(429, Some(1));
         }
+        if roll < k.post_5xx_before + k.post_429 + k.post_hang_before {
+            // Stalled before it got to the payout: held, then an error page nobody waits for.
+            return Reply::Delay(k.hang, Box::new(gateway_timeout()));
+        }
         let collision = matches!(magic, Some(Magic::ReferenceCollision | Magic::CollisionAnswerLost));
         if collision && first && !self.payouts.contains_key(&reference) {
             // Someone else's payout already carries this reference (last month's file, say).
@@ -518,7 +527,7 @@ impl World {
             }),
         );
         // Faults after applying: the payout exists, the client cannot know.
-        let lost_forever = Duration::from_secs(300);
+        let lost_forever = k.hang;
         match magic {
             Some(Magic::ApplyThenTimeout) if first => return Reply::Delay(lost_forever, Box::new(answer)),
             Some(Magic::ApplyThenReset | Magic::ResetAndLaggingStatus | Magic::StatusByReferenceIsAnotherPayout)
@@ -537,7 +546,7 @@ impl World {
             }
             _ => {}
         }
-        let r = roll - k.post_5xx_before - k.post_429;
+        let r = roll - k.post_5xx_before - k.post_429 - k.post_hang_before;
         if r < k.post_apply_then_timeout {
             return Reply::Delay(lost_forever, Box::new(answer));
         }
@@ -639,6 +648,8 @@ impl World {
             Some(Reply::Empty(429, Some(1)))
         } else if roll < k.status_5xx + k.status_429 + k.status_reset {
             Some(Reply::Reset)
+        } else if roll < k.status_5xx + k.status_429 + k.status_reset + k.status_hang {
+            Some(Reply::Delay(k.hang, Box::new(gateway_timeout())))
         } else {
             None
         }
@@ -804,6 +815,11 @@ impl World {
                 "state": "COMPLETED", "type": "UPI", "utr_no": format!("{:012}", pick(dice(self.seed(), &[token.as_bytes()]), 1_000_000_000_000))}},
                 "message": "Details Fetched Successfuly.!"}),
         )
+    }
+
+    /// How many distinct references have been posted (applied or not).
+    pub fn references_posted(&self) -> usize {
+        self.post_attempts.len()
     }
 
     /// Every token issued so far (a test instrument: lets a test check no token leaked anywhere).

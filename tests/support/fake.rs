@@ -12,6 +12,10 @@
 //!   payout applied and then answered HTTP 500 with a TE0020 body, or 503 with a TE0005 body,
 //!   status amounts with charges, and TE0020 both for payouts applied and not applied;
 //! - payouts can be preloaded, as if an earlier run (with another journal) had made them.
+//!
+//! [`FakeGateway::start_with`] adds a latency to every call and can turn the behaviours off: the
+//! benchmark measures payrun against it (a gateway whose code path is not payrun's own), and reads
+//! its [`Timeline`] to see where a run's time went.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,8 +75,37 @@ pub struct FakePayout {
     pub preloaded: bool,
 }
 
+/// How a fake gateway is started.
+#[derive(Clone, Copy, Debug)]
+pub struct FakeOptions {
+    /// Every call (token, posting, status) is answered after this many ms, uniform in the range.
+    pub latency_ms: (u64, u64),
+    /// The behaviours by account number ([`Behaviour`]); off, every posting is [`Behaviour::Normal`].
+    pub behaviours: bool,
+}
+
+impl Default for FakeOptions {
+    fn default() -> Self {
+        FakeOptions { latency_ms: (0, 0), behaviours: true }
+    }
+}
+
+/// When the fake saw its calls (Unix ms): where a client's time went.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    pub requests: u64,
+    /// Unix ms of the first and last request (0: none).
+    pub first_unix_ms: u64,
+    pub last_unix_ms: u64,
+    /// Unix ms of the last posting.
+    pub last_posting_unix_ms: u64,
+    /// Requests (postings, other calls) per 100 ms since the first request.
+    pub per_100ms: Vec<(u32, u32)>,
+}
+
 #[derive(Default)]
 struct FakeState {
+    opts: Option<FakeOptions>,
     payouts: Vec<FakePayout>,
     by_ref: HashMap<String, usize>,
     by_order: HashMap<u64, usize>,
@@ -80,6 +113,55 @@ struct FakeState {
     next_order: u64,
     tokens: u64,
     postings: u64,
+    timeline: Timeline,
+    dice: u64,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl FakeState {
+    /// Notes a request in the timeline and returns how long to wait before answering it.
+    fn arrive(&mut self, posting: bool) -> Duration {
+        let now = unix_ms();
+        let t = &mut self.timeline;
+        t.requests += 1;
+        if t.first_unix_ms == 0 {
+            t.first_unix_ms = now;
+        }
+        t.last_unix_ms = now;
+        if posting {
+            t.last_posting_unix_ms = now;
+        }
+        let slot = ((now - t.first_unix_ms) / 100) as usize;
+        if t.per_100ms.len() <= slot {
+            t.per_100ms.resize(slot + 1, (0, 0));
+        }
+        if posting {
+            t.per_100ms[slot].0 += 1;
+        } else {
+            t.per_100ms[slot].1 += 1;
+        }
+        let (lo, hi) = self.opts.unwrap_or_default().latency_ms;
+        // xorshift: the fake needs spread, not a seed anyone replays.
+        self.dice = self.dice.max(0x2545_F491_4F6C_DD1D);
+        self.dice ^= self.dice << 13;
+        self.dice ^= self.dice >> 7;
+        self.dice ^= self.dice << 17;
+        Duration::from_millis(lo + self.dice % (hi.saturating_sub(lo) + 1))
+    }
+
+    fn behaviour(&self, account: &str) -> Behaviour {
+        if self.opts.unwrap_or_default().behaviours { Behaviour::of(account) } else { Behaviour::Normal }
+    }
+}
+
+/// Waits out a call's latency (none for a fake started without one).
+async fn latency(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
 }
 
 impl FakeState {
@@ -133,11 +215,12 @@ async fn token(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> R
     if headers.get("access_key").is_none() || headers.get("client_id").is_none() {
         return answer(400, json!({"code": 400, "status": false, "message": "Client Id headers is required."}));
     }
-    let n = {
+    let (n, wait) = {
         let mut s = lock(&st);
         s.tokens += 1;
-        s.tokens
+        (s.tokens, s.arrive(false))
     };
+    latency(wait).await;
     answer(200, json!({"status": true, "data": {"token": format!("faketoken{n:08}")}, "message": "ok"}))
 }
 
@@ -145,7 +228,11 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     let f = form(&body);
     let get = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (reference, account, ifsc, amount) = (get("externalRef"), get("accountNumber"), get("bankIfsc"), get("amount"));
-    let behaviour = Behaviour::of(&account);
+    let (behaviour, wait) = {
+        let mut s = lock(&st);
+        (s.behaviour(&account), s.arrive(true))
+    };
+    latency(wait).await;
     let (first, existing, order_id) = {
         let mut s = lock(&st);
         s.postings += 1;
@@ -202,6 +289,8 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         Some(other) => other.to_string(),
         None => String::new(),
     };
+    let wait = lock(&st).arrive(false);
+    latency(wait).await;
     let s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
     let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n)).or_else(|| s.by_ref.get(&id));
@@ -209,7 +298,7 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         return answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}));
     };
     let mut amount: f64 = p.amount.parse().unwrap_or(0.0);
-    if Behaviour::of(&p.account) == Behaviour::Charges {
+    if s.behaviour(&p.account) == Behaviour::Charges {
         amount += 10.0;
     }
     let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
@@ -223,12 +312,17 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
 impl FakeGateway {
     /// Starts the fake on a free loopback port, on its own runtime thread.
     pub fn start() -> FakeGateway {
+        FakeGateway::start_with(FakeOptions::default())
+    }
+
+    /// [`FakeGateway::start`] with a latency, or without the behaviours.
+    pub fn start_with(opts: FakeOptions) -> FakeGateway {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("fake gateway runtime");
-        let state = Arc::new(Mutex::new(FakeState::default()));
+        let state = Arc::new(Mutex::new(FakeState { opts: Some(opts), ..FakeState::default() }));
         let app = axum::Router::new()
             .route("/api/uat/merchant/getToken", post(token))
             .route("/api/payoutapi", post(payout))
@@ -245,6 +339,11 @@ impl FakeGateway {
     /// Applies a payout as an earlier run (with another journal) would have.
     pub fn preload(&self, reference: &str, account: &str, ifsc: &str, amount: &str) -> u64 {
         lock(&self.state).apply(reference, account, ifsc, amount, true)
+    }
+
+    /// When the calls came.
+    pub fn timeline(&self) -> Timeline {
+        lock(&self.state).timeline.clone()
     }
 
     /// Every payout applied.
