@@ -23,11 +23,9 @@
 //!   gateway that stops answering altogether stops receiving requests once the limit's worth are
 //!   waiting, instead of being fed a cap's worth of rows that would all end in doubt.
 //!
-//! The measured alternatives (README, Performance): a shorter payout timeout frees slots sooner
-//! but turns every answer slower than it into a row in doubt (inquiries, and resends after two
-//! "unknown reference" answers), and a real gateway that calls the bank synchronously answers in
-//! seconds; an adaptive limit of the AIMD kind shrinks on timeouts, the opposite of what a hung
-//! request calls for.
+//! The alternatives, and the measurements that decided between them, are in the engine's module
+//! doc: a shorter payout timeout turns every slow answer into a row in doubt, an AIMD limit shrinks
+//! on timeouts.
 //!
 //! **Why the limit is derived from the rate.** Unless the operator sets it, the limit is the
 //! requests needed to keep the rate busy: rate × the 90th percentile of the observed latency, twice
