@@ -89,7 +89,7 @@ struct Shared {
 /// Set by a job the moment its request leaves (after its rate-limiter turn and, for a payout, its
 /// durable intent): when, and how many answers had come back by then.
 #[derive(Debug)]
-pub struct Departure {
+pub(crate) struct Departure {
     left: OnceLock<(Instant, u64)>,
     shared: Arc<Shared>,
 }
@@ -142,7 +142,7 @@ impl Latencies {
 }
 
 /// The jobs in flight (see the module doc).
-pub struct Flights {
+pub(crate) struct Flights {
     cfg: FlightConfig,
     cap: usize,
     jobs: HashMap<Id, Flight>,
