@@ -2,9 +2,9 @@
 //! and how many requests may be out at once. Pure bookkeeping: the dispatcher asks it whether a job
 //! may start, tells it when one starts and ends, and the jobs mark the moment their request leaves.
 //!
-//! It owns three numbers and must never own more: it never delays, sends or cancels a request (the
-//! rate limiter paces, the dispatcher sends, a request ends only on its answer or the client's
-//! timeout), and it never looks at a row.
+//! It owns the jobs' count and the latency estimate, nothing else: it never delays, sends or cancels
+//! a request (the rate limiter paces, the dispatcher sends, a request ends only on its answer or the
+//! client's timeout), and it never looks at a row.
 //!
 //! **Why a stalled request leaves the count.** Against a gateway where a few percent of requests
 //! hang until the client's 30 s timeout, a fixed limit spends its slots on them: the batch moved at
@@ -47,9 +47,9 @@ const STALL_FACTOR: u32 = 4;
 const FIRST_GUESS: Duration = Duration::from_millis(100);
 /// Answered latencies kept (the most recent).
 const WINDOW: usize = 256;
-/// Limits of the derived concurrency.
+/// The derived concurrency limit is never below this (and the headroom added to rate × latency).
 const MIN_LIMIT: usize = 4;
-/// Limits of the derived cap on everything in flight: two seconds of the rate, at least this many...
+/// The derived cap on everything in flight is two seconds of the rate, at least this many...
 const MIN_CAP: usize = 64;
 /// ... and at most this many (sockets: well inside the usual 1,024 open files).
 const MAX_CAP: usize = 512;
@@ -89,7 +89,7 @@ struct Shared {
 /// Set by a job the moment its request leaves (after its rate-limiter turn and, for a payout, its
 /// durable intent): when, and how many answers had come back by then.
 #[derive(Debug)]
-pub struct Departure {
+pub(crate) struct Departure {
     left: OnceLock<(Instant, u64)>,
     shared: Arc<Shared>,
 }
@@ -142,7 +142,7 @@ impl Latencies {
 }
 
 /// The jobs in flight (see the module doc).
-pub struct Flights {
+pub(crate) struct Flights {
     cfg: FlightConfig,
     cap: usize,
     jobs: HashMap<Id, Flight>,
