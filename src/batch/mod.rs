@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn quoting_for_a_shell() {
-        assert_eq!(shell_quote("/tmp/state-1"), "/tmp/state-1");
+        assert_eq!(shell_quote("/srv/payroll/state-1"), "/srv/payroll/state-1");
         assert_eq!(shell_quote("my state"), "'my state'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");
