@@ -10,7 +10,10 @@
 
 mod support;
 
-use support::work::{Out, Work, count_status, embedded_world, exec, mode_of, read_csv, result_rows, status_count};
+use support::work::{
+    Out, RESULT_COLUMNS, Work, count_status, embedded_world, exec, mode_of, read_csv, result_rows, s, sample,
+    status_count,
+};
 use support::{EXAMPLE_CREDS, Sandbox};
 
 use std::collections::{HashMap, HashSet};
@@ -20,27 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Embedded sandbox, clean profile, fast pace (concurrency given separately).
 const FAST: [&str; 6] = ["--sandbox-profile", "clean", "--rate", "2000", "--burst", "200"];
-
-const RESULT_COLUMNS: [&str; 10] = [
-    "external_ref",
-    "amount_inr",
-    "status",
-    "code",
-    "message",
-    "gateway_ref",
-    "utr",
-    "submitted_at",
-    "completed_at",
-    "attempts",
-];
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
 
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {

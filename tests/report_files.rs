@@ -7,39 +7,16 @@
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use payrun::money::Amount;
+use support::work::{CONFIG, RESULT_COLUMNS, mode_of, read_csv, result_rows, s, sample};
 use support::{BIN, EXAMPLE_CREDS};
-
-const CONFIG: &str = "[gateway]\ntimeout = \"1s\"\n[run]\nfirst_poll = \"100ms\"\nmax_poll_interval = \"500ms\"\nresend_grace = \"600ms\"\n";
 
 /// Embedded sandbox, clean profile, fast pace.
 const FAST: [&str; 8] = ["--sandbox-profile", "clean", "--rate", "2000", "--burst", "200", "--concurrency", "16"];
-
-const RESULT_COLUMNS: [&str; 10] = [
-    "external_ref",
-    "amount_inr",
-    "status",
-    "code",
-    "message",
-    "gateway_ref",
-    "utr",
-    "submitted_at",
-    "completed_at",
-    "attempts",
-];
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
 
 struct Work {
     dir: tempfile::TempDir,
@@ -119,21 +96,6 @@ impl Work {
     }
 }
 
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let header = rdr.headers().expect("header").iter().map(str::to_string).collect();
-    let rows = rdr.records().map(|r| r.expect("record").iter().map(str::to_string).collect()).collect();
-    (header, rows)
-}
-
-fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let (header, rows) = read_csv(path);
-    rows.into_iter().map(|r| header.iter().cloned().zip(r).collect()).collect()
-}
-
 /// A sheet as rows of cells (trailing empty cells as `Data::Empty`).
 fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
     let mut wb: Xlsx<_> = open_workbook(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
@@ -173,10 +135,6 @@ fn excel_serial(rfc3339: &str, offset_minutes: i64) -> f64 {
     (t - epoch).num_milliseconds() as f64 / 86_400_000.0
 }
 
-fn mode_of(path: &Path) -> u32 {
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
-
 // -------------------------------------------------------------------------------------------------
 
 #[test]
@@ -196,7 +154,7 @@ fn the_workbook_of_the_magic_run_has_every_row_the_totals_and_the_rows_that_need
     assert!(leftovers.is_empty(), "no temporary files left: {leftovers:?}");
     // The same batch as CSV, to compare with.
     w.run(&["report", &batch, "--state", "S", "--out", "R.csv"]).expect_code(0, "report csv");
-    let csv = csv_rows(&w.path().join("R.csv"));
+    let csv = result_rows(&w.path().join("R.csv"));
 
     let wb: Xlsx<_> = open_workbook(&xlsx).expect("open");
     assert_eq!(wb.sheet_names(), ["Results", "Summary", "Needs attention"]);
@@ -346,7 +304,7 @@ fn the_workbook_keeps_every_digit_as_text_and_formulas_inert() {
     // UTC by configuration: the CSV's time exactly.
     let batch = summary["batch"].as_str().expect("batch");
     w.run(&["report", batch, "--state", "S", "--out", "R.csv"]).expect_code(0, "report");
-    let csv = csv_rows(&w.path().join("R.csv"));
+    let csv = result_rows(&w.path().join("R.csv"));
     match &rows[1][col("completed_at")] {
         Data::DateTime(d) => {
             let diff = (d.as_f64() - excel_serial(&csv[0]["completed_at"], 0)).abs() * 86_400_000.0;
@@ -371,7 +329,7 @@ fn csv_amount_inr_is_plain_two_decimals_and_sums_to_the_control_total() {
     let w = Work::new();
     let out = w.pay(&sample("salary-2026-11.csv"), &["--json", "--out", "R.csv"], 0);
     let summary = out.json();
-    let rows = csv_rows(&w.path().join("R.csv"));
+    let rows = result_rows(&w.path().join("R.csv"));
     assert_eq!(rows.len(), 200);
     let (in_header, _) = read_csv(&sample("salary-2026-11.csv"));
     let (header, _) = read_csv(&w.path().join("R.csv"));
@@ -393,7 +351,7 @@ fn csv_amount_inr_is_plain_two_decimals_and_sums_to_the_control_total() {
     // An invalid row: its amount when readable, else empty.
     let w = Work::new();
     let out = w.pay(&sample("mistakes.csv"), &["--skip-invalid", "--out", "M.csv"], 0);
-    let rows = csv_rows(&w.path().join("M.csv"));
+    let rows = result_rows(&w.path().join("M.csv"));
     let by_ref: HashMap<&str, &str> =
         rows.iter().map(|r| (r["Reference"].as_str(), r["amount_inr"].as_str())).collect();
     assert_eq!(by_ref["NOV-009"], "", "no amount: empty\n{}", out.stderr);
@@ -460,7 +418,7 @@ fn failed_keeps_the_reason_in_last_error_and_its_file_validates() {
     let mut expected_header = in_header.clone();
     expected_header.push("last_error".into());
     assert_eq!(header, expected_header);
-    let result = csv_rows(&w.path().join("R.csv"));
+    let result = result_rows(&w.path().join("R.csv"));
     // A row's own reference gets -R1 in the retry file (the gateway has seen the original).
     let ref_col = in_header.iter().position(|h| h == "Reference").expect("Reference column");
     let expected: Vec<(Vec<String>, String)> = result

@@ -202,11 +202,13 @@ impl Flights {
     }
 
     /// Jobs in flight (counted and stalled).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.jobs.len()
     }
 
     /// Jobs counted against the limit.
+    #[cfg(test)]
     pub fn counted(&self) -> usize {
         self.counted
     }

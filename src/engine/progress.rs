@@ -80,17 +80,7 @@ impl Snapshot {
 
     /// Rows of the batch sent at least once (the gateway may have them).
     pub fn sent(&self) -> u64 {
-        [
-            RowState::Sending,
-            RowState::Accepted,
-            RowState::InDoubt,
-            RowState::Pending,
-            RowState::Success,
-            RowState::Failed,
-        ]
-        .iter()
-        .map(|s| self.get(*s))
-        .sum()
+        RowState::ALL.iter().filter(|s| s.was_sent()).map(|s| self.get(*s)).sum()
     }
 
     /// Postings that may have reached the gateway (started, less those it provably never got).

@@ -103,6 +103,11 @@ impl RowState {
         matches!(self, RowState::Accepted | RowState::InDoubt | RowState::Pending)
     }
 
+    /// The row was sent at least once (the gateway may have it, or answered it).
+    pub fn was_sent(self) -> bool {
+        self.needs_inquiry() || matches!(self, RowState::Sending | RowState::Success | RowState::Failed)
+    }
+
     /// The row may still be paid (SPEC 3.2 rule a): not final, whether sent or not.
     pub fn may_still_be_paid(self) -> bool {
         !self.is_final()

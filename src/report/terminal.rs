@@ -97,9 +97,6 @@ fn truncate_left(s: &str, max: usize) -> String {
 pub fn command_lines(command: &str, indent: usize) -> Vec<String> {
     let pad = " ".repeat(indent);
     let more = " ".repeat(indent + 2);
-    let mut lines = Vec::new();
-    let mut line = pad.clone();
-    let mut empty = true;
     // Break only before an option, so an option stays with its value (`--as paid|unpaid`).
     let mut words: Vec<String> = Vec::new();
     for w in command.split(' ') {
@@ -111,33 +108,28 @@ pub fn command_lines(command: &str, indent: usize) -> Vec<String> {
             _ => words.push(w.to_string()),
         }
     }
-    for (i, word) in words.iter().enumerate() {
-        let last = i + 1 == words.len();
-        // Room for the word, and for " \\" unless it ends the command.
-        let need = cols(&line) + usize::from(!empty) + cols(word) + if last { 0 } else { 2 };
-        if !empty && need > WIDTH {
-            line.push_str(" \\");
-            lines.push(std::mem::replace(&mut line, more.clone()));
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    lines.push(line);
-    lines
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    fill(&words, &pad, &more, " \\")
 }
 
 /// `text` wrapped at word boundaries to [`WIDTH`], the first line after `first`, the others after
 /// `rest`.
 pub fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
+    fill(&text.split_whitespace().collect::<Vec<_>>(), first, rest, "")
+}
+
+/// `words` filled into lines of at most [`WIDTH`] columns (a single longer word excepted), the
+/// first line after `first`, the others after `rest`; every line but the last ends with `mark`.
+fn fill(words: &[&str], first: &str, rest: &str, mark: &str) -> Vec<String> {
+    let n = words.len();
     let mut lines = Vec::new();
     let mut line = first.to_string();
     let mut empty = true;
-    for word in text.split_whitespace() {
-        if !empty && cols(&line) + 1 + cols(word) > WIDTH {
+    for (i, word) in words.iter().enumerate() {
+        // Room for the word, and for the mark unless the word ends the text.
+        let need = cols(&line) + usize::from(!empty) + cols(word) + if i + 1 == n { 0 } else { cols(mark) };
+        if !empty && need > WIDTH {
+            line.push_str(mark);
             lines.push(std::mem::replace(&mut line, rest.to_string()));
             empty = true;
         }

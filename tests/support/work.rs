@@ -5,13 +5,38 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{BIN, EXAMPLE_CREDS};
 
 /// A fast configuration: short client timeout and poll schedule.
 pub const CONFIG: &str = "[gateway]\ntimeout = \"1s\"\n[run]\nfirst_poll = \"100ms\"\nmax_poll_interval = \"500ms\"\nresend_grace = \"600ms\"\n";
+
+/// Columns payrun appends to the input's, as SPEC section 5 lists them (written out here, not
+/// taken from the library, so a change to the library's list fails the tests).
+pub const RESULT_COLUMNS: [&str; 10] = [
+    "external_ref",
+    "amount_inr",
+    "status",
+    "code",
+    "message",
+    "gateway_ref",
+    "utr",
+    "submitted_at",
+    "completed_at",
+    "attempts",
+];
+
+/// A file of the repo's `samples/`.
+pub fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+}
+
+/// A path as an argument.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
+}
 
 /// One test's working directory: `payrun.toml` and, by convention, the state directory `S`.
 pub struct Work {
