@@ -143,17 +143,21 @@ fn repair(text: &str) -> String {
     out
 }
 
-/// A key as payrun compares it: lower case, without `_`, `-` and spaces (`Order-Id` = `order_id`).
-fn norm_key(k: &str) -> String {
-    k.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+/// Two keys are the same to payrun when they are equal in lower case without `_`, `-` and spaces
+/// (`Order-Id` = `order_id`). Compared character by character: it runs for every key of every
+/// answer, so it allocates nothing.
+fn same_key(a: &str, b: &str) -> bool {
+    fn norm(k: &str) -> impl Iterator<Item = char> + '_ {
+        k.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase)
+    }
+    a == b || norm(a).eq(norm(b))
 }
 
-/// Looks a field up by any of `names` (compared with [`norm_key`]) in `obj`.
+/// Looks a field up by any of `names` (compared with [`same_key`]) in `obj`.
 pub fn field<'a>(obj: &'a Value, names: &[&str]) -> Option<&'a Value> {
     let map = obj.as_object()?;
     for name in names {
-        let want = norm_key(name);
-        if let Some((_, v)) = map.iter().find(|(k, _)| norm_key(k) == want) {
+        if let Some((_, v)) = map.iter().find(|(k, _)| same_key(k, name)) {
             return Some(v);
         }
     }
