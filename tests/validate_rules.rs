@@ -886,6 +886,28 @@ fn fields_are_trimmed_including_no_break_space() {
 }
 
 #[test]
+fn fields_are_trimmed_of_direction_marks_and_other_invisible_format_characters() {
+    // Cells pasted from a right-to-left document, a PDF or a web page carry LRM/RLM, embeddings,
+    // isolates and word joiners around the visible text: SPEC section 2 trims them before any rule,
+    // and a row of nothing else is a blank line.
+    let o = scan(&format!(
+        "{H}\u{200f}Ravi Kumar\u{200e},\u{200e}39628544321\u{200e},\u{202a}SBIN0000001\u{202c},\u{2066}1500.00\u{2069},\u{2060}NEFT\u{2060},\u{061c}NOV-1\u{00ad}\n\
+         \u{200e},\u{200f},\u{202c},,,\n\
+         Sunita Devi,\u{200e}50100234567890,HDFC0000001,100,NEFT,\n"
+    ));
+    assert_eq!(o.rows.len(), 2, "{:?}", o.rows);
+    let r = o.valid(0);
+    assert_eq!(r.name, "Ravi Kumar");
+    assert_eq!(r.account, "39628544321");
+    assert_eq!(r.ifsc, "SBIN0000001");
+    assert_eq!(r.amount.paise(), 150000);
+    assert_eq!(r.mode, Mode::Neft);
+    assert_eq!(r.reference.as_deref(), Some("NOV-1"));
+    assert_eq!(o.row(1).line, 4, "the line of only marks is skipped, the next keeps its physical line");
+    assert_eq!(o.valid(1).account, "50100234567890");
+}
+
+#[test]
 fn long_fields_many_columns_and_chunk_boundaries() {
     // A field far longer than the reader's buffers, and more columns than its first guess.
     let extra: Vec<String> = (0..100).map(|i| format!("X{i}")).collect();

@@ -360,6 +360,19 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The delimiter an Excel `sep=` line declares (`sep=;` as the file's first line, which Excel
+/// writes and reads to pick the delimiter whatever the machine's locale), if the first non-blank
+/// line is one. Comma, semicolon, tab or `|`.
+pub fn declared_delimiter(head: &[u8]) -> Option<u8> {
+    let line =
+        head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))?;
+    let line = line.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")).unwrap_or(line);
+    if line.len() == 5 && line[..4].eq_ignore_ascii_case(b"sep=") && matches!(line[4], b',' | b';' | b'\t' | b'|') {
+        return Some(line[4]);
+    }
+    None
+}
+
 /// Picks the delimiter from the first non-blank line: tab or semicolon when that line has more of
 /// them than commas (outside quotes), else comma.
 pub fn detect_delimiter(head: &[u8]) -> u8 {
@@ -463,9 +476,28 @@ impl Record {
     }
 }
 
-/// Trims surrounding white space, no-break space and zero-width characters (SPEC section 2).
+/// Trims surrounding white space (no-break space included) and invisible format characters (SPEC
+/// section 2).
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}'))
+    s.trim_matches(|c: char| c.is_whitespace() || invisible(c))
+}
+
+/// An invisible format character a copy from a web page, a PDF or a right-to-left text editor
+/// leaves in a cell: zero-width space and joiners, the byte-order mark, direction marks and
+/// embeddings (LRM, RLM, ALM, LRE..RLO, LRI..PDI), word joiner and invisible operators, soft
+/// hyphen, Mongolian vowel separator.
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+    )
 }
 
 /// Counts line breaks: LF, CRLF and a lone CR (Excel's "CSV (Macintosh)") each end one line,
@@ -647,10 +679,11 @@ impl Source {
                 }
                 let mut decoded = decoded(path, sniffed.encoding)?;
                 let head = first_line(&mut decoded).map_err(io_err)?;
-                let delimiter = detect_delimiter(&head);
+                let declared = declared_delimiter(&head);
+                let delimiter = declared.unwrap_or_else(|| detect_delimiter(&head));
                 let stream: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(decoded));
                 let records = Records::new(BufReader::with_capacity(1 << 16, stream), delimiter);
-                Source {
+                let mut source = Source {
                     path: path.to_path_buf(),
                     sniffed,
                     delimiter,
@@ -658,11 +691,24 @@ impl Source {
                     sheet: None,
                     sheets: Vec::new(),
                     rows: Rows::Csv(Box::new(records)),
+                };
+                if declared.is_some() {
+                    // The `sep=` line itself: not the header, not a row (the header keeps its
+                    // physical line number, 2).
+                    source.next_record(&mut Record::default())?;
                 }
+                source
             }
         };
         let mut rec = Record::default();
         if !source.next_record(&mut rec)? {
+            if let (Some(sheet), true) = (&source.sheet, source.sheets.len() > 1) {
+                return Err(InputError::EmptySheet {
+                    path: path.to_path_buf(),
+                    sheet: sheet.clone(),
+                    sheets: source.sheets.clone(),
+                });
+            }
             return Err(InputError::Empty { path: path.to_path_buf() });
         }
         source.header = rec.iter().map(|h| trim(h).to_string()).collect();
@@ -699,6 +745,7 @@ impl Source {
             (Rows::Sheet(_), _) => "sheet",
             (_, b'\t') => "tab",
             (_, b';') => "semicolon",
+            (_, b'|') => "pipe",
             _ => "comma",
         }
     }
@@ -764,6 +811,17 @@ mod tests {
         assert_eq!(detect_delimiter(b""), b',');
     }
 
+    #[test]
+    fn an_excel_sep_line_declares_the_delimiter() {
+        assert_eq!(declared_delimiter(b"sep=;\r\nName;Account\r\n"), Some(b';'));
+        assert_eq!(declared_delimiter(b"SEP=,\nName;Account\n"), Some(b','));
+        assert_eq!(declared_delimiter(b"\"sep=\t\"\nName\tAccount\n"), Some(b'\t'));
+        assert_eq!(declared_delimiter(b"sep=|"), Some(b'|'));
+        assert_eq!(declared_delimiter(b"Name;Account\n"), None);
+        assert_eq!(declared_delimiter(b"sep=;x\n"), None);
+        assert_eq!(declared_delimiter(b""), None);
+    }
+
     /// A reader that hands out at most 3 bytes a read, as a decoding reader's first read does.
     struct Trickle(io::Cursor<Vec<u8>>);
 
@@ -818,5 +876,18 @@ mod tests {
         assert_eq!(trim("\u{a0} SBIN0011243\u{a0}\t"), "SBIN0011243");
         assert_eq!(trim("\u{feff}Name"), "Name");
         assert_eq!(trim("  "), "");
+    }
+
+    #[test]
+    fn trim_removes_direction_marks_and_other_invisible_format_characters() {
+        // A cell copied from a right-to-left document or a web page: LRM, RLM, embeddings,
+        // isolates, word joiner, soft hyphen (SPEC section 2 names direction marks).
+        assert_eq!(trim("\u{200e}39628544321\u{200f}"), "39628544321");
+        assert_eq!(trim("\u{202a}SBIN0011243\u{202c}"), "SBIN0011243");
+        assert_eq!(trim("\u{2066}NEFT\u{2069}"), "NEFT");
+        assert_eq!(trim("\u{2060} 1500.00\u{00ad}"), "1500.00");
+        assert_eq!(trim("\u{061c}\u{200e}"), "");
+        // Inside a value they stay (the field's rule reports them).
+        assert_eq!(trim("Ravi\u{200e}Kumar"), "Ravi\u{200e}Kumar");
     }
 }
