@@ -297,8 +297,11 @@ fn header_below_title(source: &mut Source, mode_required: bool) -> Result<Option
         }
         let header: Vec<String> = rec.iter().map(|h| reader::trim(h).to_string()).collect();
         if let Ok(mut columns) = Columns::map(&header, mode_required) {
-            let shown: Vec<String> =
-                title.iter().filter(|t| !t.is_empty()).map(|t| format!("'{}'", t.chars().take(60).collect::<String>())).collect();
+            let shown: Vec<String> = title
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| format!("'{}'", t.chars().take(60).collect::<String>()))
+                .collect();
             columns.notes.insert(
                 0,
                 format!(

@@ -364,8 +364,7 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// writes and reads to pick the delimiter whatever the machine's locale), if the first non-blank
 /// line is one. Comma, semicolon, tab or `|`.
 pub fn declared_delimiter(head: &[u8]) -> Option<u8> {
-    let line =
-        head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))?;
+    let line = head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))?;
     let line = line.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")).unwrap_or(line);
     if line.len() == 5 && line[..4].eq_ignore_ascii_case(b"sep=") && matches!(line[4], b',' | b';' | b'\t' | b'|') {
         return Some(line[4]);
