@@ -913,6 +913,19 @@ fn an_excel_sep_line_sets_the_delimiter_and_is_not_the_header() {
 }
 
 #[test]
+fn a_decimal_comma_is_bad_amount_with_a_hint_saying_so() {
+    // A German or French Excel writes 1.500,00: still BAD_AMOUNT (SPEC), but the message says why.
+    let o = scan(
+        "Beneficiary Name;Account No;IFSC Code;Amount;Payment Mode\nRavi;39628544321;SBIN0000001;1.500,00;NEFT\n\
+         Sunita;50100234567890;SBIN0000001;1500,5;NEFT\n",
+    );
+    assert_eq!(o.problems(), vec![err(2, AMOUNT, Code::BadAmount), err(3, AMOUNT, Code::BadAmount)]);
+    for r in &o.rows {
+        assert!(r.problems[0].message.contains("decimal comma"), "{:?}", r.problems);
+    }
+}
+
+#[test]
 fn a_header_only_file_has_no_rows() {
     for text in [
         "Name,Account,IFSC,Amount,Mode\n",
