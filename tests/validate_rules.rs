@@ -867,6 +867,20 @@ fn a_title_above_the_header_is_passed_over_with_a_note_and_lines_stay_physical()
 }
 
 #[test]
+fn a_title_line_without_delimiters_leaves_the_delimiter_to_the_header() {
+    // A German Excel export with a letterhead: Windows-1252, semicolons, the title in one cell.
+    let text = "Gehaltsliste M\u{e4}rz 2026\r\nBeneficiary Name;Account No;IFSC Code;Amount;Payment Mode\r\n\
+                Ravi Kumar;39628544321;SBIN0000001;1.500;NEFT\r\nSunita;50100234567890;SBIN0000001;250,50;NEFT\r\n";
+    let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    let o = scan_bytes(&bytes, RuleOptions::default());
+    assert_eq!(o.encoding, Encoding::Windows1252);
+    assert_eq!(o.delimiter, b';');
+    assert_eq!(o.header[0], NAME);
+    assert_eq!(o.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(o.problems(), vec![err(3, AMOUNT, Code::BadAmount), err(4, AMOUNT, Code::BadAmount)]);
+}
+
+#[test]
 fn a_header_with_a_misspelt_heading_is_never_passed_over_for_a_line_below() {
     // The first line names fields (it is the header, with a typo): the error names it, payrun
     // does not go looking for another header among the rows.

@@ -323,8 +323,20 @@ fn decoded(path: &Path, encoding: Encoding) -> Result<Box<dyn Read>, InputError>
 /// How much decoded text [`first_line`] gathers at most to see the header line.
 const HEAD: usize = 1 << 16;
 
-/// Reads from `r` until the first non-blank line is complete (or 64 KiB, or the end), so the
-/// delimiter is decided on the whole header line whatever sizes the reads come in. (A decoding
+/// Whether `head` holds a complete non-blank line that has a delimiter (or is a `sep=` line): the
+/// line [`detect_delimiter`] decides on. Lines without any (a title above the header) are read
+/// past.
+fn head_complete(head: &[u8]) -> bool {
+    let Some(end) = head.iter().rposition(|b| *b == b'\n' || *b == b'\r') else { return false };
+    head[..end]
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .any(|l| declared_delimiter(l).is_some() || l.iter().any(|b| matches!(b, b',' | b';' | b'\t')))
+}
+
+/// Reads from `r` until the first non-blank line that has a delimiter is complete (or 64 KiB, or
+/// the end), so the delimiter is decided on the whole header line whatever sizes the reads come
+/// in. (A decoding
 /// reader's first read returns only the 3 bytes it peeked for a byte-order mark: deciding on one
 /// `fill_buf` read `Name;Account No;...` in Windows-1252 as comma-separated.)
 fn first_line(r: &mut dyn Read) -> io::Result<Vec<u8>> {
@@ -338,9 +350,7 @@ fn first_line(r: &mut dyn Read) -> io::Result<Vec<u8>> {
             Err(e) => return Err(e),
         };
         head.extend_from_slice(&buf[..n]);
-        let start = head.iter().position(|b| !b.is_ascii_whitespace());
-        let complete = start.is_some_and(|p| head[p..].iter().any(|b| *b == b'\n' || *b == b'\r'));
-        if complete || head.len() >= HEAD {
+        if head_complete(&head) || head.len() >= HEAD {
             break;
         }
     }
@@ -375,8 +385,25 @@ pub fn declared_delimiter(head: &[u8]) -> Option<u8> {
 /// Picks the delimiter from the first non-blank line: tab or semicolon when that line has more of
 /// them than commas (outside quotes), else comma.
 pub fn detect_delimiter(head: &[u8]) -> u8 {
-    let line =
-        head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace())).unwrap_or(b"");
+    // The first line that has a delimiter at all: a title line above the header (`Gehaltsliste
+    // November 2026`) has none and says nothing about the table's delimiter.
+    let (commas, semis, tabs) = head
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .map(delimiters)
+        .find(|&(c, s, t)| c + s + t > 0)
+        .unwrap_or((0, 0, 0));
+    if tabs > commas && tabs >= semis {
+        b'\t'
+    } else if semis > commas {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// Commas, semicolons and tabs of one line, outside quotes.
+fn delimiters(line: &[u8]) -> (usize, usize, usize) {
     let (mut commas, mut semis, mut tabs, mut quoted) = (0usize, 0usize, 0usize, false);
     for b in line {
         match b {
@@ -387,13 +414,7 @@ pub fn detect_delimiter(head: &[u8]) -> u8 {
             _ => {}
         }
     }
-    if tabs > commas && tabs >= semis {
-        b'\t'
-    } else if semis > commas {
-        b';'
-    } else {
-        b','
-    }
+    (commas, semis, tabs)
 }
 
 /// What a workbook cell held, for the rules that depend on it (a number in an account cell has
@@ -808,6 +829,9 @@ mod tests {
         assert_eq!(detect_delimiter(b"\n\nName\tAccount\tIFSC\tAmount\n"), b'\t');
         assert_eq!(detect_delimiter(b"\"a;b\",c,d\n"), b',');
         assert_eq!(detect_delimiter(b""), b',');
+        // A title line without delimiters above the header does not decide.
+        assert_eq!(detect_delimiter(b"Gehaltsliste November 2026\r\nName;Konto;IFSC;Betrag\r\n"), b';');
+        assert_eq!(detect_delimiter(b"ACME\n\nName\tAccount\tIFSC\n"), b'\t');
     }
 
     #[test]
