@@ -900,6 +900,20 @@ fn a_header_with_a_misspelt_heading_is_never_passed_over_for_a_line_below() {
     .err()
     .expect("error");
     assert!(e.to_string().contains("header is: Ravi | 39628544321"), "{e}");
+    // Below a title, a header that lacks only the mode column is the one the error is about.
+    let e = try_scan_bytes(
+        b"Salary Nov 2026\nName,Account,IFSC,Amount\nRavi,39628544321,SBIN0000001,1\n",
+        RuleOptions::default(),
+    )
+    .err()
+    .expect("error");
+    assert!(e.to_string().contains("header is: Name | Account | IFSC | Amount"), "{e}");
+    assert!(e.to_string().contains("--mode-auto"), "{e}");
+    let o = scan_opts(
+        "Salary Nov 2026\nName,Account,IFSC,Amount\nRavi,39628544321,SBIN0000001,1\n",
+        RuleOptions { mode_auto: true, ..RuleOptions::default() },
+    );
+    assert_eq!(o.rows[0].line, 3);
     // More title lines than payrun looks through: the first line is reported as the header.
     let mut text = "Title\n".repeat(7);
     text.push_str(H);

@@ -282,8 +282,9 @@ const TITLE_LINES: usize = 5;
 /// a merged cell over the table), finds the header on one of the next [`TITLE_LINES`] lines:
 /// the first that maps every required column, when the lines above it name no field at all (a
 /// header with a misspelt heading is reported as such, never skipped). Then `source.header` is
-/// that line and the columns carry a note naming the lines skipped. `None` leaves the first
-/// line as the header (the usual file, or no header found: the caller reports it).
+/// that line and the columns carry a note naming the lines skipped. `None` leaves the header to
+/// the caller's mapping: the first line (the usual file, or no header found), or a line below a
+/// title that names at least two required fields but not all (the error is then about it).
 fn header_below_title(source: &mut Source, mode_required: bool) -> Result<Option<Columns>, InputError> {
     if Columns::map(&source.header, mode_required).is_ok() || columns::recognised(&source.header) > 0 {
         return Ok(None);
@@ -315,8 +316,15 @@ fn header_below_title(source: &mut Source, mode_required: bool) -> Result<Option
             source.header = header;
             return Ok(Some(columns));
         }
-        if columns::recognised(&header) > 0 {
-            break;
+        match columns::recognised(&header) {
+            0 => {}
+            // Plainly the header, but incomplete (the mode column without --mode-auto, a
+            // misspelt heading): the caller reports what it lacks, about this line.
+            n if n >= 2 => {
+                source.header = header;
+                return Ok(None);
+            }
+            _ => break,
         }
         title.push(header.iter().find(|c| !c.is_empty()).cloned().unwrap_or_default());
     }
