@@ -845,6 +845,115 @@ fn a_missing_required_column_is_a_file_level_error_naming_it() {
 }
 
 #[test]
+fn a_title_above_the_header_is_passed_over_with_a_note_and_lines_stay_physical() {
+    // A letterhead as HR systems export it: company, title, a blank line, then the table.
+    let text = format!(
+        "ACME Pvt Ltd,,,,,\nSalary for November 2026,,,,,\n\n{H}Ravi Kumar,39628544321,SBIN0000001,1500,NEFT,\nSunita Devi,50100234567890,SBIN000001,100,NEFT,\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("payout.csv");
+    std::fs::write(&path, &text).expect("write");
+    let sc = Scanner::open(&path, false, RuleOptions::default()).expect("the header is found");
+    let note = sc.columns().notes.first().cloned().unwrap_or_default();
+    assert!(
+        note.contains("line 4") && note.contains("'ACME Pvt Ltd'") && note.contains("'Salary for November 2026'"),
+        "{note}"
+    );
+    let o = scan(&text);
+    assert_eq!(o.header[0], NAME);
+    assert_eq!(o.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![5, 6]);
+    assert_eq!(o.valid(0).account, "39628544321");
+    assert_eq!(o.problems(), vec![err(6, IFSC, Code::BadIfsc)]);
+}
+
+#[test]
+fn a_title_line_without_delimiters_leaves_the_delimiter_to_the_header() {
+    // A German Excel export with a letterhead: Windows-1252, semicolons, the title in one cell.
+    let text = "Gehaltsliste M\u{e4}rz 2026\r\nBeneficiary Name;Account No;IFSC Code;Amount;Payment Mode\r\n\
+                Ravi Kumar;39628544321;SBIN0000001;1.500;NEFT\r\nSunita;50100234567890;SBIN0000001;250,50;NEFT\r\n";
+    let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+    let o = scan_bytes(&bytes, RuleOptions::default());
+    assert_eq!(o.encoding, Encoding::Windows1252);
+    assert_eq!(o.delimiter, b';');
+    assert_eq!(o.header[0], NAME);
+    assert_eq!(o.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(o.problems(), vec![err(3, AMOUNT, Code::BadAmount), err(4, AMOUNT, Code::BadAmount)]);
+}
+
+#[test]
+fn a_header_with_a_misspelt_heading_is_never_passed_over_for_a_line_below() {
+    // The first line names fields (it is the header, with a typo): the error names it, payrun
+    // does not go looking for another header among the rows.
+    let e = try_scan_bytes(
+        b"Beneficiary Name,Acount No,IFSC Code,Amount,Mode\nRavi,39628544321,SBIN0000001,1,NEFT\n",
+        RuleOptions::default(),
+    )
+    .err()
+    .expect("error");
+    assert!(matches!(e, InputError::MissingColumns { .. }), "{e}");
+    assert!(e.to_string().contains("Acount No"), "{e}");
+    // A file with no header at all: the error shows its first line, whatever comes after.
+    let e = try_scan_bytes(
+        b"Ravi,39628544321,SBIN0000001,1,NEFT\nSunita,50100234567890,SBIN0000001,2,NEFT\n",
+        RuleOptions::default(),
+    )
+    .err()
+    .expect("error");
+    assert!(e.to_string().contains("header is: Ravi | 39628544321"), "{e}");
+    // Below a title, a header that lacks only the mode column is the one the error is about.
+    let e = try_scan_bytes(
+        b"Salary Nov 2026\nName,Account,IFSC,Amount\nRavi,39628544321,SBIN0000001,1\n",
+        RuleOptions::default(),
+    )
+    .err()
+    .expect("error");
+    assert!(e.to_string().contains("header is: Name | Account | IFSC | Amount"), "{e}");
+    assert!(e.to_string().contains("--mode-auto"), "{e}");
+    let o = scan_opts(
+        "Salary Nov 2026\nName,Account,IFSC,Amount\nRavi,39628544321,SBIN0000001,1\n",
+        RuleOptions { mode_auto: true, ..RuleOptions::default() },
+    );
+    assert_eq!(o.rows[0].line, 3);
+    // More title lines than payrun looks through: the first line is reported as the header.
+    let mut text = "Title\n".repeat(7);
+    text.push_str(H);
+    text.push_str("Ravi Kumar,39628544321,SBIN0000001,1500,NEFT,\n");
+    let e = try_scan_bytes(text.as_bytes(), RuleOptions::default()).err().expect("error");
+    assert!(e.to_string().contains("header is: Title"), "{e}");
+}
+
+#[test]
+fn an_excel_sep_line_sets_the_delimiter_and_is_not_the_header() {
+    // Excel writes `sep=;` as the first line when asked to, and reads it to pick the delimiter.
+    let o = scan(
+        "sep=;\r\nBeneficiary Name;Account No;IFSC Code;Amount;Payment Mode;Reference\r\n\
+         Ravi Kumar;39628544321;SBIN0000001;1,500.00;NEFT;R1\r\nSunita;1;SBIN0000001;2;NEFT;R2\r\n",
+    );
+    assert_eq!(o.delimiter, b';');
+    assert_eq!(o.header[0], NAME);
+    assert_eq!(o.valid(0).amount.paise(), 150000);
+    assert_eq!(o.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 4]);
+    assert_eq!(o.problems(), vec![err(4, ACCOUNT, Code::BadAccount)]);
+    // A comma declared over a header that has more semicolons: the declaration wins.
+    let o = scan("\"sep=,\"\nName,Account;No,IFSC,Amount,Mode\nRavi,39628544321,SBIN0000001,1,NEFT\n");
+    assert_eq!(o.delimiter, b',');
+    assert_eq!(o.rows[0].line, 3);
+}
+
+#[test]
+fn a_decimal_comma_is_bad_amount_with_a_hint_saying_so() {
+    // A German or French Excel writes 1.500,00: still BAD_AMOUNT (SPEC), but the message says why.
+    let o = scan(
+        "Beneficiary Name;Account No;IFSC Code;Amount;Payment Mode\nRavi;39628544321;SBIN0000001;1.500,00;NEFT\n\
+         Sunita;50100234567890;SBIN0000001;1500,5;NEFT\n",
+    );
+    assert_eq!(o.problems(), vec![err(2, AMOUNT, Code::BadAmount), err(3, AMOUNT, Code::BadAmount)]);
+    for r in &o.rows {
+        assert!(r.problems[0].message.contains("decimal comma"), "{:?}", r.problems);
+    }
+}
+
+#[test]
 fn a_header_only_file_has_no_rows() {
     for text in [
         "Name,Account,IFSC,Amount,Mode\n",
@@ -883,6 +992,28 @@ fn fields_are_trimmed_including_no_break_space() {
     assert_eq!(r.mode, Mode::Neft);
     assert_eq!(r.reference.as_deref(), Some("NOV-1"));
     assert_eq!(r.remarks, "Salary");
+}
+
+#[test]
+fn fields_are_trimmed_of_direction_marks_and_other_invisible_format_characters() {
+    // Cells pasted from a right-to-left document, a PDF or a web page carry LRM/RLM, embeddings,
+    // isolates and word joiners around the visible text: SPEC section 2 trims them before any rule,
+    // and a row of nothing else is a blank line.
+    let o = scan(&format!(
+        "{H}\u{200f}Ravi Kumar\u{200e},\u{200e}39628544321\u{200e},\u{202a}SBIN0000001\u{202c},\u{2066}1500.00\u{2069},\u{2060}NEFT\u{2060},\u{061c}NOV-1\u{00ad}\n\
+         \u{200e},\u{200f},\u{202c},,,\n\
+         Sunita Devi,\u{200e}50100234567890,HDFC0000001,100,NEFT,\n"
+    ));
+    assert_eq!(o.rows.len(), 2, "{:?}", o.rows);
+    let r = o.valid(0);
+    assert_eq!(r.name, "Ravi Kumar");
+    assert_eq!(r.account, "39628544321");
+    assert_eq!(r.ifsc, "SBIN0000001");
+    assert_eq!(r.amount.paise(), 150000);
+    assert_eq!(r.mode, Mode::Neft);
+    assert_eq!(r.reference.as_deref(), Some("NOV-1"));
+    assert_eq!(o.row(1).line, 4, "the line of only marks is skipped, the next keeps its physical line");
+    assert_eq!(o.valid(1).account, "50100234567890");
 }
 
 #[test]

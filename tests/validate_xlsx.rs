@@ -412,6 +412,39 @@ fn the_first_visible_sheet_is_the_default() {
 }
 
 #[test]
+fn a_title_row_above_the_table_is_passed_over_and_rows_keep_their_excel_numbers() {
+    let (_d, dir) = tmp();
+    let path = dir.join("titled.xlsx");
+    let r = ok_row("111111111", 100.0);
+    let bad = ok_row("1", 100.0);
+    let title: &[C<'_>] = &[C::S("ACME Pvt Ltd: Salary Nov 2026")];
+    book(&path, &[("Pay", 0, 0, &[title, &[], HEADER, &r, &bad])]);
+    let o = scan(&path);
+    assert_eq!(o.header[0], "Beneficiary Name");
+    assert_eq!(o.rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(o.problems(), vec![err(5, "Account No", Code::BadAccount)]);
+    let out = validate(&path, &[]);
+    assert!(stderr(&out).contains("the header is on line 3"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_empty_first_sheet_names_the_others() {
+    let (_d, dir) = tmp();
+    let path = dir.join("empty-first.xlsx");
+    let r = ok_row("111111111", 100.0);
+    book(&path, &[("Sheet1", 0, 0, &[]), ("Data", 0, 0, &[HEADER, &r])]);
+    match try_scan(&path, RuleOptions::default()) {
+        Err(e @ InputError::EmptySheet { .. }) => {
+            let m = e.to_string();
+            assert!(m.contains("'Sheet1' is empty") && m.contains("'Data'") && m.contains("--sheet"), "{m}");
+        }
+        other => panic!("expected EmptySheet, got {:?}", other.map(|o| o.rows.len())),
+    }
+    let o = try_scan(&path, RuleOptions { sheet: Some("Data".into()), ..RuleOptions::default() }).expect("reads");
+    assert_eq!(o.rows.len(), 1);
+}
+
+#[test]
 fn a_workbook_named_csv_is_read_as_a_workbook() {
     let (_d, dir) = tmp();
     let path = dir.join("payroll.csv");

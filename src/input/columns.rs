@@ -251,6 +251,16 @@ pub fn normalise(heading: &str) -> String {
     heading.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
+/// How many of the required fields (name, account number, IFSC, amount) some heading of `header`
+/// names: 0 for a line that is not a header at all (a title above the table, a data row).
+pub fn recognised(header: &[String]) -> usize {
+    let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
+    [Field::Name, Field::Account, Field::Ifsc, Field::Amount]
+        .iter()
+        .filter(|f| f.aliases().iter().any(|a| norm.contains(&normalise(a))))
+        .count()
+}
+
 /// Where each field is in the file.
 #[derive(Clone, Debug)]
 pub struct Columns {

@@ -29,6 +29,9 @@ pub enum InputError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{} is empty: no header row", path.display())]
     Empty { path: PathBuf },
+    /// The sheet read (the first visible one, or `--sheet`'s) of a workbook with several is empty.
+    #[error("{}: sheet '{sheet}' is empty; the workbook's sheets are {}: --sheet NAME reads another", path.display(), quoted(sheets))]
+    EmptySheet { path: PathBuf, sheet: String, sheets: Vec<String> },
     #[error("{} has no data rows (only a header)", path.display())]
     NoRows { path: PathBuf },
     #[error("cannot check {} for duplicates: {why}", path.display())]
@@ -271,6 +274,65 @@ impl Verdict<'_> {
     }
 }
 
+/// How many non-blank lines above the header payrun looks through for it (a letterhead: company
+/// name, title, period, an empty line or two).
+const TITLE_LINES: usize = 5;
+
+/// When the first non-blank line is not a header but a title (`ACME Pvt Ltd - Salary Nov 2026`,
+/// a merged cell over the table), finds the header on one of the next [`TITLE_LINES`] lines:
+/// the first that maps every required column, when the lines above it name no field at all (a
+/// header with a misspelt heading is reported as such, never skipped). Then `source.header` is
+/// that line and the columns carry a note naming the lines skipped. `None` leaves the header to
+/// the caller's mapping: the first line (the usual file, or no header found), or a line below a
+/// title that names at least two required fields but not all (the error is then about it).
+fn header_below_title(source: &mut Source, mode_required: bool) -> Result<Option<Columns>, InputError> {
+    if Columns::map(&source.header, mode_required).is_ok() || columns::recognised(&source.header) > 0 {
+        return Ok(None);
+    }
+    let first = source.header.clone();
+    let mut title = vec![first.iter().find(|c| !c.is_empty()).cloned().unwrap_or_default()];
+    let mut rec = Record::default();
+    for _ in 0..TITLE_LINES {
+        if !source.next_record(&mut rec)? {
+            break;
+        }
+        let header: Vec<String> = rec.iter().map(|h| reader::trim(h).to_string()).collect();
+        if let Ok(mut columns) = Columns::map(&header, mode_required) {
+            let shown: Vec<String> = title
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| format!("'{}'", t.chars().take(60).collect::<String>()))
+                .collect();
+            columns.notes.insert(
+                0,
+                format!(
+                    "the header is on line {}: the line{} above it ({}) {} not part of the table, so not read",
+                    rec.line,
+                    if title.len() == 1 { "" } else { "s" },
+                    shown.join(", "),
+                    if title.len() == 1 { "is" } else { "are" }
+                ),
+            );
+            source.header = header;
+            return Ok(Some(columns));
+        }
+        match columns::recognised(&header) {
+            0 => {}
+            // Plainly the header, but incomplete (the mode column without --mode-auto, a
+            // misspelt heading): the caller reports what it lacks, about this line.
+            n if n >= 2 => {
+                source.header = header;
+                return Ok(None);
+            }
+            _ => break,
+        }
+        title.push(header.iter().find(|c| !c.is_empty()).cloned().unwrap_or_default());
+    }
+    // Not found: report the first line as the header, as it is.
+    source.header = first;
+    Ok(None)
+}
+
 /// Reads and checks a file row by row: the loop `validate` and `run` share.
 pub struct Scanner {
     source: Source,
@@ -300,9 +362,10 @@ impl Scanner {
         opts: RuleOptions,
         index: impl FnOnce(&Source, &Columns) -> Box<dyn rules::SeenIndex>,
     ) -> Result<Scanner, InputError> {
-        let source = Source::open(path, hash, opts.sheet.as_deref())?;
+        let mut source = Source::open(path, hash, opts.sheet.as_deref())?;
         let mode_required = !(opts.mode_auto || opts.default_mode.is_some());
-        let columns = Columns::map(&source.header, mode_required).map_err(|e| match e {
+        let columns = header_below_title(&mut source, mode_required)?;
+        let columns = columns.map_or_else(|| Columns::map(&source.header, mode_required), Ok).map_err(|e| match e {
             InputError::MissingColumns { missing, hint, header, mode, .. } if source.sheets.len() > 1 => {
                 let sheet = format!(
                     ", in sheet '{}' of {}: --sheet NAME reads another",

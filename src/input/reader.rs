@@ -323,8 +323,20 @@ fn decoded(path: &Path, encoding: Encoding) -> Result<Box<dyn Read>, InputError>
 /// How much decoded text [`first_line`] gathers at most to see the header line.
 const HEAD: usize = 1 << 16;
 
-/// Reads from `r` until the first non-blank line is complete (or 64 KiB, or the end), so the
-/// delimiter is decided on the whole header line whatever sizes the reads come in. (A decoding
+/// Whether `head` holds a complete non-blank line that has a delimiter (or is a `sep=` line): the
+/// line [`detect_delimiter`] decides on. Lines without any (a title above the header) are read
+/// past.
+fn head_complete(head: &[u8]) -> bool {
+    let Some(end) = head.iter().rposition(|b| *b == b'\n' || *b == b'\r') else { return false };
+    head[..end]
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .any(|l| declared_delimiter(l).is_some() || l.iter().any(|b| matches!(b, b',' | b';' | b'\t')))
+}
+
+/// Reads from `r` until the first non-blank line that has a delimiter is complete (or 64 KiB, or
+/// the end), so the delimiter is decided on the whole header line whatever sizes the reads come
+/// in. (A decoding
 /// reader's first read returns only the 3 bytes it peeked for a byte-order mark: deciding on one
 /// `fill_buf` read `Name;Account No;...` in Windows-1252 as comma-separated.)
 fn first_line(r: &mut dyn Read) -> io::Result<Vec<u8>> {
@@ -338,9 +350,7 @@ fn first_line(r: &mut dyn Read) -> io::Result<Vec<u8>> {
             Err(e) => return Err(e),
         };
         head.extend_from_slice(&buf[..n]);
-        let start = head.iter().position(|b| !b.is_ascii_whitespace());
-        let complete = start.is_some_and(|p| head[p..].iter().any(|b| *b == b'\n' || *b == b'\r'));
-        if complete || head.len() >= HEAD {
+        if head_complete(&head) || head.len() >= HEAD {
             break;
         }
     }
@@ -360,11 +370,40 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The delimiter an Excel `sep=` line declares (`sep=;` as the file's first line, which Excel
+/// writes and reads to pick the delimiter whatever the machine's locale), if the first non-blank
+/// line is one. Comma, semicolon, tab or `|`.
+pub fn declared_delimiter(head: &[u8]) -> Option<u8> {
+    let line = head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))?;
+    let line = line.strip_prefix(b"\"").and_then(|l| l.strip_suffix(b"\"")).unwrap_or(line);
+    if line.len() == 5 && line[..4].eq_ignore_ascii_case(b"sep=") && matches!(line[4], b',' | b';' | b'\t' | b'|') {
+        return Some(line[4]);
+    }
+    None
+}
+
 /// Picks the delimiter from the first non-blank line: tab or semicolon when that line has more of
 /// them than commas (outside quotes), else comma.
 pub fn detect_delimiter(head: &[u8]) -> u8 {
-    let line =
-        head.split(|b| *b == b'\n' || *b == b'\r').find(|l| l.iter().any(|b| !b.is_ascii_whitespace())).unwrap_or(b"");
+    // The first line that has a delimiter at all: a title line above the header (`Gehaltsliste
+    // November 2026`) has none and says nothing about the table's delimiter.
+    let (commas, semis, tabs) = head
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .map(delimiters)
+        .find(|&(c, s, t)| c + s + t > 0)
+        .unwrap_or((0, 0, 0));
+    if tabs > commas && tabs >= semis {
+        b'\t'
+    } else if semis > commas {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// Commas, semicolons and tabs of one line, outside quotes.
+fn delimiters(line: &[u8]) -> (usize, usize, usize) {
     let (mut commas, mut semis, mut tabs, mut quoted) = (0usize, 0usize, 0usize, false);
     for b in line {
         match b {
@@ -375,13 +414,7 @@ pub fn detect_delimiter(head: &[u8]) -> u8 {
             _ => {}
         }
     }
-    if tabs > commas && tabs >= semis {
-        b'\t'
-    } else if semis > commas {
-        b';'
-    } else {
-        b','
-    }
+    (commas, semis, tabs)
 }
 
 /// What a workbook cell held, for the rules that depend on it (a number in an account cell has
@@ -463,9 +496,28 @@ impl Record {
     }
 }
 
-/// Trims surrounding white space, no-break space and zero-width characters (SPEC section 2).
+/// Trims surrounding white space (no-break space included) and invisible format characters (SPEC
+/// section 2).
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}'))
+    s.trim_matches(|c: char| c.is_whitespace() || invisible(c))
+}
+
+/// An invisible format character a copy from a web page, a PDF or a right-to-left text editor
+/// leaves in a cell: zero-width space and joiners, the byte-order mark, direction marks and
+/// embeddings (LRM, RLM, ALM, LRE..RLO, LRI..PDI), word joiner and invisible operators, soft
+/// hyphen, Mongolian vowel separator.
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+    )
 }
 
 /// Counts line breaks: LF, CRLF and a lone CR (Excel's "CSV (Macintosh)") each end one line,
@@ -647,10 +699,11 @@ impl Source {
                 }
                 let mut decoded = decoded(path, sniffed.encoding)?;
                 let head = first_line(&mut decoded).map_err(io_err)?;
-                let delimiter = detect_delimiter(&head);
+                let declared = declared_delimiter(&head);
+                let delimiter = declared.unwrap_or_else(|| detect_delimiter(&head));
                 let stream: Box<dyn Read> = Box::new(io::Cursor::new(head).chain(decoded));
                 let records = Records::new(BufReader::with_capacity(1 << 16, stream), delimiter);
-                Source {
+                let mut source = Source {
                     path: path.to_path_buf(),
                     sniffed,
                     delimiter,
@@ -658,11 +711,24 @@ impl Source {
                     sheet: None,
                     sheets: Vec::new(),
                     rows: Rows::Csv(Box::new(records)),
+                };
+                if declared.is_some() {
+                    // The `sep=` line itself: not the header, not a row (the header keeps its
+                    // physical line number, 2).
+                    source.next_record(&mut Record::default())?;
                 }
+                source
             }
         };
         let mut rec = Record::default();
         if !source.next_record(&mut rec)? {
+            if let (Some(sheet), true) = (&source.sheet, source.sheets.len() > 1) {
+                return Err(InputError::EmptySheet {
+                    path: path.to_path_buf(),
+                    sheet: sheet.clone(),
+                    sheets: source.sheets.clone(),
+                });
+            }
             return Err(InputError::Empty { path: path.to_path_buf() });
         }
         source.header = rec.iter().map(|h| trim(h).to_string()).collect();
@@ -699,6 +765,7 @@ impl Source {
             (Rows::Sheet(_), _) => "sheet",
             (_, b'\t') => "tab",
             (_, b';') => "semicolon",
+            (_, b'|') => "pipe",
             _ => "comma",
         }
     }
@@ -762,6 +829,20 @@ mod tests {
         assert_eq!(detect_delimiter(b"\n\nName\tAccount\tIFSC\tAmount\n"), b'\t');
         assert_eq!(detect_delimiter(b"\"a;b\",c,d\n"), b',');
         assert_eq!(detect_delimiter(b""), b',');
+        // A title line without delimiters above the header does not decide.
+        assert_eq!(detect_delimiter(b"Gehaltsliste November 2026\r\nName;Konto;IFSC;Betrag\r\n"), b';');
+        assert_eq!(detect_delimiter(b"ACME\n\nName\tAccount\tIFSC\n"), b'\t');
+    }
+
+    #[test]
+    fn an_excel_sep_line_declares_the_delimiter() {
+        assert_eq!(declared_delimiter(b"sep=;\r\nName;Account\r\n"), Some(b';'));
+        assert_eq!(declared_delimiter(b"SEP=,\nName;Account\n"), Some(b','));
+        assert_eq!(declared_delimiter(b"\"sep=\t\"\nName\tAccount\n"), Some(b'\t'));
+        assert_eq!(declared_delimiter(b"sep=|"), Some(b'|'));
+        assert_eq!(declared_delimiter(b"Name;Account\n"), None);
+        assert_eq!(declared_delimiter(b"sep=;x\n"), None);
+        assert_eq!(declared_delimiter(b""), None);
     }
 
     /// A reader that hands out at most 3 bytes a read, as a decoding reader's first read does.
@@ -818,5 +899,18 @@ mod tests {
         assert_eq!(trim("\u{a0} SBIN0011243\u{a0}\t"), "SBIN0011243");
         assert_eq!(trim("\u{feff}Name"), "Name");
         assert_eq!(trim("  "), "");
+    }
+
+    #[test]
+    fn trim_removes_direction_marks_and_other_invisible_format_characters() {
+        // A cell copied from a right-to-left document or a web page: LRM, RLM, embeddings,
+        // isolates, word joiner, soft hyphen (SPEC section 2 names direction marks).
+        assert_eq!(trim("\u{200e}39628544321\u{200f}"), "39628544321");
+        assert_eq!(trim("\u{202a}SBIN0011243\u{202c}"), "SBIN0011243");
+        assert_eq!(trim("\u{2066}NEFT\u{2069}"), "NEFT");
+        assert_eq!(trim("\u{2060} 1500.00\u{00ad}"), "1500.00");
+        assert_eq!(trim("\u{061c}\u{200e}"), "");
+        // Inside a value they stay (the field's rule reports them).
+        assert_eq!(trim("Ravi\u{200e}Kumar"), "Ravi\u{200e}Kumar");
     }
 }

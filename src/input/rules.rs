@@ -289,12 +289,40 @@ pub fn to_ascii(v: &str) -> String {
 /// when that spelling is itself a valid name. None for other scripts: their spelling in Latin
 /// letters is the account holder's to say, not a transliteration table's.
 fn ascii_spelling(v: &str) -> Option<String> {
-    let latin = |c: char| c.is_ascii() || (c.is_alphabetic() && matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF));
+    // Accented Latin letters, and typographic punctuation a spreadsheet's autocorrect puts in
+    // (`O’Brien`, `Shah – Sons`, a no-break space): never the letters of another script.
+    let latin = |c: char| {
+        c.is_ascii() || !c.is_alphabetic() || (c.is_alphabetic() && matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF))
+    };
     if !v.chars().all(latin) {
         return None;
     }
     let s = to_ascii(v);
-    (s != v && s.chars().all(name_char)).then_some(s)
+    (s != v && !s.is_empty() && s.chars().all(name_char)).then_some(s)
+}
+
+/// A character as a message shows it: visible ones quoted (`'ü'`), white space other than the
+/// space and invisible ones by name and code point, so the operator can find them.
+fn shown_char(c: char) -> String {
+    match c {
+        '\t' => "a tab".to_string(),
+        '\u{a0}' => "a no-break space (U+00A0)".to_string(),
+        c if c.is_whitespace() => format!("a special space (U+{:04X})", c as u32),
+        c if c.is_control() || super::reader::invisible(c) => {
+            format!("an invisible character (U+{:04X})", c as u32)
+        }
+        c => format!("'{c}'"),
+    }
+}
+
+/// Whether an amount that failed its rule is written with a decimal comma (`1500,00`,
+/// `1.500,00`: a German or French spreadsheet's way).
+fn decimal_comma(v: &str) -> bool {
+    let Some((int, frac)) = v.rsplit_once(',') else { return false };
+    let int_ok = !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && int.split('.').skip(1).all(|g| g.len() == 3);
+    int_ok && (1..=2).contains(&frac.len()) && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Checks a beneficiary name: at most 100 characters of ASCII letters, digits, space and `. , ' & - ( ) /`.
@@ -305,15 +333,16 @@ fn check_name(v: &str) -> Result<(), String> {
     }
     if let Some(bad) = v.chars().find(|c| !name_char(*c)) {
         const ALLOWED: &str = "ASCII letters (A-Z, a-z), digits, space and . , ' & - ( ) / only";
+        let shown = shown_char(bad);
         return Err(if bad.is_ascii() {
-            format!("name contains '{bad}': use {ALLOWED}, and write the name as the bank account holds it")
+            format!("name contains {shown}: use {ALLOWED}, and write the name as the bank account holds it")
         } else if let Some(spelling) = ascii_spelling(v) {
             format!(
-                "name contains '{bad}': bank rails carry {ALLOWED}; write the name as the bank account holds it, perhaps '{spelling}'"
+                "name contains {shown}: bank rails carry {ALLOWED}; write the name as the bank account holds it, perhaps '{spelling}'"
             )
         } else {
             format!(
-                "name contains '{bad}': bank rails carry {ALLOWED}; write the name in English letters as the bank account holds it"
+                "name contains {shown}: bank rails carry {ALLOWED}; write the name in English letters as the bank account holds it"
             )
         });
     }
@@ -556,6 +585,13 @@ impl Validator {
                 Ok(a) => Some(a),
                 Err(e) => {
                     let mut m = e.to_string();
+                    if matches!(e, crate::money::AmountError::Syntax(_) | crate::money::AmountError::Grouping(_))
+                        && decimal_comma(amount_cell)
+                    {
+                        m.push_str(
+                            " (it looks like a decimal comma: write the amount with a decimal point, e.g. 1500.00 or 1,500.00)",
+                        );
+                    }
                     if amount_kind == CellKind::Number && matches!(e, crate::money::AmountError::TooPrecise(_)) {
                         m.push_str(
                             " (the cell holds exactly this number: round it to paise in the sheet, e.g. with ROUND(x, 2))",
@@ -809,6 +845,31 @@ mod tests {
         assert!(m.contains("'_'") && !m.contains("perhaps"), "{m}");
         // A suggestion that would itself be refused is not made.
         assert!(!check_name("Zoë_1").err().expect("error").contains("perhaps"));
+    }
+
+    #[test]
+    fn the_name_hint_shows_invisible_characters_and_suggests_plain_punctuation() {
+        let m = check_name("Ravi\u{a0}Kumar").err().expect("error");
+        assert!(m.contains("a no-break space (U+00A0)") && m.contains("perhaps 'Ravi Kumar'"), "{m}");
+        let m = check_name("Ravi\tKumar").err().expect("error");
+        assert!(m.contains("contains a tab"), "{m}");
+        let m = check_name("Ravi\u{200b}Kumar").err().expect("error");
+        assert!(m.contains("an invisible character (U+200B)"), "{m}");
+        // Excel's autocorrect: a curly apostrophe, an en dash.
+        let m = check_name("O’Brien – Das").err().expect("error");
+        assert!(m.contains("'’'") && m.contains("perhaps 'O'Brien - Das'"), "{m}");
+        // Another script next to punctuation: still no made-up spelling.
+        assert!(!check_name("रवि’").err().expect("error").contains("perhaps"));
+    }
+
+    #[test]
+    fn decimal_commas_are_recognised() {
+        for v in ["1500,00", "1.500,00", "1.234.567,5", "0,5"] {
+            assert!(decimal_comma(v), "{v}");
+        }
+        for v in ["1,500", "1,50,000", "1500", "1.50,00", ",50", "1500,000"] {
+            assert!(!decimal_comma(v), "{v}");
+        }
     }
 
     #[test]
