@@ -548,3 +548,102 @@ fn a_retry_of_rows_proven_unpaid_is_not_refused_as_the_same_rows() {
     assert_eq!(status_count(&retry.json(), "FAILED"), 2);
     assert_eq!(status_count(&retry.json(), "HELD"), 0, "a FAILED row holds nothing");
 }
+
+// 8 ------------------------------------------------------------------------------------------------
+
+/// A status answer about another payout to the same payee is not this row's: last month's salary,
+/// failed at the bank, whose order id (1001) equals this month's numeric reference, is what a
+/// gateway that reads ids as order ids first answers when asked by that reference. It says so
+/// (`externalRef`, `payout_id`); this month's payout, accepted and applied, is not FAILED on it, and
+/// `failed` does not offer it for paying again.
+#[test]
+fn an_answer_about_the_same_payees_other_payout_fails_nothing() {
+    let fake = FakeGateway::start();
+    fake.echo_ids();
+    // `..08`: accepted without an order id, so payrun asks by the reference.
+    let account = "555500000008";
+    let old = fake.preload_bank_failed("SAL-OCT-0001", account, "HDFC0000003", "1500.00");
+    let w = Work::new();
+    let text =
+        format!("Name,Account Number,IFSC,Amount,Mode,Reference\nAsha,{account},HDFC0000003,1500.00,IMPS,{old}\n");
+    let input = w.path().join("november.csv");
+    std::fs::write(&input, &text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "3s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "the row's own fate is not known yet");
+    let rows = result_of(&w, &out);
+    assert_eq!(rows[0]["status"], "PENDING", "not FAILED on last month's payout: {:?}\n{}", rows[0], out.stderr);
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "offered for paying again: {retry:?}");
+    let this_month: Vec<_> = fake.ledger().into_iter().filter(|p| !p.preloaded).collect();
+    assert_eq!(this_month.len(), 1, "paid once this month: {this_month:?}");
+}
+
+// 9 ------------------------------------------------------------------------------------------------
+
+/// A row the gateway accepted and still reports pending cannot be found "unpaid" by a person: it
+/// may yet be paid, and FAILED would put it in the retry file. `--as paid` stays open (a bank
+/// statement), and a row parked for a person can still be found unpaid.
+#[test]
+fn a_row_the_gateway_still_processes_cannot_be_resolved_unpaid() {
+    let fake = FakeGateway::start();
+    let w = Work::new();
+    // `..09`: applied, and pending for as long as anyone asks.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nSlow Bank,666600000009,HDFC0000003,2500.00,NEFT\n";
+    let input = w.path().join("slow.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "2s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "pending at the end of the run");
+    let rows = result_of(&w, &out);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["code"].as_str()), ("PENDING", "ENQ001"), "{:?}", rows[0]);
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    let resolve = |verdict: &str| {
+        w.run(&[
+            "resolve",
+            &batch,
+            "--row",
+            "2",
+            "--as",
+            verdict,
+            "--reason",
+            "no credit on the statement yet",
+            "--state",
+            "S",
+        ])
+    };
+    let unpaid = resolve("unpaid");
+    unpaid.expect_code(1, "refused");
+    assert!(unpaid.stderr.contains("cannot be found unpaid"), "{}", unpaid.stderr);
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "a pending payout offered for paying again: {retry:?}");
+    resolve("paid").expect_code(0, "a payment seen on the statement is recorded");
+    assert_eq!(fake.paid_per_account().get("666600000009"), Some(&1));
+}

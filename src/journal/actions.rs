@@ -158,7 +158,8 @@ impl Journal {
 
     /// Records a person's finding on one row (SPEC 3 rule 9): `paid` makes it SUCCESS, otherwise
     /// FAILED, with the reason, the operator and the time. Only a row the gateway may have and
-    /// payrun has not settled (pending, in doubt, accepted) can be resolved.
+    /// payrun has not settled (pending, in doubt, accepted) can be resolved, and only one payrun
+    /// cannot decide (parked for a person) can be found unpaid.
     pub fn resolve(
         &self,
         batch: &Batch,
@@ -184,6 +185,17 @@ impl Journal {
                 "line {line} is {} ({}): only a PENDING row payrun cannot decide can be resolved{hint}",
                 state.result_status(),
                 state
+            )));
+        }
+        if !paid && !row.status.parked() {
+            // Rule 9: FAILED is offered for paying again by `payrun failed`; a row the gateway has
+            // accepted, says is pending, or payrun is still asking about may yet be paid.
+            return Err(JournalError::Refused(format!(
+                "line {line} is {} ({}{}): payrun is still following it and the gateway may yet pay it, so it cannot be found unpaid; `payrun status {} --refresh` asks again, and a row payrun cannot decide is set aside for a person with its reason. A payment you can see on the bank statement can be recorded with --as paid",
+                state.result_status(),
+                state,
+                row.status.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+                batch.id
             )));
         }
         let was = row.status.code.clone().unwrap_or_else(|| "IN_DOUBT".into());

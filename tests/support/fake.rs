@@ -11,7 +11,9 @@
 //! - behaviours by the last two digits of the account number (see [`Behaviour`]), among them a
 //!   payout applied and then answered HTTP 500 with a TE0020 body, or 503 with a TE0005 body,
 //!   status amounts with charges, and TE0020 both for payouts applied and not applied;
-//! - payouts can be preloaded, as if an earlier run (with another journal) had made them.
+//! - payouts can be preloaded, as if an earlier run (with another journal) had made them, or as
+//!   last month's payout that failed at the bank;
+//! - on request ([`FakeGateway::echo_ids`]) status answers name the payout they are about.
 //!
 //! [`FakeGateway::start_with`] adds a latency to every call and can turn the behaviours off: the
 //! benchmark measures payrun against it (a gateway whose code path is not payrun's own), and reads
@@ -46,6 +48,10 @@ pub enum Behaviour {
     Te0020Applied,
     /// `..07`: first posting not applied, answered 502 with an HTML page; later ones normal.
     BadGatewayFirst,
+    /// `..08`: applied, accepted with no order id (the row is then asked about by its reference).
+    NoOrderId,
+    /// `..09`: applied, and its status stays pending (ENQ001) for as long as anyone asks.
+    StaysPending,
 }
 
 impl Behaviour {
@@ -58,6 +64,8 @@ impl Behaviour {
             Some("05") => Behaviour::Te0020NotApplied,
             Some("06") => Behaviour::Te0020Applied,
             Some("07") => Behaviour::BadGatewayFirst,
+            Some("08") => Behaviour::NoOrderId,
+            Some("09") => Behaviour::StaysPending,
             _ => Behaviour::Normal,
         }
     }
@@ -73,6 +81,8 @@ pub struct FakePayout {
     pub amount: String,
     pub times_applied: u32,
     pub preloaded: bool,
+    /// Failed at the bank: status answers say `BE1001` (for a preloaded payout).
+    pub bank_failed: bool,
 }
 
 /// How a fake gateway is started.
@@ -115,6 +125,8 @@ struct FakeState {
     postings: u64,
     timeline: Timeline,
     dice: u64,
+    /// Status answers name the payout they are about (`payout_id`, `externalRef`), as the sandbox's do.
+    echo_ids: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -177,6 +189,7 @@ impl FakeState {
             amount: amount.to_string(),
             times_applied: 1,
             preloaded,
+            bank_failed: false,
         });
         self.by_ref.insert(reference.to_string(), i);
         self.by_order.insert(order_id, i);
@@ -260,9 +273,14 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
             ),
         };
     };
-    let accepted = json!({"status": "1", "message": "Success",
+    let mut accepted = json!({"status": "1", "message": "Success",
         "Transaction": {"customer_name": get("Name"), "account_no": account, "Order-Id": order_id}});
     match behaviour {
+        Behaviour::NoOrderId => {
+            accepted = json!({"status": "1", "message": "Success",
+                "Transaction": {"customer_name": get("Name"), "account_no": account}});
+            answer(200, accepted)
+        }
         Behaviour::Applied500Te0020 if first => answer(
             500,
             json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
@@ -302,11 +320,21 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         amount += 10.0;
     }
     let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
-    answer(
-        200,
+    let mut body = if p.bank_failed {
+        json!({"status": 0, "code": "BE1001", "message": "Account closed",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else if s.behaviour(&p.account) == Behaviour::StaysPending {
+        json!({"status": "PENDING", "code": "ENQ001", "message": "Please inquire status after some time",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else {
         json!({"status": true, "code": "SU0000", "message": "Transaction Successful",
-               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount, "utr": format!("FAKEUTR{:06}", p.order_id)}}),
-    )
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount, "utr": format!("FAKEUTR{:06}", p.order_id)}})
+    };
+    if s.echo_ids {
+        body["data"]["payout_id"] = json!(p.order_id);
+        body["data"]["externalRef"] = json!(p.reference);
+    }
+    answer(200, body)
 }
 
 impl FakeGateway {
@@ -339,6 +367,22 @@ impl FakeGateway {
     /// Applies a payout as an earlier run (with another journal) would have.
     pub fn preload(&self, reference: &str, account: &str, ifsc: &str, amount: &str) -> u64 {
         lock(&self.state).apply(reference, account, ifsc, amount, true)
+    }
+
+    /// [`FakeGateway::preload`], a payout that then failed at the bank (status `BE1001`).
+    pub fn preload_bank_failed(&self, reference: &str, account: &str, ifsc: &str, amount: &str) -> u64 {
+        let mut s = lock(&self.state);
+        let order_id = s.apply(reference, account, ifsc, amount, true);
+        if let Some(p) = s.payouts.last_mut() {
+            p.bank_failed = true;
+        }
+        order_id
+    }
+
+    /// Status answers name the payout they are about (its order id as `payout_id`, its reference
+    /// as `externalRef`), as the sandbox's and many real gateways' do.
+    pub fn echo_ids(&self) {
+        lock(&self.state).echo_ids = true;
     }
 
     /// When the calls came.
