@@ -19,17 +19,25 @@ use super::{Payee, PayoutOutcome, StatusOutcome, TokenOutcome};
 /// Parses a body as JSON, repairing what the gateway's own examples get wrong: `//` comments,
 /// trailing commas, a missing comma at the end of a line, and text around the object. `None` when
 /// there is no JSON value to be found.
+///
+/// An object that gives one key twice with different values (`"code"` and `"Code"`, or `"code"`
+/// twice) has no reading: a parser that keeps the first and one that keeps the last disagree about
+/// what the gateway said, so the body is `None` (an unknown answer, rule 2), never a guess.
 pub fn parse_lenient(body: &str) -> Option<Value> {
     let body = body.trim_start_matches('\u{feff}').trim();
     if body.is_empty() {
         return None;
     }
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return Some(v);
+    match strict(body) {
+        Ok(v) => return Some(v),
+        Err(Strictness::Ambiguous) => return None,
+        Err(Strictness::Syntax) => {}
     }
     let repaired = repair(body);
-    if let Ok(v) = serde_json::from_str::<Value>(&repaired) {
-        return Some(v);
+    match strict(&repaired) {
+        Ok(v) => return Some(v),
+        Err(Strictness::Ambiguous) => return None,
+        Err(Strictness::Syntax) => {}
     }
     // Text around one object (an HTML wrapper, a "//Success Response." line): take the outermost braces.
     let start = repaired.find('{')?;
@@ -37,7 +45,94 @@ pub fn parse_lenient(body: &str) -> Option<Value> {
     if end <= start {
         return None;
     }
-    serde_json::from_str::<Value>(&repaired[start..=end]).ok()
+    strict(&repaired[start..=end]).ok()
+}
+
+/// Why [`strict`] gave no value.
+#[derive(Debug, PartialEq, Eq)]
+enum Strictness {
+    /// Not JSON.
+    Syntax,
+    /// JSON, but an object gives one key (as [`norm_key`] compares keys) two different values.
+    Ambiguous,
+}
+
+const AMBIGUOUS: &str = "payrun: one key with two values";
+
+/// Parses JSON text, refusing an object whose keys repeat with different values.
+fn strict(text: &str) -> Result<Value, Strictness> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = NoConflicts.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    v.map_err(|e| if e.to_string().starts_with(AMBIGUOUS) { Strictness::Ambiguous } else { Strictness::Syntax })
+}
+
+/// Builds a [`Value`] like serde_json's own, but fails on a repeated key with another value.
+struct NoConflicts;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoConflicts {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoConflicts {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoConflicts)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(NoConflicts)?;
+            let norm = norm_key(&key);
+            match seen.iter().find(|(n, _)| *n == norm) {
+                Some((_, first)) if out.get(first) != Some(&value) => {
+                    return Err(serde::de::Error::custom(format!("{AMBIGUOUS}: {key}")));
+                }
+                Some(_) => {}
+                None => {
+                    seen.push((norm, key.clone()));
+                    out.insert(key, value);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// One pass over the text that drops `//` and `/* */` comments outside strings, drops commas that are
@@ -541,6 +636,30 @@ mod tests {
         assert_eq!(status_flag(&serde_json::json!({"status": "error"})), Flag::No);
         assert_eq!(status_flag(&serde_json::json!({"status": 0})), Flag::No);
         assert_eq!(status_flag(&serde_json::json!({})), Flag::Other);
+    }
+
+    /// A key given twice with two values has no reading: an unknown answer, never a guess at
+    /// which one the gateway meant. The same value twice is harmless.
+    #[test]
+    fn a_key_given_twice_with_two_values_is_unreadable() {
+        let conflicting = [
+            r#"{"status":0,"code":"BE1001","code":"SU0000","account_no":"39628544321"}"#,
+            r#"{"status":1,"code":"SU0000","Code":"BE1001"}"#,
+            r#"{"status":0,"code":"TE0011","data":{"x":1},"status":1}"#,
+            r#"{"status":1,"code":"SU0000","account_no":"39628544321","account_no":"11112222"}"#,
+            r#"{"status":1,"code":"SU0000","data":{"account_no":"1","account-no":"2"}}"#,
+        ];
+        for body in conflicting {
+            assert_eq!(parse_lenient(body), None, "{body}");
+            assert!(matches!(classify_status(200, None, body), StatusOutcome::Unknown { .. }), "{body}");
+        }
+        let refusal = r#"{"status":0,"code":"TE0007","code":"SU0000","Transaction":[{"Order-Id":"9"}]}"#;
+        assert!(matches!(classify_payout(200, None, refusal), PayoutOutcome::Unknown { .. }));
+        let repeated = r#"{"status":0,"code":"BE1001","code":"BE1001","message":"x"}"#;
+        assert!(matches!(classify_status(200, None, repeated), StatusOutcome::FailedAtBank { .. }));
+        // Keys repeated in different objects are different keys.
+        let nested = r#"{"status":1,"code":"SU0000","data":{"code":"X"},"Transaction":[{"code":"Y"}]}"#;
+        assert!(parse_lenient(nested).is_some());
     }
 
     #[test]
