@@ -647,3 +647,39 @@ fn a_row_the_gateway_still_processes_cannot_be_resolved_unpaid() {
     resolve("paid").expect_code(0, "a payment seen on the statement is recorded");
     assert_eq!(fake.paid_per_account().get("666600000009"), Some(&1));
 }
+
+// 10 -----------------------------------------------------------------------------------------------
+
+/// A gateway whose index flaps: "unknown reference", then SU0000 for that reference (naming
+/// nobody), then "unknown" again. The two "unknown" answers do not follow each other, so they prove
+/// nothing: the row is not sent again (this gateway would not catch the resend as a duplicate and
+/// would pay it twice), and after answers that never name a payee it waits for a person.
+#[test]
+fn a_flapping_index_is_not_proof_enough_to_send_again() {
+    let fake = FakeGateway::start();
+    let w = Work::new();
+    // `..11`: applied, answer lost, then a flapping index.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nFlaky Index,777700000011,HDFC0000003,3100.00,IMPS\n";
+    let input = w.path().join("flaky.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "20s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "left for a person");
+    let rows = result_of(&w, &out);
+    let paid = fake.paid_per_account();
+    assert_eq!(paid.get("777700000011"), Some(&1), "paid twice: {:?}\n{}", rows[0], out.stderr);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["attempts"].as_str()), ("PENDING", "1"), "{:?}", rows[0]);
+    assert_eq!(rows[0]["code"], "IN_DOUBT", "{:?}", rows[0]);
+}

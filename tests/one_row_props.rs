@@ -286,6 +286,7 @@ fn simulate(pre: u8, reference_kind: u8, bytes: Vec<u8>, steps: Vec<u16>) -> His
                 },
             },
             Reaction::Unattributable => {
+                unknown.contradicted();
                 unattributable += 1;
                 (unattributable >= MAX_ATTEMPTS).then(|| Event::NeedsPerson {
                     code: payrun::journal::lifecycle::IN_DOUBT,

@@ -871,6 +871,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     }
                 }
                 Reaction::Unattributable => {
+                    a.unknown.contradicted();
                     a.unattributable += 1;
                     if a.unattributable < d.cfg.max_attempts {
                         None

@@ -91,6 +91,18 @@ pub struct UnknownCount {
     count: u32,
 }
 
+impl UnknownCount {
+    /// An answer about *a* payout under this reference came between "unknown reference" answers
+    /// (one payrun cannot attribute to this row: it names no payee, or another payout). The
+    /// gateway has then said it knows the reference, so the earlier "unknown" proves nothing any
+    /// more: rule 3's two answers must follow each other with nothing in between that contradicts
+    /// them, and the count starts again. (A resend on a flapping index may not be caught as a
+    /// duplicate by the same index.)
+    pub fn contradicted(&mut self) {
+        *self = UnknownCount::default();
+    }
+}
+
 /// What follows an in-doubt row's TE0011.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterUnknown {
@@ -457,6 +469,19 @@ mod tests {
         assert_eq!(unknown_twice(Toward::Resend, 1, 5), Unknown::Resend);
         assert!(matches!(unknown_twice(Toward::Resend, 5, 5), Unknown::Event(Event::NeedsPerson { .. })));
         assert!(matches!(unknown_twice(Toward::NeverApplied, 1, 5), Unknown::Event(Event::NeverApplied { .. })));
+    }
+
+    /// An answer about a payout under the reference between two "unknown" answers breaks the
+    /// proof: the count starts again.
+    #[test]
+    fn an_answer_about_a_payout_between_two_unknowns_starts_the_count_again() {
+        let ms = Duration::from_millis;
+        let (timeout_at, grace) = (ms(1000), ms(500));
+        let mut u = UnknownCount::default();
+        assert_eq!(u.answer(ms(1000), timeout_at, grace), AfterUnknown::AskAt(ms(1500)));
+        u.contradicted();
+        assert_eq!(u.answer(ms(1600), timeout_at, grace), AfterUnknown::AskAt(ms(2100)), "one answer, not two");
+        assert_eq!(u.answer(ms(2100), timeout_at, grace), AfterUnknown::Proven);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub enum Behaviour {
     NoOrderId,
     /// `..09`: applied, and its status stays pending (ENQ001) for as long as anyone asks.
     StaysPending,
+    /// `..11`: a lagging, flapping index. The first posting is applied and its answer lost; status
+    /// inquiries by reference alternate "unknown reference" (TE0011) and "SU0000" naming nobody;
+    /// and a resend is not caught as a duplicate (the same index misses it): applied again.
+    IndexFlaps,
 }
 
 impl Behaviour {
@@ -66,6 +70,7 @@ impl Behaviour {
             Some("07") => Behaviour::BadGatewayFirst,
             Some("08") => Behaviour::NoOrderId,
             Some("09") => Behaviour::StaysPending,
+            Some("11") => Behaviour::IndexFlaps,
             _ => Behaviour::Normal,
         }
     }
@@ -127,6 +132,8 @@ struct FakeState {
     dice: u64,
     /// Status answers name the payout they are about (`payout_id`, `externalRef`), as the sandbox's do.
     echo_ids: bool,
+    /// Status inquiries per reference (for [`Behaviour::IndexFlaps`]).
+    inquiries: HashMap<String, u32>,
 }
 
 fn unix_ms() -> u64 {
@@ -252,7 +259,8 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         let n = s.attempts.entry(reference.clone()).or_insert(0);
         *n += 1;
         let first = *n == 1;
-        let existing = s.by_ref.get(&reference).copied();
+        // A flapping index does not see the payout it has: no duplicate, applied again.
+        let existing = s.by_ref.get(&reference).copied().filter(|_| behaviour != Behaviour::IndexFlaps);
         let applies = existing.is_none()
             && !matches!(behaviour, Behaviour::Te0020NotApplied)
             && !(behaviour == Behaviour::BadGatewayFirst && first);
@@ -292,7 +300,7 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
             200,
             json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
         ),
-        Behaviour::AppliedAnswerLost if first => {
+        Behaviour::AppliedAnswerLost | Behaviour::IndexFlaps if first => {
             tokio::time::sleep(Duration::from_secs(4)).await;
             answer(200, accepted)
         }
@@ -309,12 +317,22 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     };
     let wait = lock(&st).arrive(false);
     latency(wait).await;
-    let s = lock(&st);
+    let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
     let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n)).or_else(|| s.by_ref.get(&id));
-    let Some(p) = found.map(|i| &s.payouts[*i]) else {
+    let Some(i) = found.copied() else {
         return answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}));
     };
+    if s.behaviour(&s.payouts[i].account) == Behaviour::IndexFlaps {
+        let n = s.inquiries.entry(id.clone()).or_insert(0);
+        *n += 1;
+        return if *n % 2 == 1 {
+            answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}))
+        } else {
+            answer(200, json!({"status": 1, "code": "SU0000", "message": "Transaction Successful"}))
+        };
+    }
+    let p = &s.payouts[i];
     let mut amount: f64 = p.amount.parse().unwrap_or(0.0);
     if s.behaviour(&p.account) == Behaviour::Charges {
         amount += 10.0;
