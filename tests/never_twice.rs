@@ -683,3 +683,36 @@ fn a_flapping_index_is_not_proof_enough_to_send_again() {
     assert_eq!((rows[0]["status"].as_str(), rows[0]["attempts"].as_str()), ("PENDING", "1"), "{:?}", rows[0]);
     assert_eq!(rows[0]["code"], "IN_DOUBT", "{:?}", rows[0]);
 }
+
+// 11 -----------------------------------------------------------------------------------------------
+
+/// A gateway whose status answer says "status 1, Success" about the request, with no code, while
+/// the payout's own status, nested under `data`, says PENDING: not SUCCESS (the money has not
+/// moved yet, and a SUCCESS row is never offered again if it then fails at the bank).
+#[test]
+fn a_success_about_the_request_is_not_a_success_of_the_payout() {
+    let fake = FakeGateway::start();
+    let w = Work::new();
+    // `..12`: applied, nested status PENDING for as long as anyone asks.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nNested,888800000012,HDFC0000003,4200.00,NEFT\n";
+    let input = w.path().join("nested.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "2s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "still pending at the gateway");
+    let rows = result_of(&w, &out);
+    assert_eq!(rows[0]["status"], "PENDING", "{:?}", rows[0]);
+    assert_eq!(fake.paid_per_account().get("888800000012"), Some(&1));
+}

@@ -505,14 +505,22 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     }
     let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
+    // A status or code nested in the answer (`data`, a transaction inside it) is the payout's own
+    // when the top level's may be about the request: a verdict the nested one contradicts is no
+    // proof (SPEC 3: SUCCESS only on proof that the money moved, FAILED only on proof it did not).
+    let inner = nested_verdicts(&v);
+    let contradicted = || StatusOutcome::Unknown { reason: unknown(http, body, " (a nested status says otherwise)") };
     match code.as_deref() {
+        Some("SU0000") if inner.other => return contradicted(),
         Some("SU0000") => {
             return StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg };
         }
         Some(c @ ("ENQ001" | "TE0009")) => {
             return StatusOutcome::Pending { code: c.to_string(), message: msg, payee: payee(&v) };
         }
+        Some("TE0011") if inner.success => return contradicted(),
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
+        Some(c) if is_bank_error(c) && inner.success => return contradicted(),
         Some(c) if is_bank_error(c) => {
             return StatusOutcome::FailedAtBank { code: c.to_string(), message: msg, payee: payee(&v) };
         }
@@ -521,6 +529,7 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // The document's own success example carries no code: `{"message":"SUCCESS","status":1,...}`.
     let upper = msg.to_ascii_uppercase();
     match status_flag(&v) {
+        Flag::Yes if code.is_none() && says_success(&upper) && inner.other => contradicted(),
         Flag::Yes if code.is_none() && says_success(&upper) => {
             StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg }
         }
@@ -532,6 +541,47 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
         }
         _ => StatusOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
+}
+
+/// What the statuses and codes nested below an answer's top level say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Nested {
+    /// Some nested object says success (code SU0000, or a status that reads as yes).
+    success: bool,
+    /// Some nested object says anything else: another code, or a status that is not a yes
+    /// (failed, pending, or a word payrun does not know, such as `REVERSED`).
+    other: bool,
+}
+
+/// The verdicts of every object nested in `v` (not `v`'s own fields): a gateway that answers
+/// `{"status":1,"message":"Success","data":{"status":"PENDING"}}` reports on the request at the
+/// top and on the payout inside.
+fn nested_verdicts(v: &Value) -> Nested {
+    fn walk(v: &Value, top: bool, out: &mut Nested) {
+        match v {
+            Value::Object(map) => {
+                if !top {
+                    match code(v).as_deref() {
+                        Some("SU0000") => out.success = true,
+                        Some(_) => out.other = true,
+                        None => {}
+                    }
+                    if field(v, &["status"]).is_some() {
+                        match status_flag(v) {
+                            Flag::Yes => out.success = true,
+                            Flag::No | Flag::Pending | Flag::Other => out.other = true,
+                        }
+                    }
+                }
+                map.values().for_each(|x| walk(x, false, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, false, out)),
+            _ => {}
+        }
+    }
+    let mut out = Nested::default();
+    walk(v, true, &mut out);
+    out
 }
 
 /// `BE` followed by exactly four digits: a failure reported by the beneficiary's bank.
@@ -660,6 +710,38 @@ mod tests {
         // Keys repeated in different objects are different keys.
         let nested = r#"{"status":1,"code":"SU0000","data":{"code":"X"},"Transaction":[{"code":"Y"}]}"#;
         assert!(parse_lenient(nested).is_some());
+    }
+
+    /// A status nested in the answer is the payout's own: a top level that says "success" about
+    /// the request is no proof when the payout inside says pending or failed (and a top-level
+    /// failure or "unknown" is none when the payout inside says success).
+    #[test]
+    fn a_nested_status_that_says_otherwise_is_no_proof() {
+        let s = |b: &str| classify_status(200, None, b);
+        for body in [
+            r#"{"status":1,"message":"Success","data":{"status":"PENDING","account_no":"39628544321"}}"#,
+            r#"{"status":true,"message":"SUCCESS","data":{"transfer":{"status":"FAILED","code":"BE1001"}}}"#,
+            r#"{"status":1,"code":"SU0000","message":"Success","data":{"status":"REVERSED"}}"#,
+            r#"{"status":1,"code":"SU0000","data":[{"code":"ENQ001"}]}"#,
+            r#"{"status":0,"code":"BE1001","data":{"status":"SUCCESS"}}"#,
+            r#"{"status":0,"code":"TE0011","data":{"code":"SU0000"}}"#,
+        ] {
+            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+        }
+        // Nested payee details without a verdict of their own change nothing.
+        let fake =
+            r#"{"status":true,"code":"SU0000","message":"ok","data":{"account_no":39628544321,"amount":1500.0}}"#;
+        assert!(matches!(s(fake), StatusOutcome::Success { .. }));
+        let agreeing = r#"{"status":1,"message":"Success","data":{"status":"SUCCESS","utr":"U1"}}"#;
+        assert!(matches!(s(agreeing), StatusOutcome::Success { utr: Some(u), .. } if u == "U1"));
+        assert!(matches!(
+            s(r#"{"status":0,"code":"BE1001","data":{"status":"FAILED"}}"#),
+            StatusOutcome::FailedAtBank { .. }
+        ));
+        assert!(matches!(
+            s(r#"{"status":"PENDING","code":"ENQ001","data":{"status":"SUCCESS"}}"#),
+            StatusOutcome::Pending { .. }
+        ));
     }
 
     #[test]

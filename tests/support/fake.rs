@@ -56,6 +56,9 @@ pub enum Behaviour {
     /// inquiries by reference alternate "unknown reference" (TE0011) and "SU0000" naming nobody;
     /// and a resend is not caught as a duplicate (the same index misses it): applied again.
     IndexFlaps,
+    /// `..12`: applied; status answers say "status 1, Success" about the request, with no code,
+    /// and the payout's own status, nested under `data`, stays `PENDING`.
+    NestedPending,
 }
 
 impl Behaviour {
@@ -71,6 +74,7 @@ impl Behaviour {
             Some("08") => Behaviour::NoOrderId,
             Some("09") => Behaviour::StaysPending,
             Some("11") => Behaviour::IndexFlaps,
+            Some("12") => Behaviour::NestedPending,
             _ => Behaviour::Normal,
         }
     }
@@ -341,6 +345,9 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     let mut body = if p.bank_failed {
         json!({"status": 0, "code": "BE1001", "message": "Account closed",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else if s.behaviour(&p.account) == Behaviour::NestedPending {
+        json!({"status": 1, "message": "Success",
+               "data": {"status": "PENDING", "account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
     } else if s.behaviour(&p.account) == Behaviour::StaysPending {
         json!({"status": "PENDING", "code": "ENQ001", "message": "Please inquire status after some time",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
