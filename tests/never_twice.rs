@@ -687,14 +687,16 @@ fn a_flapping_index_is_not_proof_enough_to_send_again() {
 // 11 -----------------------------------------------------------------------------------------------
 
 /// A gateway whose status answer says "status 1, Success" about the request, with no code, while
-/// the payout's own status, nested under `data`, says PENDING: not SUCCESS (the money has not
-/// moved yet, and a SUCCESS row is never offered again if it then fails at the bank).
+/// the payout's own status, nested under `data`, says PENDING; or SU0000 (the inquiry worked)
+/// beside a status FAILED: not SUCCESS (the money has not moved, or not yet, and a SUCCESS row is
+/// never offered again if it then fails at the bank).
 #[test]
 fn a_success_about_the_request_is_not_a_success_of_the_payout() {
     let fake = FakeGateway::start();
     let w = Work::new();
     // `..12`: applied, nested status PENDING for as long as anyone asks.
-    let text = "Name,Account Number,IFSC,Amount,Mode\nNested,888800000012,HDFC0000003,4200.00,NEFT\n";
+    // `..13`: SU0000 (the inquiry worked) beside a top-level status FAILED.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nNested,888800000012,HDFC0000003,4200.00,NEFT\nCode beside status,888800000013,HDFC0000003,4300.00,NEFT\n";
     let input = w.path().join("nested.csv");
     std::fs::write(&input, text).expect("write");
     let out = w.run_with_creds(&[
@@ -713,6 +715,10 @@ fn a_success_about_the_request_is_not_a_success_of_the_payout() {
     ]);
     out.expect_code(2, "still pending at the gateway");
     let rows = result_of(&w, &out);
-    assert_eq!(rows[0]["status"], "PENDING", "{:?}", rows[0]);
+    for row in &rows {
+        assert_eq!(row["status"], "PENDING", "{row:?}");
+    }
+    assert_eq!(rows.len(), 2);
     assert_eq!(fake.paid_per_account().get("888800000012"), Some(&1));
+    assert_eq!(fake.paid_per_account().get("888800000013"), Some(&1));
 }

@@ -509,9 +509,12 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // when the top level's may be about the request: a verdict the nested one contradicts is no
     // proof (SPEC 3: SUCCESS only on proof that the money moved, FAILED only on proof it did not).
     let inner = nested_verdicts(&v);
+    // The top level's own status, when it gives one that is not a yes (`"status":"FAILED"`,
+    // `0`, `"REVERSED"`): SU0000 beside it may be the inquiry's result, not the payout's.
+    let top_not_yes = field(&v, &["status"]).is_some() && status_flag(&v) != Flag::Yes;
     let contradicted = || StatusOutcome::Unknown { reason: unknown(http, body, " (a nested status says otherwise)") };
     match code.as_deref() {
-        Some("SU0000") if inner.other => return contradicted(),
+        Some("SU0000") if inner.other || top_not_yes => return contradicted(),
         Some("SU0000") => {
             return StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg };
         }
@@ -714,7 +717,8 @@ mod tests {
 
     /// A status nested in the answer is the payout's own: a top level that says "success" about
     /// the request is no proof when the payout inside says pending or failed (and a top-level
-    /// failure or "unknown" is none when the payout inside says success).
+    /// failure or "unknown" is none when the payout inside says success). SU0000 beside a top-level
+    /// status that is not a yes is no proof either.
     #[test]
     fn a_nested_status_that_says_otherwise_is_no_proof() {
         let s = |b: &str| classify_status(200, None, b);
@@ -725,6 +729,11 @@ mod tests {
             r#"{"status":1,"code":"SU0000","data":[{"code":"ENQ001"}]}"#,
             r#"{"status":0,"code":"BE1001","data":{"status":"SUCCESS"}}"#,
             r#"{"status":0,"code":"TE0011","data":{"code":"SU0000"}}"#,
+            // The top level's own status says otherwise beside SU0000.
+            r#"{"status":"FAILED","code":"SU0000","message":"Transaction failed"}"#,
+            r#"{"status":0,"code":"SU0000","message":"Transaction failed"}"#,
+            r#"{"status":"REVERSED","code":"SU0000"}"#,
+            r#"{"status":"PENDING","code":"SU0000"}"#,
         ] {
             assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
         }

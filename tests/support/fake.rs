@@ -59,6 +59,9 @@ pub enum Behaviour {
     /// `..12`: applied; status answers say "status 1, Success" about the request, with no code,
     /// and the payout's own status, nested under `data`, stays `PENDING`.
     NestedPending,
+    /// `..13`: applied; status answers carry SU0000 (the inquiry worked) beside the payout's own
+    /// status, `"FAILED"`, with no bank code.
+    SuccessCodeFailedStatus,
 }
 
 impl Behaviour {
@@ -75,6 +78,7 @@ impl Behaviour {
             Some("09") => Behaviour::StaysPending,
             Some("11") => Behaviour::IndexFlaps,
             Some("12") => Behaviour::NestedPending,
+            Some("13") => Behaviour::SuccessCodeFailedStatus,
             _ => Behaviour::Normal,
         }
     }
@@ -344,6 +348,9 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
     let mut body = if p.bank_failed {
         json!({"status": 0, "code": "BE1001", "message": "Account closed",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else if s.behaviour(&p.account) == Behaviour::SuccessCodeFailedStatus {
+        json!({"status": "FAILED", "code": "SU0000", "message": "Transaction failed",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
     } else if s.behaviour(&p.account) == Behaviour::NestedPending {
         json!({"status": 1, "message": "Success",
