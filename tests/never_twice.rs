@@ -722,3 +722,48 @@ fn a_success_about_the_request_is_not_a_success_of_the_payout() {
     assert_eq!(fake.paid_per_account().get("888800000012"), Some(&1));
     assert_eq!(fake.paid_per_account().get("888800000013"), Some(&1));
 }
+
+// 12 -----------------------------------------------------------------------------------------------
+
+/// A payee's new bank account approved once is not a second payment approved: a corrected file run
+/// while the first is open holds the row for the bank change (`PAYEE_CHANGED`, the only code shown)
+/// though it is also a repeat payment. Approving the bank change on the corrected file, after the
+/// first file paid the new account, holds the row again as `REPEAT_PAYMENT` instead of paying twice.
+#[test]
+fn approving_a_bank_change_does_not_approve_a_repeat_payment() {
+    let w = Work::new();
+    let run = |file: &str, text: &str| {
+        std::fs::write(w.path().join(file), text).expect("write");
+        w.run(&["run", file, "--state", "S", "--json", "--sandbox-profile", "clean", "--poll-timeout", "5s"])
+    };
+    let head = "Name,Employee ID,Account Number,IFSC,Amount,Mode\n";
+    // October: paid to the old account.
+    run("october.csv", &format!("{head}Asha,EMP001,501002003004,HDFC0000003,50000.00,NEFT\n"))
+        .expect_code(0, "october");
+    // November, new account: held for the bank change.
+    let first = run("november.csv", &format!("{head}Asha,EMP001,601002003004,HDFC0000003,50000.00,NEFT\n"));
+    first.expect_code(2, "held");
+    let first_batch = first.json()["batch"].as_str().expect("batch").to_string();
+    // The same month saved again with the amount corrected, while the first is open: held, and the
+    // only reason shown is the bank change.
+    let second = run("november-fixed.csv", &format!("{head}Asha,EMP001,601002003004,HDFC0000003,52000.00,NEFT\n"));
+    second.expect_code(2, "held");
+    let second_batch = second.json()["batch"].as_str().expect("batch").to_string();
+    let rows = result_of(&w, &second);
+    assert_eq!(rows[0]["code"], "PAYEE_CHANGED", "{:?}", rows[0]);
+    // The bank change is confirmed with the payee; the first file is paid.
+    let approve = |batch: &str| {
+        w.run(&["approve", batch, "--rows", "2", "--reason", "new account confirmed by phone", "--state", "S"])
+    };
+    approve(&first_batch).expect_code(0, "approve the first");
+    w.run(&["resume", &first_batch, "--state", "S", "--json", "--poll-timeout", "5s"]).expect_code(0, "paid");
+    // The same confirmation on the corrected file approves the bank change, not a second salary.
+    let again = approve(&second_batch);
+    assert!(again.stderr.contains("held again as REPEAT_PAYMENT"), "{}", again.stderr);
+    let resumed = w.run(&["resume", &second_batch, "--state", "S", "--json", "--poll-timeout", "5s"]);
+    resumed.expect_code(2, "still held");
+    let rows = result_of(&w, &resumed);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["code"].as_str()), ("HELD", "REPEAT_PAYMENT"), "{:?}", rows[0]);
+    let paid_new = embedded_world(&w.path().join("S")).values().filter(|(_, a)| a == "601002003004").count();
+    assert_eq!(paid_new, 1, "the new account paid once");
+}
