@@ -548,3 +548,222 @@ fn a_retry_of_rows_proven_unpaid_is_not_refused_as_the_same_rows() {
     assert_eq!(status_count(&retry.json(), "FAILED"), 2);
     assert_eq!(status_count(&retry.json(), "HELD"), 0, "a FAILED row holds nothing");
 }
+
+// 8 ------------------------------------------------------------------------------------------------
+
+/// A status answer about another payout to the same payee is not this row's: last month's salary,
+/// failed at the bank, whose order id (1001) equals this month's numeric reference, is what a
+/// gateway that reads ids as order ids first answers when asked by that reference. It says so
+/// (`externalRef`, `payout_id`); this month's payout, accepted and applied, is not FAILED on it, and
+/// `failed` does not offer it for paying again.
+#[test]
+fn an_answer_about_the_same_payees_other_payout_fails_nothing() {
+    let fake = FakeGateway::start();
+    fake.echo_ids();
+    // `..08`: accepted without an order id, so payrun asks by the reference.
+    let account = "555500000008";
+    let old = fake.preload_bank_failed("SAL-OCT-0001", account, "HDFC0000003", "1500.00");
+    let w = Work::new();
+    let text =
+        format!("Name,Account Number,IFSC,Amount,Mode,Reference\nAsha,{account},HDFC0000003,1500.00,IMPS,{old}\n");
+    let input = w.path().join("november.csv");
+    std::fs::write(&input, &text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "3s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "the row's own fate is not known yet");
+    let rows = result_of(&w, &out);
+    assert_eq!(rows[0]["status"], "PENDING", "not FAILED on last month's payout: {:?}\n{}", rows[0], out.stderr);
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "offered for paying again: {retry:?}");
+    let this_month: Vec<_> = fake.ledger().into_iter().filter(|p| !p.preloaded).collect();
+    assert_eq!(this_month.len(), 1, "paid once this month: {this_month:?}");
+}
+
+// 9 ------------------------------------------------------------------------------------------------
+
+/// A row the gateway accepted and still reports pending cannot be found "unpaid" by a person: it
+/// may yet be paid, and FAILED would put it in the retry file. `--as paid` stays open (a bank
+/// statement), and a row parked for a person can still be found unpaid.
+#[test]
+fn a_row_the_gateway_still_processes_cannot_be_resolved_unpaid() {
+    let fake = FakeGateway::start();
+    let w = Work::new();
+    // `..09`: applied, and pending for as long as anyone asks.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nSlow Bank,666600000009,HDFC0000003,2500.00,NEFT\n";
+    let input = w.path().join("slow.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "2s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "pending at the end of the run");
+    let rows = result_of(&w, &out);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["code"].as_str()), ("PENDING", "ENQ001"), "{:?}", rows[0]);
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    let resolve = |verdict: &str| {
+        w.run(&[
+            "resolve",
+            &batch,
+            "--row",
+            "2",
+            "--as",
+            verdict,
+            "--reason",
+            "no credit on the statement yet",
+            "--state",
+            "S",
+        ])
+    };
+    let unpaid = resolve("unpaid");
+    unpaid.expect_code(1, "refused");
+    assert!(unpaid.stderr.contains("cannot be found unpaid"), "{}", unpaid.stderr);
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "a pending payout offered for paying again: {retry:?}");
+    resolve("paid").expect_code(0, "a payment seen on the statement is recorded");
+    assert_eq!(fake.paid_per_account().get("666600000009"), Some(&1));
+}
+
+// 10 -----------------------------------------------------------------------------------------------
+
+/// A gateway whose index flaps: "unknown reference", then SU0000 for that reference (naming
+/// nobody), then "unknown" again. The two "unknown" answers do not follow each other, so they prove
+/// nothing: the row is not sent again (this gateway would not catch the resend as a duplicate and
+/// would pay it twice), and after answers that never name a payee it waits for a person.
+#[test]
+fn a_flapping_index_is_not_proof_enough_to_send_again() {
+    let fake = FakeGateway::start();
+    let w = Work::new();
+    // `..11`: applied, answer lost, then a flapping index.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nFlaky Index,777700000011,HDFC0000003,3100.00,IMPS\n";
+    let input = w.path().join("flaky.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "20s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "left for a person");
+    let rows = result_of(&w, &out);
+    let paid = fake.paid_per_account();
+    assert_eq!(paid.get("777700000011"), Some(&1), "paid twice: {:?}\n{}", rows[0], out.stderr);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["attempts"].as_str()), ("PENDING", "1"), "{:?}", rows[0]);
+    assert_eq!(rows[0]["code"], "IN_DOUBT", "{:?}", rows[0]);
+}
+
+// 11 -----------------------------------------------------------------------------------------------
+
+/// A gateway whose status answer says "status 1, Success" about the request, with no code, while
+/// the payout's own status, nested under `data`, says PENDING; or SU0000 (the inquiry worked)
+/// beside a status FAILED: not SUCCESS (the money has not moved, or not yet, and a SUCCESS row is
+/// never offered again if it then fails at the bank).
+#[test]
+fn a_success_about_the_request_is_not_a_success_of_the_payout() {
+    let fake = FakeGateway::start();
+    let w = Work::new();
+    // `..12`: applied, nested status PENDING for as long as anyone asks.
+    // `..13`: SU0000 (the inquiry worked) beside a top-level status FAILED.
+    let text = "Name,Account Number,IFSC,Amount,Mode\nNested,888800000012,HDFC0000003,4200.00,NEFT\nCode beside status,888800000013,HDFC0000003,4300.00,NEFT\n";
+    let input = w.path().join("nested.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "2s",
+        "--rate",
+        "200",
+    ]);
+    out.expect_code(2, "still pending at the gateway");
+    let rows = result_of(&w, &out);
+    for row in &rows {
+        assert_eq!(row["status"], "PENDING", "{row:?}");
+    }
+    assert_eq!(rows.len(), 2);
+    assert_eq!(fake.paid_per_account().get("888800000012"), Some(&1));
+    assert_eq!(fake.paid_per_account().get("888800000013"), Some(&1));
+}
+
+// 12 -----------------------------------------------------------------------------------------------
+
+/// A payee's new bank account approved once is not a second payment approved: a corrected file run
+/// while the first is open holds the row for the bank change (`PAYEE_CHANGED`, the only code shown)
+/// though it is also a repeat payment. Approving the bank change on the corrected file, after the
+/// first file paid the new account, holds the row again as `REPEAT_PAYMENT` instead of paying twice.
+#[test]
+fn approving_a_bank_change_does_not_approve_a_repeat_payment() {
+    let w = Work::new();
+    let run = |file: &str, text: &str| {
+        std::fs::write(w.path().join(file), text).expect("write");
+        w.run(&["run", file, "--state", "S", "--json", "--sandbox-profile", "clean", "--poll-timeout", "5s"])
+    };
+    let head = "Name,Employee ID,Account Number,IFSC,Amount,Mode\n";
+    // October: paid to the old account.
+    run("october.csv", &format!("{head}Asha,EMP001,501002003004,HDFC0000003,50000.00,NEFT\n"))
+        .expect_code(0, "october");
+    // November, new account: held for the bank change.
+    let first = run("november.csv", &format!("{head}Asha,EMP001,601002003004,HDFC0000003,50000.00,NEFT\n"));
+    first.expect_code(2, "held");
+    let first_batch = first.json()["batch"].as_str().expect("batch").to_string();
+    // The same month saved again with the amount corrected, while the first is open: held, and the
+    // only reason shown is the bank change.
+    let second = run("november-fixed.csv", &format!("{head}Asha,EMP001,601002003004,HDFC0000003,52000.00,NEFT\n"));
+    second.expect_code(2, "held");
+    let second_batch = second.json()["batch"].as_str().expect("batch").to_string();
+    let rows = result_of(&w, &second);
+    assert_eq!(rows[0]["code"], "PAYEE_CHANGED", "{:?}", rows[0]);
+    // The bank change is confirmed with the payee; the first file is paid.
+    let approve = |batch: &str| {
+        w.run(&["approve", batch, "--rows", "2", "--reason", "new account confirmed by phone", "--state", "S"])
+    };
+    approve(&first_batch).expect_code(0, "approve the first");
+    w.run(&["resume", &first_batch, "--state", "S", "--json", "--poll-timeout", "5s"]).expect_code(0, "paid");
+    // The same confirmation on the corrected file approves the bank change, not a second salary.
+    let again = approve(&second_batch);
+    assert!(again.stderr.contains("held again as REPEAT_PAYMENT"), "{}", again.stderr);
+    let resumed = w.run(&["resume", &second_batch, "--state", "S", "--json", "--poll-timeout", "5s"]);
+    resumed.expect_code(2, "still held");
+    let rows = result_of(&w, &resumed);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["code"].as_str()), ("HELD", "REPEAT_PAYMENT"), "{:?}", rows[0]);
+    let paid_new = embedded_world(&w.path().join("S")).values().filter(|(_, a)| a == "601002003004").count();
+    assert_eq!(paid_new, 1, "the new account paid once");
+}

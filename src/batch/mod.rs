@@ -523,8 +523,14 @@ pub fn finish(
 }
 
 /// Releases held rows (`payrun approve`).
-pub fn approve(session: &Session, batch: &Batch, which: &Selection, reason: &str) -> Result<Approved, BatchError> {
-    Ok(session.journal.approve(batch, which, &session.operator, reason)?)
+pub fn approve(
+    session: &Session,
+    batch: &Batch,
+    which: &Selection,
+    reason: &str,
+    config: &ConfigFile,
+) -> Result<Approved, BatchError> {
+    Ok(session.journal.approve(batch, which, &session.operator, reason, &hold_rules(config))?)
 }
 
 /// Abandons a batch (`payrun cancel`): rows not sent become CANCELLED.

@@ -32,7 +32,7 @@ pub struct Args {
     state: StateArgs,
 }
 
-pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     if args.reason.trim().is_empty() {
         anyhow::bail!("--reason must say why these rows may be paid");
     }
@@ -42,7 +42,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     };
     let session = args.state.session(operator, true)?;
     let batch = session.find_batch(&args.batch)?;
-    let done = payrun::batch::approve(&session, &batch, &which, args.reason.trim())?;
+    let done = payrun::batch::approve(&session, &batch, &which, args.reason.trim(), config)?;
     for (line, status) in &done.not_held {
         eprintln!("line {line} is {status}, not held: nothing to approve");
     }
@@ -56,7 +56,19 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
             plural(done.payee_changed_left, "account", "accounts")
         );
     }
+    for (line, why) in &done.held_as_repeat {
+        eprintln!("line {line}: bank change approved, and held again as REPEAT_PAYMENT: {why}");
+    }
+    if !done.held_as_repeat.is_empty() {
+        eprintln!(
+            "  if it is really a second payment: {}",
+            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_of(&done.held_as_repeat)))
+        );
+    }
     let n = done.released.len() as u64;
+    if n == 0 && !done.held_as_repeat.is_empty() {
+        return Ok(Exit::Ok);
+    }
     if n == 0 {
         eprintln!("no row released");
         return Ok(Exit::Input);
@@ -68,4 +80,9 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
         session.command(&format!("resume {}", batch.id))
     );
     Ok(Exit::Ok)
+}
+
+/// `3,7,12`.
+fn lines_of(rows: &[(u64, String)]) -> String {
+    rows.iter().map(|(l, _)| l.to_string()).collect::<Vec<_>>().join(",")
 }

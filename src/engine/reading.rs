@@ -91,6 +91,18 @@ pub struct UnknownCount {
     count: u32,
 }
 
+impl UnknownCount {
+    /// An answer about *a* payout under this reference came between "unknown reference" answers
+    /// (one payrun cannot attribute to this row: it names no payee, or another payout). The
+    /// gateway has then said it knows the reference, so the earlier "unknown" proves nothing any
+    /// more: rule 3's two answers must follow each other with nothing in between that contradicts
+    /// them, and the count starts again. (A resend on a flapping index may not be caught as a
+    /// duplicate by the same index.)
+    pub fn contradicted(&mut self) {
+        *self = UnknownCount::default();
+    }
+}
+
 /// What follows an in-doubt row's TE0011.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterUnknown {
@@ -181,6 +193,8 @@ pub struct Asked<'a> {
     /// The inquiry asked by the order id the gateway gave this row's own posting (not by the
     /// reference, which a gateway may read as someone else's order id).
     pub by_own_order_id: bool,
+    /// The order id the gateway gave this row's own posting, when it gave one.
+    pub order_id: Option<&'a str>,
 }
 
 /// The payee and the event an answer about a payout would mean if it is this row's.
@@ -237,6 +251,17 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
     let duplicate = !accepted && doubt == Doubt::Duplicate;
     let note = (duplicate && row.derived_reference).then_some("already at the gateway for this payee: not sent again");
     let Some((payee, event)) = about_payout(outcome, note) else { return Reaction::AskAgain };
+    // Rule 7: an answer counts only when it is about this row's payout. One that says it is about
+    // another (another reference, another order id than ours) proves nothing for this row,
+    // whichever payee it names: asked by a numeric reference, a gateway may answer about the same
+    // payee's payout of last month.
+    if payee.names_another_payout(row.reference, row.order_id) {
+        return match (accepted, doubt) {
+            (true, _) => Reaction::SwitchId,
+            (false, Doubt::Parked) => Reaction::AskAgain,
+            (false, _) => Reaction::Unattributable,
+        };
+    }
     let who = payee.describe();
     let matched = payee.matches(row.account, row.ifsc, row.amount);
     if !accepted && doubt == Doubt::Parked {
@@ -329,6 +354,7 @@ mod tests {
             reference: if derived { "PR3f9a1c2b7d4e0000042" } else { "INV-2026-11-042" },
             derived_reference: derived,
             by_own_order_id: by_order_id,
+            order_id: status.gateway_ref.as_deref(),
         }
     }
 
@@ -445,6 +471,19 @@ mod tests {
         assert!(matches!(unknown_twice(Toward::NeverApplied, 1, 5), Unknown::Event(Event::NeverApplied { .. })));
     }
 
+    /// An answer about a payout under the reference between two "unknown" answers breaks the
+    /// proof: the count starts again.
+    #[test]
+    fn an_answer_about_a_payout_between_two_unknowns_starts_the_count_again() {
+        let ms = Duration::from_millis;
+        let (timeout_at, grace) = (ms(1000), ms(500));
+        let mut u = UnknownCount::default();
+        assert_eq!(u.answer(ms(1000), timeout_at, grace), AfterUnknown::AskAt(ms(1500)));
+        u.contradicted();
+        assert_eq!(u.answer(ms(1600), timeout_at, grace), AfterUnknown::AskAt(ms(2100)), "one answer, not two");
+        assert_eq!(u.answer(ms(2100), timeout_at, grace), AfterUnknown::Proven);
+    }
+
     #[test]
     fn answers_that_prove_nothing_change_nothing() {
         for s in [status(RowState::Accepted, None), status(RowState::InDoubt, None)] {
@@ -477,6 +516,51 @@ mod tests {
         assert_eq!(event_name(&read_status(&answer(other.clone()), &with_ref("123456"))), "person:PAYEE_MISMATCH");
         let echoed = Payee { order_id: Some("inv-2026-11-042".into()), ..other };
         assert_eq!(event_name(&read_status(&answer(echoed), &with_ref("INV-2026-11-042"))), "person:PAYEE_MISMATCH");
+    }
+
+    /// An answer that says it is about another payout (another reference, another order id than
+    /// the one this row's posting got) proves nothing for this row, whichever payee it names and
+    /// whatever it says happened: never SUCCESS, never FAILED, never a conflict.
+    #[test]
+    fn an_answer_about_another_payout_proves_nothing() {
+        let with_id = |state: RowState, code: Option<&str>| RowStatus {
+            gateway_ref: matches!(state, RowState::Accepted | RowState::Pending).then(|| "AMD77".into()),
+            ..status(state, code)
+        };
+        let rows = [
+            (with_id(RowState::Accepted, None), Reaction::SwitchId),
+            (with_id(RowState::Pending, Some("ENQ001")), Reaction::SwitchId),
+            (with_id(RowState::InDoubt, None), Reaction::Unattributable),
+            (with_id(RowState::InDoubt, Some(TE0020)), Reaction::Unattributable),
+            (with_id(RowState::InDoubt, Some(DUPLICATE_FIRST)), Reaction::Unattributable),
+            (with_id(RowState::InDoubt, Some(IN_DOUBT)), Reaction::AskAgain),
+        ];
+        let others = [
+            Payee { reference: Some("SAL-OCT-0007".into()), ..payees()[0].1.clone() },
+            Payee { reference: Some("SAL-OCT-0007".into()), ..payees()[3].1.clone() },
+            Payee { order_id: Some("5005".into()), ..payees()[0].1.clone() },
+        ];
+        for (s, want) in &rows {
+            for derived in [true, false] {
+                let row = asked(s, derived, s.gateway_ref.is_some());
+                for payee in &others {
+                    if payee.reference.is_none() && row.order_id.is_none() {
+                        continue; // an order id alone is compared only with this row's own
+                    }
+                    for answer in answers(payee) {
+                        assert_eq!(&read_status(&answer, &row), want, "{s:?} × {payee:?} × {answer:?}");
+                    }
+                }
+            }
+        }
+        // The same answer naming this row's reference, or its own order id, is about its payout.
+        let accepted = with_id(RowState::Accepted, None);
+        let own = Payee {
+            order_id: Some("AMD77".into()),
+            reference: Some("PR3f9a1c2b7d4e0000042".into()),
+            ..payees()[0].1.clone()
+        };
+        assert_eq!(event_name(&read_status(&answers(&own)[2], &asked(&accepted, true, true))), "bank_failed");
     }
 
     #[test]

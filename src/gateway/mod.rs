@@ -94,6 +94,8 @@ pub struct Payee {
     pub amount: Option<Amount>,
     /// The gateway's order id of the payout the answer is about, when it gives one.
     pub order_id: Option<String>,
+    /// The external reference of the payout the answer is about, when it gives one.
+    pub reference: Option<String>,
 }
 
 /// Whether a status answer is about a given row's payee.
@@ -147,6 +149,21 @@ impl Payee {
         PayeeMatch::Same
     }
 
+    /// Whether the answer says outright that it is about another payout than the one asked about:
+    /// it gives an external reference that is not `reference`, or an order id that is neither
+    /// `own_order_id` (the one the gateway gave this row's posting, when it gave one) nor
+    /// `reference` (a gateway may echo what it was asked). Such an answer is not about this row's
+    /// payout, whichever payee it names (SPEC 3 rule 7): the same payee's payout of last month, read
+    /// from a numeric reference taken for its order id, says nothing about this month's.
+    pub fn names_another_payout(&self, reference: &str, own_order_id: Option<&str>) -> bool {
+        let other_reference = self.reference.as_deref().is_some_and(|r| !same_id(r, reference));
+        let other_order = match (self.order_id.as_deref(), own_order_id) {
+            (Some(id), Some(own)) => !same_id(id, own) && !same_id(id, reference),
+            _ => false,
+        };
+        other_reference || other_order
+    }
+
     /// The payee as a short text for messages: `account 3962****4321, amount 1500.00`.
     pub fn describe(&self) -> String {
         format!(
@@ -155,6 +172,17 @@ impl Payee {
             self.amount.map(|a| a.to_string()).unwrap_or_else(|| "(none)".into())
         )
     }
+}
+
+/// Two ids as a gateway may write them back: case and surrounding space ignored, and an all-digit
+/// id compared without leading zeros (a JSON number loses them).
+fn same_id(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if digits(a) && digits(b) {
+        return a.trim_start_matches('0') == b.trim_start_matches('0');
+    }
+    a.eq_ignore_ascii_case(b)
 }
 
 fn compare_accounts(answer: &str, ours: &str) -> AccountCmp {
@@ -221,5 +249,24 @@ mod tests {
         // Another account is another account whatever the amount.
         let other = Payee { amount: crate::money::parse_plain("1500"), ..p("111122223333", None) };
         assert_eq!(other.matches("39628544321", "SBIN0011243", ours), PayeeMatch::OtherAccount);
+    }
+
+    #[test]
+    fn an_answer_that_names_another_payout() {
+        let by = |order_id: Option<&str>, reference: Option<&str>| Payee {
+            order_id: order_id.map(Into::into),
+            reference: reference.map(Into::into),
+            ..p("39628544321", None)
+        };
+        // Nothing named, or this payout's own ids (echoed, re-cased, as numbers): this payout.
+        assert!(!by(None, None).names_another_payout("1001", Some("AMD77")));
+        assert!(!by(Some("AMD77"), Some("1001")).names_another_payout("1001", Some("AMD77")));
+        assert!(!by(Some("amd77"), Some("001001")).names_another_payout("1001", Some("AMD77")));
+        assert!(!by(Some("1001"), None).names_another_payout("1001", Some("AMD77")), "an echo of the question");
+        assert!(!by(Some("5005"), None).names_another_payout("1001", None), "no order id of ours to compare");
+        // Another reference, or another order id than ours: another payout.
+        assert!(by(None, Some("OLD-1")).names_another_payout("1001", None));
+        assert!(by(Some("1001"), Some("OLD-1")).names_another_payout("1001", Some("AMD77")));
+        assert!(by(Some("5005"), None).names_another_payout("1001", Some("AMD77")));
     }
 }

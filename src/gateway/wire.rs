@@ -19,17 +19,25 @@ use super::{Payee, PayoutOutcome, StatusOutcome, TokenOutcome};
 /// Parses a body as JSON, repairing what the gateway's own examples get wrong: `//` comments,
 /// trailing commas, a missing comma at the end of a line, and text around the object. `None` when
 /// there is no JSON value to be found.
+///
+/// An object that gives one key twice with different values (`"code"` and `"Code"`, or `"code"`
+/// twice) has no reading: a parser that keeps the first and one that keeps the last disagree about
+/// what the gateway said, so the body is `None` (an unknown answer, rule 2), never a guess.
 pub fn parse_lenient(body: &str) -> Option<Value> {
     let body = body.trim_start_matches('\u{feff}').trim();
     if body.is_empty() {
         return None;
     }
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return Some(v);
+    match strict(body) {
+        Ok(v) => return Some(v),
+        Err(Strictness::Ambiguous) => return None,
+        Err(Strictness::Syntax) => {}
     }
     let repaired = repair(body);
-    if let Ok(v) = serde_json::from_str::<Value>(&repaired) {
-        return Some(v);
+    match strict(&repaired) {
+        Ok(v) => return Some(v),
+        Err(Strictness::Ambiguous) => return None,
+        Err(Strictness::Syntax) => {}
     }
     // Text around one object (an HTML wrapper, a "//Success Response." line): take the outermost braces.
     let start = repaired.find('{')?;
@@ -37,7 +45,94 @@ pub fn parse_lenient(body: &str) -> Option<Value> {
     if end <= start {
         return None;
     }
-    serde_json::from_str::<Value>(&repaired[start..=end]).ok()
+    strict(&repaired[start..=end]).ok()
+}
+
+/// Why [`strict`] gave no value.
+#[derive(Debug, PartialEq, Eq)]
+enum Strictness {
+    /// Not JSON.
+    Syntax,
+    /// JSON, but an object gives one key (as [`norm_key`] compares keys) two different values.
+    Ambiguous,
+}
+
+const AMBIGUOUS: &str = "payrun: one key with two values";
+
+/// Parses JSON text, refusing an object whose keys repeat with different values.
+fn strict(text: &str) -> Result<Value, Strictness> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = NoConflicts.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    v.map_err(|e| if e.to_string().starts_with(AMBIGUOUS) { Strictness::Ambiguous } else { Strictness::Syntax })
+}
+
+/// Builds a [`Value`] like serde_json's own, but fails on a repeated key with another value.
+struct NoConflicts;
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoConflicts {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoConflicts {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoConflicts)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(NoConflicts)?;
+            let norm = norm_key(&key);
+            match seen.iter().find(|(n, _)| *n == norm) {
+                Some((_, first)) if out.get(first) != Some(&value) => {
+                    return Err(serde::de::Error::custom(format!("{AMBIGUOUS}: {key}")));
+                }
+                Some(_) => {}
+                None => {
+                    seen.push((norm, key.clone()));
+                    out.insert(key, value);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// One pass over the text that drops `//` and `/* */` comments outside strings, drops commas that are
@@ -379,6 +474,7 @@ fn payee(v: &Value) -> Payee {
         ifsc: text_deep(v, &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"]),
         amount: text_deep(v, &["amount", "txn_amount", "payout_amount"]).and_then(|a| crate::money::parse_plain(&a)),
         order_id: text_deep(v, &["payout_id", "Order-Id", "order_id"]),
+        reference: text_deep(v, &["externalRef", "external_reference", "paymentReferNo"]),
     }
 }
 
@@ -413,14 +509,25 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     }
     let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
+    // A status or code nested in the answer (`data`, a transaction inside it) is the payout's own
+    // when the top level's may be about the request: a verdict the nested one contradicts is no
+    // proof (SPEC 3: SUCCESS only on proof that the money moved, FAILED only on proof it did not).
+    let inner = nested_verdicts(&v);
+    // The top level's own status, when it gives one that is not a yes (`"status":"FAILED"`,
+    // `0`, `"REVERSED"`): SU0000 beside it may be the inquiry's result, not the payout's.
+    let top_not_yes = field(&v, &["status"]).is_some() && status_flag(&v) != Flag::Yes;
+    let contradicted = || StatusOutcome::Unknown { reason: unknown(http, body, " (a nested status says otherwise)") };
     match code.as_deref() {
+        Some("SU0000") if inner.other || top_not_yes => return contradicted(),
         Some("SU0000") => {
             return StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg };
         }
         Some(c @ ("ENQ001" | "TE0009")) => {
             return StatusOutcome::Pending { code: c.to_string(), message: msg, payee: payee(&v) };
         }
+        Some("TE0011") if inner.success => return contradicted(),
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
+        Some(c) if is_bank_error(c) && inner.success => return contradicted(),
         Some(c) if is_bank_error(c) => {
             return StatusOutcome::FailedAtBank { code: c.to_string(), message: msg, payee: payee(&v) };
         }
@@ -429,6 +536,7 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // The document's own success example carries no code: `{"message":"SUCCESS","status":1,...}`.
     let upper = msg.to_ascii_uppercase();
     match status_flag(&v) {
+        Flag::Yes if code.is_none() && says_success(&upper) && inner.other => contradicted(),
         Flag::Yes if code.is_none() && says_success(&upper) => {
             StatusOutcome::Success { utr, payee: payee(&v), gateway_ref, message: msg }
         }
@@ -440,6 +548,47 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
         }
         _ => StatusOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
+}
+
+/// What the statuses and codes nested below an answer's top level say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Nested {
+    /// Some nested object says success (code SU0000, or a status that reads as yes).
+    success: bool,
+    /// Some nested object says anything else: another code, or a status that is not a yes
+    /// (failed, pending, or a word payrun does not know, such as `REVERSED`).
+    other: bool,
+}
+
+/// The verdicts of every object nested in `v` (not `v`'s own fields): a gateway that answers
+/// `{"status":1,"message":"Success","data":{"status":"PENDING"}}` reports on the request at the
+/// top and on the payout inside.
+fn nested_verdicts(v: &Value) -> Nested {
+    fn walk(v: &Value, top: bool, out: &mut Nested) {
+        match v {
+            Value::Object(map) => {
+                if !top {
+                    match code(v).as_deref() {
+                        Some("SU0000") => out.success = true,
+                        Some(_) => out.other = true,
+                        None => {}
+                    }
+                    if field(v, &["status"]).is_some() {
+                        match status_flag(v) {
+                            Flag::Yes => out.success = true,
+                            Flag::No | Flag::Pending | Flag::Other => out.other = true,
+                        }
+                    }
+                }
+                map.values().for_each(|x| walk(x, false, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, false, out)),
+            _ => {}
+        }
+    }
+    let mut out = Nested::default();
+    walk(v, true, &mut out);
+    out
 }
 
 /// `BE` followed by exactly four digits: a failure reported by the beneficiary's bank.
@@ -544,6 +693,68 @@ mod tests {
         assert_eq!(status_flag(&serde_json::json!({"status": "error"})), Flag::No);
         assert_eq!(status_flag(&serde_json::json!({"status": 0})), Flag::No);
         assert_eq!(status_flag(&serde_json::json!({})), Flag::Other);
+    }
+
+    /// A key given twice with two values has no reading: an unknown answer, never a guess at
+    /// which one the gateway meant. The same value twice is harmless.
+    #[test]
+    fn a_key_given_twice_with_two_values_is_unreadable() {
+        let conflicting = [
+            r#"{"status":0,"code":"BE1001","code":"SU0000","account_no":"39628544321"}"#,
+            r#"{"status":1,"code":"SU0000","Code":"BE1001"}"#,
+            r#"{"status":0,"code":"TE0011","data":{"x":1},"status":1}"#,
+            r#"{"status":1,"code":"SU0000","account_no":"39628544321","account_no":"11112222"}"#,
+            r#"{"status":1,"code":"SU0000","data":{"account_no":"1","account-no":"2"}}"#,
+        ];
+        for body in conflicting {
+            assert_eq!(parse_lenient(body), None, "{body}");
+            assert!(matches!(classify_status(200, None, body), StatusOutcome::Unknown { .. }), "{body}");
+        }
+        let refusal = r#"{"status":0,"code":"TE0007","code":"SU0000","Transaction":[{"Order-Id":"9"}]}"#;
+        assert!(matches!(classify_payout(200, None, refusal), PayoutOutcome::Unknown { .. }));
+        let repeated = r#"{"status":0,"code":"BE1001","code":"BE1001","message":"x"}"#;
+        assert!(matches!(classify_status(200, None, repeated), StatusOutcome::FailedAtBank { .. }));
+        // Keys repeated in different objects are different keys.
+        let nested = r#"{"status":1,"code":"SU0000","data":{"code":"X"},"Transaction":[{"code":"Y"}]}"#;
+        assert!(parse_lenient(nested).is_some());
+    }
+
+    /// A status nested in the answer is the payout's own: a top level that says "success" about
+    /// the request is no proof when the payout inside says pending or failed (and a top-level
+    /// failure or "unknown" is none when the payout inside says success). SU0000 beside a top-level
+    /// status that is not a yes is no proof either.
+    #[test]
+    fn a_nested_status_that_says_otherwise_is_no_proof() {
+        let s = |b: &str| classify_status(200, None, b);
+        for body in [
+            r#"{"status":1,"message":"Success","data":{"status":"PENDING","account_no":"39628544321"}}"#,
+            r#"{"status":true,"message":"SUCCESS","data":{"transfer":{"status":"FAILED","code":"BE1001"}}}"#,
+            r#"{"status":1,"code":"SU0000","message":"Success","data":{"status":"REVERSED"}}"#,
+            r#"{"status":1,"code":"SU0000","data":[{"code":"ENQ001"}]}"#,
+            r#"{"status":0,"code":"BE1001","data":{"status":"SUCCESS"}}"#,
+            r#"{"status":0,"code":"TE0011","data":{"code":"SU0000"}}"#,
+            // The top level's own status says otherwise beside SU0000.
+            r#"{"status":"FAILED","code":"SU0000","message":"Transaction failed"}"#,
+            r#"{"status":0,"code":"SU0000","message":"Transaction failed"}"#,
+            r#"{"status":"REVERSED","code":"SU0000"}"#,
+            r#"{"status":"PENDING","code":"SU0000"}"#,
+        ] {
+            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+        }
+        // Nested payee details without a verdict of their own change nothing.
+        let fake =
+            r#"{"status":true,"code":"SU0000","message":"ok","data":{"account_no":39628544321,"amount":1500.0}}"#;
+        assert!(matches!(s(fake), StatusOutcome::Success { .. }));
+        let agreeing = r#"{"status":1,"message":"Success","data":{"status":"SUCCESS","utr":"U1"}}"#;
+        assert!(matches!(s(agreeing), StatusOutcome::Success { utr: Some(u), .. } if u == "U1"));
+        assert!(matches!(
+            s(r#"{"status":0,"code":"BE1001","data":{"status":"FAILED"}}"#),
+            StatusOutcome::FailedAtBank { .. }
+        ));
+        assert!(matches!(
+            s(r#"{"status":"PENDING","code":"ENQ001","data":{"status":"SUCCESS"}}"#),
+            StatusOutcome::Pending { .. }
+        ));
     }
 
     #[test]

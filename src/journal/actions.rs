@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use super::holds::HoldRules;
 use super::lifecycle::{Event, PAYEE_CHANGED, REPEAT_PAYMENT, RowState};
 use super::{Batch, Journal, JournalError, Result, Row, now};
 
@@ -32,6 +33,10 @@ pub struct Approved {
     pub unknown: Vec<u64>,
     /// `PAYEE_CHANGED` rows left held by `--all-held`.
     pub payee_changed_left: u64,
+    /// `PAYEE_CHANGED` lines whose bank change was approved, held again as `REPEAT_PAYMENT`
+    /// (another batch pays the same payee: SPEC 3.2), with the message naming it. Each reason
+    /// is approved on its own: the approver of a bank change was not shown the repeat.
+    pub held_as_repeat: Vec<(u64, String)>,
 }
 
 /// What `cancel` did.
@@ -72,8 +77,18 @@ fn lines_text(lines: &[u64]) -> String {
 }
 
 impl Journal {
-    /// Releases held rows of `batch`: the lines named (any hold), or every `REPEAT_PAYMENT` row.
-    pub fn approve(&self, batch: &Batch, which: &Selection, operator: &str, reason: &str) -> Result<Approved> {
+    /// Releases held rows of `batch`: the lines named (any hold), or every `REPEAT_PAYMENT` row. A
+    /// `PAYEE_CHANGED` row that is also a repeat payment (its hold named only the bank change) is
+    /// held again as `REPEAT_PAYMENT` in the same transaction: approving the new account is not
+    /// approving a second payment.
+    pub fn approve(
+        &self,
+        batch: &Batch,
+        which: &Selection,
+        operator: &str,
+        reason: &str,
+        rules: &HoldRules,
+    ) -> Result<Approved> {
         let mut out = Approved::default();
         let mut seqs = Vec::new();
         match which {
@@ -106,14 +121,21 @@ impl Journal {
             let was = r.status.code.as_deref().unwrap_or(REPEAT_PAYMENT);
             format!("{was} approved by {operator} at {at}: {reason}")
         };
-        let (done, _) = self.apply_to_rows(
-            &batch.id,
-            &seqs,
-            |r| Some(Event::Release { message: message(r) }),
-            "state",
-            Some(operator),
-        )?;
-        out.released = done.iter().map(|(r, _)| r.line).collect();
+        self.conn().execute_batch("SAVEPOINT approve")?;
+        let released = self.release_then_recheck(batch, &seqs, operator, &message, rules);
+        let done = match released {
+            Ok(done) => {
+                self.conn().execute_batch("RELEASE approve")?;
+                done
+            }
+            Err(e) => {
+                let _ = self.conn().execute_batch("ROLLBACK TO approve; RELEASE approve");
+                return Err(e);
+            }
+        };
+        let (done, again) = done;
+        out.held_as_repeat = again;
+        out.released = done.into_iter().filter(|l| !out.held_as_repeat.iter().any(|(h, _)| h == l)).collect();
         if !out.released.is_empty() {
             let what = match which {
                 Selection::Lines(_) => "approve",
@@ -122,6 +144,38 @@ impl Journal {
             self.record_action(&batch.id, operator, what, &lines_text(&out.released), reason, "")?;
         }
         Ok(out)
+    }
+
+    /// Releases `seqs`, then holds again as `REPEAT_PAYMENT` each released `PAYEE_CHANGED` row that
+    /// another batch's payment holds now. Returns the lines released and those held again.
+    fn release_then_recheck(
+        &self,
+        batch: &Batch,
+        seqs: &[u64],
+        operator: &str,
+        message: &dyn Fn(&Row) -> String,
+        rules: &HoldRules,
+    ) -> Result<(Vec<u64>, Vec<(u64, String)>)> {
+        let (done, _) = self.apply_to_rows(
+            &batch.id,
+            seqs,
+            |r| Some(Event::Release { message: message(r) }),
+            "state",
+            Some(operator),
+        )?;
+        let mut again = Vec::new();
+        for (row, _) in &done {
+            if row.status.code.as_deref() != Some(PAYEE_CHANGED) {
+                continue;
+            }
+            if let Some(why) = self.repeat_holder(&batch.id, row.seq, rules)? {
+                let why = format!("{why} (the bank change was approved; this is another reason)");
+                let hold = Event::Hold { code: REPEAT_PAYMENT.into(), message: why.clone() };
+                self.apply_to_rows(&batch.id, &[row.seq], |_| Some(hold.clone()), "state", Some(operator))?;
+                again.push((row.line, why));
+            }
+        }
+        Ok((done.iter().map(|(r, _)| r.line).collect(), again))
     }
 
     /// Abandons `batch`: rows not sent (ready, held) become `cancelled` and are never sent; rows the
@@ -158,7 +212,8 @@ impl Journal {
 
     /// Records a person's finding on one row (SPEC 3 rule 9): `paid` makes it SUCCESS, otherwise
     /// FAILED, with the reason, the operator and the time. Only a row the gateway may have and
-    /// payrun has not settled (pending, in doubt, accepted) can be resolved.
+    /// payrun has not settled (pending, in doubt, accepted) can be resolved, and only one payrun
+    /// cannot decide (parked for a person) can be found unpaid.
     pub fn resolve(
         &self,
         batch: &Batch,
@@ -184,6 +239,17 @@ impl Journal {
                 "line {line} is {} ({}): only a PENDING row payrun cannot decide can be resolved{hint}",
                 state.result_status(),
                 state
+            )));
+        }
+        if !paid && !row.status.parked() {
+            // Rule 9: FAILED is offered for paying again by `payrun failed`; a row the gateway has
+            // accepted, says is pending, or payrun is still asking about may yet be paid.
+            return Err(JournalError::Refused(format!(
+                "line {line} is {} ({}{}): payrun is still following it and the gateway may yet pay it, so it cannot be found unpaid; `payrun status {} --refresh` asks again, and a row payrun cannot decide is set aside for a person with its reason. A payment you can see on the bank statement can be recorded with --as paid",
+                state.result_status(),
+                state,
+                row.status.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+                batch.id
             )));
         }
         let was = row.status.code.clone().unwrap_or_else(|| "IN_DOUBT".into());

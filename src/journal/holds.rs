@@ -258,6 +258,28 @@ impl Journal {
             .collect())
     }
 
+    /// The row of another batch that holds row `seq` of `batch` as a repeat payment now (SPEC 3.2),
+    /// with the message that names it: one indexed probe. As when the batch was stored, a batch
+    /// stored later does not hold it by its own held rows (those wait because of this one).
+    pub(crate) fn repeat_holder(&self, batch: &str, seq: u64, rules: &HoldRules) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT (SELECT o.rowid FROM rows o WHERE {} AND NOT (o.state = 'held'
+                        AND (SELECT created_at FROM batches WHERE id = o.batch_id)
+                          > (SELECT created_at FROM batches WHERE id = n.batch_id))
+                     ORDER BY o.completed_at DESC LIMIT 1)
+             FROM rows n WHERE n.batch_id = ?1 AND n.seq = ?4",
+            holder_condition("?2")
+        )
+        .replace("?9", "?3");
+        let holder: Option<i64> = self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params![batch, now(), rules.repeat_window.as_secs() as i64, seq as i64], |r| r.get(0))
+            .optional()?
+            .flatten();
+        holder.map(|h| describe_repeat(self, h)).transpose()
+    }
+
     /// For `validate --state`: the payee-change warning a row would get (SPEC 3.3), from the latest
     /// successful payment to `payee_id` in the journal. `None` when there is none or it went to
     /// the same account and IFSC.

@@ -191,7 +191,7 @@ pub fn ingest(
     let holds = journal.hold_rows(&batch, &opts.holds)?;
     let allowed = match &opts.allow_repeat {
         Some(operator) if holds.repeat_payment > 0 => {
-            Some(journal.approve(&batch, &Selection::AllRepeats, operator, "--allow-repeat")?)
+            Some(journal.approve(&batch, &Selection::AllRepeats, operator, "--allow-repeat", &opts.holds)?)
         }
         _ => None,
     };

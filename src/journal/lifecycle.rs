@@ -26,7 +26,8 @@
 //!                                                   ├── Conflict (a TE0005 doubt, another account) ▶ failed
 //!   accepted / pending / in_doubt ── NeedsPerson ──▶ pending (parked: PAYEE_MISMATCH, AMOUNT_MISMATCH,
 //!                                                    REF_ALREADY_USED) or in_doubt (parked: IN_DOUBT)
-//!   accepted / pending / in_doubt ── Resolved (a person's finding) ──▶ success / failed
+//!   accepted / pending / in_doubt ── Resolved paid (a person's finding) ──▶ success
+//!   parked (pending / in_doubt with a person's code) ── Resolved unpaid ──▶ failed
 //! ```
 
 use std::fmt;
@@ -436,6 +437,13 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.code = Some((*code).to_string());
             s.message = Some(message.clone());
         }
+        // A person may find a row paid whenever they know it (a bank statement). Finding it unpaid
+        // makes it FAILED, which `payrun failed` offers for paying again: only for a row payrun
+        // cannot decide (rule 9: parked for a person). A row the gateway accepted, or says is
+        // pending, or that payrun is still asking about, may yet be paid; the gateway settles it.
+        (Accepted | Pending | InDoubt, Event::Resolved { paid: false, .. }) if !old.parked() => {
+            return Err(illegal());
+        }
         (Accepted | Pending | InDoubt, Event::Resolved { paid, utr, message }) => {
             s.code = Some(RESOLVED.into());
             s.message = Some(message.clone());
@@ -631,6 +639,30 @@ mod tests {
         assert!(apply(&parked_doubt, &Event::Claim, T).is_err());
         let mismatch = with_code(RowState::Pending, 1, PAYEE_MISMATCH);
         assert!(apply(&mismatch, &settled(), T).is_err(), "a mismatch is not settled by asking again");
+    }
+
+    /// A person's "unpaid" makes a row FAILED, which `payrun failed` offers for paying again: only
+    /// for a row payrun cannot decide. A row the gateway accepted, says is pending, or that payrun
+    /// is still asking about may yet be paid; "paid" stays open to a person for any of them.
+    #[test]
+    fn only_a_row_parked_for_a_person_can_be_found_unpaid() {
+        let unpaid = Event::Resolved { paid: false, utr: None, message: "bank shows nothing yet".into() };
+        let paid = Event::Resolved { paid: true, utr: None, message: "bank statement".into() };
+        for s in [
+            at(RowState::Accepted, 1),
+            with_code(RowState::Pending, 1, "ENQ001"),
+            with_code(RowState::Pending, 1, "TE0009"),
+            at(RowState::InDoubt, 1),
+            with_code(RowState::InDoubt, 1, TE0020),
+            with_code(RowState::InDoubt, 1, DUPLICATE_FIRST),
+        ] {
+            assert!(apply(&s, &unpaid, T).is_err(), "{s:?}");
+            assert_eq!(apply(&s, &paid, T).map(|s| s.state()), Ok(RowState::Success), "{s:?}");
+        }
+        for code in PERSON_CODES {
+            let state = if code == IN_DOUBT { RowState::InDoubt } else { RowState::Pending };
+            assert_eq!(apply(&with_code(state, 1, code), &unpaid, T).map(|s| s.state()), Ok(RowState::Failed));
+        }
     }
 
     #[test]

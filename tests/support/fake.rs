@@ -11,7 +11,9 @@
 //! - behaviours by the last two digits of the account number (see [`Behaviour`]), among them a
 //!   payout applied and then answered HTTP 500 with a TE0020 body, or 503 with a TE0005 body,
 //!   status amounts with charges, and TE0020 both for payouts applied and not applied;
-//! - payouts can be preloaded, as if an earlier run (with another journal) had made them.
+//! - payouts can be preloaded, as if an earlier run (with another journal) had made them, or as
+//!   last month's payout that failed at the bank;
+//! - on request ([`FakeGateway::echo_ids`]) status answers name the payout they are about.
 //!
 //! [`FakeGateway::start_with`] adds a latency to every call and can turn the behaviours off: the
 //! benchmark measures payrun against it (a gateway whose code path is not payrun's own), and reads
@@ -46,6 +48,20 @@ pub enum Behaviour {
     Te0020Applied,
     /// `..07`: first posting not applied, answered 502 with an HTML page; later ones normal.
     BadGatewayFirst,
+    /// `..08`: applied, accepted with no order id (the row is then asked about by its reference).
+    NoOrderId,
+    /// `..09`: applied, and its status stays pending (ENQ001) for as long as anyone asks.
+    StaysPending,
+    /// `..11`: a lagging, flapping index. The first posting is applied and its answer lost; status
+    /// inquiries by reference alternate "unknown reference" (TE0011) and "SU0000" naming nobody;
+    /// and a resend is not caught as a duplicate (the same index misses it): applied again.
+    IndexFlaps,
+    /// `..12`: applied; status answers say "status 1, Success" about the request, with no code,
+    /// and the payout's own status, nested under `data`, stays `PENDING`.
+    NestedPending,
+    /// `..13`: applied; status answers carry SU0000 (the inquiry worked) beside the payout's own
+    /// status, `"FAILED"`, with no bank code.
+    SuccessCodeFailedStatus,
 }
 
 impl Behaviour {
@@ -58,6 +74,11 @@ impl Behaviour {
             Some("05") => Behaviour::Te0020NotApplied,
             Some("06") => Behaviour::Te0020Applied,
             Some("07") => Behaviour::BadGatewayFirst,
+            Some("08") => Behaviour::NoOrderId,
+            Some("09") => Behaviour::StaysPending,
+            Some("11") => Behaviour::IndexFlaps,
+            Some("12") => Behaviour::NestedPending,
+            Some("13") => Behaviour::SuccessCodeFailedStatus,
             _ => Behaviour::Normal,
         }
     }
@@ -73,6 +94,8 @@ pub struct FakePayout {
     pub amount: String,
     pub times_applied: u32,
     pub preloaded: bool,
+    /// Failed at the bank: status answers say `BE1001` (for a preloaded payout).
+    pub bank_failed: bool,
 }
 
 /// How a fake gateway is started.
@@ -115,6 +138,10 @@ struct FakeState {
     postings: u64,
     timeline: Timeline,
     dice: u64,
+    /// Status answers name the payout they are about (`payout_id`, `externalRef`), as the sandbox's do.
+    echo_ids: bool,
+    /// Status inquiries per reference (for [`Behaviour::IndexFlaps`]).
+    inquiries: HashMap<String, u32>,
 }
 
 fn unix_ms() -> u64 {
@@ -177,6 +204,7 @@ impl FakeState {
             amount: amount.to_string(),
             times_applied: 1,
             preloaded,
+            bank_failed: false,
         });
         self.by_ref.insert(reference.to_string(), i);
         self.by_order.insert(order_id, i);
@@ -239,7 +267,8 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         let n = s.attempts.entry(reference.clone()).or_insert(0);
         *n += 1;
         let first = *n == 1;
-        let existing = s.by_ref.get(&reference).copied();
+        // A flapping index does not see the payout it has: no duplicate, applied again.
+        let existing = s.by_ref.get(&reference).copied().filter(|_| behaviour != Behaviour::IndexFlaps);
         let applies = existing.is_none()
             && !matches!(behaviour, Behaviour::Te0020NotApplied)
             && !(behaviour == Behaviour::BadGatewayFirst && first);
@@ -260,9 +289,14 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
             ),
         };
     };
-    let accepted = json!({"status": "1", "message": "Success",
+    let mut accepted = json!({"status": "1", "message": "Success",
         "Transaction": {"customer_name": get("Name"), "account_no": account, "Order-Id": order_id}});
     match behaviour {
+        Behaviour::NoOrderId => {
+            accepted = json!({"status": "1", "message": "Success",
+                "Transaction": {"customer_name": get("Name"), "account_no": account}});
+            answer(200, accepted)
+        }
         Behaviour::Applied500Te0020 if first => answer(
             500,
             json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
@@ -274,7 +308,7 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
             200,
             json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
         ),
-        Behaviour::AppliedAnswerLost if first => {
+        Behaviour::AppliedAnswerLost | Behaviour::IndexFlaps if first => {
             tokio::time::sleep(Duration::from_secs(4)).await;
             answer(200, accepted)
         }
@@ -291,22 +325,48 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     };
     let wait = lock(&st).arrive(false);
     latency(wait).await;
-    let s = lock(&st);
+    let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
     let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n)).or_else(|| s.by_ref.get(&id));
-    let Some(p) = found.map(|i| &s.payouts[*i]) else {
+    let Some(i) = found.copied() else {
         return answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}));
     };
+    if s.behaviour(&s.payouts[i].account) == Behaviour::IndexFlaps {
+        let n = s.inquiries.entry(id.clone()).or_insert(0);
+        *n += 1;
+        return if *n % 2 == 1 {
+            answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}))
+        } else {
+            answer(200, json!({"status": 1, "code": "SU0000", "message": "Transaction Successful"}))
+        };
+    }
+    let p = &s.payouts[i];
     let mut amount: f64 = p.amount.parse().unwrap_or(0.0);
     if s.behaviour(&p.account) == Behaviour::Charges {
         amount += 10.0;
     }
     let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
-    answer(
-        200,
+    let mut body = if p.bank_failed {
+        json!({"status": 0, "code": "BE1001", "message": "Account closed",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else if s.behaviour(&p.account) == Behaviour::SuccessCodeFailedStatus {
+        json!({"status": "FAILED", "code": "SU0000", "message": "Transaction failed",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else if s.behaviour(&p.account) == Behaviour::NestedPending {
+        json!({"status": 1, "message": "Success",
+               "data": {"status": "PENDING", "account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else if s.behaviour(&p.account) == Behaviour::StaysPending {
+        json!({"status": "PENDING", "code": "ENQ001", "message": "Please inquire status after some time",
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
+    } else {
         json!({"status": true, "code": "SU0000", "message": "Transaction Successful",
-               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount, "utr": format!("FAKEUTR{:06}", p.order_id)}}),
-    )
+               "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount, "utr": format!("FAKEUTR{:06}", p.order_id)}})
+    };
+    if s.echo_ids {
+        body["data"]["payout_id"] = json!(p.order_id);
+        body["data"]["externalRef"] = json!(p.reference);
+    }
+    answer(200, body)
 }
 
 impl FakeGateway {
@@ -339,6 +399,22 @@ impl FakeGateway {
     /// Applies a payout as an earlier run (with another journal) would have.
     pub fn preload(&self, reference: &str, account: &str, ifsc: &str, amount: &str) -> u64 {
         lock(&self.state).apply(reference, account, ifsc, amount, true)
+    }
+
+    /// [`FakeGateway::preload`], a payout that then failed at the bank (status `BE1001`).
+    pub fn preload_bank_failed(&self, reference: &str, account: &str, ifsc: &str, amount: &str) -> u64 {
+        let mut s = lock(&self.state);
+        let order_id = s.apply(reference, account, ifsc, amount, true);
+        if let Some(p) = s.payouts.last_mut() {
+            p.bank_failed = true;
+        }
+        order_id
+    }
+
+    /// Status answers name the payout they are about (its order id as `payout_id`, its reference
+    /// as `externalRef`), as the sandbox's and many real gateways' do.
+    pub fn echo_ids(&self) {
+        lock(&self.state).echo_ids = true;
     }
 
     /// When the calls came.
