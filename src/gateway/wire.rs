@@ -53,7 +53,7 @@ pub fn parse_lenient(body: &str) -> Option<Value> {
 enum Strictness {
     /// Not JSON.
     Syntax,
-    /// JSON, but an object gives one key (as [`norm_key`] compares keys) two different values.
+    /// JSON, but an object gives one key (as [`same_key`] compares keys) two different values.
     Ambiguous,
 }
 
@@ -116,17 +116,14 @@ impl<'de> serde::de::Visitor<'de> for NoConflicts {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
-        let mut seen: Vec<(String, String)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             let value = map.next_value_seed(NoConflicts)?;
-            let norm = norm_key(&key);
-            match seen.iter().find(|(n, _)| *n == norm) {
-                Some((_, first)) if out.get(first) != Some(&value) => {
+            match out.iter().find(|(k, _)| same_key(k, &key)) {
+                Some((_, first)) if *first != value => {
                     return Err(serde::de::Error::custom(format!("{AMBIGUOUS}: {key}")));
                 }
                 Some(_) => {}
                 None => {
-                    seen.push((norm, key.clone()));
                     out.insert(key, value);
                 }
             }
