@@ -593,6 +593,44 @@ fn an_answer_about_the_same_payees_other_payout_fails_nothing() {
     assert_eq!(this_month.len(), 1, "paid once this month: {this_month:?}");
 }
 
+/// The other side of the same rule: a gateway that names a payout in its status answers by an
+/// internal id (the document shows `payout_id: HOAD650297148300` where the posting said
+/// `Order-Id: 123456`) is still answering about this row's payout. Every row settles SUCCESS, each
+/// paid once; none waits for an id that never comes back.
+#[test]
+fn a_status_answer_naming_the_payout_by_another_id_still_settles_it() {
+    let fake = FakeGateway::start();
+    fake.internal_ids();
+    let w = Work::new();
+    let mut text = String::from("Name,Account Number,IFSC,Amount,Mode,Reference\n");
+    // Five ordinary payees (`..50`), and one whose posting's answer is lost (`..04`): in doubt, it is
+    // settled by an inquiry that names it by the internal id.
+    for i in 1..=6 {
+        let account = if i == 6 { "777700000604".to_string() } else { format!("7777000{i:03}50") };
+        text.push_str(&format!("Payee {i},{account},HDFC0000003,{i}00.00,IMPS,INV-NOV-{i:04}\n"));
+    }
+    let input = w.path().join("ids.csv");
+    std::fs::write(&input, &text).expect("write");
+    let out = w.run_with_creds(&[
+        "run",
+        &s(&input),
+        "--gateway",
+        &fake.url,
+        "--yes",
+        "--state",
+        "S",
+        "--json",
+        "--poll-timeout",
+        "10s",
+        "--rate",
+        "200",
+    ]);
+    let rows = result_of(&w, &out);
+    assert!(rows.iter().all(|r| r["status"] == "SUCCESS"), "{rows:?}\n{}", out.stderr);
+    out.expect_code(0, "every row final");
+    assert!(fake.ledger().iter().all(|p| p.times_applied == 1), "{:?}", fake.ledger());
+}
+
 // 9 ------------------------------------------------------------------------------------------------
 
 /// A row the gateway accepted and still reports pending cannot be found "unpaid" by a person: it

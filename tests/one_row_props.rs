@@ -263,7 +263,6 @@ fn simulate(pre: u8, reference_kind: u8, bytes: Vec<u8>, steps: Vec<u16>) -> His
             reference,
             derived_reference: derived,
             by_own_order_id: by_order_id,
-            order_id: s.gateway_ref.as_deref(),
         };
         let reaction = read_status(&outcome, &asked);
         log.push(format!("{i}: status {http} {body} → {reaction:?}"));

@@ -824,7 +824,6 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 derived_reference: reference == journal::derived_reference(&d.batch, a.row.seq),
                 reference: &reference,
                 by_own_order_id: by_order_id,
-                order_id: a.row.status.gateway_ref.as_deref(),
             };
             let mut stop = None;
             let event = match reading::read_status(&outcome, &asked) {

@@ -193,8 +193,6 @@ pub struct Asked<'a> {
     /// The inquiry asked by the order id the gateway gave this row's own posting (not by the
     /// reference, which a gateway may read as someone else's order id).
     pub by_own_order_id: bool,
-    /// The order id the gateway gave this row's own posting, when it gave one.
-    pub order_id: Option<&'a str>,
 }
 
 /// The payee and the event an answer about a payout would mean if it is this row's.
@@ -252,10 +250,10 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
     let note = (duplicate && row.derived_reference).then_some("already at the gateway for this payee: not sent again");
     let Some((payee, event)) = about_payout(outcome, note) else { return Reaction::AskAgain };
     // Rule 7: an answer counts only when it is about this row's payout. One that says it is about
-    // another (another reference, another order id than ours) proves nothing for this row,
+    // another (it gives another external reference) proves nothing for this row,
     // whichever payee it names: asked by a numeric reference, a gateway may answer about the same
     // payee's payout of last month.
-    if payee.names_another_payout(row.reference, row.order_id) {
+    if payee.names_another_payout(row.reference) {
         return match (accepted, doubt) {
             (true, _) => Reaction::SwitchId,
             (false, Doubt::Parked) => Reaction::AskAgain,
@@ -354,7 +352,6 @@ mod tests {
             reference: if derived { "PR3f9a1c2b7d4e0000042" } else { "INV-2026-11-042" },
             derived_reference: derived,
             by_own_order_id: by_order_id,
-            order_id: status.gateway_ref.as_deref(),
         }
     }
 
@@ -538,15 +535,11 @@ mod tests {
         let others = [
             Payee { reference: Some("SAL-OCT-0007".into()), ..payees()[0].1.clone() },
             Payee { reference: Some("SAL-OCT-0007".into()), ..payees()[3].1.clone() },
-            Payee { order_id: Some("5005".into()), ..payees()[0].1.clone() },
         ];
         for (s, want) in &rows {
             for derived in [true, false] {
                 let row = asked(s, derived, s.gateway_ref.is_some());
                 for payee in &others {
-                    if payee.reference.is_none() && row.order_id.is_none() {
-                        continue; // an order id alone is compared only with this row's own
-                    }
                     for answer in answers(payee) {
                         assert_eq!(&read_status(&answer, &row), want, "{s:?} × {payee:?} × {answer:?}");
                     }

@@ -471,7 +471,7 @@ fn payee(v: &Value) -> Payee {
         ifsc: text_deep(v, &["Ifsc_code", "ifsc", "bankIfsc", "beneficiary_ifsc_code"]),
         amount: text_deep(v, &["amount", "txn_amount", "payout_amount"]).and_then(|a| crate::money::parse_plain(&a)),
         order_id: text_deep(v, &["payout_id", "Order-Id", "order_id"]),
-        reference: text_deep(v, &["externalRef", "external_reference", "paymentReferNo"]),
+        reference: text_deep(v, &["externalRef", "external_reference"]),
     }
 }
 

@@ -140,6 +140,9 @@ struct FakeState {
     dice: u64,
     /// Status answers name the payout they are about (`payout_id`, `externalRef`), as the sandbox's do.
     echo_ids: bool,
+    /// Status answers name the payout by an internal id that is not the posting's `Order-Id`, as
+    /// the document's own examples do (`HOAD650297148300` beside `Order-Id: 123456`).
+    internal_ids: bool,
     /// Status inquiries per reference (for [`Behaviour::IndexFlaps`]).
     inquiries: HashMap<String, u32>,
 }
@@ -366,6 +369,9 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         body["data"]["payout_id"] = json!(p.order_id);
         body["data"]["externalRef"] = json!(p.reference);
     }
+    if s.internal_ids {
+        body["data"]["payout_id"] = json!(format!("HOAD{:012}", p.order_id * 7919));
+    }
     answer(200, body)
 }
 
@@ -415,6 +421,11 @@ impl FakeGateway {
     /// as `externalRef`), as the sandbox's and many real gateways' do.
     pub fn echo_ids(&self) {
         lock(&self.state).echo_ids = true;
+    }
+
+    /// Status answers name the payout by an internal id, never the `Order-Id` its posting got.
+    pub fn internal_ids(&self) {
+        lock(&self.state).internal_ids = true;
     }
 
     /// When the calls came.
