@@ -510,9 +510,9 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // when the top level's may be about the request: a verdict the nested one contradicts is no
     // proof (SPEC 3: SUCCESS only on proof that the money moved, FAILED only on proof it did not).
     let inner = nested_verdicts(&v);
-    // The top level's own status, when it gives one that is not a yes (`"status":"FAILED"`,
-    // `0`, `"REVERSED"`): SU0000 beside it may be the inquiry's result, not the payout's.
-    let top_not_yes = field(&v, &["status"]).is_some() && status_flag(&v) != Flag::Yes;
+    // The top level's own status, when it says no or not yet (`"status":"FAILED"`, `0`,
+    // `"REVERSED"`): SU0000 beside it may be the inquiry's result, not the payout's.
+    let top_not_yes = status_verdict(&v) == Some(false);
     let contradicted = || StatusOutcome::Unknown { reason: unknown(http, body, " (a nested status says otherwise)") };
     match code.as_deref() {
         Some("SU0000") if inner.other || top_not_yes => return contradicted(),
@@ -567,14 +567,15 @@ fn nested_verdicts(v: &Value) -> Nested {
                 if !top {
                     match code(v).as_deref() {
                         Some("SU0000") => out.success = true,
-                        Some(_) => out.other = true,
-                        None => {}
+                        Some(c) if is_payout_code(c) => out.other = true,
+                        // A number or word that is not one of the document's codes (`200`, `00`)
+                        // is no verdict on the payout.
+                        _ => {}
                     }
-                    if field(v, &["status"]).is_some() {
-                        match status_flag(v) {
-                            Flag::Yes => out.success = true,
-                            Flag::No | Flag::Pending | Flag::Other => out.other = true,
-                        }
+                    match status_verdict(v) {
+                        Some(true) => out.success = true,
+                        Some(false) => out.other = true,
+                        None => {}
                     }
                 }
                 map.values().for_each(|x| walk(x, false, out));
@@ -586,6 +587,33 @@ fn nested_verdicts(v: &Value) -> Nested {
     let mut out = Nested::default();
     walk(v, true, &mut out);
     out
+}
+
+/// A code of the document's shape: two or three letters and four or three digits (`ENQ001`,
+/// `TE0009`, `BE1001`), the only codes a nested object can contradict a verdict with.
+fn is_payout_code(code: &str) -> bool {
+    let letters = code.bytes().take_while(u8::is_ascii_alphabetic).count();
+    code.len() == 6 && (2..=3).contains(&letters) && code.bytes().skip(letters).all(|b| b.is_ascii_digit())
+}
+
+/// What an object's own `status` says of a payout: `Some(true)` paid (a yes, or a word gateways
+/// use for a payout that reached the payee), `Some(false)` not or not yet (a no, pending, or such
+/// a word), `None` for no status or a word or number payrun does not know: no verdict either way,
+/// so it neither proves nor contradicts (a gateway's `"status":"COMPLETED"` beside SU0000 must not
+/// leave a paid row waiting for ever).
+fn status_verdict(v: &Value) -> Option<bool> {
+    match status_flag(v) {
+        Flag::Yes => return Some(true),
+        Flag::No | Flag::Pending => return Some(false),
+        Flag::Other => {}
+    }
+    let Some(Value::String(s)) = field(v, &["status"]) else { return None };
+    match s.trim().to_ascii_lowercase().replace([' ', '-'], "_").as_str() {
+        "completed" | "complete" | "processed" | "settled" | "credited" | "paid" | "done" => Some(true),
+        "reversed" | "rejected" | "declined" | "cancelled" | "canceled" | "returned" | "refunded" | "initiated"
+        | "queued" | "submitted" | "in_progress" | "inprogress" | "on_hold" | "hold" | "under_process" => Some(false),
+        _ => None,
+    }
 }
 
 /// `BE` followed by exactly four digits: a failure reported by the beneficiary's bank.
@@ -735,6 +763,23 @@ mod tests {
             r#"{"status":0,"code":"SU0000","message":"Transaction failed"}"#,
             r#"{"status":"REVERSED","code":"SU0000"}"#,
             r#"{"status":"PENDING","code":"SU0000"}"#,
+        ] {
+            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+        }
+        // Words and numbers payrun does not know are no verdict either way; the document's codes
+        // are the only nested codes that count; success words agree.
+        for body in [
+            r#"{"status":"COMPLETED","code":"SU0000","message":"ok"}"#,
+            r#"{"status":1,"code":"SU0000","data":{"status":"Processed","code":200}}"#,
+            r#"{"status":1,"code":"SU0000","data":{"status":"AWAITING_BANK_XYZ"}}"#,
+            r#"{"status":1,"code":"SU0000","data":[{"status":"credited","code":"00"}]}"#,
+        ] {
+            assert!(matches!(s(body), StatusOutcome::Success { .. }), "{body}");
+        }
+        for body in [
+            r#"{"status":1,"code":"SU0000","data":{"status":"initiated"}}"#,
+            r#"{"status":"Rejected","code":"SU0000"}"#,
+            r#"{"status":1,"code":"SU0000","data":{"code":"TE0009"}}"#,
         ] {
             assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
         }
