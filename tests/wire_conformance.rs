@@ -305,3 +305,18 @@ async fn answers_framed_by_http_1_0_close_or_chunks_with_a_charset_are_read() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_password_in_the_gateway_url_is_refused_and_never_shown() {
+    for url in [
+        "https://merchant:s3cretPassw0rd@api.atmoondps.com",
+        "https://:s3cretPassw0rd@api.atmoondps.com/gw/",
+        "http://merchant:s3cretPassw0rd@example.com",
+        "https://merchant:s3cretPassw0rd@bad host/",
+    ] {
+        let err = GatewayClient::new(&ClientOptions::new(url), example_credentials()).expect_err(url);
+        let text = err.to_string();
+        assert!(!text.contains("s3cretPassw0rd"), "{text}");
+        assert!(text.contains("***@"), "{text}");
+    }
+}

@@ -34,6 +34,10 @@ pub enum ClientError {
     BadUrl(String),
     #[error("gateway URL '{0}' uses plain http to a non-loopback host; use https (payouts never travel unencrypted)")]
     Plaintext(String),
+    #[error(
+        "gateway URL '{0}' carries a user name or password; credentials come from the ATMOON_* variables or payrun.toml, never the URL"
+    )]
+    UserInfo(String),
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
 }
@@ -283,13 +287,18 @@ fn is_loopback(url: &Url) -> bool {
 
 impl GatewayClient {
     pub fn new(options: &ClientOptions, creds: Credentials) -> Result<GatewayClient, ClientError> {
-        let base = Url::parse(options.base_url.trim_end_matches('/'))
-            .map_err(|_| ClientError::BadUrl(options.base_url.clone()))?;
+        // Error messages show the URL without anything between `://` and `@` (a password).
+        let shown = without_userinfo(&options.base_url);
+        let base =
+            Url::parse(options.base_url.trim_end_matches('/')).map_err(|_| ClientError::BadUrl(shown.clone()))?;
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(ClientError::UserInfo(shown));
+        }
         match base.scheme() {
             "https" => {}
             "http" if is_loopback(&base) => {}
-            "http" => return Err(ClientError::Plaintext(options.base_url.clone())),
-            _ => return Err(ClientError::BadUrl(options.base_url.clone())),
+            "http" => return Err(ClientError::Plaintext(shown)),
+            _ => return Err(ClientError::BadUrl(shown)),
         }
         // reqwest is built without a bundled crypto provider; ring is ours. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -666,6 +675,18 @@ impl GatewayClient {
         let form = [("transaction_id", transaction_id.to_string()), ("pg_reference_no", pg_reference_no.to_string())];
         let rb = self.cred_headers(self.http.post(self.url(&path))).form(&form);
         self.single(rb).await
+    }
+}
+
+/// A URL as text with any `user:password@` replaced by `***@`, parseable or not.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
