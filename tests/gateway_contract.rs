@@ -457,3 +457,65 @@ async fn refused_connection_is_not_sent() {
     assert!(matches!(c.payout(&req("NS-1", "39628544321"), None).await, PayoutOutcome::NotSent { .. }));
     assert!(matches!(c.status("NS-1").await, StatusOutcome::NotSent { .. }));
 }
+
+/// The sandbox accepts what the document allows, not only what payrun sends: the token request's
+/// credentials as parameters (the document's example posts them so), and the payout's fields as
+/// multipart "Form-Data" (the document's word for them).
+#[tokio::test]
+async fn sandbox_takes_token_parameters_and_multipart_payout_fields() {
+    let sb = sandbox(Profile::Clean, |_| {}).await;
+    let http = reqwest::Client::new();
+    let c = example_credentials();
+    let form = [
+        ("access_key", c.access_key.expose().to_string()),
+        ("merchant_key", c.merchant_key.expose().to_string()),
+        ("client_id", c.client_id.clone()),
+        ("api_password", c.api_password.expose().to_string()),
+    ];
+    let answer: serde_json::Value = http
+        .post(format!("{}/api/uat/merchant/getToken", sb.url()))
+        .form(&form)
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = answer["data"]["token"].as_str().expect("a token for credentials given as parameters").to_string();
+    let boundary = "----payrunBoundary7MA4YWxkTrZu0gW";
+    let fields = [
+        ("amount", "1500.5"),
+        ("user_id", c.user_id.as_str()),
+        ("utoken", token.as_str()),
+        ("Name", "Ravi Kumar"),
+        ("accountNumber", "39628544321"),
+        ("bankIfsc", "SBIN0011243"),
+        ("payeeListId", ""),
+        ("transferMode", "imps"),
+        ("remarks", "Salary"),
+        ("externalRef", "MP-1"),
+        ("latitude", "19.07"),
+        ("longitude", "72.87"),
+    ];
+    let mut body = String::new();
+    for (k, v) in fields {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let answer = http
+        .post(format!("{}/api/payoutapi", sb.url()))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .expect("payout");
+    let status = answer.status().as_u16();
+    let text = answer.text().await.expect("body");
+    assert!(
+        matches!(payrun::gateway::wire::classify_payout(status, None, &text), PayoutOutcome::Accepted { .. }),
+        "{status} {text}"
+    );
+    let ledger = sb.ledger();
+    assert_eq!(ledger.applied, 1);
+    assert_eq!(ledger.payouts[0].amount.to_string(), "1500.50");
+}

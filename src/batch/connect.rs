@@ -46,7 +46,7 @@ pub fn gateway_label(choice: &GatewayChoice) -> String {
                 let _ = url.set_password(None);
                 url.to_string().trim_end_matches('/').to_string()
             }
-            Err(_) => u.clone(),
+            Err(_) => crate::gateway::client::without_userinfo(u),
         },
     }
 }
@@ -111,7 +111,8 @@ pub async fn connect(
         GatewayChoice::Url(url) => {
             let Some(creds) = configured else {
                 bail!(
-                    "gateway {url} needs credentials: set {} (or the [gateway] table of payrun.toml)",
+                    "gateway {} needs credentials: set {} (or the [gateway] table of payrun.toml)",
+                    crate::gateway::client::without_userinfo(url),
                     crate::config::ENV_VARS.join(", ")
                 );
             };

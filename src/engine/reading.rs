@@ -66,6 +66,11 @@ pub fn read_posting(outcome: &PayoutOutcome) -> PostingReading {
             Event::NotSent { reason: format!("not sent: credentials refused ({message})") },
             Then::Stop(Stop::CredentialsRefused(message.clone())),
         ),
+        // Rule 2: a 403 does not prove the posting was refused before processing.
+        PayoutOutcome::Forbidden { message } => (
+            Event::Lost { reason: format!("HTTP 403: {message}") },
+            Then::Stop(Stop::CredentialsRefused(message.clone())),
+        ),
         PayoutOutcome::TokenInvalid => {
             (Event::NotSent { reason: "not sent: token refused (TE0012)".into() }, Then::Stop(super::tokens_refused()))
         }

@@ -34,6 +34,10 @@ pub enum ClientError {
     BadUrl(String),
     #[error("gateway URL '{0}' uses plain http to a non-loopback host; use https (payouts never travel unencrypted)")]
     Plaintext(String),
+    #[error(
+        "gateway URL '{0}' carries a user name or password; credentials come from the ATMOON_* variables or payrun.toml, never the URL"
+    )]
+    UserInfo(String),
     #[error("cannot build the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
 }
@@ -150,8 +154,16 @@ trait Answer: PartialEq + Sized {
     const TOKEN_INVALID: Self;
     fn classify(http: u16, retry_after: Option<Duration>, body: &str) -> Self;
     fn refused(message: String) -> Self;
+    /// HTTP 403, still with a fresh token.
+    fn forbidden(message: String) -> Self;
     fn not_sent(retry_after: Option<Duration>, reason: String) -> Self;
     fn lost(reason: String) -> Self;
+    /// The gateway refused the credentials (HTTP 401, "Invalid API credentials").
+    fn is_refused(&self) -> bool;
+    /// The answer to a request made again after the first was refused as unauthorised.
+    fn after_auth_retry(self) -> Self {
+        self
+    }
 }
 
 impl Answer for PayoutOutcome {
@@ -162,11 +174,30 @@ impl Answer for PayoutOutcome {
     fn refused(message: String) -> Self {
         PayoutOutcome::CredentialsRefused { message }
     }
+    fn forbidden(message: String) -> Self {
+        PayoutOutcome::Forbidden { message }
+    }
     fn not_sent(retry_after: Option<Duration>, reason: String) -> Self {
         PayoutOutcome::NotSent { retry_after, reason }
     }
     fn lost(reason: String) -> Self {
         PayoutOutcome::Unknown { reason }
+    }
+    fn is_refused(&self) -> bool {
+        matches!(self, PayoutOutcome::CredentialsRefused { .. })
+    }
+    /// TE0005 after a posting of this very call was answered "unauthorised": that posting may be
+    /// the one the gateway has (a gateway that checks the token after acting), so the row is in
+    /// doubt and its inquiry decides, not rule 8's first-attempt reading.
+    fn after_auth_retry(self) -> Self {
+        match self {
+            PayoutOutcome::Duplicate { message } => PayoutOutcome::Unknown {
+                reason: format!(
+                    "TE0005 ({message}) on posting again with a fresh token after an unauthorised answer: the first posting may be the one the gateway has"
+                ),
+            },
+            other => other,
+        }
     }
 }
 
@@ -178,11 +209,18 @@ impl Answer for StatusOutcome {
     fn refused(message: String) -> Self {
         StatusOutcome::CredentialsRefused { message }
     }
+    /// An inquiry changes nothing at the gateway: a 403 is a refusal like a 401.
+    fn forbidden(message: String) -> Self {
+        StatusOutcome::CredentialsRefused { message }
+    }
     fn not_sent(retry_after: Option<Duration>, reason: String) -> Self {
         StatusOutcome::NotSent { retry_after, reason }
     }
     fn lost(reason: String) -> Self {
         StatusOutcome::Unknown { reason }
+    }
+    fn is_refused(&self) -> bool {
+        matches!(self, StatusOutcome::CredentialsRefused { .. })
     }
 }
 
@@ -203,6 +241,7 @@ struct CachedToken {
     value: Secret,
     generation: u64,
     expires_at: Option<Instant>,
+    margin: Duration,
 }
 
 /// Why a token could not be had.
@@ -248,13 +287,18 @@ fn is_loopback(url: &Url) -> bool {
 
 impl GatewayClient {
     pub fn new(options: &ClientOptions, creds: Credentials) -> Result<GatewayClient, ClientError> {
-        let base = Url::parse(options.base_url.trim_end_matches('/'))
-            .map_err(|_| ClientError::BadUrl(options.base_url.clone()))?;
+        // Error messages show the URL without anything between `://` and `@` (a password).
+        let shown = without_userinfo(&options.base_url);
+        let base =
+            Url::parse(options.base_url.trim_end_matches('/')).map_err(|_| ClientError::BadUrl(shown.clone()))?;
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(ClientError::UserInfo(shown));
+        }
         match base.scheme() {
             "https" => {}
             "http" if is_loopback(&base) => {}
-            "http" => return Err(ClientError::Plaintext(options.base_url.clone())),
-            _ => return Err(ClientError::BadUrl(options.base_url.clone())),
+            "http" => return Err(ClientError::Plaintext(shown)),
+            _ => return Err(ClientError::BadUrl(shown)),
         }
         // reqwest is built without a bundled crypto provider; ring is ours. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -269,6 +313,10 @@ impl GatewayClient {
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout)
             .pool_max_idle_per_host(options.pool.max(1))
+            // Below the 5 s after which common servers (Node's default) close an idle keep-alive
+            // connection: a posting written into a connection the server is closing at that
+            // instant has an unknown fate (in doubt), so such a connection is not reused.
+            .pool_idle_timeout(Duration::from_secs(4))
             .tcp_nodelay(true)
             .retry(reqwest::retry::never())
             .redirect(reqwest::redirect::Policy::none())
@@ -297,8 +345,10 @@ impl GatewayClient {
         self.base.as_str()
     }
 
+    /// The base URL (with any path prefix it has) and a configured path, with exactly one `/`
+    /// between them whether or not either side has one.
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+        format!("{}/{}", self.base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
     }
 
     /// Waits for the rate limiter: every HTTP request goes through here first.
@@ -362,6 +412,7 @@ impl GatewayClient {
             .cred_headers(self.http.post(self.url(&self.endpoints.token_path)))
             .header(reqwest::header::ACCEPT, "application/json");
         let reply = self.exchange(rb, &self.counts.token).await;
+        let reply = self.scrubbed(reply, None);
         let trace = Exchange::of("token", &reply);
         let outcome = match reply {
             Reply::Http { status, retry_after, body } => wire::classify_token(status, retry_after, &body),
@@ -376,7 +427,9 @@ impl GatewayClient {
     async fn token(&self, trace: &mut Vec<Exchange>) -> Result<(Secret, u64), TokenFailure> {
         let mut slot = self.token.lock().await;
         if let Some(t) = slot.as_ref() {
-            let fresh = t.expires_at.is_none_or(|at| Instant::now() + Duration::from_secs(5) < at);
+            // Renewed a little before the gateway's clock says it expires: 5 s, or a quarter of
+            // the token's life when that is shorter.
+            let fresh = t.expires_at.is_none_or(|at| Instant::now() + t.margin < at);
             if fresh {
                 return Ok((t.value.clone(), t.generation));
             }
@@ -388,7 +441,8 @@ impl GatewayClient {
                 let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 let value = Secret::new(token);
                 let expires_at = expires_in.map(|d| Instant::now() + d);
-                *slot = Some(CachedToken { value: value.clone(), generation, expires_at });
+                let margin = expires_in.map_or(Duration::ZERO, |d| (d / 4).min(Duration::from_secs(5)));
+                *slot = Some(CachedToken { value: value.clone(), generation, expires_at, margin });
                 Ok((value, generation))
             }
             TokenOutcome::Refused { code, message } => {
@@ -430,28 +484,77 @@ impl GatewayClient {
         build: impl Fn(&Secret) -> RequestBuilder,
     ) -> (A, Vec<Exchange>) {
         let mut trace = Vec::new();
+        // A request of this call reached the gateway and was answered "unauthorised" (401, 403,
+        // "Invalid API credentials"): most often a token that expired on the gateway's clock.
+        let mut unauthorised = false;
+        let mut forbidden_before = false;
         for round in 0..2 {
             let (token, generation) = match self.token(&mut trace).await {
                 Ok(t) => t,
+                // The first request did reach the gateway. SPEC rule 5 reads a 401 "Invalid API
+                // credentials" as a refusal (the row is not sent); nothing reads a 403 so.
+                Err(TokenFailure::Refused(message)) if forbidden_before => return (A::forbidden(message), trace),
                 Err(TokenFailure::Refused(message)) => return (A::refused(message), trace),
-                Err(TokenFailure::Transient { retry_after, reason }) => {
+                Err(TokenFailure::Transient { retry_after, reason }) if !unauthorised => {
                     return (A::not_sent(retry_after, reason), trace);
+                }
+                Err(TokenFailure::Transient { reason, .. }) => {
+                    return (A::lost(format!("answered unauthorised, and no fresh token: {reason}")), trace);
                 }
             };
             let reply = self.exchange_with(build(&token), counter, turn.take()).await;
+            let reply = self.scrubbed(reply, Some(&token));
             trace.push(Exchange::of(call, &reply));
-            let outcome = match reply {
-                Reply::Http { status, retry_after, body } => A::classify(status, retry_after, &body),
-                Reply::NotSent(reason) => A::not_sent(None, reason),
-                Reply::Lost(reason) => A::lost(reason),
+            let (outcome, http) = match reply {
+                Reply::Http { status, retry_after, body } => (A::classify(status, retry_after, &body), Some(status)),
+                Reply::NotSent(reason) => (A::not_sent(None, reason), None),
+                Reply::Lost(reason) => (A::lost(reason), None),
             };
             if outcome == A::TOKEN_INVALID && round == 0 {
                 self.invalidate(generation).await;
                 continue;
             }
+            let forbidden = http == Some(403);
+            if (outcome.is_refused() || forbidden) && round == 0 {
+                // Another gateway may answer an expired token with HTTP 401/403 and the document's
+                // "Invalid API credentials" instead of TE0012: a fresh token tells the two apart
+                // (the token request itself is refused when the credentials really are wrong).
+                unauthorised = true;
+                forbidden_before = forbidden;
+                self.invalidate(generation).await;
+                continue;
+            }
+            if forbidden {
+                return (A::forbidden(format!("HTTP 403 to the {call} call, also with a fresh token")), trace);
+            }
+            let outcome = if unauthorised { outcome.after_auth_retry() } else { outcome };
             return (outcome, trace);
         }
         (A::TOKEN_INVALID, trace)
+    }
+
+    /// The reply with every secret and the token taken out of its body: a gateway that echoes a
+    /// request in its answer (a short token, a password) must not put it in the journal, the
+    /// evidence log or a message. (Long runs of letters and digits are redacted by
+    /// [`wire::redact`] anyway; this catches short ones.)
+    fn scrubbed(&self, reply: Reply, token: Option<&Secret>) -> Reply {
+        match reply {
+            Reply::Http { status, retry_after, body } => {
+                Reply::Http { status, retry_after, body: self.scrub(body, token) }
+            }
+            other => other,
+        }
+    }
+
+    fn scrub(&self, mut text: String, token: Option<&Secret>) -> String {
+        let c = &self.creds;
+        for secret in [Some(&c.access_key), Some(&c.merchant_key), Some(&c.api_password), token].into_iter().flatten() {
+            let s = secret.expose();
+            if s.len() >= 6 && text.contains(s) {
+                text = text.replace(s, "[redacted]");
+            }
+        }
+        text
     }
 
     /// Posts one payout (see [`GatewayClient::with_token`] for TE0012). `turn` is a rate-limiter slot
@@ -513,7 +616,9 @@ impl GatewayClient {
     }
 
     async fn single(&self, rb: RequestBuilder) -> Result<SingleReply, String> {
-        match self.exchange(rb.header(reqwest::header::ACCEPT, "application/json"), &self.counts.other).await {
+        let reply = self.exchange(rb.header(reqwest::header::ACCEPT, "application/json"), &self.counts.other).await;
+        let token = self.token.lock().await.as_ref().map(|t| t.value.clone());
+        match self.scrubbed(reply, token.as_ref()) {
             Reply::Http { status, body, .. } => {
                 let value = wire::body_value(&body);
                 let ok = status < 400
@@ -570,6 +675,18 @@ impl GatewayClient {
         let form = [("transaction_id", transaction_id.to_string()), ("pg_reference_no", pg_reference_no.to_string())];
         let rb = self.cred_headers(self.http.post(self.url(&path))).form(&form);
         self.single(rb).await
+    }
+}
+
+/// A URL as text with any `user:password@` replaced by `***@`, parseable or not.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 

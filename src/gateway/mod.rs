@@ -34,6 +34,10 @@ pub enum PayoutOutcome {
     TokenInvalid,
     /// HTTP 401 / "Invalid API credentials": stop the whole batch (rule 5).
     CredentialsRefused { message: String },
+    /// HTTP 403 to a posting, still with a fresh token: the gateway forbids us. Nothing in the
+    /// document or the SPEC says a 403 comes before any processing, so the payout is in doubt
+    /// (rule 2); and asking again cannot help, so the batch stops.
+    Forbidden { message: String },
     /// Provably never reached the gateway (connection refused, 429/503 without a body): safe to retry.
     NotSent { retry_after: Option<Duration>, reason: String },
     /// Anything else (timeout, reset, any 5xx whatever its body, a 429/503 with a body, an

@@ -269,13 +269,21 @@ pub fn text(obj: &Value, names: &[&str]) -> Option<String> {
     }
 }
 
-/// Looks in the object itself and then in a nested `data` object (and `data.data`), because the
-/// gateway nests answers differently per endpoint.
+/// Looks in the object itself, then in a nested `data` object (and `data.data`), then in a
+/// `Transaction` object or the first item of a `Transaction` list (the shape the document gives the
+/// payout answer, which a gateway may reuse for status answers): the gateway nests answers
+/// differently per endpoint.
 fn text_deep(obj: &Value, names: &[&str]) -> Option<String> {
-    text(obj, names).or_else(|| {
-        let data = field(obj, &["data", "response"])?;
-        text(data, names).or_else(|| text(field(data, &["data"])?, names))
-    })
+    text(obj, names)
+        .or_else(|| {
+            let data = field(obj, &["data", "response"])?;
+            text(data, names).or_else(|| text(field(data, &["data"])?, names))
+        })
+        .or_else(|| match field(obj, &["Transaction", "transactions"])? {
+            Value::Array(items) => text(items.first()?, names),
+            inner @ Value::Object(_) => text(inner, names),
+            _ => None,
+        })
 }
 
 /// The `code` of an answer, upper-cased: `"SU0000"`, `"TE0005"`, `"401"`.
@@ -363,10 +371,22 @@ fn says_credentials_refused(obj: &Value) -> bool {
         || message(obj).to_ascii_lowercase().contains("invalid api credentials")
 }
 
-/// Parses a `Retry-After` header value given in seconds (the HTTP-date form is treated as absent).
+/// Parses a `Retry-After` header value: seconds (`120`), or an HTTP date (`Wed, 21 Oct 2015
+/// 07:28:00 GMT`, RFC 9110's preferred form), counted from now. At most an hour; a date already
+/// past is zero.
 pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    let secs: f64 = value?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+    retry_after_at(value, chrono::Utc::now())
+}
+
+/// [`retry_after`] as of `now`.
+pub fn retry_after_at(value: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc).signed_duration_since(now);
+    Some(wait.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(3600)))
 }
 
 /// Whether an HTTP answer proves the gateway did not act: 429 or 503 with an empty body (rule 4).
@@ -627,10 +647,20 @@ pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOu
     if refused_before_processing(http, body) {
         return TokenOutcome::NotSent { retry_after: retry, reason: format!("HTTP {http} (gateway busy)") };
     }
+    // payrun follows no redirect (it would carry the credential headers to wherever it points):
+    // asking again meets the same one, so say what to fix instead of retrying until "unreachable".
+    if (300..400).contains(&http) {
+        return TokenOutcome::Refused {
+            code: http.to_string(),
+            message: format!(
+                "the gateway redirected the token request (HTTP {http}); payrun follows no redirect: set the gateway URL and paths to the address it answers at"
+            ),
+        };
+    }
     let Some(v) = parse_lenient(body) else {
         // Never quote the token endpoint's body: it may carry a token.
-        if http == 401 {
-            return TokenOutcome::Refused { code: "401".into(), message: "HTTP 401".into() };
+        if http == 401 || http == 403 {
+            return TokenOutcome::Refused { code: http.to_string(), message: format!("HTTP {http}") };
         }
         return TokenOutcome::Unknown { reason: format!("HTTP {http}, token answer not understood") };
     };
@@ -639,6 +669,11 @@ pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOu
     if http == 401 || says_credentials_refused(&v) {
         return TokenOutcome::Refused { code: code.unwrap_or_else(|| "401".into()), message: msg };
     }
+    // 403: the gateway forbids us (an address not whitelisted, say). Asking again cannot help, and
+    // a token request changes nothing at the gateway.
+    if http == 403 {
+        return TokenOutcome::Refused { code: code.unwrap_or_else(|| "403".into()), message: msg };
+    }
     // 400 (a header missing), 602 and 604 (request unreadable): retrying the same request cannot help.
     if matches!(code.as_deref(), Some("400" | "602" | "604")) || http == 400 {
         return TokenOutcome::Refused { code: code.unwrap_or_else(|| http.to_string()), message: msg };
@@ -646,9 +681,11 @@ pub fn classify_token(http: u16, retry: Option<Duration>, body: &str) -> TokenOu
     let token = text_deep(&v, &["token", "access_token", "utoken"]);
     match (status_flag(&v), token) {
         (Flag::Yes | Flag::Other, Some(token)) if http < 400 => {
-            let expires_in = text_deep(&v, &["expires_in", "expiresIn", "expiry"])
-                .and_then(|s| s.parse::<u64>().ok())
-                .map(Duration::from_secs);
+            // Seconds, whole or not, as a number or a string (`3600`, `"3600"`, `1799.5`).
+            let expires_in = text_deep(&v, &["expires_in", "expiresIn", "expiry", "expires", "ttl"])
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(|s| Duration::from_secs_f64(s.min(30.0 * 86_400.0)));
             TokenOutcome::Token { token, expires_in }
         }
         _ => TokenOutcome::Unknown { reason: format!("HTTP {http}, no token in the answer") },

@@ -191,8 +191,48 @@ fn headers_of(h: &HeaderMap) -> Headers {
         .collect::<HashMap<_, _>>()
 }
 
-fn form_of(body: &[u8]) -> Option<Vec<(String, String)>> {
+/// A body's form fields: `application/x-www-form-urlencoded`, or `multipart/form-data` (the
+/// document lists the payout's fields under "Form-Data", which is also what Postman calls
+/// multipart, and PHP reads both alike).
+fn form_of(headers: &HeaderMap, body: &[u8]) -> Option<Vec<(String, String)>> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.trim_start().to_ascii_lowercase().starts_with("multipart/form-data") {
+        return multipart_fields(content_type, body);
+    }
     serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).ok()
+}
+
+/// The text fields of a `multipart/form-data` body; `None` when it cannot be read.
+fn multipart_fields(content_type: &str, body: &[u8]) -> Option<Vec<(String, String)>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("boundary").then(|| v.trim().trim_matches('"'))
+        })
+        .filter(|b| !b.is_empty())?;
+    let text = String::from_utf8_lossy(body);
+    let delimiter = format!("--{boundary}");
+    let mut fields = Vec::new();
+    for part in text.split(delimiter.as_str()).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let (head, value) = part.split_once("\r\n\r\n")?;
+        let name = head.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            if !k.trim().eq_ignore_ascii_case("content-disposition") {
+                return None;
+            }
+            v.split(';').find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim().eq_ignore_ascii_case("name").then(|| v.trim().trim_matches('"').to_string())
+            })
+        })?;
+        fields.push((name, value.strip_suffix("\r\n").unwrap_or(value).to_string()));
+    }
+    Some(fields)
 }
 
 async fn dispatch(
@@ -245,9 +285,15 @@ async fn dispatch(
     let host = h.get("host").cloned().unwrap_or_else(|| "127.0.0.1".into());
     let bad_form = || Reply::Json(200, json!({"status": 0, "code": "TE0003", "message": "Invalid Request Format"}));
     let reply = if method == Method::POST && path == ep.token_path {
+        // The document's token example posts the credentials as parameters too (its table lists
+        // them as such): a header, when given, wins.
+        let mut h = h;
+        for (k, v) in form_of(&headers, &body).unwrap_or_default() {
+            h.entry(k.to_ascii_lowercase()).or_insert(v);
+        }
         state.world().issue_token(&h)
     } else if method == Method::POST && path == ep.payout_path {
-        match form_of(&body) {
+        match form_of(&headers, &body) {
             Some(f) => {
                 let mut world = state.world();
                 let before = world.references_posted();
@@ -266,12 +312,12 @@ async fn dispatch(
         let reference = percent_decode(reference);
         state.world().verify(&h, &reference)
     } else if method == Method::POST && path == ep.pg_initiate_path {
-        match form_of(&body) {
+        match form_of(&headers, &body) {
             Some(f) => state.world().pg_initiate(&h, &f, &host),
             None => bad_form(),
         }
     } else if let Some(token) = path.strip_prefix("/pg/payment/").and_then(|r| r.strip_suffix("/response")) {
-        match form_of(&body) {
+        match form_of(&headers, &body) {
             Some(f) => state.world().pg_verify(&h, token, &f),
             None => bad_form(),
         }

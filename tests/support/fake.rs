@@ -15,6 +15,12 @@
 //!   last month's payout that failed at the bank;
 //! - on request ([`FakeGateway::echo_ids`]) status answers name the payout they are about.
 //!
+//! [`FakeGateway::set_quirks`] turns on wire-level differences a gateway written from the same
+//! document may well have ([`Quirks`]): tokens that expire on its own clock and an expired token
+//! answered HTTP 401/403 rather than TE0012, `Retry-After` as an HTTP date, short tokens echoed in
+//! messages, status answers shaped like the payout answer (`Transaction: [...]`), `expires_in` as
+//! a fraction. The same routes are also served under the path prefix `/gw`.
+//!
 //! [`FakeGateway::start_with`] adds a latency to every call and can turn the behaviours off: the
 //! benchmark measures payrun against it (a gateway whose code path is not payrun's own), and reads
 //! its [`Timeline`] to see where a run's time went.
@@ -126,8 +132,38 @@ pub struct Timeline {
     pub per_100ms: Vec<(u32, u32)>,
 }
 
+/// Wire-level differences from the sandbox, all off by default (see the module doc).
+#[derive(Clone, Debug, Default)]
+pub struct Quirks {
+    /// Tokens expire this long after they were issued; a posting or inquiry with an expired or
+    /// unknown token is answered `expired_http` (401: the document's "Invalid API credentials"
+    /// body; 403: a "Forbidden" body), never TE0012.
+    pub token_ttl: Option<Duration>,
+    pub expired_http: u16,
+    /// The token answer says `"expires_in": <this>` (seconds, a JSON number).
+    pub expires_in: Option<f64>,
+    /// Every posting is answered HTTP 403, nothing applied.
+    pub forbid_postings: bool,
+    /// The first posting of each reference is applied, then answered HTTP 401 (a gateway that
+    /// checks the token after acting).
+    pub applied_then_401: bool,
+    /// This many postings (the first ones) are answered 503 with no body and `Retry-After` as an
+    /// HTTP date this many seconds ahead.
+    pub busy_postings: u32,
+    pub busy_for_secs: i64,
+    /// Tokens are 8 characters, and refusals (TE0020, TE0011) quote the token the request carried.
+    pub short_tokens_echoed: bool,
+    /// Status answers carry the payee in `Transaction: [{...}]`, as the document's payout answer.
+    pub status_in_transaction: bool,
+}
+
 #[derive(Default)]
 struct FakeState {
+    quirks: Quirks,
+    /// Tokens issued, and when.
+    issued: HashMap<String, std::time::Instant>,
+    /// Answers "unauthorised" given because of an expired token.
+    expired_answers: u64,
     opts: Option<FakeOptions>,
     payouts: Vec<FakePayout>,
     by_ref: HashMap<String, usize>,
@@ -242,30 +278,84 @@ fn answer(status: u16, body: Value) -> Response {
     (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), axum::Json(body)).into_response()
 }
 
+impl FakeState {
+    /// With [`Quirks::token_ttl`]: the "unauthorised" answer for a token that is unknown or expired.
+    fn expired(&mut self, token: &str) -> Option<Response> {
+        let ttl = self.quirks.token_ttl?;
+        let valid = self.issued.get(token).is_some_and(|at| at.elapsed() < ttl);
+        if valid {
+            return None;
+        }
+        self.expired_answers += 1;
+        Some(unauthorised(self.quirks.expired_http))
+    }
+
+    /// What a refusal adds when [`Quirks::short_tokens_echoed`] is on.
+    fn echo(&self, token: &str) -> String {
+        if self.quirks.short_tokens_echoed { format!(" (utoken {token})") } else { String::new() }
+    }
+}
+
+fn unauthorised(http: u16) -> Response {
+    if http == 403 {
+        answer(403, json!({"status": "error", "message": "Forbidden"}))
+    } else {
+        answer(401, json!({"code": 401, "status": "error", "message": "Invalid API credentials."}))
+    }
+}
+
 async fn token(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
     if headers.get("access_key").is_none() || headers.get("client_id").is_none() {
         return answer(400, json!({"code": 400, "status": false, "message": "Client Id headers is required."}));
     }
-    let (n, wait) = {
+    let (token, expires_in, wait) = {
         let mut s = lock(&st);
         s.tokens += 1;
-        (s.tokens, s.arrive(false))
+        let n = s.tokens;
+        let token = if s.quirks.short_tokens_echoed { format!("tk{n:06}") } else { format!("faketoken{n:08}") };
+        s.issued.insert(token.clone(), std::time::Instant::now());
+        (token, s.quirks.expires_in, s.arrive(false))
     };
     latency(wait).await;
-    answer(200, json!({"status": true, "data": {"token": format!("faketoken{n:08}")}, "message": "ok"}))
+    let mut data = json!({"token": token});
+    if let Some(e) = expires_in {
+        data["expires_in"] = json!(e);
+    }
+    answer(200, json!({"status": true, "data": data, "message": "ok"}))
 }
 
 async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Response {
     let f = form(&body);
     let get = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (reference, account, ifsc, amount) = (get("externalRef"), get("accountNumber"), get("bankIfsc"), get("amount"));
+    let utoken = get("utoken");
     let (behaviour, wait) = {
         let mut s = lock(&st);
         (s.behaviour(&account), s.arrive(true))
     };
     latency(wait).await;
-    let (first, existing, order_id) = {
+    {
         let mut s = lock(&st);
+        if let Some(refusal) = s.expired(&utoken) {
+            return refusal;
+        }
+        if s.quirks.forbid_postings {
+            return (StatusCode::FORBIDDEN, "<html><body><h1>403 Forbidden</h1></body></html>").into_response();
+        }
+        if s.quirks.busy_postings > 0 {
+            s.quirks.busy_postings -= 1;
+            let at = chrono::Utc::now() + chrono::TimeDelta::seconds(s.quirks.busy_for_secs);
+            let mut r = Response::new(axum::body::Body::empty());
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            if let Ok(v) = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string().parse() {
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    }
+    let (first, existing, order_id, quirks, echo) = {
+        let mut s = lock(&st);
+        let (quirks, echo) = (s.quirks.clone(), s.echo(&utoken));
         s.postings += 1;
         let n = s.attempts.entry(reference.clone()).or_insert(0);
         *n += 1;
@@ -276,7 +366,7 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
             && !matches!(behaviour, Behaviour::Te0020NotApplied)
             && !(behaviour == Behaviour::BadGatewayFirst && first);
         let order_id = applies.then(|| s.apply(&reference, &account, &ifsc, &amount, false));
-        (first, existing, order_id)
+        (first, existing, order_id, quirks, echo)
     };
     if existing.is_some() {
         return answer(200, json!({"status": 0, "code": "TE0005", "message": "Duplicate Payment Request"}));
@@ -288,10 +378,13 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
             }
             _ => answer(
                 200,
-                json!({"status": 0, "code": "TE0020", "message": "Technical failure. Please contact support team"}),
+                json!({"status": 0, "code": "TE0020", "message": format!("Technical failure. Please contact support team{echo}")}),
             ),
         };
     };
+    if quirks.applied_then_401 && first {
+        return unauthorised(401);
+    }
     let mut accepted = json!({"status": "1", "message": "Success",
         "Transaction": {"customer_name": get("Name"), "account_no": account, "Order-Id": order_id}});
     match behaviour {
@@ -319,7 +412,11 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     }
 }
 
-async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Response {
+async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, body: String) -> Response {
+    let utoken = headers.get("utoken").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    if let Some(refusal) = lock(&st).expired(&utoken) {
+        return refusal;
+    }
     let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     let id = match v.get("payout_id") {
         Some(Value::String(s)) => s.trim().to_string(),
@@ -332,7 +429,8 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     // An order id first (this gateway's ids are numbers), then a reference.
     let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n)).or_else(|| s.by_ref.get(&id));
     let Some(i) = found.copied() else {
-        return answer(200, json!({"status": 0, "code": "TE0011", "message": "Invalid Payment reference number"}));
+        let message = format!("Invalid Payment reference number{}", s.echo(&utoken));
+        return answer(200, json!({"status": 0, "code": "TE0011", "message": message}));
     };
     if s.behaviour(&s.payouts[i].account) == Behaviour::IndexFlaps {
         let n = s.inquiries.entry(id.clone()).or_insert(0);
@@ -349,6 +447,14 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         amount += 10.0;
     }
     let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
+    if s.quirks.status_in_transaction {
+        return answer(
+            200,
+            json!({"status": "1", "code": "SU0000", "message": "Success",
+                   "Transaction": [{"customer_name": "Payee", "account_no": account, "Ifsc_code": p.ifsc, "amount": amount,
+                                    "Order-Id": p.order_id, "utr": format!("FAKEUTR{:06}", p.order_id)}]}),
+        );
+    }
     let mut body = if p.bank_failed {
         json!({"status": 0, "code": "BE1001", "message": "Account closed",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
@@ -389,11 +495,11 @@ impl FakeGateway {
             .build()
             .expect("fake gateway runtime");
         let state = Arc::new(Mutex::new(FakeState { opts: Some(opts), ..FakeState::default() }));
-        let app = axum::Router::new()
+        let routes = axum::Router::new()
             .route("/api/uat/merchant/getToken", post(token))
             .route("/api/payoutapi", post(payout))
-            .route("/api/AtMoonPayout", post(status))
-            .with_state(state.clone());
+            .route("/api/AtMoonPayout", post(status));
+        let app = routes.clone().nest("/gw", routes).with_state(state.clone());
         let listener = runtime.block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0))).expect("bind fake gateway");
         let addr = listener.local_addr().expect("addr");
         runtime.spawn(async move {
@@ -426,6 +532,21 @@ impl FakeGateway {
     /// Status answers name the payout by an internal id, never the `Order-Id` its posting got.
     pub fn internal_ids(&self) {
         lock(&self.state).internal_ids = true;
+    }
+
+    /// Turns wire-level differences on (see [`Quirks`]).
+    pub fn set_quirks(&self, quirks: Quirks) {
+        lock(&self.state).quirks = quirks;
+    }
+
+    /// How many answers were "unauthorised" because of an expired or unknown token.
+    pub fn expired_answers(&self) -> u64 {
+        lock(&self.state).expired_answers
+    }
+
+    /// Tokens issued so far.
+    pub fn tokens_issued(&self) -> u64 {
+        lock(&self.state).tokens
     }
 
     /// When the calls came.
