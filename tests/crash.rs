@@ -157,7 +157,9 @@ fn kill_9_at_random_moments_never_pays_twice() {
         attempts += 1;
         assert!(attempts < kills * 5, "the run kept finishing before it could be killed");
         let mut args: Vec<&str> = if batch_exists(&state, &input) {
-            vec!["resume", &input_s, "--state", &state_s]
+            // `--yes`: a kill may land after the batch was stored and before its confirmation was
+            // (a resume then asks again; with no terminal it needs --yes, as the run did).
+            vec!["resume", &input_s, "--yes", "--state", &state_s]
         } else {
             vec!["run", &input_s, "--gateway", &url, "--yes", "--state", &state_s]
         };
@@ -207,7 +209,7 @@ fn kill_9_at_random_moments_never_pays_twice() {
 
     // Resume until it exits by itself.
     let t = Instant::now();
-    let status = payrun(&["resume", &input_s, "--state", &state_s, "--poll-timeout", "120s"], dir)
+    let status = payrun(&["resume", &input_s, "--yes", "--state", &state_s, "--poll-timeout", "120s"], dir)
         .status()
         .expect("final resume");
     println!("final resume: {status} after {:.1}s", t.elapsed().as_secs_f64());
