@@ -551,7 +551,7 @@ impl GatewayClient {
         for secret in [Some(&c.access_key), Some(&c.merchant_key), Some(&c.api_password), token].into_iter().flatten() {
             let s = secret.expose();
             if s.len() >= 6 && text.contains(s) {
-                text = text.replace(s, "[redacted]");
+                text = replace_whole(&text, s, "[redacted]");
             }
         }
         text
@@ -714,3 +714,40 @@ fn root_cause(e: &reqwest::Error) -> String {
 
 /// Shared handle used by the engine and the commands.
 pub type SharedClient = Arc<GatewayClient>;
+
+/// `text` with every occurrence of `word` that stands alone (no letter or digit right before or
+/// after it) replaced by `with`. An echoed secret stands alone in a message; the same digits inside
+/// an account number, amount or UTR are that value's, and taking them out would change what the
+/// answer says about a payout (or break its JSON).
+fn replace_whole(text: &str, word: &str, with: &str) -> String {
+    let alnum_before = |i: usize| text[..i].chars().next_back().is_some_and(char::is_alphanumeric);
+    let alnum_after = |i: usize| text[i..].chars().next().is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (i, _) in text.match_indices(word) {
+        if i < last || alnum_before(i) || alnum_after(i + word.len()) {
+            continue;
+        }
+        out.push_str(&text[last..i]);
+        out.push_str(with);
+        last = i + word.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_whole;
+
+    #[test]
+    fn an_echoed_secret_is_taken_out_only_where_it_stands_alone() {
+        let body = r#"{"message":"Invalid token 482133 for 482133","account_no":39624821331,"utr":"U482133"}"#;
+        assert_eq!(
+            replace_whole(body, "482133", "[redacted]"),
+            r#"{"message":"Invalid token [redacted] for [redacted]","account_no":39624821331,"utr":"U482133"}"#
+        );
+        assert_eq!(replace_whole("482133", "482133", "x"), "x");
+        assert_eq!(replace_whole("token=482133;", "482133", "x"), "token=x;");
+    }
+}
