@@ -20,17 +20,18 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use support::Sandbox;
 use support::fake::FakeGateway;
-use support::work::{Out, Work, embedded_world, read_csv, result_rows, status_count};
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn sample(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
-}
+use support::work::{Out, Work, embedded_world, read_csv, result_rows, s, sample, status_count};
 
 /// The batch id payrun gives a file: the first 12 hex digits of its SHA-256.
+/// `payrun run INPUT --gateway URL --yes --state STATE --json EXTRA...` in `w`, with the example
+/// credentials.
+fn pay(w: &Work, input: &Path, gateway: &str, state: &str, extra: &[&str]) -> Out {
+    let input = s(input);
+    let mut args = vec!["run", input.as_str(), "--gateway", gateway, "--yes", "--state", state, "--json"];
+    args.extend_from_slice(extra);
+    w.run_with_creds(&args)
+}
+
 fn batch_id_of(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }
@@ -125,20 +126,7 @@ fn a_gateway_that_is_not_ours_never_gets_a_row_twice() {
     fake.preload(&derived, "111100000020", "HDFC0000003", "1009.00");
     let input = w.path().join("fake-payroll.csv");
     std::fs::write(&input, &text).expect("write");
-    let out = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &fake.url,
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--poll-timeout",
-        "20s",
-        "--rate",
-        "200",
-    ]);
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "20s", "--rate", "200"]);
     out.expect_code(2, "some rows are for a person");
     let got = by_name(&result_of(&w, &out));
     let expect = [
@@ -218,20 +206,7 @@ fn the_same_file_from_two_state_directories_pays_nobody_twice() {
         let paid_by_a = sb.applied().len() - before;
         assert!(paid_by_a > 0 && paid_by_a < 40, "killed midway: {paid_by_a}");
 
-        let second = w.run_with_creds(&[
-            "run",
-            &s(&input),
-            "--gateway",
-            &sb.url(),
-            "--yes",
-            "--state",
-            "B",
-            "--json",
-            "--rate",
-            "500",
-            "--poll-timeout",
-            "20s",
-        ]);
+        let second = pay(&w, &input, &sb.url(), "B", &["--rate", "500", "--poll-timeout", "20s"]);
         assert!(
             second.stderr.contains("holds no earlier batch"),
             "a first batch in a state directory says so:\n{}",
@@ -291,18 +266,7 @@ fn a_journal_deleted_mid_run_stops_the_run() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sb.applied().len(), applied_at_stop, "nothing sent after the stop");
     // A new journal (the old one is gone): the gateway tells what was paid; nobody twice.
-    let again = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &sb.url(),
-        "--yes",
-        "--state",
-        "B",
-        "--json",
-        "--rate",
-        "500",
-    ]);
+    let again = pay(&w, &input, &sb.url(), "B", &["--rate", "500"]);
     again.expect_code(0, "a new journal");
     let paid = sandbox_paid(&sb);
     assert_eq!(paid.len(), 60);
@@ -333,20 +297,7 @@ fn an_edited_file_with_its_batch_open_is_held_not_paid_again() {
     assert_ne!(edited, text);
     let second_file = w.path().join("payroll-corrected.csv");
     std::fs::write(&second_file, &edited).expect("write");
-    let held = w.run_with_creds(&[
-        "run",
-        &s(&second_file),
-        "--gateway",
-        &sb.url(),
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--rate",
-        "500",
-        "--poll-timeout",
-        "5s",
-    ]);
+    let held = pay(&w, &second_file, &sb.url(), "S", &["--rate", "500", "--poll-timeout", "5s"]);
     held.expect_code(2, "held");
     assert_eq!(status_count(&held.json(), "HELD"), 30, "{}", held.stderr);
     assert!(held.stderr.contains(&first_batch) && held.stderr.contains("REPEAT_PAYMENT"), "{}", held.stderr);
@@ -568,20 +519,7 @@ fn an_answer_about_the_same_payees_other_payout_fails_nothing() {
         format!("Name,Account Number,IFSC,Amount,Mode,Reference\nAsha,{account},HDFC0000003,1500.00,IMPS,{old}\n");
     let input = w.path().join("november.csv");
     std::fs::write(&input, &text).expect("write");
-    let out = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &fake.url,
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--poll-timeout",
-        "3s",
-        "--rate",
-        "200",
-    ]);
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "3s", "--rate", "200"]);
     out.expect_code(2, "the row's own fate is not known yet");
     let rows = result_of(&w, &out);
     assert_eq!(rows[0]["status"], "PENDING", "not FAILED on last month's payout: {:?}\n{}", rows[0], out.stderr);
@@ -611,20 +549,7 @@ fn a_status_answer_naming_the_payout_by_another_id_still_settles_it() {
     }
     let input = w.path().join("ids.csv");
     std::fs::write(&input, &text).expect("write");
-    let out = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &fake.url,
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--poll-timeout",
-        "10s",
-        "--rate",
-        "200",
-    ]);
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "10s", "--rate", "200"]);
     let rows = result_of(&w, &out);
     assert!(rows.iter().all(|r| r["status"] == "SUCCESS"), "{rows:?}\n{}", out.stderr);
     out.expect_code(0, "every row final");
@@ -644,20 +569,7 @@ fn a_row_the_gateway_still_processes_cannot_be_resolved_unpaid() {
     let text = "Name,Account Number,IFSC,Amount,Mode\nSlow Bank,666600000009,HDFC0000003,2500.00,NEFT\n";
     let input = w.path().join("slow.csv");
     std::fs::write(&input, text).expect("write");
-    let out = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &fake.url,
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--poll-timeout",
-        "2s",
-        "--rate",
-        "200",
-    ]);
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "2s", "--rate", "200"]);
     out.expect_code(2, "pending at the end of the run");
     let rows = result_of(&w, &out);
     assert_eq!((rows[0]["status"].as_str(), rows[0]["code"].as_str()), ("PENDING", "ENQ001"), "{:?}", rows[0]);
@@ -700,20 +612,7 @@ fn a_flapping_index_is_not_proof_enough_to_send_again() {
     let text = "Name,Account Number,IFSC,Amount,Mode\nFlaky Index,777700000011,HDFC0000003,3100.00,IMPS\n";
     let input = w.path().join("flaky.csv");
     std::fs::write(&input, text).expect("write");
-    let out = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &fake.url,
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--poll-timeout",
-        "20s",
-        "--rate",
-        "200",
-    ]);
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "20s", "--rate", "200"]);
     out.expect_code(2, "left for a person");
     let rows = result_of(&w, &out);
     let paid = fake.paid_per_account();
@@ -737,20 +636,7 @@ fn a_success_about_the_request_is_not_a_success_of_the_payout() {
     let text = "Name,Account Number,IFSC,Amount,Mode\nNested,888800000012,HDFC0000003,4200.00,NEFT\nCode beside status,888800000013,HDFC0000003,4300.00,NEFT\n";
     let input = w.path().join("nested.csv");
     std::fs::write(&input, text).expect("write");
-    let out = w.run_with_creds(&[
-        "run",
-        &s(&input),
-        "--gateway",
-        &fake.url,
-        "--yes",
-        "--state",
-        "S",
-        "--json",
-        "--poll-timeout",
-        "2s",
-        "--rate",
-        "200",
-    ]);
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "2s", "--rate", "200"]);
     out.expect_code(2, "still pending at the gateway");
     let rows = result_of(&w, &out);
     for row in &rows {
