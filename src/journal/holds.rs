@@ -76,14 +76,15 @@ impl HoldReport {
 }
 
 /// SQL: whether row `o` of another batch holds row `n` (SPEC 3.2 a, b, c), judged at time `at`
-/// (an SQL expression giving RFC 3339 UTC text); `?9` is the repeat window in seconds.
-fn holder_condition(at: &str) -> String {
+/// (an SQL expression giving RFC 3339 UTC text), with `window` the repeat window in seconds (an
+/// SQL expression, usually a parameter).
+fn holder_condition(at: &str, window: &str) -> String {
     format!(
         "o.payee = n.payee AND o.batch_id <> n.batch_id AND (
             o.state IN ('held', 'ready', 'sending', 'accepted', 'in_doubt', 'pending')
             OR (o.state = 'success' AND o.completed_at >= strftime('%Y-%m-%dT%H:%M:%fZ', {at}, '-1 day'))
             OR (o.state = 'success' AND o.amount_paise = n.amount_paise
-                AND o.completed_at >= strftime('%Y-%m-%dT%H:%M:%fZ', {at}, '-' || ?9 || ' seconds')))"
+                AND o.completed_at >= strftime('%Y-%m-%dT%H:%M:%fZ', {at}, '-' || {window} || ' seconds')))"
     )
 }
 
@@ -175,9 +176,8 @@ impl Journal {
             "SELECT n.seq, n.line, (SELECT o.rowid FROM rows o WHERE {} ORDER BY o.completed_at DESC LIMIT 1) AS holder
              FROM rows n WHERE n.batch_id = ?1 AND n.state = 'ready' AND holder IS NOT NULL AND n.seq > ?4
              ORDER BY n.seq LIMIT ?5",
-            holder_condition("?2")
-        )
-        .replace("?9", "?3");
+            holder_condition("?2", "?3")
+        );
         for code in [PAYEE_CHANGED, REPEAT_PAYMENT] {
             let mut after = 0u64;
             loop {
@@ -239,11 +239,11 @@ impl Journal {
             "SELECT n.seq, n.line FROM rows n
              WHERE n.batch_id = ?1 AND n.state = 'held' AND n.code = ?2
                AND NOT EXISTS (SELECT 1 FROM rows o WHERE {}) ORDER BY n.seq",
-            holder_condition("n.updated_at")
+            holder_condition("n.updated_at", "?3")
         );
         let gone: Vec<(u64, u64)> = self
             .conn()
-            .prepare(&sql.replace("?9", "?3"))?
+            .prepare(&sql)?
             .query_map(params![batch.id, REPEAT_PAYMENT, rules.repeat_window.as_secs() as i64], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
             })?
@@ -268,9 +268,8 @@ impl Journal {
                           > (SELECT created_at FROM batches WHERE id = n.batch_id))
                      ORDER BY o.completed_at DESC LIMIT 1)
              FROM rows n WHERE n.batch_id = ?1 AND n.seq = ?4",
-            holder_condition("?2")
-        )
-        .replace("?9", "?3");
+            holder_condition("?2", "?3")
+        );
         let holder: Option<i64> = self
             .conn()
             .prepare_cached(&sql)?
