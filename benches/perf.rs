@@ -18,7 +18,7 @@
 //! | P5  | `resume` start → first gateway request, 1,000,000-row batch killed midway  | ≤ 2 s         |
 //! | P6  | peak RSS of `run` at 1,000,000 rows / at 10,000 rows                       | ≤ 1.5         |
 //! | P8  | `validate` of a 100,000-row .xlsx vs the same rows as CSV (time, peak RSS)  | context       |
-//! | P4i | P4 against an independent gateway (tests/support/fake.rs), with where the time went | ≥ 20× |
+//! | P4i | P4 against an independent gateway (tests/suite/support/fake.rs), with where the time went | ≥ 20× |
 //! | P7  | requests/s while sending ÷ rate, 3,000 rows at 200/s, 4% of postings and 1% of inquiries hang | ≥ 0.9 |
 //!
 //! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::{BIN, EXAMPLE_CREDS, Sandbox, env_num};
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/suite/support/mod.rs"]
 mod support;
 
 const IFSC: [&str; 8] = [

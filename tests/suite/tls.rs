@@ -15,8 +15,8 @@ use tokio::io::AsyncReadExt;
 #[tokio::test]
 async fn a_gateway_with_a_self_signed_certificate_is_refused_before_any_request() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cert = CertificateDer::from_pem_slice(include_bytes!("fixtures/selfsigned.crt")).expect("certificate");
-    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/selfsigned.key")).expect("key");
+    let cert = CertificateDer::from_pem_slice(include_bytes!("../fixtures/selfsigned.crt")).expect("certificate");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../fixtures/selfsigned.key")).expect("key");
     let config =
         rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![cert], key).expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));

@@ -26,10 +26,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{BIN, EXAMPLE_CREDS, Sandbox, env_num};
 use payrun::money::Amount;
-use support::{BIN, EXAMPLE_CREDS, Sandbox, env_num};
-
-mod support;
 
 /// xorshift64*: enough randomness for kill times and amounts, replayable from the seed.
 struct Rng(u64);

@@ -8,13 +8,11 @@
 //! gateway, secrets never written anywhere, Ctrl-C and resume, `--skip-invalid`, and cells made
 //! inert for spreadsheets. Nothing here asserts on timing.
 
-mod support;
-
-use support::work::{
+use crate::support::work::{
     Out, RESULT_COLUMNS, Work, count_status, embedded_world, exec, mode_of, read_csv, result_rows, s, sample,
     status_count,
 };
-use support::{EXAMPLE_CREDS, Sandbox};
+use crate::support::{EXAMPLE_CREDS, Sandbox};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

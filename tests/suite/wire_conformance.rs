@@ -7,16 +7,14 @@
 //! Everything goes over loopback HTTP to `support::fake` (or, for framing, a few lines of raw TCP);
 //! the client under test is payrun's own, unmocked. The fake's ledger judges what was applied.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::fake::{FakeGateway, Quirks};
 use payrun::config::{Endpoints, example_credentials};
 use payrun::engine::reading::{Then, read_posting};
 use payrun::gateway::client::ClientOptions;
 use payrun::gateway::{GatewayClient, PayeeMatch, PayoutOutcome, PayoutRequest, StatusOutcome, TokenOutcome};
 use payrun::money::Amount;
-use support::fake::{FakeGateway, Quirks};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn client_at(base: &str) -> GatewayClient {

@@ -10,15 +10,13 @@
 //! - on a terminal (a pseudo-terminal 80 columns wide) no line is longer than 80 characters and
 //!   the summary has colour; with `NO_COLOR` or piped, it has none.
 
-mod support;
-
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::work::{Out, Work, exec};
-use support::{BIN, Sandbox};
+use crate::support::work::{Out, Work, exec};
+use crate::support::{BIN, Sandbox};
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
@@ -184,13 +182,7 @@ fn the_eta_is_within_a_factor_of_two_of_the_real_time() {
 
 /// Runs `args` with stdout and stderr on a pseudo-terminal `cols` wide; what it showed.
 fn on_a_terminal(w: &Work, args: &[&str], cols: u16, env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize { ws_row: 50, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    // SAFETY: openpty writes two file descriptors we then own; the other pointers may be null.
-    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
-    assert_eq!(rc, 0, "openpty");
-    // SAFETY: both descriptors were just opened by openpty and are owned here alone.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let (master, slave) = pty(cols);
     let mut c = w.cmd(args);
     c.envs(env.iter().copied());
     c.stdout(Stdio::from(slave.try_clone().expect("dup"))).stderr(Stdio::from(slave));
@@ -207,6 +199,36 @@ fn on_a_terminal(w: &Work, args: &[&str], cols: u16, env: &[(&str, &str)]) -> (O
     }
     let status = child.wait().expect("wait");
     (status.code(), String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A pseudo-terminal `cols` wide: (master, slave). Both ends are opened close-on-exec, so a child
+/// that another test spawns meanwhile does not inherit the slave and keep the master from ever
+/// reading end-of-file; the child given it as stdout gets its own copy, which exec keeps.
+fn pty(cols: u16) -> (OwnedFd, OwnedFd) {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: posix_openpt returns a new descriptor (or -1), which is owned here alone.
+    let master = unsafe { libc::posix_openpt(flags) };
+    assert!(master >= 0, "posix_openpt");
+    // SAFETY: as above.
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: grantpt/unlockpt take the master just opened; ptsname_r writes at most name.len() bytes.
+    let rc = unsafe {
+        libc::grantpt(master.as_raw_fd())
+            | libc::unlockpt(master.as_raw_fd())
+            | libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len())
+    };
+    assert_eq!(rc, 0, "grantpt/unlockpt/ptsname_r");
+    // SAFETY: name is NUL-terminated by ptsname_r; open returns a new descriptor (or -1).
+    let slave = unsafe { libc::open(name.as_ptr(), flags) };
+    assert!(slave >= 0, "open the slave");
+    // SAFETY: as above.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let size = libc::winsize { ws_row: 50, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize from the pointer given.
+    let rc = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    assert_eq!(rc, 0, "set the window size");
+    (master, slave)
 }
 
 /// Text without escape sequences; every line as the terminal shows it (after the last `\r`).

@@ -8,11 +8,9 @@
 //!   and a changed last record are each detected and named;
 //! - one row's story shows every attempt and inquiry of a row that was in doubt.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::work::{Out, Work, embedded_world, result_rows, status_count};
+use crate::support::work::{Out, Work, embedded_world, result_rows, status_count};
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)

@@ -10,17 +10,15 @@
 //!
 //! The gateway's ledger is the judge in every test; the result file and exit code are checked too.
 
-mod support;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use crate::support::Sandbox;
+use crate::support::fake::FakeGateway;
+use crate::support::work::{Out, Work, embedded_world, read_csv, result_rows, s, sample, status_count};
 use sha2::{Digest, Sha256};
-use support::Sandbox;
-use support::fake::FakeGateway;
-use support::work::{Out, Work, embedded_world, read_csv, result_rows, s, sample, status_count};
 
 /// The batch id payrun gives a file: the first 12 hex digits of its SHA-256.
 /// `payrun run INPUT --gateway URL --yes --state STATE --json EXTRA...` in `w`, with the example

@@ -4,16 +4,14 @@
 //! the operator's time zone, the rows that need someone), the 80-column terminal summary, and
 //! `payrun failed`'s `last_error` column.
 
-mod support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::support::work::{CONFIG, RESULT_COLUMNS, mode_of, read_csv, result_rows, s, sample};
+use crate::support::{BIN, EXAMPLE_CREDS};
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use payrun::money::Amount;
-use support::work::{CONFIG, RESULT_COLUMNS, mode_of, read_csv, result_rows, s, sample};
-use support::{BIN, EXAMPLE_CREDS};
 
 /// Embedded sandbox, clean profile, fast pace.
 const FAST: [&str; 8] = ["--sandbox-profile", "clean", "--rate", "2000", "--burst", "200", "--concurrency", "16"];
