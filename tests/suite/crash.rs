@@ -17,8 +17,8 @@
 //! Rows, kills and seed are parameters; the seed is printed so a failure can be replayed:
 //!
 //! ```text
-//! PAYRUN_CRASH_ROWS=10000 PAYRUN_CRASH_KILLS=50 cargo test --release --test crash -- --nocapture
-//! PAYRUN_CRASH_SEED=1234 cargo test --test crash -- --nocapture      # replay one run
+//! PAYRUN_CRASH_ROWS=10000 PAYRUN_CRASH_KILLS=50 cargo test --release --test suite crash:: -- --nocapture
+//! PAYRUN_CRASH_SEED=1234 cargo test --test suite crash:: -- --nocapture  # replay one run
 //! ```
 
 use std::collections::{HashMap, HashSet};
