@@ -72,6 +72,8 @@ impl Field {
                 "Account Holder Name",
                 "Bank Account Name",
                 "Bene Name",
+                "Name of Beneficiary",
+                "Account Holder's Name",
                 "Payee Name",
                 "Name",
                 "Beneficiary",
@@ -93,6 +95,10 @@ impl Field {
                 "Bank Account No",
                 "Bene Account No",
                 "Bene Account Number",
+                "Beneficiary A/c No",
+                "Beneficiary A/c Number",
+                "Bene A/c No",
+                "Bank A/c No",
                 "Acc No",
                 "A/c No",
                 "Acct No",
@@ -111,6 +117,9 @@ impl Field {
                 "Beneficiary IFSC Code",
                 "Bene IFSC",
                 "IFSC No",
+                "IFS Code",
+                "Beneficiary Bank IFSC",
+                "Bene Bank IFSC",
             ],
             Field::Amount => &[
                 "amount",
@@ -126,6 +135,8 @@ impl Field {
                 "Net Salary",
                 "Amount Payable",
                 "Amount to be Paid",
+                "Net Payable",
+                "Net Amount Payable",
             ],
             Field::Mode => &[
                 "transferMode",
@@ -136,6 +147,8 @@ impl Field {
                 "Payment Type",
                 "Txn Mode",
                 "Payment Method",
+                "Transaction Mode",
+                "Pay Mode",
             ],
             Field::Remarks => &[
                 "remarks",
@@ -251,13 +264,32 @@ pub fn normalise(heading: &str) -> String {
     heading.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
+/// Currency words an amount heading may end with (`Net Pay (INR)`, `Amount in Rs.`), normalised:
+/// the heading without them is matched against the amount's aliases. (`₹` is not a letter, so
+/// [`normalise`] drops it already.)
+const CURRENCY_SUFFIXES: [&str; 6] = ["ininr", "inrs", "inrupees", "inr", "rs", "rupees"];
+
+/// The rank of the alias of `field` that the normalised heading `norm` matches, if any. An amount
+/// heading also matches with a currency word after it (`Net Pay (INR)`, `Net Amount in Rs`).
+fn alias_rank(field: Field, norm: &str) -> Option<usize> {
+    let exact = field.aliases().iter().position(|a| normalise(a) == norm);
+    if exact.is_some() || field != Field::Amount {
+        return exact;
+    }
+    CURRENCY_SUFFIXES
+        .iter()
+        .filter_map(|suffix| norm.strip_suffix(suffix))
+        .filter(|rest| !rest.is_empty())
+        .find_map(|rest| field.aliases().iter().position(|a| normalise(a) == rest))
+}
+
 /// How many of the required fields (name, account number, IFSC, amount) some heading of `header`
 /// names: 0 for a line that is not a header at all (a title above the table, a data row).
 pub fn recognised(header: &[String]) -> usize {
     let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
     [Field::Name, Field::Account, Field::Ifsc, Field::Amount]
         .iter()
-        .filter(|f| f.aliases().iter().any(|a| norm.contains(&normalise(a))))
+        .filter(|f| norm.iter().any(|n| alias_rank(**f, n).is_some()))
         .count()
 }
 
@@ -284,7 +316,7 @@ impl Columns {
                 if taken[col] {
                     continue;
                 }
-                if let Some(rank) = field.aliases().iter().position(|a| normalise(a) == *n) {
+                if let Some(rank) = alias_rank(*field, n) {
                     candidates.push((rank, col));
                 }
             }
@@ -424,6 +456,33 @@ mod tests {
             let c = Columns::map(&header, true).expect("maps");
             assert_eq!(c.of(Field::Remarks), Some(6));
         }
+    }
+
+    #[test]
+    fn bank_template_headings_map() {
+        // Headings of Indian banks' bulk-payment templates and HRMS exports, upper case and dotted.
+        for header in [
+            h(&["BENE NAME", "BENEFICIARY A/C NO.", "IFSC CODE", "NET AMOUNT (₹)", "PAYMENT MODE"]),
+            h(&["Name of Beneficiary", "Bene A/c No", "IFS Code", "Net Pay (INR)", "Transaction Mode"]),
+            h(&["Account Holder's Name", "Bank A/c No.", "Beneficiary Bank IFSC", "Amount in Rs.", "Pay Mode"]),
+            h(&["Beneficiary Name", "Beneficiary A/c Number", "IFSC", "Net Amount (INR)", "Mode"]),
+            h(&["Name", "Account No", "IFSC", "Net Salary (Rupees)", "Mode"]),
+        ] {
+            let c = Columns::map(&header, true).unwrap_or_else(|e| panic!("{header:?}: {e}"));
+            for (i, field) in [Field::Name, Field::Account, Field::Ifsc, Field::Amount, Field::Mode].iter().enumerate()
+            {
+                assert_eq!(c.of(*field), Some(i), "{header:?}: {field:?}");
+            }
+        }
+        // A currency word alone, or after a heading that is no amount alias, is no amount.
+        for heading in ["INR", "Rs", "Gross Amount (INR)", "Bonus (Rs)"] {
+            assert!(Columns::map(&h(&["Name", "Account", "IFSC", heading, "Mode"]), true).is_err(), "{heading}");
+        }
+        // Two amount candidates are still refused, a currency word or not.
+        let err = Columns::map(&h(&["Name", "Account", "IFSC", "Amount", "Net Pay (INR)", "Mode"]), true)
+            .err()
+            .expect("ambiguous");
+        assert!(err.to_string().contains("'Amount' and 'Net Pay (INR)'"), "{err}");
     }
 
     #[test]

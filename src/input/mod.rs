@@ -197,7 +197,14 @@ impl fmt::Display for Problem {
         if self.column.is_empty() {
             write!(f, "line {}: {sev}{}: {}", self.line, self.code, self.message)
         } else {
-            write!(f, "line {}, column '{}': {sev}{}: {}", self.line, self.column, self.code, self.message)
+            // A heading written on two lines in its cell (`"Account\nNo"`) is shown on one, so every
+            // problem stays one line of the terminal; `--json` keeps the heading exactly.
+            let column: std::borrow::Cow<'_, str> = if self.column.contains(['\n', '\r']) {
+                self.column.split(['\n', '\r']).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ").into()
+            } else {
+                self.column.as_str().into()
+            };
+            write!(f, "line {}, column '{column}': {sev}{}: {}", self.line, self.code, self.message)
         }
     }
 }

@@ -492,7 +492,9 @@ impl Record {
         if self.text.bytes().any(|b| b.is_ascii_graphic()) {
             return false;
         }
-        self.iter().all(|f| trim(f).is_empty())
+        // Also a line holding only DOS's end-of-file mark (Ctrl-Z, U+001A), which `copy` and old
+        // DOS-era exports leave after the last line: it holds no data.
+        self.iter().all(|f| trim(f).trim_matches('\u{1a}').is_empty())
     }
 }
 

@@ -306,6 +306,7 @@ fn ascii_spelling(v: &str) -> Option<String> {
 fn shown_char(c: char) -> String {
     match c {
         '\t' => "a tab".to_string(),
+        '\n' | '\r' => format!("a line break (U+{:04X}) inside the cell", c as u32),
         '\u{a0}' => "a no-break space (U+00A0)".to_string(),
         c if c.is_whitespace() => format!("a special space (U+{:04X})", c as u32),
         c if c.is_control() || super::reader::invisible(c) => {

@@ -1197,3 +1197,49 @@ fn bad_name_hint_says_ascii_letters_and_suggests_the_bank_spelling() {
     assert!(m.contains("ASCII letters"), "{m}");
     assert!(m.contains("'Jurgen Schmidt'"), "{m}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real exports, second round: DOS end-of-file mark, headings on two lines, bank-template headings.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_dos_end_of_file_mark_after_the_last_line_is_not_a_row() {
+    // `copy /a` and DOS-era HRMS exports end the file with Ctrl-Z (0x1A) after the last CRLF.
+    let text = b"Name,Account,IFSC,Amount,Mode\r\nRavi Kumar,111111111,SBIN0000001,100,NEFT\r\n\x1a";
+    let o = scan_bytes(text, RuleOptions::default());
+    assert_eq!(o.rows.len(), 1, "{:?}", o.rows);
+    assert!(o.problems().is_empty(), "{:?}", o.problems());
+    // Inside a field it is a character like any other, and fails the field's rule.
+    let o = scan_bytes(
+        b"Name,Account,IFSC,Amount,Mode\nRavi Kumar,111111111,SBIN0000001,100,NEFT\x1a\n",
+        RuleOptions::default(),
+    );
+    assert_eq!(o.problems(), vec![err(2, "Mode", Code::BadMode)]);
+}
+
+#[test]
+fn a_heading_written_on_two_lines_maps_and_is_named_as_written() {
+    let o = scan("Beneficiary Name,\"Account\nNo\",\"IFSC\r\nCode\",Amount,Mode\nRavi Kumar,12,SBIN0000001,100,NEFT\n");
+    // The header spans lines 1 to 3; the row is on line 4.
+    assert_eq!(o.problems(), vec![err(4, "Account\nNo", Code::BadAccount)]);
+    let shown = o.row(0).problems[0].to_string();
+    assert!(shown.starts_with("line 4, column 'Account No': BAD_ACCOUNT"), "one terminal line: {shown}");
+}
+
+#[test]
+fn a_line_break_inside_a_name_is_named_as_one() {
+    let o = scan("Name,Account,IFSC,Amount,Mode\n\"Ravi Kumar\n(Emp 12)\",111111111,SBIN0000001,100,NEFT\n");
+    assert_eq!(o.problems(), vec![err(2, "Name", Code::BadName)]);
+    let m = &o.row(0).problems[0].message;
+    assert!(m.contains("a line break (U+000A)"), "{m}");
+}
+
+#[test]
+fn bank_template_headings_with_a_currency_word_map() {
+    let o = scan(
+        "BENE NAME,BENEFICIARY A/C NO.,IFS CODE,NET AMOUNT (INR),PAYMENT MODE\n\
+         Ravi Kumar,111111111,SBIN0000001,\"1,500.00\",NEFT\n",
+    );
+    assert!(o.problems().is_empty(), "{:?}", o.problems());
+    assert_eq!(o.valid(0).amount.to_string(), "1500.00");
+}
