@@ -140,6 +140,9 @@ pub enum Code {
     SharedAccount,
     /// Warning (`validate --state`): this payee id was last paid to another account (SPEC 3.3).
     PayeeChanged,
+    /// Warning: a workbook row Excel hides (by hand or by a filter): it is read and paid like the
+    /// others, though the operator does not see it on screen.
+    HiddenRow,
 }
 
 impl Code {
@@ -162,6 +165,7 @@ impl Code {
             Code::RemarksChanged => "REMARKS_CHANGED",
             Code::SharedAccount => "SHARED_ACCOUNT",
             Code::PayeeChanged => "PAYEE_CHANGED",
+            Code::HiddenRow => "HIDDEN_ROW",
         }
     }
 }

@@ -442,12 +442,15 @@ pub struct Record {
     ends: Vec<usize>,
     /// Each field's kind, for a workbook's rows; empty for CSV (every field is text).
     kinds: Vec<CellKind>,
+    /// A workbook row that Excel hides (by hand, or filtered out by an autofilter).
+    pub hidden: bool,
 }
 
 impl Record {
     /// Starts a new record on `line`, with no fields.
     pub(crate) fn begin(&mut self, line: u64) {
         self.line = line;
+        self.hidden = false;
         self.text.clear();
         self.ends.clear();
         self.kinds.clear();

@@ -433,6 +433,15 @@ impl Validator {
             });
             return None;
         }
+        if rec.hidden {
+            problems.push(Problem {
+                line,
+                column: String::new(),
+                code: Code::HiddenRow,
+                severity: Severity::Warning,
+                message: "the row is hidden in the sheet (hidden by hand, or filtered out by a filter): it is read and paid like the others; unhide it to check it, or delete it if it is not to be paid".to_string(),
+            });
+        }
         let before = problems.len();
         let mut push = |field: Field, code: Code, severity: Severity, mut message: String, cols: &Columns| {
             // A workbook cell that is an error or a logical value says so: its text alone puzzles.

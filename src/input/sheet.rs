@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx, XlsxError};
@@ -59,6 +59,8 @@ pub struct Sheet {
     next: usize,
     /// How many rows have a non-empty cell.
     rows: usize,
+    /// The sheet's hidden rows (0-based, sorted): hidden by hand or filtered out by an autofilter.
+    hidden: Vec<u32>,
 }
 
 /// `A`, `B`, ..., `Z`, `AA`, ... for a 0-based column.
@@ -190,6 +192,7 @@ impl Sheet {
             width: 0,
             next: 0,
             rows: 0,
+            hidden: Vec::new(),
         };
         sheet.load(&mut book).map_err(|e| match e {
             LoadError::Xlsx(e) => open_error(path, e),
@@ -198,6 +201,8 @@ impl Sheet {
             }
         })?;
         sheet.names = names;
+        // Best effort: a workbook calamine read whole is not refused for this.
+        sheet.hidden = hidden_rows(path, &sheet.name).unwrap_or_default();
         Ok(sheet)
     }
 
@@ -260,6 +265,7 @@ impl Sheet {
         let Some(first) = self.cells.get(self.next) else { return false };
         let row = first.row;
         rec.begin(u64::from(row) + 1);
+        rec.hidden = self.hidden.binary_search(&row).is_ok();
         let mut col = self.first_col;
         while let Some(cell) = self.cells.get(self.next).filter(|c| c.row == row) {
             while col < cell.col {
@@ -277,6 +283,104 @@ impl Sheet {
         }
         true
     }
+}
+
+/// The value of attribute `name` in the attributes of one start tag (`r="12" hidden="1"`), XML
+/// entities of names and paths undone.
+fn attribute(attrs: &str, name: &str) -> Option<String> {
+    let mut rest = attrs;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq].trim();
+        let after = rest[eq + 1..].trim_start();
+        let quote = after.chars().next()?;
+        if quote != '"' && quote != '\'' {
+            return None;
+        }
+        let end = after[1..].find(quote)? + 1;
+        let value = &after[1..end];
+        // `r:id` matches `id` only when asked for the prefixed name itself.
+        if key == name {
+            return Some(
+                value
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&apos;", "'")
+                    .replace("&amp;", "&"),
+            );
+        }
+        rest = &after[end + 1..];
+    }
+    None
+}
+
+/// Calls `each(local_name, attributes)` for every start tag of an XML stream, read in chunks (a
+/// sheet of a million rows is never held whole).
+fn start_tags(mut r: impl Read, mut each: impl FnMut(&str, &str)) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = r.read(&mut chunk)?;
+        buf.extend_from_slice(&chunk[..n]);
+        let mut from = 0;
+        while let Some(lt) = buf[from..].iter().position(|b| *b == b'<').map(|p| from + p) {
+            let Some(gt) = buf[lt..].iter().position(|b| *b == b'>').map(|p| lt + p) else { break };
+            let tag = String::from_utf8_lossy(&buf[lt + 1..gt]);
+            if !tag.starts_with(['/', '?', '!']) {
+                let (qname, attrs) = tag.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((&tag, ""));
+                let qname = qname.trim_end_matches('/');
+                let local = qname.rsplit(':').next().unwrap_or(qname);
+                each(local, attrs.trim_end_matches('/'));
+            }
+            from = gt + 1;
+        }
+        buf.drain(..from);
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// The rows (0-based, sorted) of sheet `name` that Excel hides: `<row hidden="1">`, written for a
+/// row hidden by hand and for every row an autofilter filters out. calamine does not say, so the
+/// sheet's XML is read once more, tags only. `None` when the parts cannot be found.
+fn hidden_rows(path: &Path, name: &str) -> Option<Vec<u32>> {
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path).ok()?)).ok()?;
+    let mut rel_id = None;
+    start_tags(zip.by_name("xl/workbook.xml").ok()?, |tag, attrs| {
+        if tag == "sheet" && rel_id.is_none() && attribute(attrs, "name").as_deref() == Some(name) {
+            rel_id = attribute(attrs, "r:id");
+        }
+    })
+    .ok()?;
+    let rel_id = rel_id?;
+    let mut target = None;
+    start_tags(zip.by_name("xl/_rels/workbook.xml.rels").ok()?, |tag, attrs| {
+        if tag == "Relationship" && attribute(attrs, "Id").as_deref() == Some(rel_id.as_str()) {
+            target = attribute(attrs, "Target");
+        }
+    })
+    .ok()?;
+    let target = target?;
+    let part = match target.strip_prefix('/') {
+        Some(absolute) => absolute.to_string(),
+        None => format!("xl/{}", target.trim_start_matches("./")),
+    };
+    let mut hidden = Vec::new();
+    let mut next_row = 0u32;
+    start_tags(zip.by_name(&part).ok()?, |tag, attrs| {
+        if tag == "row" {
+            let row =
+                attribute(attrs, "r").and_then(|r| r.parse::<u32>().ok()).map_or(next_row, |r| r.saturating_sub(1));
+            if matches!(attribute(attrs, "hidden").as_deref(), Some("1" | "true")) {
+                hidden.push(row);
+            }
+            next_row = row + 1;
+        }
+    })
+    .ok()?;
+    hidden.sort_unstable();
+    Some(hidden)
 }
 
 enum LoadError {

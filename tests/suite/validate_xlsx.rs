@@ -693,3 +693,47 @@ fn run_pays_a_workbook_sheet_by_sheet_and_keeps_the_cells_in_the_result() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("is a PDF document, not a CSV or .xlsx file"), "{err}");
 }
+
+#[test]
+fn hidden_and_filtered_out_rows_are_read_with_a_warning() {
+    // An operator filters the sheet (say to one department) or hides rows, then hands the workbook
+    // over: Excel's own "Save as CSV" writes the hidden rows too, so payrun reads them, and says so
+    // for each, since nobody looking at the sheet saw them. The second sheet's name needs escaping
+    // in the workbook's XML.
+    let (_d, dir) = tmp();
+    let path = dir.join("filtered.xlsx");
+    let mut wb = Workbook::new();
+    let mut first = Worksheet::new();
+    first.set_name("R&D <Nov>").expect("name");
+    let (a, b, c) = (ok_row("111111111", 100.0), ok_row("111111112", 200.0), ok_row("111111113", 300.0));
+    put(&mut first, 0, 0, &[HEADER, &a, &b, &c]);
+    first.set_row_hidden(2).expect("hide");
+    let mut second = Worksheet::new();
+    second.set_name("Other").expect("name");
+    put(&mut second, 0, 0, &[HEADER, &a, &b, &c]);
+    second.autofilter(0, 0, 3, 5).expect("filter");
+    second.filter_column(4, &rust_xlsxwriter::FilterCondition::new().add_list_filter("IMPS")).expect("filter");
+    wb.push_worksheet(first);
+    wb.push_worksheet(second);
+    wb.save(&path).expect("save");
+
+    let o = scan(&path);
+    assert_eq!(o.rows.len(), 3, "hidden rows are read");
+    assert_eq!(o.problems(), vec![warn(3, "", Code::HiddenRow)]);
+    assert!(o.message(3, Code::HiddenRow).contains("hidden in the sheet"));
+    assert!(o.valid(1).amount.paise() == 200_00, "still a valid row");
+
+    // Every row the filter hides (all three: none is IMPS), on the named sheet.
+    let o = try_scan(&path, RuleOptions { sheet: Some("Other".into()), ..Default::default() }).expect("reads");
+    assert_eq!(
+        o.problems(),
+        vec![warn(2, "", Code::HiddenRow), warn(3, "", Code::HiddenRow), warn(4, "", Code::HiddenRow)]
+    );
+
+    let out = validate(&path, &["--json"]);
+    assert_eq!(out.status.code(), Some(0), "a warning: {}", stderr(&out));
+    let doc = json(&out);
+    let codes: Vec<&str> =
+        doc["problems"].as_array().expect("problems").iter().filter_map(|p| p["code"].as_str()).collect();
+    assert_eq!(codes, vec!["HIDDEN_ROW"]);
+}
