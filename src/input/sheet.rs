@@ -314,9 +314,10 @@ fn attribute(attrs: &str, name: &str) -> Option<String> {
     None
 }
 
-/// Calls `each(local_name, attributes)` for every start tag of an XML stream, read in chunks (a
-/// sheet of a million rows is never held whole).
-fn start_tags(mut r: impl Read, mut each: impl FnMut(&str, &str)) -> std::io::Result<()> {
+/// Calls `each(attributes)` for every start tag named `wanted` (any namespace prefix) of an XML
+/// stream, read in chunks (a sheet of a million rows is never held whole; other tags are only
+/// looked at, not copied).
+fn start_tags(mut r: impl Read, wanted: &str, mut each: impl FnMut(&str)) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -325,12 +326,13 @@ fn start_tags(mut r: impl Read, mut each: impl FnMut(&str, &str)) -> std::io::Re
         let mut from = 0;
         while let Some(lt) = buf[from..].iter().position(|b| *b == b'<').map(|p| from + p) {
             let Some(gt) = buf[lt..].iter().position(|b| *b == b'>').map(|p| lt + p) else { break };
-            let tag = String::from_utf8_lossy(&buf[lt + 1..gt]);
-            if !tag.starts_with(['/', '?', '!']) {
-                let (qname, attrs) = tag.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((&tag, ""));
-                let qname = qname.trim_end_matches('/');
-                let local = qname.rsplit(':').next().unwrap_or(qname);
-                each(local, attrs.trim_end_matches('/'));
+            let tag = &buf[lt + 1..gt];
+            let name_end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/').unwrap_or(tag.len());
+            let qname = &tag[..name_end];
+            let local = qname.rsplit(|b| *b == b':').next().unwrap_or(qname);
+            if local == wanted.as_bytes() {
+                let attrs = String::from_utf8_lossy(&tag[name_end..]);
+                each(attrs.trim_end_matches('/'));
             }
             from = gt + 1;
         }
@@ -347,16 +349,16 @@ fn start_tags(mut r: impl Read, mut each: impl FnMut(&str, &str)) -> std::io::Re
 fn hidden_rows(path: &Path, name: &str) -> Option<Vec<u32>> {
     let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path).ok()?)).ok()?;
     let mut rel_id = None;
-    start_tags(zip.by_name("xl/workbook.xml").ok()?, |tag, attrs| {
-        if tag == "sheet" && rel_id.is_none() && attribute(attrs, "name").as_deref() == Some(name) {
+    start_tags(zip.by_name("xl/workbook.xml").ok()?, "sheet", |attrs| {
+        if rel_id.is_none() && attribute(attrs, "name").as_deref() == Some(name) {
             rel_id = attribute(attrs, "r:id");
         }
     })
     .ok()?;
     let rel_id = rel_id?;
     let mut target = None;
-    start_tags(zip.by_name("xl/_rels/workbook.xml.rels").ok()?, |tag, attrs| {
-        if tag == "Relationship" && attribute(attrs, "Id").as_deref() == Some(rel_id.as_str()) {
+    start_tags(zip.by_name("xl/_rels/workbook.xml.rels").ok()?, "Relationship", |attrs| {
+        if attribute(attrs, "Id").as_deref() == Some(rel_id.as_str()) {
             target = attribute(attrs, "Target");
         }
     })
@@ -368,15 +370,12 @@ fn hidden_rows(path: &Path, name: &str) -> Option<Vec<u32>> {
     };
     let mut hidden = Vec::new();
     let mut next_row = 0u32;
-    start_tags(zip.by_name(&part).ok()?, |tag, attrs| {
-        if tag == "row" {
-            let row =
-                attribute(attrs, "r").and_then(|r| r.parse::<u32>().ok()).map_or(next_row, |r| r.saturating_sub(1));
-            if matches!(attribute(attrs, "hidden").as_deref(), Some("1" | "true")) {
-                hidden.push(row);
-            }
-            next_row = row + 1;
+    start_tags(zip.by_name(&part).ok()?, "row", |attrs| {
+        let row = attribute(attrs, "r").and_then(|r| r.parse::<u32>().ok()).map_or(next_row, |r| r.saturating_sub(1));
+        if matches!(attribute(attrs, "hidden").as_deref(), Some("1" | "true")) {
+            hidden.push(row);
         }
+        next_row = row.saturating_add(1);
     })
     .ok()?;
     hidden.sort_unstable();
@@ -392,6 +391,22 @@ enum LoadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_tags_and_their_attributes() {
+        let xml = br#"<?xml version="1.0"?><x:worksheet><x:sheetData><x:row r="2" hidden='1'><c r="A2"><v>1</v></c></x:row><row spans="1:5"/><row r="7" hidden="0"/><rows/></x:sheetData>"#;
+        let mut seen = Vec::new();
+        start_tags(&xml[..], "row", |attrs| seen.push((attribute(attrs, "r"), attribute(attrs, "hidden"))))
+            .expect("reads");
+        assert_eq!(
+            seen,
+            vec![(Some("2".into()), Some("1".into())), (None, None), (Some("7".into()), Some("0".into()))]
+        );
+        assert_eq!(attribute(r#"name="R&amp;D &lt;Nov&gt;" r:id="rId3""#, "name").as_deref(), Some("R&D <Nov>"));
+        assert_eq!(attribute(r#"name="a" r:id="rId3""#, "r:id").as_deref(), Some("rId3"));
+        assert_eq!(attribute(r#"r:id="rId3""#, "id"), None);
+        assert_eq!(attribute(r#"broken="#, "r"), None);
+    }
 
     #[test]
     fn column_names() {
