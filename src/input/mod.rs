@@ -385,6 +385,21 @@ impl Scanner {
                 );
                 InputError::MissingColumns { missing, hint, header, mode, sheet }
             }
+            // A CSV file separated by another character (`|` or `^`, as some bank portals and HRMS
+            // write): its header is one field. Say so, rather than list every heading as missing.
+            InputError::MissingColumns { .. } if source.sheet.is_none() && source.header.len() == 1 => {
+                match ['|', '^', ':', '~'].into_iter().find(|c| source.header[0].contains(*c)) {
+                    Some(sep) => InputError::Ambiguous {
+                        path: source.path.clone(),
+                        why: format!(
+                            "the header line is one column ('{}'): payrun reads fields separated by commas, or by semicolons or tabs when the header line shows them, and this file looks separated by '{sep}': export it as CSV{}",
+                            source.header[0].chars().take(60).collect::<String>(),
+                            if sep == '|' { ", or add the line sep=| above the header" } else { "" }
+                        ),
+                    },
+                    None => e.with_path(&source.path),
+                }
+            }
             e => e.with_path(&source.path),
         })?;
         let seen = index(&source, &columns);

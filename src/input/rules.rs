@@ -268,7 +268,29 @@ fn check_account(v: &str) -> Result<Cow<'_, str>, (Code, String)> {
     if (9..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(Cow::Owned(digits))
     } else {
-        Err((Code::BadAccount, format!("'{v}' is not an account number: it must be 9 to 18 digits")))
+        Err((Code::BadAccount, format!("'{v}' is not an account number: it must be 9 to 18 digits{}", account_hint(v))))
+    }
+}
+
+/// Why an account cell that is not 9 to 18 digits may be so, for the shapes spreadsheets and
+/// exports leave (the cell is refused all the same: SPEC removes spaces only).
+fn account_hint(v: &str) -> &'static str {
+    let inner = v.trim_start_matches('\'');
+    let digits_and = |seps: &[char]| {
+        v.chars().any(|c| seps.contains(&c))
+            && v.chars().all(|c| c.is_ascii_digit() || seps.contains(&c) || c == ' ')
+            && v.chars().filter(char::is_ascii_digit).count() >= 9
+    };
+    if v.starts_with('\'') && !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
+        " (a leading apostrophe is Excel's mark for text: the cell holds it as a character; remove it and format the column as Text)"
+    } else if v.starts_with("=\"") || v.starts_with("='") {
+        " (it is written as a spreadsheet formula, =\"...\": write the digits alone and format the column as Text)"
+    } else if digits_and(&['-', '.', '/']) {
+        " (write the digits alone, without '-', '.' or '/' between them)"
+    } else if v.chars().any(|c| c.is_numeric() && !c.is_ascii_digit()) {
+        " (it has digits other than 0-9, from another script or a full-width font: type them as 0-9)"
+    } else {
+        ""
     }
 }
 

@@ -1243,3 +1243,37 @@ fn bank_template_headings_with_a_currency_word_map() {
     assert!(o.problems().is_empty(), "{:?}", o.problems());
     assert_eq!(o.valid(0).amount.to_string(), "1500.00");
 }
+
+#[test]
+fn account_shapes_from_spreadsheets_are_refused_with_a_hint_saying_why() {
+    let o = scan(
+        "Name,Account,IFSC,Amount,Mode\n\
+         Ravi Kumar,'0012345678,SBIN0000001,100,NEFT\n\
+         Ravi Kumar,\"=\"\"0012345678\"\"\",SBIN0000001,101,NEFT\n\
+         Ravi Kumar,1234-5678-9012,SBIN0000001,102,NEFT\n\
+         Ravi Kumar,１２３４５６７８９,SBIN0000001,103,NEFT\n\
+         Ravi Kumar,AB12,SBIN0000001,104,NEFT\n",
+    );
+    assert_eq!(o.problems(), (2..=6).map(|l| err(l, "Account", Code::BadAccount)).collect::<Vec<_>>());
+    let m = |i: usize| o.row(i).problems[0].message.clone();
+    assert!(m(0).contains("leading apostrophe"), "{}", m(0));
+    assert!(m(1).contains("spreadsheet formula"), "{}", m(1));
+    assert!(m(2).contains("without '-'"), "{}", m(2));
+    assert!(m(3).contains("type them as 0-9"), "{}", m(3));
+    assert!(m(4).ends_with("9 to 18 digits"), "{}", m(4));
+}
+
+#[test]
+fn a_pipe_separated_file_is_one_clear_error() {
+    let e = try_scan_bytes(
+        b"Name|Account No|IFSC|Amount|Mode\nRavi|111111111|SBIN0000001|100|NEFT\n",
+        RuleOptions::default(),
+    )
+    .err()
+    .expect("file-level error");
+    let m = e.to_string();
+    assert!(m.contains("looks separated by '|'") && m.contains("sep=|"), "{m}");
+    // With the `sep=|` line Excel also understands, it reads.
+    let o = scan("sep=|\nName|Account No|IFSC|Amount|Mode\nRavi|111111111|SBIN0000001|100|NEFT\n");
+    assert!(o.problems().is_empty(), "{:?}", o.problems());
+}
