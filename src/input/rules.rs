@@ -348,6 +348,28 @@ fn decimal_comma(v: &str) -> bool {
     int_ok && (1..=2).contains(&frac.len()) && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why an amount cell is not of SPEC's form, for the shapes Indian accounting exports write (the
+/// cell is refused all the same).
+fn amount_hint(v: &str) -> &'static str {
+    let lower = v.to_ascii_lowercase();
+    let lower = lower.trim_end();
+    if lower.ends_with("/-") {
+        " (the '/-' after rupees is not part of the amount: write it without it)"
+    } else if lower.starts_with('-') || (lower.starts_with('(') && lower.ends_with(')')) {
+        " (a negative amount: a payout is always above zero)"
+    } else if ["cr", "dr", "cr.", "dr."].iter().any(|s| lower.ends_with(s)) {
+        " (write the amount without Cr or Dr)"
+    } else if ["inr", "rs", "rs.", "/-", "₹"].iter().any(|s| lower.ends_with(s)) {
+        " (the currency goes before the amount, or is left out)"
+    } else if v.contains(['$', '€', '£', '＄']) || lower.starts_with("usd") || lower.starts_with("eur") {
+        " (payouts are in rupees: the only currency marks are ₹, Rs, Rs. and INR)"
+    } else if v.chars().any(|c| c.is_numeric() && !c.is_ascii_digit()) {
+        " (it has digits other than 0-9, from another script or a full-width font: type them as 0-9)"
+    } else {
+        ""
+    }
+}
+
 /// Checks a beneficiary name: at most 100 characters of ASCII letters, digits, space and `. , ' & - ( ) /`.
 fn check_name(v: &str) -> Result<(), String> {
     let n = if v.len() <= 100 { 0 } else { v.chars().count() };
@@ -623,6 +645,9 @@ impl Validator {
                         m.push_str(
                             " (it looks like a decimal comma: write the amount with a decimal point, e.g. 1500.00 or 1,500.00)",
                         );
+                    }
+                    if matches!(e, crate::money::AmountError::Syntax(_)) && !decimal_comma(amount_cell) {
+                        m.push_str(amount_hint(amount_cell));
                     }
                     if amount_kind == CellKind::Number && matches!(e, crate::money::AmountError::TooPrecise(_)) {
                         m.push_str(

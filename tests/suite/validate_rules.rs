@@ -1277,3 +1277,28 @@ fn a_pipe_separated_file_is_one_clear_error() {
     let o = scan("sep=|\nName|Account No|IFSC|Amount|Mode\nRavi|111111111|SBIN0000001|100|NEFT\n");
     assert!(o.problems().is_empty(), "{:?}", o.problems());
 }
+
+#[test]
+fn amount_shapes_from_accounting_exports_are_refused_with_a_hint_saying_why() {
+    let cells = [
+        ("Rs. 1,500/-", "'/-'"),
+        ("(1500)", "negative"),
+        ("-1500", "negative"),
+        ("1500.00 Cr", "Cr or Dr"),
+        ("1500 INR", "currency goes before"),
+        ("$1500", "in rupees"),
+        ("१५००", "0-9"),
+        ("1500 rupees", ""),
+    ];
+    let mut text = String::from("Name,Account,IFSC,Amount,Mode\n");
+    for (i, (cell, _)) in cells.iter().enumerate() {
+        text.push_str(&format!("Ravi Kumar,11111111{i},SBIN0000001,\"{cell}\",NEFT\n"));
+    }
+    let o = scan(&text);
+    assert_eq!(o.problems(), (2..=9).map(|l| err(l, "Amount", Code::BadAmount)).collect::<Vec<_>>());
+    for (i, (cell, hint)) in cells.iter().enumerate() {
+        let m = &o.row(i).problems[0].message;
+        assert!(m.contains(hint), "{cell}: {m}");
+        assert_eq!(m.contains(" ("), !hint.is_empty(), "{cell}: {m}");
+    }
+}
