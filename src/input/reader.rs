@@ -432,6 +432,9 @@ pub enum CellKind {
     Bool,
     /// A spreadsheet error such as `#N/A` or `#REF!`, read as that text.
     Error,
+    /// An empty cell holding a formula whose value was never saved (a workbook written by a
+    /// program and never opened in Excel): read as empty.
+    Unsaved,
 }
 
 /// One record: its fields (UTF-8) and the physical line it starts on (for a sheet, its row number).

@@ -496,6 +496,9 @@ impl Validator {
                         trim(rec.get(i))
                     )),
                     CellKind::Bool => message.push_str(" (the cell holds a TRUE/FALSE value, not text)"),
+                    CellKind::Unsaved => message.push_str(
+                        " (the cell holds a formula whose value was never saved, as when a program wrote the workbook: Excel shows it computed, payrun reads saved values only; open the workbook in Excel and save it)",
+                    ),
                     _ => {}
                 }
             }
@@ -662,7 +665,12 @@ impl Validator {
 
         let mode_cell = self.field(rec, Field::Mode);
         let mode = if mode_cell.is_empty() {
-            if self.opts.mode_auto {
+            // A formula whose value was never saved is not an empty cell: Excel shows a mode there,
+            // so neither --mode-auto nor a default mode stands in for it.
+            if self.kind(rec, Field::Mode) == CellKind::Unsaved {
+                push(Field::Mode, Code::MissingField, Severity::Error, missing(Field::Mode), cols);
+                None
+            } else if self.opts.mode_auto {
                 amount.map(|a| if a.paise() >= RTGS_MIN_PAISE { Mode::Rtgs } else { Mode::Imps })
             } else if let Some(m) = self.opts.default_mode {
                 Some(m)

@@ -61,6 +61,8 @@ pub struct Sheet {
     rows: usize,
     /// The sheet's hidden rows (0-based, sorted): hidden by hand or filtered out by an autofilter.
     hidden: Vec<u32>,
+    /// Empty cells (0-based row, column; sorted) that hold a formula whose value was never saved.
+    unsaved: Vec<(u32, u32)>,
 }
 
 /// `A`, `B`, ..., `Z`, `AA`, ... for a 0-based column.
@@ -193,6 +195,7 @@ impl Sheet {
             next: 0,
             rows: 0,
             hidden: Vec::new(),
+            unsaved: Vec::new(),
         };
         sheet.load(&mut book).map_err(|e| match e {
             LoadError::Xlsx(e) => open_error(path, e),
@@ -202,7 +205,15 @@ impl Sheet {
         })?;
         sheet.names = names;
         // Best effort: a workbook calamine read whole is not refused for this.
-        sheet.hidden = hidden_rows(path, &sheet.name).unwrap_or_default();
+        let marks = sheet_marks(path, &sheet.name).unwrap_or_default();
+        sheet.hidden = marks.hidden;
+        // Only the formulas without a saved value matter: the others read as their value.
+        let cells = &sheet.cells;
+        sheet.unsaved = marks
+            .formulas
+            .into_iter()
+            .filter(|at| cells.binary_search_by_key(at, |c| (c.row, c.col)).is_err())
+            .collect();
         Ok(sheet)
     }
 
@@ -269,7 +280,7 @@ impl Sheet {
         let mut col = self.first_col;
         while let Some(cell) = self.cells.get(self.next).filter(|c| c.row == row) {
             while col < cell.col {
-                rec.push_with(CellKind::Text, |_| {});
+                rec.push_with(self.empty_kind(row, col), |_| {});
                 col += 1;
             }
             let text = self.text.get(cell.start as usize..cell.end as usize).unwrap_or("");
@@ -278,10 +289,19 @@ impl Sheet {
             self.next += 1;
         }
         while col < self.first_col + self.width {
-            rec.push_with(CellKind::Text, |_| {});
+            rec.push_with(self.empty_kind(row, col), |_| {});
             col += 1;
         }
         true
+    }
+
+    /// The kind of an empty cell: [`CellKind::Unsaved`] for a formula whose value was never saved.
+    fn empty_kind(&self, row: u32, col: u32) -> CellKind {
+        if !self.unsaved.is_empty() && self.unsaved.binary_search(&(row, col)).is_ok() {
+            CellKind::Unsaved
+        } else {
+            CellKind::Text
+        }
     }
 }
 
@@ -314,10 +334,10 @@ fn attribute(attrs: &str, name: &str) -> Option<String> {
     None
 }
 
-/// Calls `each(attributes)` for every start tag named `wanted` (any namespace prefix) of an XML
-/// stream, read in chunks (a sheet of a million rows is never held whole; other tags are only
-/// looked at, not copied).
-fn start_tags(mut r: impl Read, wanted: &str, mut each: impl FnMut(&str)) -> std::io::Result<()> {
+/// Calls `each(name, attributes)` for every start tag whose local name (any namespace prefix) is
+/// one of `wanted`, of an XML stream read in chunks (a sheet of a million rows is never held whole;
+/// other tags are only looked at, not copied).
+fn start_tags(mut r: impl Read, wanted: &[&str], mut each: impl FnMut(&str, &str)) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -330,9 +350,9 @@ fn start_tags(mut r: impl Read, wanted: &str, mut each: impl FnMut(&str)) -> std
             let name_end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/').unwrap_or(tag.len());
             let qname = &tag[..name_end];
             let local = qname.rsplit(|b| *b == b':').next().unwrap_or(qname);
-            if local == wanted.as_bytes() {
+            if let Some(name) = wanted.iter().find(|w| w.as_bytes() == local) {
                 let attrs = String::from_utf8_lossy(&tag[name_end..]);
-                each(attrs.trim_end_matches('/'));
+                each(name, attrs.trim_end_matches('/'));
             }
             from = gt + 1;
         }
@@ -343,13 +363,34 @@ fn start_tags(mut r: impl Read, wanted: &str, mut each: impl FnMut(&str)) -> std
     }
 }
 
-/// The rows (0-based, sorted) of sheet `name` that Excel hides: `<row hidden="1">`, written for a
-/// row hidden by hand and for every row an autofilter filters out. calamine does not say, so the
-/// sheet's XML is read once more, tags only. `None` when the parts cannot be found.
-fn hidden_rows(path: &Path, name: &str) -> Option<Vec<u32>> {
+/// A cell reference's 0-based (row, column): `D4` is (3, 3).
+fn cell_ref(r: &str) -> Option<(u32, u32)> {
+    let split = r.find(|c: char| c.is_ascii_digit())?;
+    let (letters, digits) = r.split_at(split);
+    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let col = letters.bytes().try_fold(0u32, |n, b| n.checked_mul(26)?.checked_add(u32::from(b - b'A') + 1))?;
+    let row = digits.parse::<u32>().ok()?;
+    Some((row.checked_sub(1)?, col.checked_sub(1)?))
+}
+
+/// What calamine does not say about a sheet, from its XML read once more (tags only).
+#[derive(Debug, Default)]
+struct Marks {
+    /// Rows (0-based, sorted) Excel hides: `<row hidden="1">`, written for a row hidden by hand
+    /// and for every row an autofilter filters out.
+    hidden: Vec<u32>,
+    /// Cells (0-based row, column; sorted) that hold a formula (`<f>`): the ones with no saved
+    /// value read as empty, and a person looking at the sheet in Excel sees a number there.
+    formulas: Vec<(u32, u32)>,
+}
+
+/// The [`Marks`] of sheet `name`; `None` when the workbook's parts cannot be found.
+fn sheet_marks(path: &Path, name: &str) -> Option<Marks> {
     let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path).ok()?)).ok()?;
     let mut rel_id = None;
-    start_tags(zip.by_name("xl/workbook.xml").ok()?, "sheet", |attrs| {
+    start_tags(zip.by_name("xl/workbook.xml").ok()?, &["sheet"], |_, attrs| {
         if rel_id.is_none() && attribute(attrs, "name").as_deref() == Some(name) {
             rel_id = attribute(attrs, "r:id");
         }
@@ -357,7 +398,7 @@ fn hidden_rows(path: &Path, name: &str) -> Option<Vec<u32>> {
     .ok()?;
     let rel_id = rel_id?;
     let mut target = None;
-    start_tags(zip.by_name("xl/_rels/workbook.xml.rels").ok()?, "Relationship", |attrs| {
+    start_tags(zip.by_name("xl/_rels/workbook.xml.rels").ok()?, &["Relationship"], |_, attrs| {
         if attribute(attrs, "Id").as_deref() == Some(rel_id.as_str()) {
             target = attribute(attrs, "Target");
         }
@@ -368,18 +409,33 @@ fn hidden_rows(path: &Path, name: &str) -> Option<Vec<u32>> {
         Some(absolute) => absolute.to_string(),
         None => format!("xl/{}", target.trim_start_matches("./")),
     };
-    let mut hidden = Vec::new();
-    let mut next_row = 0u32;
-    start_tags(zip.by_name(&part).ok()?, "row", |attrs| {
-        let row = attribute(attrs, "r").and_then(|r| r.parse::<u32>().ok()).map_or(next_row, |r| r.saturating_sub(1));
-        if matches!(attribute(attrs, "hidden").as_deref(), Some("1" | "true")) {
-            hidden.push(row);
+    let mut marks = Marks::default();
+    let (mut row, mut next_row, mut next_col) = (0u32, 0u32, 0u32);
+    let mut cell = None;
+    start_tags(zip.by_name(&part).ok()?, &["row", "c", "f"], |tag, attrs| match tag {
+        "row" => {
+            row = attribute(attrs, "r").and_then(|r| r.parse::<u32>().ok()).map_or(next_row, |r| r.saturating_sub(1));
+            if matches!(attribute(attrs, "hidden").as_deref(), Some("1" | "true")) {
+                marks.hidden.push(row);
+            }
+            next_row = row.saturating_add(1);
+            next_col = 0;
         }
-        next_row = row.saturating_add(1);
+        "c" => {
+            let at = attribute(attrs, "r").and_then(|r| cell_ref(&r)).unwrap_or((row, next_col));
+            next_col = at.1.saturating_add(1);
+            cell = Some(at);
+        }
+        _ => {
+            if let Some(at) = cell.take() {
+                marks.formulas.push(at);
+            }
+        }
     })
     .ok()?;
-    hidden.sort_unstable();
-    Some(hidden)
+    marks.hidden.sort_unstable();
+    marks.formulas.sort_unstable();
+    Some(marks)
 }
 
 enum LoadError {
@@ -396,7 +452,7 @@ mod tests {
     fn row_tags_and_their_attributes() {
         let xml = br#"<?xml version="1.0"?><x:worksheet><x:sheetData><x:row r="2" hidden='1'><c r="A2"><v>1</v></c></x:row><row spans="1:5"/><row r="7" hidden="0"/><rows/></x:sheetData>"#;
         let mut seen = Vec::new();
-        start_tags(&xml[..], "row", |attrs| seen.push((attribute(attrs, "r"), attribute(attrs, "hidden"))))
+        start_tags(&xml[..], &["row"], |_, attrs| seen.push((attribute(attrs, "r"), attribute(attrs, "hidden"))))
             .expect("reads");
         assert_eq!(
             seen,
@@ -406,6 +462,17 @@ mod tests {
         assert_eq!(attribute(r#"name="a" r:id="rId3""#, "r:id").as_deref(), Some("rId3"));
         assert_eq!(attribute(r#"r:id="rId3""#, "id"), None);
         assert_eq!(attribute(r#"broken="#, "r"), None);
+    }
+
+    #[test]
+    fn cell_references() {
+        assert_eq!(cell_ref("A1"), Some((0, 0)));
+        assert_eq!(cell_ref("D4"), Some((3, 3)));
+        assert_eq!(cell_ref("AA10"), Some((9, 26)));
+        assert_eq!(cell_ref("XFD1048576"), Some((1_048_575, 16_383)));
+        assert_eq!(cell_ref("4"), None);
+        assert_eq!(cell_ref("A0"), None);
+        assert_eq!(cell_ref("a1"), None);
     }
 
     #[test]

@@ -737,3 +737,64 @@ fn hidden_and_filtered_out_rows_are_read_with_a_warning() {
         doc["problems"].as_array().expect("problems").iter().filter_map(|p| p["code"].as_str()).collect();
     assert_eq!(codes, vec!["HIDDEN_ROW"]);
 }
+
+/// Replaces, in the zip at `path`, every `<v>` element of the first sheet's formula cells with
+/// nothing: a workbook as a program writes it (openpyxl, some HRMS exports), never calculated.
+fn drop_saved_formula_values(path: &Path) {
+    use std::io::{Read, Write};
+    let file = std::fs::File::open(path).expect("open");
+    let mut zip = zip::ZipArchive::new(file).expect("zip");
+    let out_path = path.with_extension("tmp.xlsx");
+    let mut out = zip::ZipWriter::new(std::fs::File::create(&out_path).expect("create"));
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).expect("entry");
+        let name = entry.name().expect("entry name").to_string();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read");
+        if name == "xl/worksheets/sheet1.xml" {
+            let mut text = String::from_utf8(data).expect("utf-8");
+            // `<c ...><f>...</f><v>...</v></c>` → `<c ...><f>...</f></c>`
+            while let Some(f_end) = text.find("</f><v>") {
+                let v_end = text[f_end..].find("</v>").expect("closed") + f_end;
+                text.replace_range(f_end + 4..v_end + 4, "");
+            }
+            data = text.into_bytes();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default()).expect("start");
+        out.write_all(&data).expect("write");
+    }
+    out.finish().expect("finish");
+    std::fs::rename(&out_path, path).expect("rename");
+}
+
+#[test]
+fn a_formula_never_calculated_is_empty_and_the_message_says_why() {
+    let (_d, dir) = tmp();
+    let path = dir.join("generated.xlsx");
+    let ok = ok_row("111111111", 100.0);
+    let amount_formula = [
+        C::S("Ravi Kumar"),
+        C::S("111111112"),
+        C::S("SBIN0000001"),
+        C::F("=1500*1.1", "1650"),
+        C::S("NEFT"),
+        C::S("Salary"),
+    ];
+    let mode_formula = [
+        C::S("Ravi Kumar"),
+        C::S("111111113"),
+        C::S("SBIN0000001"),
+        C::N(300000.0),
+        C::F("=IF(D4>=200000,\"RTGS\",\"NEFT\")", "RTGS"),
+        C::S("Salary"),
+    ];
+    book(&path, &[("Pay", 0, 0, &[HEADER, &ok, &amount_formula, &mode_formula])]);
+    // As Excel saved it: the saved values are read.
+    assert!(scan(&path).problems().is_empty());
+
+    drop_saved_formula_values(&path);
+    let o = try_scan(&path, RuleOptions { mode_auto: true, ..Default::default() }).expect("reads");
+    assert_eq!(o.problems(), vec![err(3, "Amount", Code::MissingField), err(4, "Mode", Code::MissingField)]);
+    assert!(o.message(3, Code::MissingField).contains("formula whose value was never saved"));
+    assert!(o.message(4, Code::MissingField).contains("open the workbook in Excel and save it"));
+}
