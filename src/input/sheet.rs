@@ -320,6 +320,9 @@ fn attribute(attrs: &str, name: &str) -> Option<String> {
         let value = &after[1..end];
         // `r:id` matches `id` only when asked for the prefixed name itself.
         if key == name {
+            if !value.contains('&') {
+                return Some(value.to_string());
+            }
             return Some(
                 value
                     .replace("&lt;", "<")
