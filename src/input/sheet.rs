@@ -307,7 +307,11 @@ impl Sheet {
 
 /// The value of attribute `name` in the attributes of one start tag (`r="12" hidden="1"`), XML
 /// entities of names and paths undone.
-fn attribute(attrs: &str, name: &str) -> Option<String> {
+fn attribute(attrs: &[u8], name: &str) -> Option<String> {
+    attribute_in(&String::from_utf8_lossy(attrs), name)
+}
+
+fn attribute_in(attrs: &str, name: &str) -> Option<String> {
     let mut rest = attrs;
     while let Some(eq) = rest.find('=') {
         let key = rest[..eq].trim();
@@ -340,7 +344,7 @@ fn attribute(attrs: &str, name: &str) -> Option<String> {
 /// Calls `each(name, attributes)` for every start tag whose local name (any namespace prefix) is
 /// one of `wanted`, of an XML stream read in chunks (a sheet of a million rows is never held whole;
 /// other tags are only looked at, not copied).
-fn start_tags(mut r: impl Read, wanted: &[&str], mut each: impl FnMut(&str, &str)) -> std::io::Result<()> {
+fn start_tags(mut r: impl Read, wanted: &[&str], mut each: impl FnMut(&str, &[u8])) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -354,8 +358,8 @@ fn start_tags(mut r: impl Read, wanted: &[&str], mut each: impl FnMut(&str, &str
             let qname = &tag[..name_end];
             let local = qname.rsplit(|b| *b == b':').next().unwrap_or(qname);
             if let Some(name) = wanted.iter().find(|w| w.as_bytes() == local) {
-                let attrs = String::from_utf8_lossy(&tag[name_end..]);
-                each(name, attrs.trim_end_matches('/'));
+                let attrs = &tag[name_end..];
+                each(name, attrs.strip_suffix(b"/").unwrap_or(attrs));
             }
             from = gt + 1;
         }
@@ -413,8 +417,11 @@ fn sheet_marks(path: &Path, name: &str) -> Option<Marks> {
         None => format!("xl/{}", target.trim_start_matches("./")),
     };
     let mut marks = Marks::default();
-    let (mut row, mut next_row, mut next_col) = (0u32, 0u32, 0u32);
-    let mut cell = None;
+    let (mut row, mut next_row, mut cells_in_row) = (0u32, 0u32, 0u32);
+    // The last cell's attributes, kept as bytes and read only when the cell has a formula (most
+    // cells have none: no allocation for them).
+    let mut cell: Vec<u8> = Vec::with_capacity(64);
+    let mut in_cell = false;
     start_tags(zip.by_name(&part).ok()?, &["row", "c", "f"], |tag, attrs| match tag {
         "row" => {
             row = attribute(attrs, "r").and_then(|r| r.parse::<u32>().ok()).map_or(next_row, |r| r.saturating_sub(1));
@@ -422,15 +429,18 @@ fn sheet_marks(path: &Path, name: &str) -> Option<Marks> {
                 marks.hidden.push(row);
             }
             next_row = row.saturating_add(1);
-            next_col = 0;
+            cells_in_row = 0;
         }
         "c" => {
-            let at = attribute(attrs, "r").and_then(|r| cell_ref(&r)).unwrap_or((row, next_col));
-            next_col = at.1.saturating_add(1);
-            cell = Some(at);
+            cell.clear();
+            cell.extend_from_slice(attrs);
+            cells_in_row = cells_in_row.saturating_add(1);
+            in_cell = true;
         }
         _ => {
-            if let Some(at) = cell.take() {
+            if std::mem::take(&mut in_cell) {
+                // A cell without a reference (rare: Excel always writes one) counts from the row's start.
+                let at = attribute(&cell, "r").and_then(|r| cell_ref(&r)).unwrap_or((row, cells_in_row - 1));
                 marks.formulas.push(at);
             }
         }
@@ -461,10 +471,10 @@ mod tests {
             seen,
             vec![(Some("2".into()), Some("1".into())), (None, None), (Some("7".into()), Some("0".into()))]
         );
-        assert_eq!(attribute(r#"name="R&amp;D &lt;Nov&gt;" r:id="rId3""#, "name").as_deref(), Some("R&D <Nov>"));
-        assert_eq!(attribute(r#"name="a" r:id="rId3""#, "r:id").as_deref(), Some("rId3"));
-        assert_eq!(attribute(r#"r:id="rId3""#, "id"), None);
-        assert_eq!(attribute(r#"broken="#, "r"), None);
+        assert_eq!(attribute_in(r#"name="R&amp;D &lt;Nov&gt;" r:id="rId3""#, "name").as_deref(), Some("R&D <Nov>"));
+        assert_eq!(attribute_in(r#"name="a" r:id="rId3""#, "r:id").as_deref(), Some("rId3"));
+        assert_eq!(attribute_in(r#"r:id="rId3""#, "id"), None);
+        assert_eq!(attribute_in(r#"broken="#, "r"), None);
     }
 
     #[test]
