@@ -348,12 +348,29 @@ fn decimal_comma(v: &str) -> bool {
     int_ok && (1..=2).contains(&frac.len()) && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why an upper-cased IFSC cell is not of the form, for the common slips (refused all the same).
+fn ifsc_hint(v: &str) -> &'static str {
+    let b = v.as_bytes();
+    if v.contains(|c: char| c.is_whitespace() || c == '-') {
+        let squeezed: String = v.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        if well_formed_ifsc(squeezed.as_bytes()) {
+            return " (write it without spaces or dashes)";
+        }
+    }
+    if b.len() == 11 && b[4] == b'O' {
+        return " (the fifth character is the digit zero, not the letter O)";
+    }
+    ""
+}
+
 /// Why an amount cell is not of SPEC's form, for the shapes Indian accounting exports write (the
 /// cell is refused all the same).
 fn amount_hint(v: &str) -> &'static str {
     let lower = v.to_ascii_lowercase();
     let lower = lower.trim_end();
-    if lower.ends_with("/-") {
+    if lower.starts_with('?') {
+        " (a '?' where the ₹ sign was: the file was saved in a code page without ₹, as Excel's plain 'CSV' does; save it as 'CSV UTF-8', or format the column as Number)"
+    } else if lower.ends_with("/-") {
         " (the '/-' after rupees is not part of the amount: write it without it)"
     } else if lower.starts_with('-') || (lower.starts_with('(') && lower.ends_with(')')) {
         " (a negative amount: a payout is always above zero)"
@@ -589,7 +606,8 @@ impl Validator {
                         Code::BadIfsc,
                         Severity::Error,
                         format!(
-                            "'{ifsc_cell}' is not an IFSC: 11 characters, 4 letters, a zero, then 6 letters or digits (e.g. SBIN0011243)"
+                            "'{ifsc_cell}' is not an IFSC: 11 characters, 4 letters, a zero, then 6 letters or digits (e.g. SBIN0011243){}",
+                            ifsc_hint(&upper)
                         ),
                         cols,
                     );

@@ -1302,3 +1302,28 @@ fn amount_shapes_from_accounting_exports_are_refused_with_a_hint_saying_why() {
         assert_eq!(m.contains(" ("), !hint.is_empty(), "{cell}: {m}");
     }
 }
+
+#[test]
+fn ifsc_slips_and_a_lost_rupee_sign_say_what_to_fix() {
+    let o = scan(
+        "Name,Account,IFSC,Amount,Mode\n\
+         Ravi Kumar,111111111,SBIN 0000001,100,NEFT\n\
+         Ravi Kumar,111111112,sbino000001,101,NEFT\n\
+         Ravi Kumar,111111113,SBIN00001,102,NEFT\n\
+         Ravi Kumar,111111114,SBIN0000001,\"? 1,500.00\",NEFT\n",
+    );
+    assert_eq!(
+        o.problems(),
+        vec![
+            err(2, "IFSC", Code::BadIfsc),
+            err(3, "IFSC", Code::BadIfsc),
+            err(4, "IFSC", Code::BadIfsc),
+            err(5, "Amount", Code::BadAmount)
+        ]
+    );
+    let m = |i: usize| o.row(i).problems[0].message.clone();
+    assert!(m(0).contains("without spaces"), "{}", m(0));
+    assert!(m(1).contains("not the letter O"), "{}", m(1));
+    assert!(m(2).ends_with("(e.g. SBIN0011243)"), "{}", m(2));
+    assert!(m(3).contains("CSV UTF-8"), "{}", m(3));
+}
