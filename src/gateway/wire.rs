@@ -24,18 +24,35 @@ use super::{Payee, PayoutOutcome, StatusOutcome, TokenOutcome};
 /// twice) has no reading: a parser that keeps the first and one that keeps the last disagree about
 /// what the gateway said, so the body is `None` (an unknown answer, rule 2), never a guess.
 pub fn parse_lenient(body: &str) -> Option<Value> {
+    parse_found(body).map(|(v, _)| v)
+}
+
+/// Where [`parse_found`] found the JSON value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// The body is JSON (perhaps with the document's comments and missing or extra commas).
+    Body,
+    /// An object cut out of other text (an HTML page, a proxy's message around it).
+    InText,
+}
+
+/// [`parse_lenient`], saying whether the value was the body or only found inside other text. An
+/// object found inside an HTML page or other text is read for what it may say (a message, an
+/// order id to ask by), but it proves nothing about a payout: the page may be a proxy's, quoting a
+/// request or another answer.
+fn parse_found(body: &str) -> Option<(Value, Found)> {
     let body = body.trim_start_matches('\u{feff}').trim();
     if body.is_empty() {
         return None;
     }
     match strict(body) {
-        Ok(v) => return Some(v),
+        Ok(v) => return Some((v, Found::Body)),
         Err(Strictness::Ambiguous) => return None,
         Err(Strictness::Syntax) => {}
     }
     let repaired = repair(body);
     match strict(&repaired) {
-        Ok(v) => return Some(v),
+        Ok(v) => return Some((v, Found::Body)),
         Err(Strictness::Ambiguous) => return None,
         Err(Strictness::Syntax) => {}
     }
@@ -45,7 +62,7 @@ pub fn parse_lenient(body: &str) -> Option<Value> {
     if end <= start {
         return None;
     }
-    strict(&repaired[start..=end]).ok()
+    strict(&repaired[start..=end]).ok().map(|v| (v, Found::InText))
 }
 
 /// Why [`strict`] gave no value.
@@ -432,7 +449,7 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     if http >= 500 || http == 429 {
         return PayoutOutcome::Unknown { reason: unknown(http, body, " (an error answer proves nothing)") };
     }
-    let Some(v) = parse_lenient(body) else {
+    let Some((v, found)) = parse_found(body) else {
         if http == 401 {
             return PayoutOutcome::CredentialsRefused { message: format!("HTTP 401: {}", short(body)) };
         }
@@ -451,6 +468,19 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     }
     match code.as_deref() {
         Some("TE0005") => return PayoutOutcome::Duplicate { message: msg },
+        // A refusal proves nothing when it is only found inside other text (an HTML page), or
+        // when the same answer shows signs that the payout was taken: an order id, a "yes"
+        // status, a nested success. Such an answer contradicts itself: the payout is in doubt.
+        Some("TE0003" | "TE0007" | "TE0008") if found == Found::InText => {
+            return PayoutOutcome::Unknown {
+                reason: unknown(http, body, " (a refusal inside other text proves nothing)"),
+            };
+        }
+        Some("TE0003" | "TE0007" | "TE0008") if shows_taken(&v) => {
+            return PayoutOutcome::Unknown {
+                reason: unknown(http, body, " (a refusal beside signs the payout was taken proves nothing)"),
+            };
+        }
         Some(c @ ("TE0003" | "TE0007" | "TE0008")) => {
             return PayoutOutcome::Rejected { code: c.to_string(), message: msg };
         }
@@ -465,6 +495,12 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
         Flag::Pending if code.is_none() => accepted(&v, true, None, msg),
         _ => PayoutOutcome::Unknown { reason: unknown(http, body, " (no known code)") },
     }
+}
+
+/// Whether a posting's answer shows signs that the payout was taken: an order id, a top-level
+/// status that says yes, or a nested success.
+fn shows_taken(v: &Value) -> bool {
+    order_id(v).is_some() || status_flag(v) == Flag::Yes || nested_verdicts(v).success
 }
 
 /// The gateway's order id from an accepted posting: `Transaction[0]["Order-Id"]`, or a top-level id.
@@ -507,7 +543,7 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     if http >= 500 {
         return StatusOutcome::Unknown { reason: unknown(http, body, " (an error answer proves nothing)") };
     }
-    let Some(v) = parse_lenient(body) else {
+    let Some((v, found)) = parse_found(body) else {
         if http == 401 {
             return StatusOutcome::CredentialsRefused { message: format!("HTTP 401: {}", short(body)) };
         }
@@ -523,6 +559,16 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     }
     if !(200..300).contains(&http) {
         return StatusOutcome::Unknown { reason: unknown(http, body, " (not a 2xx answer)") };
+    }
+    // An object cut out of an HTML page or other text may be a proxy's quote of anything: it
+    // proves no payout's fate.
+    if found == Found::InText {
+        return StatusOutcome::Unknown { reason: unknown(http, body, " (JSON inside other text proves nothing)") };
+    }
+    // One answer listing several transactions is not about one payout: which of them is this
+    // row's, and which one does the top-level code describe?
+    if several_transactions(&v) {
+        return StatusOutcome::Unknown { reason: unknown(http, body, " (several transactions in one answer)") };
     }
     let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
@@ -542,9 +588,13 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
         Some(c @ ("ENQ001" | "TE0009")) => {
             return StatusOutcome::Pending { code: c.to_string(), message: msg, payee: payee(&v) };
         }
-        Some("TE0011") if inner.success => return contradicted(),
+        // "Unknown reference" beside a description of a payout (a nested status or code, an
+        // account, a UTR, an amount) contradicts itself; counted twice, it would send again.
+        Some("TE0011") if inner.success || inner.other || describes_payout(&v, utr.as_deref()) => {
+            return contradicted();
+        }
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
-        Some(c) if is_bank_error(c) && inner.success => return contradicted(),
+        Some(c) if is_bank_error(c) && (inner.success || inner.not_yet) => return contradicted(),
         Some(c) if is_bank_error(c) => {
             return StatusOutcome::FailedAtBank { code: c.to_string(), message: msg, payee: payee(&v) };
         }
@@ -567,6 +617,22 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     }
 }
 
+/// Whether a status answer lists more than one transaction (`Transaction`, `transactions` or
+/// `data` as a list of several).
+fn several_transactions(v: &Value) -> bool {
+    let many = |x: &Value| matches!(x, Value::Array(items) if items.len() > 1);
+    ["Transaction", "transactions", "data"].iter().any(|k| field(v, &[k]).is_some_and(many))
+        || field(v, &["data", "response"])
+            .and_then(|d| field(d, &["data", "Transaction", "transactions"]))
+            .is_some_and(many)
+}
+
+/// Whether a status answer describes a payout: it names an account, an amount or a UTR.
+fn describes_payout(v: &Value, utr: Option<&str>) -> bool {
+    let p = payee(v);
+    utr.is_some() || p.account.is_some() || p.amount.is_some()
+}
+
 /// What the statuses and codes nested below an answer's top level say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Nested {
@@ -575,6 +641,8 @@ struct Nested {
     /// Some nested object says anything else: another code, or a status that is not a yes
     /// (failed, pending, or a word payrun does not know, such as `REVERSED`).
     other: bool,
+    /// Some nested object says the payout is not final yet (pending, ENQ001, TE0009, initiated).
+    not_yet: bool,
 }
 
 /// The verdicts of every object nested in `v` (not `v`'s own fields): a gateway that answers
@@ -587,6 +655,10 @@ fn nested_verdicts(v: &Value) -> Nested {
                 if !top {
                     match code(v).as_deref() {
                         Some("SU0000") => out.success = true,
+                        Some("ENQ001" | "TE0009") => {
+                            out.other = true;
+                            out.not_yet = true;
+                        }
                         Some(c) if is_payout_code(c) => out.other = true,
                         // A number or word that is not one of the document's codes (`200`, `00`)
                         // is no verdict on the payout.
@@ -597,6 +669,7 @@ fn nested_verdicts(v: &Value) -> Nested {
                         Some(false) => out.other = true,
                         None => {}
                     }
+                    out.not_yet |= status_not_yet(v);
                 }
                 map.values().for_each(|x| walk(x, false, out));
             }
@@ -634,6 +707,18 @@ fn status_verdict(v: &Value) -> Option<bool> {
         | "queued" | "submitted" | "in_progress" | "inprogress" | "on_hold" | "hold" | "under_process" => Some(false),
         _ => None,
     }
+}
+
+/// Whether an object's own `status` says the payout is not final yet (pending, initiated, queued...).
+fn status_not_yet(v: &Value) -> bool {
+    if status_flag(v) == Flag::Pending {
+        return true;
+    }
+    let Some(Value::String(s)) = field(v, &["status"]) else { return false };
+    matches!(
+        s.trim().to_ascii_lowercase().replace([' ', '-'], "_").as_str(),
+        "initiated" | "queued" | "submitted" | "in_progress" | "inprogress" | "on_hold" | "hold" | "under_process"
+    )
 }
 
 /// `BE` followed by exactly four digits: a failure reported by the beneficiary's bank.
@@ -834,6 +919,56 @@ mod tests {
             s(r#"{"status":"PENDING","code":"ENQ001","data":{"status":"SUCCESS"}}"#),
             StatusOutcome::Pending { .. }
         ));
+    }
+
+    #[test]
+    fn answers_that_contradict_themselves_prove_nothing() {
+        let acct = r#""account_no":"111122223333""#;
+        let st = |b: String| classify_status(200, None, &b);
+        let unknown = |o: &StatusOutcome| matches!(o, StatusOutcome::Unknown { .. });
+        // Several transactions in one status answer: which one is this row's, which one does the
+        // top-level code describe?
+        for code in ["SU0000", "BE1001", "TE0011"] {
+            let b = format!(r#"{{"code":"{code}","Transaction":[{{{acct}}},{{"account_no":"999988887777"}}]}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+            let b = format!(r#"{{"code":"{code}","data":[{{{acct}}},{{{acct}}}]}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        // One transaction in a list is still one payout.
+        let one = format!(r#"{{"code":"SU0000","Transaction":[{{{acct}}}]}}"#);
+        assert!(matches!(st(one), StatusOutcome::Success { .. }));
+        // "Unknown reference" beside a payout's description: the gateway knows something.
+        for inner in [format!(r#""data":{{{acct},"status":"PENDING"}}"#), acct.to_string(), r#""utr":"UTR1""#.into()] {
+            let b = format!(r#"{{"code":"TE0011",{inner}}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        let echoed = r#"{"status":0,"code":"TE0011","message":"Invalid Payment reference number","payout_id":"PR1"}"#;
+        assert!(matches!(st(echoed.into()), StatusOutcome::UnknownReference { .. }), "the asked id echoed back");
+        // A bank failure beside a nested "still pending" is no proof it failed.
+        for inner in [r#"{"status":"PENDING"}"#, r#"{"code":"ENQ001"}"#, r#"{"status":"initiated"}"#] {
+            let b = format!(r#"{{"code":"BE1001",{acct},"data":{inner}}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        let agrees = format!(r#"{{"code":"BE1001",{acct},"data":{{"status":"FAILED"}}}}"#);
+        assert!(matches!(st(agrees), StatusOutcome::FailedAtBank { .. }));
+        // JSON cut out of an HTML page proves no payout's fate.
+        for code in ["SU0000", "BE1001", "TE0011"] {
+            let b = format!(r#"<html><body>{{"code":"{code}",{acct}}}</body></html>"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        // A refusal at posting beside signs that the payout was taken, or inside a page.
+        let post = |b: &str| classify_payout(200, None, b);
+        for b in [
+            r#"{"code":"TE0003","status":1,"message":"Success"}"#,
+            r#"{"code":"te0007","status":0,"Transaction":[{"Order-Id":1}]}"#,
+            r#"{"code":"TE0008","status":0,"data":{"code":"SU0000"}}"#,
+            r#"{"code":"TE0008","status":0,"data":{"status":"SUCCESS"}}"#,
+            "<html><body>{\"status\":0,\"code\":\"TE0007\"}</body></html>",
+        ] {
+            assert!(matches!(post(b), PayoutOutcome::Unknown { .. }), "{b}");
+        }
+        let plain = r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#;
+        assert!(matches!(post(plain), PayoutOutcome::Rejected { .. }));
     }
 
     #[test]
