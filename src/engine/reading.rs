@@ -78,6 +78,12 @@ pub fn read_posting(outcome: &PayoutOutcome) -> PostingReading {
     PostingReading { event, then }
 }
 
+/// Whether a posting's event gives the row an order id from the gateway (the engine counts the
+/// rows per order id: one given to two rows is no row's own).
+pub fn took_order_id(event: &Event) -> bool {
+    matches!(event, Event::Accepted { gateway_ref: Some(_), .. })
+}
+
 /// What "unknown reference" (TE0011) counts toward for an in-doubt row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Toward {

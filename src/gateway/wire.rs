@@ -497,10 +497,17 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     }
 }
 
-/// Whether a posting's answer shows signs that the payout was taken: an order id, a top-level
-/// status that says yes, or a nested success.
+/// Whether a posting's answer shows signs that the payout was taken: a transaction with an order
+/// id, or a nested success. (A top-level `status` of 1 beside a refusal code is not such a sign:
+/// a gateway may mean "the API call worked", and the code decides, as the README's readings say.)
 fn shows_taken(v: &Value) -> bool {
-    order_id(v).is_some() || status_flag(v) == Flag::Yes || nested_verdicts(v).success
+    let ids = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
+    let txn_id = match field(v, &["Transaction", "transactions", "data"]) {
+        Some(Value::Array(items)) => items.iter().any(|t| text(t, &ids).is_some()),
+        Some(obj @ Value::Object(_)) => text(obj, &ids).is_some(),
+        _ => false,
+    };
+    txn_id || nested_verdicts(v).success
 }
 
 /// The gateway's order id from an accepted posting: `Transaction[0]["Order-Id"]`, or a top-level id.
@@ -959,7 +966,6 @@ mod tests {
         // A refusal at posting beside signs that the payout was taken, or inside a page.
         let post = |b: &str| classify_payout(200, None, b);
         for b in [
-            r#"{"code":"TE0003","status":1,"message":"Success"}"#,
             r#"{"code":"te0007","status":0,"Transaction":[{"Order-Id":1}]}"#,
             r#"{"code":"TE0008","status":0,"data":{"code":"SU0000"}}"#,
             r#"{"code":"TE0008","status":0,"data":{"status":"SUCCESS"}}"#,
@@ -967,8 +973,9 @@ mod tests {
         ] {
             assert!(matches!(post(b), PayoutOutcome::Unknown { .. }), "{b}");
         }
-        let plain = r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#;
-        assert!(matches!(post(plain), PayoutOutcome::Rejected { .. }));
+        for plain in [r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#, r#"{"status":1,"code":"TE0003"}"#] {
+            assert!(matches!(post(plain), PayoutOutcome::Rejected { .. }), "{plain}");
+        }
     }
 
     #[test]
