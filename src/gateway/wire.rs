@@ -471,6 +471,13 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
         // A refusal proves nothing when it is only found inside other text (an HTML page), or
         // when the same answer shows signs that the payout was taken: an order id, a "yes"
         // status, a nested success. Such an answer contradicts itself: the payout is in doubt.
+        // HTTP 202 (or any 2xx but 200) says the request was taken for processing, not refused
+        // before it: a refusal code beside it is no proof.
+        Some("TE0003" | "TE0007" | "TE0008") if http != 200 => {
+            return PayoutOutcome::Unknown {
+                reason: unknown(http, body, " (a refusal on a 2xx other than 200 proves nothing)"),
+            };
+        }
         Some("TE0003" | "TE0007" | "TE0008") if found == Found::InText => {
             return PayoutOutcome::Unknown {
                 reason: unknown(http, body, " (a refusal inside other text proves nothing)"),
@@ -571,6 +578,15 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // proves no payout's fate.
     if found == Found::InText {
         return StatusOutcome::Unknown { reason: unknown(http, body, " (JSON inside other text proves nothing)") };
+    }
+    // A final verdict (paid, failed at the bank, unknown reference) only on HTTP 200: a 202 says
+    // the inquiry itself is still being processed.
+    if http != 200
+        && (matches!(code.as_deref(), Some("SU0000" | "TE0011")) || code.as_deref().is_some_and(is_bank_error))
+    {
+        return StatusOutcome::Unknown {
+            reason: unknown(http, body, " (a verdict on a 2xx other than 200 proves nothing)"),
+        };
     }
     // One answer listing several transactions is not about one payout: which of them is this
     // row's, and which one does the top-level code describe?
@@ -963,6 +979,14 @@ mod tests {
             let b = format!(r#"<html><body>{{"code":"{code}",{acct}}}</body></html>"#);
             assert!(unknown(&st(b.clone())), "{b}");
         }
+        // A verdict on HTTP 202 (taken for processing): no proof.
+        for code in ["SU0000", "BE1001", "TE0011"] {
+            let b = format!(r#"{{"code":"{code}",{acct}}}"#);
+            assert!(unknown(&classify_status(202, None, &b)), "{b}");
+        }
+        let refused = r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#;
+        assert!(matches!(classify_payout(202, None, refused), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(201, None, refused), PayoutOutcome::Unknown { .. }));
         // A refusal at posting beside signs that the payout was taken, or inside a page.
         let post = |b: &str| classify_payout(200, None, b);
         for b in [
