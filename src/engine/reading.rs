@@ -272,7 +272,19 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
         };
     }
     let who = payee.describe();
-    let matched = payee.matches(row.account, row.ifsc, row.amount);
+    let mut matched = payee.matches(row.account, row.ifsc, row.amount);
+    // SPEC 4: asked by a file's own all-digit reference (not by the order id the gateway gave this
+    // row's posting), the gateway may have read it as another payout's order id, and that payout
+    // may be the same payee's of last month: this row's account proves nothing then, unless the
+    // answer gives this row's reference back. (A derived reference is not all digits.)
+    let maybe_misread = !row.by_own_order_id
+        && !row.derived_reference
+        && !payee.names_payout(row.reference)
+        && (row.reference.bytes().all(|b| b.is_ascii_digit())
+            || payee.order_id.as_deref().is_some_and(|id| id.trim().eq_ignore_ascii_case(row.reference.trim())));
+    if maybe_misread && matches!(matched, PayeeMatch::Same | PayeeMatch::OtherAmount) {
+        matched = PayeeMatch::Unstated;
+    }
     if !accepted && doubt == Doubt::Parked {
         // Parked for a person: only an answer that proves this row's fate moves it.
         return if matched == PayeeMatch::Same { Reaction::Event(event) } else { Reaction::AskAgain };
@@ -524,6 +536,42 @@ mod tests {
         assert_eq!(event_name(&read_status(&answer(other.clone()), &with_ref("123456"))), "person:PAYEE_MISMATCH");
         let echoed = Payee { order_id: Some("inv-2026-11-042".into()), ..other };
         assert_eq!(event_name(&read_status(&answer(echoed), &with_ref("INV-2026-11-042"))), "person:PAYEE_MISMATCH");
+    }
+
+    /// Asked by a file's all-digit reference, an answer naming this row's account may be about the
+    /// same payee's payout of last month (the gateway read the reference as its order id): it
+    /// settles nothing, unless it gives this row's reference back or was asked by this row's own
+    /// order id. Before, last month's bank failure made this month's accepted payout FAILED (and
+    /// `payrun failed` offered it again), and last month's success made an unsent row SUCCESS.
+    #[test]
+    fn an_all_digit_reference_asked_by_itself_is_not_proof_by_account() {
+        let accepted = RowStatus { gateway_ref: None, ..status(RowState::Accepted, None) };
+        let doubt = status(RowState::InDoubt, None);
+        let parked = status(RowState::InDoubt, Some(IN_DOUBT));
+        let ours = payees()[0].1.clone();
+        fn numeric(s: &RowStatus, by_order_id: bool) -> Asked<'_> {
+            Asked { reference: "1001", ..asked(s, false, by_order_id) }
+        }
+        let cases =
+            [(&accepted, Reaction::SwitchId), (&doubt, Reaction::Unattributable), (&parked, Reaction::AskAgain)];
+        for (s, want) in cases {
+            // The reference given back (as a number, its zeros lost): about this payout.
+            let echoed = Payee { reference: Some("01001".into()), ..ours.clone() };
+            for (answer, back) in answers(&ours).into_iter().zip(answers(&echoed)) {
+                assert_eq!(read_status(&answer, &numeric(s, false)), want, "{s:?} × {answer:?}");
+                assert!(matches!(read_status(&back, &numeric(s, false)), Reaction::Event(_)), "{s:?} × {back:?}");
+            }
+        }
+        // Asked by this row's own order id: the account settles it, as before.
+        let with_id = RowStatus { gateway_ref: Some("AMD77".into()), ..status(RowState::Accepted, None) };
+        for answer in answers(&ours) {
+            assert!(matches!(read_status(&answer, &numeric(&with_id, true)), Reaction::Event(_)));
+        }
+        // A reference that is not all digits, given back as the answer's order id: read as one.
+        let read_as_id = Payee { order_id: Some("inv-2026-11-042".into()), ..ours.clone() };
+        for answer in answers(&read_as_id) {
+            assert_eq!(read_status(&answer, &asked(&doubt, false, false)), Reaction::Unattributable);
+        }
     }
 
     /// An answer that says it is about another payout (another reference, another order id than

@@ -165,6 +165,12 @@ impl Payee {
         self.reference.as_deref().is_some_and(|r| !same_id(r, reference))
     }
 
+    /// Whether the answer says outright that it is about the payout under `reference` (it gives
+    /// that external reference back).
+    pub fn names_payout(&self, reference: &str) -> bool {
+        self.reference.as_deref().is_some_and(|r| same_id(r, reference))
+    }
+
     /// The payee as a short text for messages: `account 3962****4321, amount 1500.00`.
     pub fn describe(&self) -> String {
         format!(
