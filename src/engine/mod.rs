@@ -762,7 +762,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
             // What the journal holds since the intent was written.
             a.row.status.sent_at = Some(sent.1);
-            let reading = reading::read_posting(&outcome);
+            let reading = reading::read_posting_for(&outcome, &a.row.account, &a.row.ifsc);
             match &outcome {
                 PayoutOutcome::NotSent { .. } => d.stats.not_sent += 1,
                 PayoutOutcome::Unknown { .. } => d.stats.lost_answers += 1,

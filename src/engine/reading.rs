@@ -42,7 +42,7 @@ pub struct PostingReading {
 /// first attempt is the lifecycle's business (it knows the attempts).
 pub fn read_posting(outcome: &PayoutOutcome) -> PostingReading {
     let (event, then) = match outcome {
-        PayoutOutcome::Accepted { gateway_ref, pending, code, message } => (
+        PayoutOutcome::Accepted { gateway_ref, pending, code, message, .. } => (
             Event::Accepted {
                 gateway_ref: gateway_ref.clone(),
                 pending: *pending,
@@ -82,6 +82,27 @@ pub fn read_posting(outcome: &PayoutOutcome) -> PostingReading {
 /// rows per order id: one given to two rows is no row's own).
 pub fn took_order_id(event: &Event) -> bool {
     matches!(event, Event::Accepted { gateway_ref: Some(_), .. })
+}
+
+/// [`read_posting`] for a row paying `account` at `ifsc`. An accepted answer whose transaction
+/// names another account (a gateway that mixed up the answers of two concurrent postings) gives
+/// an order id that is not this row's: the row is accepted (the gateway took a payout: never sent
+/// again), but asked about by its reference, so that an answer asked by that id which names
+/// nobody cannot settle it with the other payout's fate (rule 7).
+pub fn read_posting_for(outcome: &PayoutOutcome, account: &str, ifsc: &str) -> PostingReading {
+    let mut r = read_posting(outcome);
+    if let (PayoutOutcome::Accepted { payee, .. }, Event::Accepted { gateway_ref, message, .. }) =
+        (outcome, &mut r.event)
+    {
+        if gateway_ref.is_some() && payee.matches(account, ifsc, None) == PayeeMatch::OtherAccount {
+            *gateway_ref = None;
+            *message = format!(
+                "{message} (the answer names another payee, {}: its order id is not used; asked about by reference)",
+                payee.describe()
+            );
+        }
+    }
+    r
 }
 
 /// What "unknown reference" (TE0011) counts toward for an in-doubt row.
@@ -536,6 +557,28 @@ mod tests {
         assert_eq!(event_name(&read_status(&answer(other.clone()), &with_ref("123456"))), "person:PAYEE_MISMATCH");
         let echoed = Payee { order_id: Some("inv-2026-11-042".into()), ..other };
         assert_eq!(event_name(&read_status(&answer(echoed), &with_ref("INV-2026-11-042"))), "person:PAYEE_MISMATCH");
+    }
+
+    /// An accepted posting whose answer names another account: accepted, but its order id is not
+    /// this row's. Before, the row was asked about by that id, and an answer naming nobody settled
+    /// it with the other payout's fate.
+    #[test]
+    fn an_accepted_answer_naming_another_payee_gives_no_order_id() {
+        let accepted = |account: Option<&str>| PayoutOutcome::Accepted {
+            gateway_ref: Some("77".into()),
+            pending: false,
+            code: None,
+            message: "Success".into(),
+            payee: Payee { account: account.map(Into::into), ..Payee::default() },
+        };
+        let id = |r: PostingReading| match r.event {
+            Event::Accepted { gateway_ref, .. } => gateway_ref,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(read_posting_for(&accepted(Some("000011112222")), ACCOUNT, IFSC)), None);
+        assert_eq!(id(read_posting_for(&accepted(Some(ACCOUNT)), ACCOUNT, IFSC)), Some("77".into()));
+        assert_eq!(id(read_posting_for(&accepted(Some("XXXXXXX4321")), ACCOUNT, IFSC)), Some("77".into()));
+        assert_eq!(id(read_posting_for(&accepted(None), ACCOUNT, IFSC)), Some("77".into()));
     }
 
     /// Asked by a file's all-digit reference, an answer naming this row's account may be about the

@@ -21,7 +21,8 @@ pub use client::{ClientError, GatewayClient, PayoutRequest};
 pub enum PayoutOutcome {
     /// The gateway took the payout. `pending` when it said ENQ001 (inquire later). The final bank
     /// result still comes from a status inquiry.
-    Accepted { gateway_ref: Option<String>, pending: bool, code: Option<String>, message: String },
+    /// `payee` is the beneficiary the answer's transaction names, when it names one.
+    Accepted { gateway_ref: Option<String>, pending: bool, code: Option<String>, message: String, payee: Payee },
     /// TE0005: the gateway already has a payout with this reference (SPEC rules 3 and 7).
     Duplicate { message: String },
     /// A refusal of the request's form on an HTTP 2xx (TE0003, TE0007, TE0008): refused before any

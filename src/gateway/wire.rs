@@ -530,7 +530,13 @@ fn order_id(v: &Value) -> Option<String> {
 }
 
 fn accepted(v: &Value, pending: bool, code: Option<&str>, message: String) -> PayoutOutcome {
-    PayoutOutcome::Accepted { gateway_ref: order_id(v), pending, code: code.map(str::to_string), message }
+    PayoutOutcome::Accepted {
+        gateway_ref: order_id(v),
+        pending,
+        code: code.map(str::to_string),
+        message,
+        payee: payee(v),
+    }
 }
 
 /// The beneficiary a status answer is about (used for rule 7: an answer counts only for its own row).
@@ -997,6 +1003,10 @@ mod tests {
         ] {
             assert!(matches!(post(b), PayoutOutcome::Unknown { .. }), "{b}");
         }
+        // An accepted answer names the payee its transaction is about (for the reading table).
+        let took = r#"{"message":"Success","status":1,"Transaction":[{"customer_name":"A","account_no":"0111122223333","Order-Id":"9"}]}"#;
+        let PayoutOutcome::Accepted { payee, .. } = post(took) else { panic!("{took}") };
+        assert_eq!(payee.account.as_deref(), Some("0111122223333"));
         for plain in [r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#, r#"{"status":1,"code":"TE0003"}"#] {
             assert!(matches!(post(plain), PayoutOutcome::Rejected { .. }), "{plain}");
         }
