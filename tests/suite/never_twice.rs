@@ -722,3 +722,33 @@ fn an_order_id_given_to_two_payouts_settles_neither() {
     assert!(retry.iter().all(|r| r[0] != "Paid"), "the paid row is offered for paying again: {retry:?}");
     assert!(fake.paid_per_account().values().all(|n| *n == 1));
 }
+
+// 16 -----------------------------------------------------------------------------------------------
+
+/// The same as `an_answer_about_the_same_payees_other_payout_fails_nothing`, but the gateway does
+/// not say which payout its answer is about (no `externalRef`): asked by this month's reference,
+/// which equals last month's order id, it answers about last month's payout to the same payee, same
+/// amount, failed at the bank. Before, the account alone made that answer this row's: FAILED, and
+/// `payrun failed` offered this month's paid salary again.
+#[test]
+fn a_numeric_reference_read_as_last_months_order_id_fails_nothing() {
+    let fake = FakeGateway::start();
+    // `..08`: accepted without an order id, so payrun asks by the reference.
+    let account = "555500000008";
+    let old = fake.preload_bank_failed("SAL-OCT-0001", account, "HDFC0000003", "1500.00");
+    let w = Work::new();
+    let text =
+        format!("Name,Account Number,IFSC,Amount,Mode,Reference\nAsha,{account},HDFC0000003,1500.00,IMPS,{old}\n");
+    let input = w.path().join("november.csv");
+    std::fs::write(&input, &text).expect("write");
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "3s", "--rate", "200"]);
+    out.expect_code(2, "the row's own fate is not known yet");
+    let rows = result_of(&w, &out);
+    assert_eq!(rows[0]["status"], "PENDING", "not FAILED on last month's payout: {:?}\n{}", rows[0], out.stderr);
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "offered for paying again: {retry:?}");
+    let this_month: Vec<_> = fake.ledger().into_iter().filter(|p| !p.preloaded).collect();
+    assert_eq!(this_month.len(), 1, "paid once this month: {this_month:?}");
+}
