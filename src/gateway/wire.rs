@@ -531,7 +531,8 @@ fn order_id(v: &Value) -> Option<String> {
 
 fn accepted(v: &Value, pending: bool, code: Option<&str>, message: String) -> PayoutOutcome {
     PayoutOutcome::Accepted {
-        gateway_ref: order_id(v),
+        // An answer listing several transactions does not say which order id is this posting's.
+        gateway_ref: order_id(v).filter(|_| !several_transactions(v)),
         pending,
         code: code.map(str::to_string),
         message,
@@ -1007,6 +1008,8 @@ mod tests {
         let took = r#"{"message":"Success","status":1,"Transaction":[{"customer_name":"A","account_no":"0111122223333","Order-Id":"9"}]}"#;
         let PayoutOutcome::Accepted { payee, .. } = post(took) else { panic!("{took}") };
         assert_eq!(payee.account.as_deref(), Some("0111122223333"));
+        let two = r#"{"message":"Success","status":1,"Transaction":[{"account_no":"1","Order-Id":"8"},{"account_no":"2","Order-Id":"9"}]}"#;
+        assert!(matches!(post(two), PayoutOutcome::Accepted { gateway_ref: None, .. }), "which id is ours?");
         for plain in [r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#, r#"{"status":1,"code":"TE0003"}"#] {
             assert!(matches!(post(plain), PayoutOutcome::Rejected { .. }), "{plain}");
         }
