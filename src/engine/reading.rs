@@ -260,6 +260,14 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
     match outcome {
         StatusOutcome::NotSent { retry_after, .. } => return Reaction::Busy(*retry_after),
         StatusOutcome::Unknown { .. } => return Reaction::AskAgain,
+        // The gateway knows something under this id, but the answer proves no fate: for an
+        // in-doubt row it breaks a run of "unknown reference" answers and counts toward parking.
+        StatusOutcome::Contradictory { .. } => {
+            return match (accepted, row.status.doubt()) {
+                (false, Doubt::Lost | Doubt::TechnicalFailure | Doubt::Duplicate) => Reaction::Unattributable,
+                _ => Reaction::AskAgain,
+            };
+        }
         StatusOutcome::CredentialsRefused { message } => {
             return Reaction::Stop(Stop::CredentialsRefused(message.clone()));
         }
@@ -530,6 +538,10 @@ mod tests {
         for s in [status(RowState::Accepted, None), status(RowState::InDoubt, None)] {
             let row = asked(&s, true, true);
             assert_eq!(read_status(&StatusOutcome::Unknown { reason: "HTTP 500".into() }, &row), Reaction::AskAgain);
+            // A self-contradicting answer: the gateway knows something under the id.
+            let contradictory = StatusOutcome::Contradictory { reason: "TE0011 with an account".into() };
+            let want = if s.state() == RowState::InDoubt { Reaction::Unattributable } else { Reaction::AskAgain };
+            assert_eq!(read_status(&contradictory, &row), want);
             assert_eq!(
                 read_status(
                     &StatusOutcome::NotSent { retry_after: Some(Duration::from_secs(2)), reason: String::new() },

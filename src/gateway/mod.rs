@@ -65,6 +65,11 @@ pub enum StatusOutcome {
     NotSent { retry_after: Option<Duration>, reason: String },
     /// No usable answer; ask again later.
     Unknown { reason: String },
+    /// An answer about a payout under the id asked that contradicts itself (a nested status that
+    /// says otherwise, "unknown reference" beside a payout's description, several transactions):
+    /// it proves no fate, but says the gateway knows something under the id, so it breaks a run of
+    /// "unknown reference" answers (rule 3) and counts toward parking an in-doubt row for a person.
+    Contradictory { reason: String },
 }
 
 /// The answer to a token request.

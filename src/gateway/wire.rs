@@ -598,7 +598,7 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // One answer listing several transactions is not about one payout: which of them is this
     // row's, and which one does the top-level code describe?
     if several_transactions(&v) {
-        return StatusOutcome::Unknown { reason: unknown(http, body, " (several transactions in one answer)") };
+        return StatusOutcome::Contradictory { reason: unknown(http, body, " (several transactions in one answer)") };
     }
     let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
@@ -609,7 +609,8 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // The top level's own status, when it says no or not yet (`"status":"FAILED"`, `0`,
     // `"REVERSED"`): SU0000 beside it may be the inquiry's result, not the payout's.
     let top_not_yes = status_verdict(&v) == Some(false);
-    let contradicted = || StatusOutcome::Unknown { reason: unknown(http, body, " (a nested status says otherwise)") };
+    let contradicted =
+        || StatusOutcome::Contradictory { reason: unknown(http, body, " (the answer contradicts itself)") };
     match code.as_deref() {
         Some("SU0000") if inner.other || top_not_yes => return contradicted(),
         Some("SU0000") => {
@@ -916,7 +917,7 @@ mod tests {
             r#"{"status":"REVERSED","code":"SU0000"}"#,
             r#"{"status":"PENDING","code":"SU0000"}"#,
         ] {
-            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+            assert!(matches!(s(body), StatusOutcome::Contradictory { .. }), "{body}");
         }
         // Words and numbers payrun does not know are no verdict either way; the document's codes
         // are the only nested codes that count; success words agree.
@@ -933,7 +934,7 @@ mod tests {
             r#"{"status":"Rejected","code":"SU0000"}"#,
             r#"{"status":1,"code":"SU0000","data":{"code":"TE0009"}}"#,
         ] {
-            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+            assert!(matches!(s(body), StatusOutcome::Contradictory { .. }), "{body}");
         }
         // Nested payee details without a verdict of their own change nothing.
         let fake =
@@ -955,7 +956,8 @@ mod tests {
     fn answers_that_contradict_themselves_prove_nothing() {
         let acct = r#""account_no":"111122223333""#;
         let st = |b: String| classify_status(200, None, &b);
-        let unknown = |o: &StatusOutcome| matches!(o, StatusOutcome::Unknown { .. });
+        let unknown =
+            |o: &StatusOutcome| matches!(o, StatusOutcome::Unknown { .. } | StatusOutcome::Contradictory { .. });
         // Several transactions in one status answer: which one is this row's, which one does the
         // top-level code describe?
         for code in ["SU0000", "BE1001", "TE0011"] {
