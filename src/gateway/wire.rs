@@ -659,9 +659,12 @@ fn several_transactions(v: &Value) -> bool {
 }
 
 /// Whether a status answer describes a payout: it names an account, an amount or a UTR.
+/// Placeholders a templated answer fills in (`"amount": 0`, `"utr": "0"`, `"account_no": "NA"`)
+/// describe nothing: a value counts only when it holds a digit other than 0.
 fn describes_payout(v: &Value, utr: Option<&str>) -> bool {
     let p = payee(v);
-    utr.is_some() || p.account.is_some() || p.amount.is_some()
+    let real = |t: Option<&str>| t.is_some_and(|t| t.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+    real(utr) || real(p.account.as_deref()) || p.amount.is_some_and(|a| a.paise() > 0)
 }
 
 /// What the statuses and codes nested below an answer's top level say.
@@ -974,6 +977,8 @@ mod tests {
             let b = format!(r#"{{"code":"TE0011",{inner}}}"#);
             assert!(unknown(&st(b.clone())), "{b}");
         }
+        let template = r#"{"status":0,"code":"TE0011","data":{"amount":0,"utr":"","account_no":"NA"}}"#;
+        assert!(matches!(st(template.into()), StatusOutcome::UnknownReference { .. }), "placeholders");
         let echoed = r#"{"status":0,"code":"TE0011","message":"Invalid Payment reference number","payout_id":"PR1"}"#;
         assert!(matches!(st(echoed.into()), StatusOutcome::UnknownReference { .. }), "the asked id echoed back");
         // A bank failure beside a nested "still pending" is no proof it failed.
