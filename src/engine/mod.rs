@@ -277,6 +277,10 @@ struct Dispatch {
     not_sent_streak: u32,
     last_answer: Instant,
     stats: Snapshot,
+    /// How many rows of this batch the gateway gave each order id ([`journal::order_id_key`]). An
+    /// id given to two rows is not "this row's own": an answer asked by it that names nobody could
+    /// be about the other row's payout.
+    order_ids: HashMap<String, u32>,
 }
 
 /// The stop when the gateway refuses even a fresh token (TE0012 twice in a row).
@@ -478,6 +482,7 @@ pub async fn run(
         not_sent_streak: 0,
         last_answer: Instant::now(),
         stats: Snapshot::default(),
+        order_ids: journal.order_id_counts(&batch.id)?,
     };
     d.stats.init(&journal.state_counts(&batch.id)?);
     d.stats.rate = Some(cfg.rate);
@@ -757,7 +762,7 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             let Some(mut a) = d.active.remove(&seq) else { return Ok(None) };
             // What the journal holds since the intent was written.
             a.row.status.sent_at = Some(sent.1);
-            let reading = reading::read_posting(&outcome);
+            let reading = reading::read_posting_for(&outcome, &a.row.account, &a.row.ifsc);
             match &outcome {
                 PayoutOutcome::NotSent { .. } => d.stats.not_sent += 1,
                 PayoutOutcome::Unknown { .. } => d.stats.lost_answers += 1,
@@ -784,6 +789,9 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             }
             let answer = answer_records(writer, &a.row, &trace)?;
             d.transition(writer, &mut a.row, &reading.event, answer)?;
+            if let Some(id) = a.row.status.gateway_ref.as_deref().filter(|_| reading::took_order_id(&reading.event)) {
+                *d.order_ids.entry(journal::order_id_key(id)).or_default() += 1;
+            }
             match a.row.status.state() {
                 RowState::Ready => d.ready.push_front(a.row),
                 RowState::Accepted => {
@@ -823,7 +831,13 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 amount: a.row.amount,
                 derived_reference: reference == journal::derived_reference(&d.batch, a.row.seq),
                 reference: &reference,
-                by_own_order_id: by_order_id,
+                // Asked by the order id the gateway gave this row's posting, and no other row's.
+                by_own_order_id: by_order_id
+                    && a.row
+                        .status
+                        .gateway_ref
+                        .as_deref()
+                        .is_some_and(|id| d.order_ids.get(&journal::order_id_key(id)).copied().unwrap_or(0) <= 1),
             };
             let mut stop = None;
             let event = match reading::read_status(&outcome, &asked) {

@@ -42,7 +42,7 @@ pub struct PostingReading {
 /// first attempt is the lifecycle's business (it knows the attempts).
 pub fn read_posting(outcome: &PayoutOutcome) -> PostingReading {
     let (event, then) = match outcome {
-        PayoutOutcome::Accepted { gateway_ref, pending, code, message } => (
+        PayoutOutcome::Accepted { gateway_ref, pending, code, message, .. } => (
             Event::Accepted {
                 gateway_ref: gateway_ref.clone(),
                 pending: *pending,
@@ -76,6 +76,33 @@ pub fn read_posting(outcome: &PayoutOutcome) -> PostingReading {
         }
     };
     PostingReading { event, then }
+}
+
+/// Whether a posting's event gives the row an order id from the gateway (the engine counts the
+/// rows per order id: one given to two rows is no row's own).
+pub fn took_order_id(event: &Event) -> bool {
+    matches!(event, Event::Accepted { gateway_ref: Some(_), .. })
+}
+
+/// [`read_posting`] for a row paying `account` at `ifsc`. An accepted answer whose transaction
+/// names another account (a gateway that mixed up the answers of two concurrent postings) gives
+/// an order id that is not this row's: the row is accepted (the gateway took a payout: never sent
+/// again), but asked about by its reference, so that an answer asked by that id which names
+/// nobody cannot settle it with the other payout's fate (rule 7).
+pub fn read_posting_for(outcome: &PayoutOutcome, account: &str, ifsc: &str) -> PostingReading {
+    let mut r = read_posting(outcome);
+    if let (PayoutOutcome::Accepted { payee, .. }, Event::Accepted { gateway_ref, message, .. }) =
+        (outcome, &mut r.event)
+    {
+        if gateway_ref.is_some() && payee.matches(account, ifsc, None) == PayeeMatch::OtherAccount {
+            *gateway_ref = None;
+            *message = format!(
+                "{message} (the answer names another payee, {}: its order id is not used; asked about by reference)",
+                payee.describe()
+            );
+        }
+    }
+    r
 }
 
 /// What "unknown reference" (TE0011) counts toward for an in-doubt row.
@@ -233,6 +260,14 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
     match outcome {
         StatusOutcome::NotSent { retry_after, .. } => return Reaction::Busy(*retry_after),
         StatusOutcome::Unknown { .. } => return Reaction::AskAgain,
+        // The gateway knows something under this id, but the answer proves no fate: for an
+        // in-doubt row it breaks a run of "unknown reference" answers and counts toward parking.
+        StatusOutcome::Contradictory { .. } => {
+            return match (accepted, row.status.doubt()) {
+                (false, Doubt::Lost | Doubt::TechnicalFailure | Doubt::Duplicate) => Reaction::Unattributable,
+                _ => Reaction::AskAgain,
+            };
+        }
         StatusOutcome::CredentialsRefused { message } => {
             return Reaction::Stop(Stop::CredentialsRefused(message.clone()));
         }
@@ -266,7 +301,19 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
         };
     }
     let who = payee.describe();
-    let matched = payee.matches(row.account, row.ifsc, row.amount);
+    let mut matched = payee.matches(row.account, row.ifsc, row.amount);
+    // SPEC 4: asked by a file's own all-digit reference (not by the order id the gateway gave this
+    // row's posting), the gateway may have read it as another payout's order id, and that payout
+    // may be the same payee's of last month: this row's account proves nothing then, unless the
+    // answer gives this row's reference back. (A derived reference is not all digits.)
+    let maybe_misread = !row.by_own_order_id
+        && !row.derived_reference
+        && !payee.names_payout(row.reference)
+        && (row.reference.bytes().all(|b| b.is_ascii_digit())
+            || payee.order_id.as_deref().is_some_and(|id| id.trim().eq_ignore_ascii_case(row.reference.trim())));
+    if maybe_misread && matches!(matched, PayeeMatch::Same | PayeeMatch::OtherAmount) {
+        matched = PayeeMatch::Unstated;
+    }
     if !accepted && doubt == Doubt::Parked {
         // Parked for a person: only an answer that proves this row's fate moves it.
         return if matched == PayeeMatch::Same { Reaction::Event(event) } else { Reaction::AskAgain };
@@ -491,6 +538,10 @@ mod tests {
         for s in [status(RowState::Accepted, None), status(RowState::InDoubt, None)] {
             let row = asked(&s, true, true);
             assert_eq!(read_status(&StatusOutcome::Unknown { reason: "HTTP 500".into() }, &row), Reaction::AskAgain);
+            // A self-contradicting answer: the gateway knows something under the id.
+            let contradictory = StatusOutcome::Contradictory { reason: "TE0011 with an account".into() };
+            let want = if s.state() == RowState::InDoubt { Reaction::Unattributable } else { Reaction::AskAgain };
+            assert_eq!(read_status(&contradictory, &row), want);
             assert_eq!(
                 read_status(
                     &StatusOutcome::NotSent { retry_after: Some(Duration::from_secs(2)), reason: String::new() },
@@ -518,6 +569,64 @@ mod tests {
         assert_eq!(event_name(&read_status(&answer(other.clone()), &with_ref("123456"))), "person:PAYEE_MISMATCH");
         let echoed = Payee { order_id: Some("inv-2026-11-042".into()), ..other };
         assert_eq!(event_name(&read_status(&answer(echoed), &with_ref("INV-2026-11-042"))), "person:PAYEE_MISMATCH");
+    }
+
+    /// An accepted posting whose answer names another account: accepted, but its order id is not
+    /// this row's. Before, the row was asked about by that id, and an answer naming nobody settled
+    /// it with the other payout's fate.
+    #[test]
+    fn an_accepted_answer_naming_another_payee_gives_no_order_id() {
+        let accepted = |account: Option<&str>| PayoutOutcome::Accepted {
+            gateway_ref: Some("77".into()),
+            pending: false,
+            code: None,
+            message: "Success".into(),
+            payee: Payee { account: account.map(Into::into), ..Payee::default() },
+        };
+        let id = |r: PostingReading| match r.event {
+            Event::Accepted { gateway_ref, .. } => gateway_ref,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(id(read_posting_for(&accepted(Some("000011112222")), ACCOUNT, IFSC)), None);
+        assert_eq!(id(read_posting_for(&accepted(Some(ACCOUNT)), ACCOUNT, IFSC)), Some("77".into()));
+        assert_eq!(id(read_posting_for(&accepted(Some("XXXXXXX4321")), ACCOUNT, IFSC)), Some("77".into()));
+        assert_eq!(id(read_posting_for(&accepted(None), ACCOUNT, IFSC)), Some("77".into()));
+    }
+
+    /// Asked by a file's all-digit reference, an answer naming this row's account may be about the
+    /// same payee's payout of last month (the gateway read the reference as its order id): it
+    /// settles nothing, unless it gives this row's reference back or was asked by this row's own
+    /// order id. Before, last month's bank failure made this month's accepted payout FAILED (and
+    /// `payrun failed` offered it again), and last month's success made an unsent row SUCCESS.
+    #[test]
+    fn an_all_digit_reference_asked_by_itself_is_not_proof_by_account() {
+        let accepted = RowStatus { gateway_ref: None, ..status(RowState::Accepted, None) };
+        let doubt = status(RowState::InDoubt, None);
+        let parked = status(RowState::InDoubt, Some(IN_DOUBT));
+        let ours = payees()[0].1.clone();
+        fn numeric(s: &RowStatus, by_order_id: bool) -> Asked<'_> {
+            Asked { reference: "1001", ..asked(s, false, by_order_id) }
+        }
+        let cases =
+            [(&accepted, Reaction::SwitchId), (&doubt, Reaction::Unattributable), (&parked, Reaction::AskAgain)];
+        for (s, want) in cases {
+            // The reference given back (as a number, its zeros lost): about this payout.
+            let echoed = Payee { reference: Some("01001".into()), ..ours.clone() };
+            for (answer, back) in answers(&ours).into_iter().zip(answers(&echoed)) {
+                assert_eq!(read_status(&answer, &numeric(s, false)), want, "{s:?} × {answer:?}");
+                assert!(matches!(read_status(&back, &numeric(s, false)), Reaction::Event(_)), "{s:?} × {back:?}");
+            }
+        }
+        // Asked by this row's own order id: the account settles it, as before.
+        let with_id = RowStatus { gateway_ref: Some("AMD77".into()), ..status(RowState::Accepted, None) };
+        for answer in answers(&ours) {
+            assert!(matches!(read_status(&answer, &numeric(&with_id, true)), Reaction::Event(_)));
+        }
+        // A reference that is not all digits, given back as the answer's order id: read as one.
+        let read_as_id = Payee { order_id: Some("inv-2026-11-042".into()), ..ours.clone() };
+        for answer in answers(&read_as_id) {
+            assert_eq!(read_status(&answer, &asked(&doubt, false, false)), Reaction::Unattributable);
+        }
     }
 
     /// An answer that says it is about another payout (another reference, another order id than

@@ -21,7 +21,8 @@ pub use client::{ClientError, GatewayClient, PayoutRequest};
 pub enum PayoutOutcome {
     /// The gateway took the payout. `pending` when it said ENQ001 (inquire later). The final bank
     /// result still comes from a status inquiry.
-    Accepted { gateway_ref: Option<String>, pending: bool, code: Option<String>, message: String },
+    /// `payee` is the beneficiary the answer's transaction names, when it names one.
+    Accepted { gateway_ref: Option<String>, pending: bool, code: Option<String>, message: String, payee: Payee },
     /// TE0005: the gateway already has a payout with this reference (SPEC rules 3 and 7).
     Duplicate { message: String },
     /// A refusal of the request's form on an HTTP 2xx (TE0003, TE0007, TE0008): refused before any
@@ -64,6 +65,11 @@ pub enum StatusOutcome {
     NotSent { retry_after: Option<Duration>, reason: String },
     /// No usable answer; ask again later.
     Unknown { reason: String },
+    /// An answer about a payout under the id asked that contradicts itself (a nested status that
+    /// says otherwise, "unknown reference" beside a payout's description, several transactions):
+    /// it proves no fate, but says the gateway knows something under the id, so it breaks a run of
+    /// "unknown reference" answers (rule 3) and counts toward parking an in-doubt row for a person.
+    Contradictory { reason: String },
 }
 
 /// The answer to a token request.
@@ -163,6 +169,12 @@ impl Payee {
     /// looked like "another payout" would never settle.
     pub fn names_another_payout(&self, reference: &str) -> bool {
         self.reference.as_deref().is_some_and(|r| !same_id(r, reference))
+    }
+
+    /// Whether the answer says outright that it is about the payout under `reference` (it gives
+    /// that external reference back).
+    pub fn names_payout(&self, reference: &str) -> bool {
+        self.reference.as_deref().is_some_and(|r| same_id(r, reference))
     }
 
     /// The payee as a short text for messages: `account 3962****4321, amount 1500.00`.

@@ -24,18 +24,35 @@ use super::{Payee, PayoutOutcome, StatusOutcome, TokenOutcome};
 /// twice) has no reading: a parser that keeps the first and one that keeps the last disagree about
 /// what the gateway said, so the body is `None` (an unknown answer, rule 2), never a guess.
 pub fn parse_lenient(body: &str) -> Option<Value> {
+    parse_found(body).map(|(v, _)| v)
+}
+
+/// Where [`parse_found`] found the JSON value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// The body is JSON (perhaps with the document's comments and missing or extra commas).
+    Body,
+    /// An object cut out of other text (an HTML page, a proxy's message around it).
+    InText,
+}
+
+/// [`parse_lenient`], saying whether the value was the body or only found inside other text. An
+/// object found inside an HTML page or other text is read for what it may say (a message, an
+/// order id to ask by), but it proves nothing about a payout: the page may be a proxy's, quoting a
+/// request or another answer.
+fn parse_found(body: &str) -> Option<(Value, Found)> {
     let body = body.trim_start_matches('\u{feff}').trim();
     if body.is_empty() {
         return None;
     }
     match strict(body) {
-        Ok(v) => return Some(v),
+        Ok(v) => return Some((v, Found::Body)),
         Err(Strictness::Ambiguous) => return None,
         Err(Strictness::Syntax) => {}
     }
     let repaired = repair(body);
     match strict(&repaired) {
-        Ok(v) => return Some(v),
+        Ok(v) => return Some((v, Found::Body)),
         Err(Strictness::Ambiguous) => return None,
         Err(Strictness::Syntax) => {}
     }
@@ -45,7 +62,7 @@ pub fn parse_lenient(body: &str) -> Option<Value> {
     if end <= start {
         return None;
     }
-    strict(&repaired[start..=end]).ok()
+    strict(&repaired[start..=end]).ok().map(|v| (v, Found::InText))
 }
 
 /// Why [`strict`] gave no value.
@@ -432,7 +449,7 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     if http >= 500 || http == 429 {
         return PayoutOutcome::Unknown { reason: unknown(http, body, " (an error answer proves nothing)") };
     }
-    let Some(v) = parse_lenient(body) else {
+    let Some((v, found)) = parse_found(body) else {
         if http == 401 {
             return PayoutOutcome::CredentialsRefused { message: format!("HTTP 401: {}", short(body)) };
         }
@@ -451,6 +468,26 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     }
     match code.as_deref() {
         Some("TE0005") => return PayoutOutcome::Duplicate { message: msg },
+        // A refusal proves nothing when it is only found inside other text (an HTML page), or
+        // when the same answer shows signs that the payout was taken: an order id, a "yes"
+        // status, a nested success. Such an answer contradicts itself: the payout is in doubt.
+        // HTTP 202 (or any 2xx but 200) says the request was taken for processing, not refused
+        // before it: a refusal code beside it is no proof.
+        Some("TE0003" | "TE0007" | "TE0008") if http != 200 => {
+            return PayoutOutcome::Unknown {
+                reason: unknown(http, body, " (a refusal on a 2xx other than 200 proves nothing)"),
+            };
+        }
+        Some("TE0003" | "TE0007" | "TE0008") if found == Found::InText => {
+            return PayoutOutcome::Unknown {
+                reason: unknown(http, body, " (a refusal inside other text proves nothing)"),
+            };
+        }
+        Some("TE0003" | "TE0007" | "TE0008") if shows_taken(&v) => {
+            return PayoutOutcome::Unknown {
+                reason: unknown(http, body, " (a refusal beside signs the payout was taken proves nothing)"),
+            };
+        }
         Some(c @ ("TE0003" | "TE0007" | "TE0008")) => {
             return PayoutOutcome::Rejected { code: c.to_string(), message: msg };
         }
@@ -467,6 +504,19 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
     }
 }
 
+/// Whether a posting's answer shows signs that the payout was taken: a transaction with an order
+/// id, or a nested success. (A top-level `status` of 1 beside a refusal code is not such a sign:
+/// a gateway may mean "the API call worked", and the code decides, as the README's readings say.)
+fn shows_taken(v: &Value) -> bool {
+    let ids = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
+    let txn_id = match field(v, &["Transaction", "transactions", "data"]) {
+        Some(Value::Array(items)) => items.iter().any(|t| text(t, &ids).is_some()),
+        Some(obj @ Value::Object(_)) => text(obj, &ids).is_some(),
+        _ => false,
+    };
+    txn_id || nested_verdicts(v).success
+}
+
 /// The gateway's order id from an accepted posting: `Transaction[0]["Order-Id"]`, or a top-level id.
 fn order_id(v: &Value) -> Option<String> {
     let ids = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
@@ -480,7 +530,14 @@ fn order_id(v: &Value) -> Option<String> {
 }
 
 fn accepted(v: &Value, pending: bool, code: Option<&str>, message: String) -> PayoutOutcome {
-    PayoutOutcome::Accepted { gateway_ref: order_id(v), pending, code: code.map(str::to_string), message }
+    PayoutOutcome::Accepted {
+        // An answer listing several transactions does not say which order id is this posting's.
+        gateway_ref: order_id(v).filter(|_| !several_transactions(v)),
+        pending,
+        code: code.map(str::to_string),
+        message,
+        payee: payee(v),
+    }
 }
 
 /// The beneficiary a status answer is about (used for rule 7: an answer counts only for its own row).
@@ -507,7 +564,7 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     if http >= 500 {
         return StatusOutcome::Unknown { reason: unknown(http, body, " (an error answer proves nothing)") };
     }
-    let Some(v) = parse_lenient(body) else {
+    let Some((v, found)) = parse_found(body) else {
         if http == 401 {
             return StatusOutcome::CredentialsRefused { message: format!("HTTP 401: {}", short(body)) };
         }
@@ -524,6 +581,25 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     if !(200..300).contains(&http) {
         return StatusOutcome::Unknown { reason: unknown(http, body, " (not a 2xx answer)") };
     }
+    // An object cut out of an HTML page or other text may be a proxy's quote of anything: it
+    // proves no payout's fate.
+    if found == Found::InText {
+        return StatusOutcome::Unknown { reason: unknown(http, body, " (JSON inside other text proves nothing)") };
+    }
+    // A final verdict (paid, failed at the bank, unknown reference) only on HTTP 200: a 202 says
+    // the inquiry itself is still being processed.
+    if http != 200
+        && (matches!(code.as_deref(), Some("SU0000" | "TE0011")) || code.as_deref().is_some_and(is_bank_error))
+    {
+        return StatusOutcome::Unknown {
+            reason: unknown(http, body, " (a verdict on a 2xx other than 200 proves nothing)"),
+        };
+    }
+    // One answer listing several transactions is not about one payout: which of them is this
+    // row's, and which one does the top-level code describe?
+    if several_transactions(&v) {
+        return StatusOutcome::Contradictory { reason: unknown(http, body, " (several transactions in one answer)") };
+    }
     let utr = text_deep(&v, &["utr", "utr_no", "utrno", "rrn", "bank_ref_no", "bank_reference"]);
     let gateway_ref = text_deep(&v, &["payout_id", "Order-Id", "order_id"]);
     // A status or code nested in the answer (`data`, a transaction inside it) is the payout's own
@@ -533,7 +609,8 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     // The top level's own status, when it says no or not yet (`"status":"FAILED"`, `0`,
     // `"REVERSED"`): SU0000 beside it may be the inquiry's result, not the payout's.
     let top_not_yes = status_verdict(&v) == Some(false);
-    let contradicted = || StatusOutcome::Unknown { reason: unknown(http, body, " (a nested status says otherwise)") };
+    let contradicted =
+        || StatusOutcome::Contradictory { reason: unknown(http, body, " (the answer contradicts itself)") };
     match code.as_deref() {
         Some("SU0000") if inner.other || top_not_yes => return contradicted(),
         Some("SU0000") => {
@@ -542,9 +619,13 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
         Some(c @ ("ENQ001" | "TE0009")) => {
             return StatusOutcome::Pending { code: c.to_string(), message: msg, payee: payee(&v) };
         }
-        Some("TE0011") if inner.success => return contradicted(),
+        // "Unknown reference" beside a description of a payout (a nested status or code, an
+        // account, a UTR, an amount) contradicts itself; counted twice, it would send again.
+        Some("TE0011") if inner.success || inner.other || describes_payout(&v, utr.as_deref()) => {
+            return contradicted();
+        }
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
-        Some(c) if is_bank_error(c) && inner.success => return contradicted(),
+        Some(c) if is_bank_error(c) && (inner.success || inner.not_yet) => return contradicted(),
         Some(c) if is_bank_error(c) => {
             return StatusOutcome::FailedAtBank { code: c.to_string(), message: msg, payee: payee(&v) };
         }
@@ -567,6 +648,25 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
     }
 }
 
+/// Whether a status answer lists more than one transaction (`Transaction`, `transactions` or
+/// `data` as a list of several).
+fn several_transactions(v: &Value) -> bool {
+    let many = |x: &Value| matches!(x, Value::Array(items) if items.len() > 1);
+    ["Transaction", "transactions", "data"].iter().any(|k| field(v, &[k]).is_some_and(many))
+        || field(v, &["data", "response"])
+            .and_then(|d| field(d, &["data", "Transaction", "transactions"]))
+            .is_some_and(many)
+}
+
+/// Whether a status answer describes a payout: it names an account, an amount or a UTR.
+/// Placeholders a templated answer fills in (`"amount": 0`, `"utr": "0"`, `"account_no": "NA"`)
+/// describe nothing: a value counts only when it holds a digit other than 0.
+fn describes_payout(v: &Value, utr: Option<&str>) -> bool {
+    let p = payee(v);
+    let real = |t: Option<&str>| t.is_some_and(|t| t.bytes().any(|b| (b'1'..=b'9').contains(&b)));
+    real(utr) || real(p.account.as_deref()) || p.amount.is_some_and(|a| a.paise() > 0)
+}
+
 /// What the statuses and codes nested below an answer's top level say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Nested {
@@ -575,6 +675,8 @@ struct Nested {
     /// Some nested object says anything else: another code, or a status that is not a yes
     /// (failed, pending, or a word payrun does not know, such as `REVERSED`).
     other: bool,
+    /// Some nested object says the payout is not final yet (pending, ENQ001, TE0009, initiated).
+    not_yet: bool,
 }
 
 /// The verdicts of every object nested in `v` (not `v`'s own fields): a gateway that answers
@@ -587,6 +689,10 @@ fn nested_verdicts(v: &Value) -> Nested {
                 if !top {
                     match code(v).as_deref() {
                         Some("SU0000") => out.success = true,
+                        Some("ENQ001" | "TE0009") => {
+                            out.other = true;
+                            out.not_yet = true;
+                        }
                         Some(c) if is_payout_code(c) => out.other = true,
                         // A number or word that is not one of the document's codes (`200`, `00`)
                         // is no verdict on the payout.
@@ -597,6 +703,7 @@ fn nested_verdicts(v: &Value) -> Nested {
                         Some(false) => out.other = true,
                         None => {}
                     }
+                    out.not_yet |= status_not_yet(v);
                 }
                 map.values().for_each(|x| walk(x, false, out));
             }
@@ -634,6 +741,18 @@ fn status_verdict(v: &Value) -> Option<bool> {
         | "queued" | "submitted" | "in_progress" | "inprogress" | "on_hold" | "hold" | "under_process" => Some(false),
         _ => None,
     }
+}
+
+/// Whether an object's own `status` says the payout is not final yet (pending, initiated, queued...).
+fn status_not_yet(v: &Value) -> bool {
+    if status_flag(v) == Flag::Pending {
+        return true;
+    }
+    let Some(Value::String(s)) = field(v, &["status"]) else { return false };
+    matches!(
+        s.trim().to_ascii_lowercase().replace([' ', '-'], "_").as_str(),
+        "initiated" | "queued" | "submitted" | "in_progress" | "inprogress" | "on_hold" | "hold" | "under_process"
+    )
 }
 
 /// `BE` followed by exactly four digits: a failure reported by the beneficiary's bank.
@@ -801,7 +920,7 @@ mod tests {
             r#"{"status":"REVERSED","code":"SU0000"}"#,
             r#"{"status":"PENDING","code":"SU0000"}"#,
         ] {
-            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+            assert!(matches!(s(body), StatusOutcome::Contradictory { .. }), "{body}");
         }
         // Words and numbers payrun does not know are no verdict either way; the document's codes
         // are the only nested codes that count; success words agree.
@@ -818,7 +937,7 @@ mod tests {
             r#"{"status":"Rejected","code":"SU0000"}"#,
             r#"{"status":1,"code":"SU0000","data":{"code":"TE0009"}}"#,
         ] {
-            assert!(matches!(s(body), StatusOutcome::Unknown { .. }), "{body}");
+            assert!(matches!(s(body), StatusOutcome::Contradictory { .. }), "{body}");
         }
         // Nested payee details without a verdict of their own change nothing.
         let fake =
@@ -834,6 +953,73 @@ mod tests {
             s(r#"{"status":"PENDING","code":"ENQ001","data":{"status":"SUCCESS"}}"#),
             StatusOutcome::Pending { .. }
         ));
+    }
+
+    #[test]
+    fn answers_that_contradict_themselves_prove_nothing() {
+        let acct = r#""account_no":"111122223333""#;
+        let st = |b: String| classify_status(200, None, &b);
+        let unknown =
+            |o: &StatusOutcome| matches!(o, StatusOutcome::Unknown { .. } | StatusOutcome::Contradictory { .. });
+        // Several transactions in one status answer: which one is this row's, which one does the
+        // top-level code describe?
+        for code in ["SU0000", "BE1001", "TE0011"] {
+            let b = format!(r#"{{"code":"{code}","Transaction":[{{{acct}}},{{"account_no":"999988887777"}}]}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+            let b = format!(r#"{{"code":"{code}","data":[{{{acct}}},{{{acct}}}]}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        // One transaction in a list is still one payout.
+        let one = format!(r#"{{"code":"SU0000","Transaction":[{{{acct}}}]}}"#);
+        assert!(matches!(st(one), StatusOutcome::Success { .. }));
+        // "Unknown reference" beside a payout's description: the gateway knows something.
+        for inner in [format!(r#""data":{{{acct},"status":"PENDING"}}"#), acct.to_string(), r#""utr":"UTR1""#.into()] {
+            let b = format!(r#"{{"code":"TE0011",{inner}}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        let template = r#"{"status":0,"code":"TE0011","data":{"amount":0,"utr":"","account_no":"NA"}}"#;
+        assert!(matches!(st(template.into()), StatusOutcome::UnknownReference { .. }), "placeholders");
+        let echoed = r#"{"status":0,"code":"TE0011","message":"Invalid Payment reference number","payout_id":"PR1"}"#;
+        assert!(matches!(st(echoed.into()), StatusOutcome::UnknownReference { .. }), "the asked id echoed back");
+        // A bank failure beside a nested "still pending" is no proof it failed.
+        for inner in [r#"{"status":"PENDING"}"#, r#"{"code":"ENQ001"}"#, r#"{"status":"initiated"}"#] {
+            let b = format!(r#"{{"code":"BE1001",{acct},"data":{inner}}}"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        let agrees = format!(r#"{{"code":"BE1001",{acct},"data":{{"status":"FAILED"}}}}"#);
+        assert!(matches!(st(agrees), StatusOutcome::FailedAtBank { .. }));
+        // JSON cut out of an HTML page proves no payout's fate.
+        for code in ["SU0000", "BE1001", "TE0011"] {
+            let b = format!(r#"<html><body>{{"code":"{code}",{acct}}}</body></html>"#);
+            assert!(unknown(&st(b.clone())), "{b}");
+        }
+        // A verdict on HTTP 202 (taken for processing): no proof.
+        for code in ["SU0000", "BE1001", "TE0011"] {
+            let b = format!(r#"{{"code":"{code}",{acct}}}"#);
+            assert!(unknown(&classify_status(202, None, &b)), "{b}");
+        }
+        let refused = r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#;
+        assert!(matches!(classify_payout(202, None, refused), PayoutOutcome::Unknown { .. }));
+        assert!(matches!(classify_payout(201, None, refused), PayoutOutcome::Unknown { .. }));
+        // A refusal at posting beside signs that the payout was taken, or inside a page.
+        let post = |b: &str| classify_payout(200, None, b);
+        for b in [
+            r#"{"code":"te0007","status":0,"Transaction":[{"Order-Id":1}]}"#,
+            r#"{"code":"TE0008","status":0,"data":{"code":"SU0000"}}"#,
+            r#"{"code":"TE0008","status":0,"data":{"status":"SUCCESS"}}"#,
+            "<html><body>{\"status\":0,\"code\":\"TE0007\"}</body></html>",
+        ] {
+            assert!(matches!(post(b), PayoutOutcome::Unknown { .. }), "{b}");
+        }
+        // An accepted answer names the payee its transaction is about (for the reading table).
+        let took = r#"{"message":"Success","status":1,"Transaction":[{"customer_name":"A","account_no":"0111122223333","Order-Id":"9"}]}"#;
+        let PayoutOutcome::Accepted { payee, .. } = post(took) else { panic!("{took}") };
+        assert_eq!(payee.account.as_deref(), Some("0111122223333"));
+        let two = r#"{"message":"Success","status":1,"Transaction":[{"account_no":"1","Order-Id":"8"},{"account_no":"2","Order-Id":"9"}]}"#;
+        assert!(matches!(post(two), PayoutOutcome::Accepted { gateway_ref: None, .. }), "which id is ours?");
+        for plain in [r#"{"status":0,"code":"TE0003","message":"Invalid amount"}"#, r#"{"status":1,"code":"TE0003"}"#] {
+            assert!(matches!(post(plain), PayoutOutcome::Rejected { .. }), "{plain}");
+        }
     }
 
     #[test]

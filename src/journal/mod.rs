@@ -160,6 +160,16 @@ pub fn payee_key(account: &str, ifsc: &str) -> String {
     format!("{}:{}", account.trim().trim_start_matches('0'), ifsc.trim().to_ascii_uppercase())
 }
 
+/// A gateway order id as compared between rows: trimmed, lower case, an all-digit id without
+/// leading zeros (a JSON number loses them).
+pub fn order_id_key(id: &str) -> String {
+    let t = id.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.trim_start_matches('0').to_string();
+    }
+    t.to_lowercase()
+}
+
 /// A payee id as compared across batches (SPEC 3.3): trimmed, upper case.
 pub fn payee_id_key(id: &str) -> String {
     crate::input::reader::trim(id).to_uppercase()
@@ -820,6 +830,18 @@ impl Journal {
             .query_map(params![batch, state.as_str(), after as i64, limit as i64], Self::row_from)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(v)
+    }
+
+    /// How many rows of `batch` the gateway gave each order id (keys as [`order_id_key`] writes
+    /// them). More than one means the id does not tell those rows' payouts apart.
+    pub fn order_id_counts(&self, batch: &str) -> Result<std::collections::HashMap<String, u32>> {
+        let mut st =
+            self.conn.prepare_cached("SELECT gateway_ref FROM rows WHERE batch_id = ?1 AND gateway_ref IS NOT NULL")?;
+        let mut out: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        for id in st.query_map([batch], |r| r.get::<_, String>(0))? {
+            *out.entry(order_id_key(&id?)).or_default() += 1;
+        }
+        Ok(out)
     }
 
     /// Counts and amounts per state and mode (exact: sums of integer paise).

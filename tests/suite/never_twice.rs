@@ -16,7 +16,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::support::Sandbox;
-use crate::support::fake::FakeGateway;
+use crate::support::fake::{FakeGateway, Quirks};
 use crate::support::work::{Out, Work, embedded_world, read_csv, result_rows, s, sample, status_count};
 use sha2::{Digest, Sha256};
 
@@ -688,4 +688,67 @@ fn approving_a_bank_change_does_not_approve_a_repeat_payment() {
     assert_eq!((rows[0]["status"].as_str(), rows[0]["code"].as_str()), ("HELD", "REPEAT_PAYMENT"), "{:?}", rows[0]);
     let paid_new = embedded_world(&w.path().join("S")).values().filter(|(_, a)| a == "601002003004").count();
     assert_eq!(paid_new, 1, "the new account paid once");
+}
+
+// 15 -----------------------------------------------------------------------------------------------
+
+/// A gateway that gives two payouts the same order id, and whose status answers name nobody: an
+/// answer asked by that id may be about either payout, so it settles neither. Before, the second
+/// row took the fate of the first row's payout (the one the gateway looks the id up as): the paid
+/// row FAILED with the other's bank failure, and `payrun failed` offered it for paying again.
+#[test]
+fn an_order_id_given_to_two_payouts_settles_neither() {
+    let fake = FakeGateway::start();
+    fake.set_quirks(Quirks { one_order_id: true, anonymous_status: true, ..Quirks::default() });
+    let w = Work::new();
+    let text = "Name,Account Number,IFSC,Amount,Mode\n\
+                Refused By Bank,111100000014,HDFC0000003,1000.00,IMPS\n\
+                Paid,111100000000,HDFC0000003,1001.00,IMPS\n";
+    let input = w.path().join("same-order-id.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "3s", "--rate", "200"]);
+    let got = by_name(&result_of(&w, &out));
+    let refused = (got["Refused By Bank"]["status"].as_str(), got["Refused By Bank"]["code"].as_str());
+    let paid = (got["Paid"]["status"].as_str(), got["Paid"]["code"].as_str());
+    assert_ne!(refused.0, "SUCCESS", "refused by the bank, but SUCCESS: {refused:?}\n{}", out.stderr);
+    assert_ne!(paid.0, "FAILED", "paid, but FAILED: {paid:?}\n{}", out.stderr);
+    // A row may have been settled while the id was still its own alone (by its own payout's
+    // answer, rightly); once the id is shared, no answer by it settles anything.
+    assert!(matches!(refused.0, "FAILED" | "PENDING") && matches!(paid.0, "SUCCESS" | "PENDING"), "{got:?}");
+    assert!(refused.0 == "PENDING" || paid.0 == "PENDING", "one of them was settled by the other's answer: {got:?}");
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.iter().all(|r| r[0] != "Paid"), "the paid row is offered for paying again: {retry:?}");
+    assert!(fake.paid_per_account().values().all(|n| *n == 1));
+}
+
+// 16 -----------------------------------------------------------------------------------------------
+
+/// The same as `an_answer_about_the_same_payees_other_payout_fails_nothing`, but the gateway does
+/// not say which payout its answer is about (no `externalRef`): asked by this month's reference,
+/// which equals last month's order id, it answers about last month's payout to the same payee, same
+/// amount, failed at the bank. Before, the account alone made that answer this row's: FAILED, and
+/// `payrun failed` offered this month's paid salary again.
+#[test]
+fn a_numeric_reference_read_as_last_months_order_id_fails_nothing() {
+    let fake = FakeGateway::start();
+    // `..08`: accepted without an order id, so payrun asks by the reference.
+    let account = "555500000008";
+    let old = fake.preload_bank_failed("SAL-OCT-0001", account, "HDFC0000003", "1500.00");
+    let w = Work::new();
+    let text =
+        format!("Name,Account Number,IFSC,Amount,Mode,Reference\nAsha,{account},HDFC0000003,1500.00,IMPS,{old}\n");
+    let input = w.path().join("november.csv");
+    std::fs::write(&input, &text).expect("write");
+    let out = pay(&w, &input, &fake.url, "S", &["--poll-timeout", "3s", "--rate", "200"]);
+    out.expect_code(2, "the row's own fate is not known yet");
+    let rows = result_of(&w, &out);
+    assert_eq!(rows[0]["status"], "PENDING", "not FAILED on last month's payout: {:?}\n{}", rows[0], out.stderr);
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "offered for paying again: {retry:?}");
+    let this_month: Vec<_> = fake.ledger().into_iter().filter(|p| !p.preloaded).collect();
+    assert_eq!(this_month.len(), 1, "paid once this month: {this_month:?}");
 }

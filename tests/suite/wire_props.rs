@@ -88,9 +88,11 @@ proptest! {
     }
 
     /// Whatever else an answer carries, and however its status is typed, a known code decides.
+    /// (The noise keys are ones no gateway uses for a payout's account, amount, UTR or order id:
+    /// TE0011 beside those describes a payout and proves nothing.)
     #[test]
     fn known_codes_decide(status in prop::sample::select(vec!["1", "0", "\"1\"", "true", "false", "\"error\""]),
-                          noise in prop::collection::btree_map("[a-z]{1,8}", "[a-z0-9 ]{0,8}", 0..4),
+                          noise in prop::collection::btree_map("x_[a-z]{1,8}", "[a-z0-9 ]{0,8}", 0..4),
                           trailing_comma in any::<bool>()) {
         let extra: String = noise.iter().map(|(k, v)| format!(",\"{k}\":\"{v}\"")).collect();
         let tail = if trailing_comma { "," } else { "" };

@@ -68,6 +68,8 @@ pub enum Behaviour {
     /// `..13`: applied; status answers carry SU0000 (the inquiry worked) beside the payout's own
     /// status, `"FAILED"`, with no bank code.
     SuccessCodeFailedStatus,
+    /// `..14`: applied, then refused by the payee's bank: status answers say `BE1001`.
+    FailsAtBank,
 }
 
 impl Behaviour {
@@ -85,6 +87,7 @@ impl Behaviour {
             Some("11") => Behaviour::IndexFlaps,
             Some("12") => Behaviour::NestedPending,
             Some("13") => Behaviour::SuccessCodeFailedStatus,
+            Some("14") => Behaviour::FailsAtBank,
             _ => Behaviour::Normal,
         }
     }
@@ -155,6 +158,11 @@ pub struct Quirks {
     pub short_tokens_echoed: bool,
     /// Status answers carry the payee in `Transaction: [{...}]`, as the document's payout answer.
     pub status_in_transaction: bool,
+    /// Every accepted posting is given the same order id (the first payout's, `1001`): a gateway
+    /// that numbers payouts per something other than the payout.
+    pub one_order_id: bool,
+    /// Status answers name no payee (no account, IFSC or amount).
+    pub anonymous_status: bool,
 }
 
 #[derive(Default)]
@@ -365,7 +373,15 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         let applies = existing.is_none()
             && !matches!(behaviour, Behaviour::Te0020NotApplied)
             && !(behaviour == Behaviour::BadGatewayFirst && first);
-        let order_id = applies.then(|| s.apply(&reference, &account, &ifsc, &amount, false));
+        let mut order_id = applies.then(|| s.apply(&reference, &account, &ifsc, &amount, false));
+        if order_id.is_some() && behaviour == Behaviour::FailsAtBank {
+            if let Some(p) = s.payouts.last_mut() {
+                p.bank_failed = true;
+            }
+        }
+        if quirks.one_order_id {
+            order_id = order_id.map(|_| 1001);
+        }
         (first, existing, order_id, quirks, echo)
     };
     if existing.is_some() {
@@ -471,6 +487,11 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
         json!({"status": true, "code": "SU0000", "message": "Transaction Successful",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount, "utr": format!("FAKEUTR{:06}", p.order_id)}})
     };
+    if s.quirks.anonymous_status {
+        if let Some(data) = body.get_mut("data").and_then(Value::as_object_mut) {
+            data.retain(|k, _| k == "utr" || k == "status");
+        }
+    }
     if s.echo_ids {
         body["data"]["payout_id"] = json!(p.order_id);
         body["data"]["externalRef"] = json!(p.reference);
