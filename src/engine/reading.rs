@@ -304,14 +304,16 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
     let mut matched = payee.matches(row.account, row.ifsc, row.amount);
     // SPEC 4: asked by a file's own all-digit reference (not by the order id the gateway gave this
     // row's posting), the gateway may have read it as another payout's order id, and that payout
-    // may be the same payee's of last month: this row's account proves nothing then, unless the
-    // answer gives this row's reference back. (A derived reference is not all digits.)
+    // may be the same payee's of last month. Rule 7 takes this row's account as proof, and payrun
+    // does for a success or a pending answer; but a bank failure read that way would make a paid
+    // row FAILED, which `payrun failed` offers for paying again. So a failure proves nothing then,
+    // unless the answer gives this row's reference back. (A derived reference is not all digits.)
     let maybe_misread = !row.by_own_order_id
         && !row.derived_reference
         && !payee.names_payout(row.reference)
         && (row.reference.bytes().all(|b| b.is_ascii_digit())
             || payee.order_id.as_deref().is_some_and(|id| id.trim().eq_ignore_ascii_case(row.reference.trim())));
-    if maybe_misread && matches!(matched, PayeeMatch::Same | PayeeMatch::OtherAmount) {
+    if maybe_misread && matches!(event, Event::BankFailed { .. }) && matched == PayeeMatch::Same {
         matched = PayeeMatch::Unstated;
     }
     if !accepted && doubt == Doubt::Parked {
@@ -594,12 +596,13 @@ mod tests {
     }
 
     /// Asked by a file's all-digit reference, an answer naming this row's account may be about the
-    /// same payee's payout of last month (the gateway read the reference as its order id): it
-    /// settles nothing, unless it gives this row's reference back or was asked by this row's own
-    /// order id. Before, last month's bank failure made this month's accepted payout FAILED (and
-    /// `payrun failed` offered it again), and last month's success made an unsent row SUCCESS.
+    /// same payee's payout of last month (the gateway read the reference as its order id). Rule 7
+    /// takes the account as proof, so a success or a pending answer counts; a bank failure settles
+    /// nothing, unless it gives this row's reference back or was asked by this row's own order id.
+    /// Before, last month's bank failure made this month's accepted payout FAILED (and `payrun
+    /// failed` offered it again).
     #[test]
-    fn an_all_digit_reference_asked_by_itself_is_not_proof_by_account() {
+    fn an_all_digit_reference_asked_by_itself_fails_nothing_by_account_alone() {
         let accepted = RowStatus { gateway_ref: None, ..status(RowState::Accepted, None) };
         let doubt = status(RowState::InDoubt, None);
         let parked = status(RowState::InDoubt, Some(IN_DOUBT));
@@ -613,7 +616,12 @@ mod tests {
             // The reference given back (as a number, its zeros lost): about this payout.
             let echoed = Payee { reference: Some("01001".into()), ..ours.clone() };
             for (answer, back) in answers(&ours).into_iter().zip(answers(&echoed)) {
-                assert_eq!(read_status(&answer, &numeric(s, false)), want, "{s:?} × {answer:?}");
+                let got = read_status(&answer, &numeric(s, false));
+                if matches!(answer, StatusOutcome::FailedAtBank { .. }) {
+                    assert_eq!(got, want, "{s:?} × {answer:?}");
+                } else {
+                    assert!(matches!(got, Reaction::Event(_)), "{s:?} × {answer:?}: {got:?}");
+                }
                 assert!(matches!(read_status(&back, &numeric(s, false)), Reaction::Event(_)), "{s:?} × {back:?}");
             }
         }
@@ -624,9 +632,8 @@ mod tests {
         }
         // A reference that is not all digits, given back as the answer's order id: read as one.
         let read_as_id = Payee { order_id: Some("inv-2026-11-042".into()), ..ours.clone() };
-        for answer in answers(&read_as_id) {
-            assert_eq!(read_status(&answer, &asked(&doubt, false, false)), Reaction::Unattributable);
-        }
+        let failed = answers(&read_as_id)[2].clone();
+        assert_eq!(read_status(&failed, &asked(&doubt, false, false)), Reaction::Unattributable);
     }
 
     /// An answer that says it is about another payout (another reference, another order id than

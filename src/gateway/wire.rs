@@ -621,7 +621,11 @@ pub fn classify_status(http: u16, retry: Option<Duration>, body: &str) -> Status
         }
         // "Unknown reference" beside a description of a payout (a nested status or code, an
         // account, a UTR, an amount) contradicts itself; counted twice, it would send again.
-        Some("TE0011") if inner.success || inner.other || describes_payout(&v, utr.as_deref()) => {
+        // A nested TE0011 or a nested "no" agrees with it (a gateway that repeats its answer inside
+        // `data`): neither says money moved.
+        Some("TE0011")
+            if inner.success || inner.not_yet || inner.other_code || describes_payout(&v, utr.as_deref()) =>
+        {
             return contradicted();
         }
         Some("TE0011") => return StatusOutcome::UnknownReference { message: msg },
@@ -677,6 +681,9 @@ struct Nested {
     other: bool,
     /// Some nested object says the payout is not final yet (pending, ENQ001, TE0009, initiated).
     not_yet: bool,
+    /// Some nested object has one of the document's codes other than SU0000 and TE0011 (a bank
+    /// failure, a pending code, a refusal): a fate, or a request, the gateway knows of.
+    other_code: bool,
 }
 
 /// The verdicts of every object nested in `v` (not `v`'s own fields): a gateway that answers
@@ -692,8 +699,12 @@ fn nested_verdicts(v: &Value) -> Nested {
                         Some("ENQ001" | "TE0009") => {
                             out.other = true;
                             out.not_yet = true;
+                            out.other_code = true;
                         }
-                        Some(c) if is_payout_code(c) => out.other = true,
+                        Some(c) if is_payout_code(c) => {
+                            out.other = true;
+                            out.other_code |= c != "TE0011";
+                        }
                         // A number or word that is not one of the document's codes (`200`, `00`)
                         // is no verdict on the payout.
                         _ => {}
@@ -981,6 +992,19 @@ mod tests {
         assert!(matches!(st(template.into()), StatusOutcome::UnknownReference { .. }), "placeholders");
         let echoed = r#"{"status":0,"code":"TE0011","message":"Invalid Payment reference number","payout_id":"PR1"}"#;
         assert!(matches!(st(echoed.into()), StatusOutcome::UnknownReference { .. }), "the asked id echoed back");
+        // The answer repeated inside `data`, or a template of empty payout fields: still unknown.
+        for agrees in [
+            r#"{"status":0,"code":"TE0011","data":{"status":0,"code":"TE0011","message":"Invalid reference"}}"#,
+            r#"{"status":"FAILED","code":"TE0011","data":{"status":"FAILED"}}"#,
+            r#"{"code":"TE0011","customer_name":null,"account_no":null,"Ifsc_code":null,"utr":"","amount":0}"#,
+        ] {
+            assert!(matches!(st(agrees.into()), StatusOutcome::UnknownReference { .. }), "{agrees}");
+        }
+        for contradicts in
+            [r#"{"code":"TE0011","data":{"code":"BE1001"}}"#, r#"{"code":"TE0011","data":{"code":"ENQ001"}}"#]
+        {
+            assert!(matches!(st(contradicts.into()), StatusOutcome::Contradictory { .. }), "{contradicts}");
+        }
         // A bank failure beside a nested "still pending" is no proof it failed.
         for inner in [r#"{"status":"PENDING"}"#, r#"{"code":"ENQ001"}"#, r#"{"status":"initiated"}"#] {
             let b = format!(r#"{{"code":"BE1001",{acct},"data":{inner}}}"#);
