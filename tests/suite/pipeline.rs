@@ -10,9 +10,7 @@ use payrun::config::example_credentials;
 use payrun::engine::{self, EngineConfig, Stop, progress::Silent};
 use payrun::gateway::GatewayClient;
 use payrun::gateway::client::ClientOptions;
-use payrun::input::{RuleOptions, Scanner};
-use payrun::journal::ingest::{IngestOptions, Ingested, ingest};
-use payrun::journal::{Batch, BatchSettings, Journal};
+use payrun::journal::{Batch, Journal};
 use payrun::report;
 use payrun::sandbox::{Ledger, Profile, RunningSandbox, SandboxOptions};
 use payrun::shutdown::Shutdown;
@@ -46,20 +44,7 @@ async fn world(profile: Profile, tweak: impl FnOnce(&mut SandboxOptions), timeou
 }
 
 fn store(w: &World, file: &Path) -> Batch {
-    let mut scanner = Scanner::open(file, true, RuleOptions::default()).expect("open");
-    let opts = IngestOptions {
-        generation: 1,
-        gateway: "embedded".into(),
-        settings: BatchSettings::default(),
-        skip_invalid: false,
-        allow_same_rows: false,
-        holds: Default::default(),
-        allow_repeat: None,
-    };
-    match ingest(&w.journal, &mut scanner, opts, |_| {}).expect("ingest") {
-        Ingested::Stored { batch, .. } => batch,
-        other => panic!("{other:?}"),
-    }
+    crate::support::input::store(&w.journal, file)
 }
 
 fn fast_config() -> EngineConfig {

@@ -2,66 +2,15 @@
 //! column heading (as written in the file) and severity, and every reading case (encodings,
 //! delimiters, line endings, blank lines, header aliases, file-level errors).
 
-use payrun::input::{Code, Encoding, Field, InputError, Mode, Problem, RuleOptions, Scanner, Severity, ValidRow};
+use payrun::input::{Code, Encoding, Field, InputError, Mode, RuleOptions, Scanner, ValidRow};
 
-/// One data row as the scanner returned it.
-#[derive(Debug)]
-struct Scanned {
-    line: u64,
-    cells: Vec<String>,
-    row: Option<ValidRow>,
-    problems: Vec<Problem>,
-}
-
-/// A whole file as the scanner returned it.
-#[derive(Debug)]
-struct Outcome {
-    encoding: Encoding,
-    delimiter: u8,
-    header: Vec<String>,
-    rows: Vec<Scanned>,
-}
-
-impl Outcome {
-    /// Every problem of every row: (line, column, code, severity).
-    fn problems(&self) -> Vec<(u64, String, Code, Severity)> {
-        self.rows
-            .iter()
-            .flat_map(|r| r.problems.iter().map(|p| (p.line, p.column.clone(), p.code, p.severity)))
-            .collect()
-    }
-
-    fn row(&self, i: usize) -> &Scanned {
-        &self.rows[i]
-    }
-
-    fn valid(&self, i: usize) -> &ValidRow {
-        let r = &self.rows[i];
-        r.row.as_ref().unwrap_or_else(|| panic!("row {i} (line {}) should be valid: {:?}", r.line, r.problems))
-    }
-}
+use crate::support::input::{Outcome, err, store, try_scan, warn};
 
 fn try_scan_bytes(bytes: &[u8], opts: RuleOptions) -> Result<Outcome, InputError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("payout.csv");
     std::fs::write(&path, bytes).expect("write input");
-    let mut sc = Scanner::open(&path, false, opts)?;
-    let encoding = sc.source().sniffed.encoding;
-    let delimiter = sc.source().delimiter;
-    let header = sc.columns().header.clone();
-    let mut rows = Vec::new();
-    while let Some(v) = sc.next()? {
-        rows.push(Scanned {
-            line: v.record.line,
-            cells: v.record.iter().map(str::to_string).collect(),
-            row: v.row.as_ref().map(|r| r.to_owned()),
-            problems: v.problems.to_vec(),
-        });
-        // A verdict's `has_error` agrees with the row being absent.
-        assert_eq!(v.has_error(), v.row.is_none(), "line {}: {:?}", v.record.line, v.problems);
-    }
-    assert_eq!(sc.rows(), rows.len() as u64);
-    Ok(Outcome { encoding, delimiter, header, rows })
+    try_scan(&path, false, opts)
 }
 
 fn scan_bytes(bytes: &[u8], opts: RuleOptions) -> Outcome {
@@ -85,14 +34,6 @@ const IFSC: &str = "IFSC Code";
 const AMOUNT: &str = "Amount";
 const MODE: &str = "Payment Mode";
 const REF: &str = "Reference";
-
-fn err(line: u64, column: &str, code: Code) -> (u64, String, Code, Severity) {
-    (line, column.to_string(), code, Severity::Error)
-}
-
-fn warn(line: u64, column: &str, code: Code) -> (u64, String, Code, Severity) {
-    (line, column.to_string(), code, Severity::Warning)
-}
 
 // ---------------------------------------------------------------------------------------------
 // One test per problem code.
@@ -1163,27 +1104,13 @@ fn remarks_with_other_characters_are_sent_in_ascii_with_a_warning_saying_what() 
 
 #[test]
 fn the_journal_stores_the_ascii_remarks_and_the_original_cells() {
-    use payrun::journal::ingest::{IngestOptions, Ingested, ingest};
-    use payrun::journal::{BatchSettings, Journal, RowState};
+    use payrun::journal::{Journal, RowState};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("remarks.csv");
     std::fs::write(&path, "Name,Account,IFSC,Amount,Mode,Remarks\nRavi Kumar,111111111,SBIN0000001,100,NEFT,für – ₹\n")
         .expect("write");
     let journal = Journal::open(&dir.path().join("state")).expect("journal");
-    let mut sc = Scanner::open(&path, true, RuleOptions::default()).expect("opens");
-    let opts = IngestOptions {
-        generation: 1,
-        gateway: "embedded".into(),
-        settings: BatchSettings::default(),
-        skip_invalid: false,
-        allow_same_rows: false,
-        holds: Default::default(),
-        allow_repeat: None,
-    };
-    let batch = match ingest(&journal, &mut sc, opts, |_| {}).expect("ingest") {
-        Ingested::Stored { batch, .. } => batch,
-        other => panic!("{other:?}"),
-    };
+    let batch = store(&journal, &path);
     let rows = journal.rows_in_state(&batch.id, RowState::Ready, 0, 10).expect("rows");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].remarks, "fur - Rs", "what the engine sends");

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use payrun::input::{Code, Format, InputError, Problem, RuleOptions, Scanner, Severity, ValidRow};
+use payrun::input::{Code, Format, InputError, RuleOptions, Scanner};
+
+use crate::support::input::{Outcome, err, try_scan, warn};
 use rust_xlsxwriter::{ExcelDateTime, Format as CellFormat, Formula, Workbook, Worksheet};
 use serde_json::Value;
 
@@ -71,73 +73,8 @@ fn ok_row<'a>(account: &'a str, amount: f64) -> [C<'a>; 6] {
     [C::S("Ravi Kumar"), C::S(account), C::S("SBIN0000001"), C::N(amount), C::S("NEFT"), C::S("Salary")]
 }
 
-#[derive(Debug)]
-struct Scanned {
-    line: u64,
-    cells: Vec<String>,
-    row: Option<ValidRow>,
-    problems: Vec<Problem>,
-}
-
-struct Outcome {
-    format: Format,
-    sheet: Option<String>,
-    header: Vec<String>,
-    sha: Option<[u8; 32]>,
-    rows: Vec<Scanned>,
-}
-
-impl Outcome {
-    fn problems(&self) -> Vec<(u64, String, Code, Severity)> {
-        self.rows
-            .iter()
-            .flat_map(|r| r.problems.iter().map(|p| (p.line, p.column.clone(), p.code, p.severity)))
-            .collect()
-    }
-
-    fn valid(&self, i: usize) -> &ValidRow {
-        let r = &self.rows[i];
-        r.row.as_ref().unwrap_or_else(|| panic!("row {i} (line {}) should be valid: {:?}", r.line, r.problems))
-    }
-
-    fn message(&self, line: u64, code: Code) -> String {
-        self.rows
-            .iter()
-            .flat_map(|r| &r.problems)
-            .find(|p| p.line == line && p.code == code)
-            .map(|p| p.message.clone())
-            .unwrap_or_else(|| panic!("no {code} on line {line}: {:?}", self.problems()))
-    }
-}
-
-fn try_scan(path: &Path, opts: RuleOptions) -> Result<Outcome, InputError> {
-    let mut sc = Scanner::open(path, true, opts)?;
-    let src = sc.source();
-    let (format, sheet, sha) = (src.sniffed.format, src.sheet.clone(), src.sniffed.sha256);
-    let header = sc.columns().header.clone();
-    let mut rows = Vec::new();
-    while let Some(v) = sc.next()? {
-        rows.push(Scanned {
-            line: v.record.line,
-            cells: v.record.iter().map(str::to_string).collect(),
-            row: v.row.as_ref().map(|r| r.to_owned()),
-            problems: v.problems.to_vec(),
-        });
-        assert_eq!(v.has_error(), v.row.is_none());
-    }
-    Ok(Outcome { format, sheet, header, sha, rows })
-}
-
 fn scan(path: &Path) -> Outcome {
-    try_scan(path, RuleOptions::default()).unwrap_or_else(|e| panic!("file-level error: {e}"))
-}
-
-fn err(line: u64, column: &str, code: Code) -> (u64, String, Code, Severity) {
-    (line, column.to_string(), code, Severity::Error)
-}
-
-fn warn(line: u64, column: &str, code: Code) -> (u64, String, Code, Severity) {
-    (line, column.to_string(), code, Severity::Warning)
+    try_scan(path, true, RuleOptions::default()).unwrap_or_else(|e| panic!("file-level error: {e}"))
 }
 
 /// Runs `payrun validate ARGS` in an empty directory.
@@ -340,16 +277,16 @@ fn sheet_picks_a_sheet_and_an_unknown_one_lists_them() {
     book(&path, &[("Summary", 0, 0, summary), ("Salary", 0, 0, salary)]);
 
     // The first sheet is read by default: here it is not a payout table.
-    let e = try_scan(&path, RuleOptions::default()).err().expect("missing columns");
+    let e = try_scan(&path, true, RuleOptions::default()).err().expect("missing columns");
     assert!(matches!(e, InputError::MissingColumns { .. }), "{e}");
     let opts = |s: &str| RuleOptions { sheet: Some(s.to_string()), ..Default::default() };
-    let o = try_scan(&path, opts("Salary")).expect("reads");
+    let o = try_scan(&path, true, opts("Salary")).expect("reads");
     assert_eq!(o.sheet.as_deref(), Some("Salary"));
     assert_eq!(o.valid(0).amount.paise(), 100_00);
     // Case and surrounding spaces are forgiven when that names one sheet.
-    assert_eq!(try_scan(&path, opts(" salary ")).expect("reads").sheet.as_deref(), Some("Salary"));
+    assert_eq!(try_scan(&path, true, opts(" salary ")).expect("reads").sheet.as_deref(), Some("Salary"));
 
-    let e = try_scan(&path, opts("Bonus")).err().expect("no such sheet");
+    let e = try_scan(&path, true, opts("Bonus")).err().expect("no such sheet");
     let m = e.to_string();
     assert!(m.contains("'Bonus'") && m.contains("'Summary', 'Salary'"), "{m}");
 
@@ -379,9 +316,9 @@ fn each_sheet_of_a_workbook_is_its_own_batch_and_the_default_keeps_the_file_hash
     let b = ok_row("111111112", 200.0);
     book(&path, &[("Salary", 0, 0, &[HEADER, &a]), ("Bonus", 0, 0, &[HEADER, &b])]);
     let opts = |s: Option<&str>| RuleOptions { sheet: s.map(str::to_string), ..Default::default() };
-    let default = try_scan(&path, opts(None)).expect("reads");
-    let named_default = try_scan(&path, opts(Some("Salary"))).expect("reads");
-    let bonus = try_scan(&path, opts(Some("Bonus"))).expect("reads");
+    let default = try_scan(&path, true, opts(None)).expect("reads");
+    let named_default = try_scan(&path, true, opts(Some("Salary"))).expect("reads");
+    let bonus = try_scan(&path, true, opts(Some("Bonus"))).expect("reads");
     let file_sha = payrun::input::reader::sniff(&path, true).expect("sniff").sha256;
     assert!(file_sha.is_some());
     assert_eq!(default.sha, file_sha, "the batch id of the default sheet is the file's");
@@ -433,14 +370,14 @@ fn an_empty_first_sheet_names_the_others() {
     let path = dir.join("empty-first.xlsx");
     let r = ok_row("111111111", 100.0);
     book(&path, &[("Sheet1", 0, 0, &[]), ("Data", 0, 0, &[HEADER, &r])]);
-    match try_scan(&path, RuleOptions::default()) {
+    match try_scan(&path, true, RuleOptions::default()) {
         Err(e @ InputError::EmptySheet { .. }) => {
             let m = e.to_string();
             assert!(m.contains("'Sheet1' is empty") && m.contains("'Data'") && m.contains("--sheet"), "{m}");
         }
         other => panic!("expected EmptySheet, got {:?}", other.map(|o| o.rows.len())),
     }
-    let o = try_scan(&path, RuleOptions { sheet: Some("Data".into()), ..RuleOptions::default() }).expect("reads");
+    let o = try_scan(&path, true, RuleOptions { sheet: Some("Data".into()), ..RuleOptions::default() }).expect("reads");
     assert_eq!(o.rows.len(), 1);
 }
 
@@ -724,7 +661,7 @@ fn hidden_and_filtered_out_rows_are_read_with_a_warning() {
     assert!(o.valid(1).amount.paise() == 200_00, "still a valid row");
 
     // Every row the filter hides (all three: none is IMPS), on the named sheet.
-    let o = try_scan(&path, RuleOptions { sheet: Some("Other".into()), ..Default::default() }).expect("reads");
+    let o = try_scan(&path, true, RuleOptions { sheet: Some("Other".into()), ..Default::default() }).expect("reads");
     assert_eq!(
         o.problems(),
         vec![warn(2, "", Code::HiddenRow), warn(3, "", Code::HiddenRow), warn(4, "", Code::HiddenRow)]
@@ -793,7 +730,7 @@ fn a_formula_never_calculated_is_empty_and_the_message_says_why() {
     assert!(scan(&path).problems().is_empty());
 
     drop_saved_formula_values(&path);
-    let o = try_scan(&path, RuleOptions { mode_auto: true, ..Default::default() }).expect("reads");
+    let o = try_scan(&path, true, RuleOptions { mode_auto: true, ..Default::default() }).expect("reads");
     assert_eq!(o.problems(), vec![err(3, "Amount", Code::MissingField), err(4, "Mode", Code::MissingField)]);
     assert!(o.message(3, Code::MissingField).contains("formula whose value was never saved"));
     assert!(o.message(4, Code::MissingField).contains("open the workbook in Excel and save it"));

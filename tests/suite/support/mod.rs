@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod input;
 pub mod work;
 
 use std::io::{BufRead, BufReader, Read, Write};
