@@ -280,7 +280,7 @@ struct Dispatch {
     /// How many rows of this batch the gateway gave each order id ([`journal::order_id_key`]). An
     /// id given to two rows is not "this row's own": an answer asked by it that names nobody could
     /// be about the other row's payout.
-    order_ids: HashMap<String, u32>,
+    order_ids: HashMap<u64, u32>,
 }
 
 /// The stop when the gateway refuses even a fresh token (TE0012 twice in a row).

@@ -508,25 +508,26 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
 /// id, or a nested success. (A top-level `status` of 1 beside a refusal code is not such a sign:
 /// a gateway may mean "the API call worked", and the code decides, as the README's readings say.)
 fn shows_taken(v: &Value) -> bool {
-    let ids = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
     let txn_id = match field(v, &["Transaction", "transactions", "data"]) {
-        Some(Value::Array(items)) => items.iter().any(|t| text(t, &ids).is_some()),
-        Some(obj @ Value::Object(_)) => text(obj, &ids).is_some(),
+        Some(Value::Array(items)) => items.iter().any(|t| text(t, &ORDER_ID_KEYS).is_some()),
+        Some(obj @ Value::Object(_)) => text(obj, &ORDER_ID_KEYS).is_some(),
         _ => false,
     };
     txn_id || nested_verdicts(v).success
 }
 
+/// The names a posting's answer gives the gateway's order id under.
+const ORDER_ID_KEYS: [&str; 7] = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
+
 /// The gateway's order id from an accepted posting: `Transaction[0]["Order-Id"]`, or a top-level id.
 fn order_id(v: &Value) -> Option<String> {
-    let ids = ["Order-Id", "order_id", "orderid", "payout_id", "txn_id", "transaction_id", "id"];
     let txn = field(v, &["Transaction", "transactions", "data"]);
     let from_txn = match txn {
-        Some(Value::Array(items)) => items.first().and_then(|t| text(t, &ids)),
-        Some(obj @ Value::Object(_)) => text(obj, &ids),
+        Some(Value::Array(items)) => items.first().and_then(|t| text(t, &ORDER_ID_KEYS)),
+        Some(obj @ Value::Object(_)) => text(obj, &ORDER_ID_KEYS),
         _ => None,
     };
-    from_txn.or_else(|| text(v, &ids))
+    from_txn.or_else(|| text(v, &ORDER_ID_KEYS))
 }
 
 fn accepted(v: &Value, pending: bool, code: Option<&str>, message: String) -> PayoutOutcome {

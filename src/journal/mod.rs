@@ -160,14 +160,17 @@ pub fn payee_key(account: &str, ifsc: &str) -> String {
     format!("{}:{}", account.trim().trim_start_matches('0'), ifsc.trim().to_ascii_uppercase())
 }
 
-/// A gateway order id as compared between rows: trimmed, lower case, an all-digit id without
-/// leading zeros (a JSON number loses them).
-pub fn order_id_key(id: &str) -> String {
+/// A gateway order id as compared between rows, as a 64-bit hash (a batch of a million rows keeps
+/// eight bytes per id, not a string): trimmed, case ignored, an all-digit id without leading zeros
+/// (a JSON number loses them). Two ids whose hashes collide count as one id given to two rows,
+/// which only makes payrun ask by the reference instead.
+pub fn order_id_key(id: &str) -> u64 {
+    use std::hash::Hasher;
     let t = id.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.trim_start_matches('0').to_string();
-    }
-    t.to_lowercase()
+    let t = if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) { t.trim_start_matches('0') } else { t };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.bytes().for_each(|b| h.write_u8(b.to_ascii_lowercase()));
+    h.finish()
 }
 
 /// A payee id as compared across batches (SPEC 3.3): trimmed, upper case.
@@ -834,10 +837,10 @@ impl Journal {
 
     /// How many rows of `batch` the gateway gave each order id (keys as [`order_id_key`] writes
     /// them). More than one means the id does not tell those rows' payouts apart.
-    pub fn order_id_counts(&self, batch: &str) -> Result<std::collections::HashMap<String, u32>> {
+    pub fn order_id_counts(&self, batch: &str) -> Result<std::collections::HashMap<u64, u32>> {
         let mut st =
             self.conn.prepare_cached("SELECT gateway_ref FROM rows WHERE batch_id = ?1 AND gateway_ref IS NOT NULL")?;
-        let mut out: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        let mut out: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
         for id in st.query_map([batch], |r| r.get::<_, String>(0))? {
             *out.entry(order_id_key(&id?)).or_default() += 1;
         }
@@ -1035,6 +1038,16 @@ impl Drop for Ingest<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Order ids compare as the gateway may write one id twice: a JSON number without its leading
+    /// zeros, another case, padding. Different ids stay different.
+    #[test]
+    fn order_ids_compare_like_the_gateway_writes_them() {
+        assert_eq!(order_id_key("001001"), order_id_key("1001"));
+        assert_eq!(order_id_key(" HOAD650297148300 "), order_id_key("hoad650297148300"));
+        assert_ne!(order_id_key("1001"), order_id_key("1002"));
+        assert_ne!(order_id_key("0A1"), order_id_key("A1"), "zeros are dropped from all-digit ids only");
+    }
 
     #[test]
     fn references_are_stable_and_new_for_a_repeat_payment() {
