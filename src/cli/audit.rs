@@ -29,14 +29,6 @@ pub struct Args {
     state: StateArgs,
 }
 
-/// A log time (RFC 3339 UTC) in the operator's time zone (`[report] timezone`, default
-/// Asia/Kolkata).
-fn local(t: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&payrun::report::time_zone()).format("%Y-%m-%d %H:%M:%S %Z").to_string())
-        .unwrap_or_else(|_| t.to_string())
-}
-
 pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     let session = args.state.session(operator, false)?;
     let batch = session.find_batch(&args.batch)?;
@@ -94,7 +86,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
         for (r, committed) in records {
             println!(
                 "  {}  {}{}",
-                local(&r.at),
+                payrun::report::local_time_secs(&r.at),
                 describe(&r),
                 if committed { "" } else { "  [not committed: the run stopped before the journal took it]" }
             );

@@ -34,13 +34,6 @@ pub struct Args {
     json: bool,
 }
 
-/// A time from the journal (RFC 3339 UTC) in the operator's local time, to the minute.
-fn local_time(t: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| d.with_timezone(&payrun::report::time_zone()).format("%Y-%m-%d %H:%M %Z").to_string())
-        .unwrap_or_else(|_| t.to_string())
-}
-
 fn batch_state(b: &Batch) -> &'static str {
     match (&b.cancelled_at, &b.finished_at) {
         (Some(_), _) => "cancelled",
@@ -79,7 +72,7 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
                 println!(
                     "{:<12} {:<16} {:>6} {:>16} {:<9} {}",
                     b.id,
-                    local_time(&b.created_at),
+                    payrun::report::local_time(&b.created_at),
                     s.rows,
                     b.valid.amount.to_indian(),
                     batch_state(b),
@@ -133,8 +126,8 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
     } else {
         summary.print(&mut std::io::stdout().lock())?;
         match (&batch.cancelled_at, &batch.finished_at) {
-            (Some(c), _) => println!("  cancelled {}", local_time(c)),
-            (None, Some(f)) => println!("  finished {}", local_time(f)),
+            (Some(c), _) => println!("  cancelled {}", payrun::report::local_time(c)),
+            (None, Some(f)) => println!("  finished {}", payrun::report::local_time(f)),
             (None, None) => println!("  open: {}", session.command(&format!("resume {}", batch.id))),
         }
     }

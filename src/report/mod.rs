@@ -62,6 +62,31 @@ pub fn time_zone() -> chrono_tz::Tz {
     TIME_ZONE.get().copied().unwrap_or(DEFAULT_TIME_ZONE)
 }
 
+/// A time from the journal (RFC 3339) in the operator's time zone, to the minute, with the zone
+/// named: `2026-12-06 04:30 IST`. Every time payrun prints goes through this (or
+/// [`local_time_secs`], [`local_date`]); files keep RFC 3339 (SPEC 5). Text that is not a time is
+/// returned as it is.
+pub fn local_time(t: &str) -> String {
+    local_format(t, "%Y-%m-%d %H:%M %Z")
+}
+
+/// [`local_time`] to the second (the evidence log's story).
+pub fn local_time_secs(t: &str) -> String {
+    local_format(t, "%Y-%m-%d %H:%M:%S %Z")
+}
+
+/// The date of a journal time in the operator's time zone, with the zone named: `2026-12-06 IST`
+/// (a UTC date is another day for five and a half hours of every Indian morning).
+pub fn local_date(t: &str) -> String {
+    local_format(t, "%Y-%m-%d %Z")
+}
+
+fn local_format(t: &str, fmt: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&time_zone()).format(fmt).to_string())
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// `n` rows in words: `no rows`, `1 row`, `3 rows` (any noun with a plain `s` plural).
 pub fn plural(n: u64, noun: &str) -> String {
     match n {
