@@ -16,6 +16,7 @@ pub mod holds;
 pub mod ingest;
 pub mod lifecycle;
 pub mod scratch;
+pub mod store;
 pub mod writer;
 
 use std::fs::OpenOptions;
