@@ -208,15 +208,16 @@ impl Refusal {
         let f = file.display();
         match self {
             Refusal::AlreadyPaid(b) if b.cancelled_at.is_some() => format!(
-                "{f} was cancelled as batch {} ({}). Nothing sent.\n       To pay it after all, as a new batch with new references: {}",
+                "{f} was cancelled as batch {} ({}); payouts sent before the cancel may still be paid, and `{}` shows them. Nothing sent.\n       To pay it after all, as a new batch with new references (rows that may already be paid are held): {}",
                 b.id,
-                b.cancelled_at.as_deref().unwrap_or("?"),
+                report::local_time(b.cancelled_at.as_deref().unwrap_or("?")),
+                session.command(&format!("status {}", b.id)),
                 session.command(&format!("run {} --new-batch", shell_quote(&f.to_string())))
             ),
             Refusal::AlreadyPaid(b) => format!(
                 "{f} was already paid as batch {} (finished {}; result: {}). Nothing sent.\n       To pay the same file again as a new batch with new references, use --new-batch.",
                 b.id,
-                b.finished_at.as_deref().unwrap_or("?"),
+                report::local_time(b.finished_at.as_deref().unwrap_or("?")),
                 b.result_path.clone().unwrap_or_else(|| session.command(&format!("report {} --out result.csv", b.id)))
             ),
             Refusal::Unfinished(b) => format!(
@@ -232,7 +233,9 @@ impl Refusal {
             ),
             Refusal::SameRows(earlier) => format!(
                 "{f} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
-                earlier.id, earlier.file_path, earlier.created_at
+                earlier.id,
+                earlier.file_path,
+                report::local_time(&earlier.created_at)
             ),
             Refusal::NoRows => InputError::NoRows { path: file.to_path_buf() }.to_string(),
             Refusal::NoValidRows => format!("no valid rows in {f}; nothing to send"),
@@ -277,12 +280,18 @@ pub fn open_file(
     let sha = scanner.source().sniffed.sha256.ok_or_else(|| JournalError::Corrupt("file hash missing".into()))?;
     let previous = journal.latest_batch_for(&hex::encode(sha))?;
     let generation = match (&previous, opts.new_batch) {
+        // A cancelled batch is refused like a finished one (SPEC 3 rule 11), whatever its rows: a
+        // person stopped it, and some of its payouts may have gone out before. `--new-batch` pays
+        // the file again, its rows held against the cancelled batch's rows that may be paid.
+        (Some(b), false) if b.cancelled_at.is_some() => return Ok(Opened::Refused(Refusal::AlreadyPaid(b.clone()))),
         // Every row of that batch is proven unpaid or was never sent: paying the file is a retry,
         // as a new batch with new references (the gateway has seen the old ones).
         (Some(b), false) if b.finished_at.is_some() && !journal.batch_paid_anything(&b.id)? => b.generation + 1,
         (Some(b), false) if b.finished_at.is_some() => return Ok(Opened::Refused(Refusal::AlreadyPaid(b.clone()))),
         (Some(b), false) => return Ok(Opened::Unfinished(b.clone())),
-        (Some(b), true) if b.finished_at.is_none() => return Ok(Opened::Refused(Refusal::Unfinished(b.clone()))),
+        (Some(b), true) if b.finished_at.is_none() && b.cancelled_at.is_none() => {
+            return Ok(Opened::Refused(Refusal::Unfinished(b.clone())));
+        }
         (Some(b), true) => b.generation + 1,
         (None, _) => 1,
     };

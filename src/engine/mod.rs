@@ -866,9 +866,12 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                         }
                         AfterUnknown::Proven => {
                             match reading::unknown_twice(toward, a.row.status.attempts, d.cfg.max_attempts) {
-                                // A cancelled batch sends nothing more: the row was never applied.
-                                Unknown::Resend if d.cancelled => Some(Event::Cancel {
-                                    message: "the batch was cancelled, and the gateway does not know this reference: never applied, not sent again".into(),
+                                // A cancelled batch sends nothing more, so nothing can prove the
+                                // lost answer's payout away (rule 3's proof is the resend a TE0005
+                                // would answer): a person decides (SPEC 3 rule 11).
+                                Unknown::Resend if d.cancelled => Some(Event::NeedsPerson {
+                                    code: IN_DOUBT,
+                                    message: "the batch was cancelled while this payout's answer was lost; the gateway says it does not know the reference, which proves nothing without a resend (its status index may lag): check with the gateway, then payrun resolve".into(),
                                 }),
                                 Unknown::Resend => {
                                     // Rule 3: unknown twice, a grace period apart: send again, same reference.

@@ -145,9 +145,12 @@ impl Payee {
             AccountCmp::Different => return PayeeMatch::OtherAccount,
             AccountCmp::Same => {}
         }
+        // The same bank (the IFSC's first four letters), whatever the branch: the payee of SPEC 3.2
+        // (banks credit by account number; an answer may give the account's home branch).
         if let Some(i) = self.ifsc.as_deref().map(str::trim) {
             let readable = i.len() == 11 && i.bytes().all(|b| b.is_ascii_alphanumeric());
-            if readable && !i.eq_ignore_ascii_case(ifsc.trim()) {
+            let bank = |s: &str| s.trim().get(..4).map(str::to_ascii_uppercase);
+            if readable && bank(i) != bank(ifsc) {
                 return PayeeMatch::OtherAccount;
             }
         }
@@ -243,6 +246,8 @@ mod tests {
         assert_eq!(m(p("39628544321", None)), PayeeMatch::Same);
         assert_eq!(m(p("39628544322", None)), PayeeMatch::OtherAccount);
         assert_eq!(m(p("39628544321", Some("HDFC0000001"))), PayeeMatch::OtherAccount);
+        // Another branch of the same bank is the same payee (SPEC 3.2, rule 7).
+        assert_eq!(m(p("39628544321", Some("SBIN0000691"))), PayeeMatch::Same);
         assert_eq!(m(p("39628544321", Some("n/a"))), PayeeMatch::Same, "an unreadable IFSC proves nothing");
         assert_eq!(m(p("XXXXXXX4321", None)), PayeeMatch::Same);
         assert_eq!(m(p("XXXXXXX4322", None)), PayeeMatch::OtherAccount);

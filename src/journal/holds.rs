@@ -170,7 +170,7 @@ impl Journal {
                  SELECT o2.rowid FROM rows o2
                  WHERE o2.payee_id = n.payee_id AND o2.state = 'success' AND o2.batch_id <> n.batch_id
                  ORDER BY o2.completed_at DESC LIMIT 1)
-             WHERE n.batch_id = ?1 AND n.state = 'ready' AND n.payee_id <> '' AND o.payee <> n.payee
+             WHERE n.batch_id = ?1 AND n.state = 'ready' AND n.payee_id <> '' AND (o.payee <> n.payee OR o.ifsc <> n.ifsc)
                AND n.seq > ?2 ORDER BY n.seq LIMIT ?3";
         let repeat_sql = format!(
             "SELECT n.seq, n.line, (SELECT o.rowid FROM rows o WHERE {} ORDER BY o.completed_at DESC LIMIT 1) AS holder
@@ -287,15 +287,19 @@ impl Journal {
         if id.is_empty() {
             return Ok(None);
         }
-        let last: Option<(String, String, String)> = self
+        let last: Option<(String, String, String, String)> = self
             .conn()
             .prepare_cached(
-                "SELECT payee, account, COALESCE(completed_at, '') FROM rows
+                "SELECT payee, ifsc, account, COALESCE(completed_at, '') FROM rows
                  WHERE payee_id = ?1 AND state = 'success' ORDER BY completed_at DESC LIMIT 1",
             )?
-            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
-        Ok(last.filter(|(payee, _, _)| *payee != super::payee_key(account, ifsc)).map(|(_, acc, at)| {
+        // Stricter than the payee of SPEC 3.2 on purpose: a branch change of a known payee is shown.
+        let same = |payee: &str, paid_ifsc: &str| {
+            payee == super::payee_key(account, ifsc) && paid_ifsc.eq_ignore_ascii_case(ifsc.trim())
+        };
+        Ok(last.filter(|(payee, paid_ifsc, _, _)| !same(payee, paid_ifsc)).map(|(_, _, acc, at)| {
             format!(
                 "payee {id} was last paid to another bank account ({}, on {}): `run` will hold this row until it is approved",
                 mask_account(&acc),

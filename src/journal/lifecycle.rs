@@ -17,7 +17,8 @@
 //!     ┌──────────▶│ held │──────────┐          ┌──────────────────────────────▶ success / failed
 //!     │           └──────┘          ▼          │
 //!   ready ◀────────────────────── ready ──Claim──▶ sending ──Accepted──▶ accepted / pending
-//!     │  Cancel (ready, held)         ▲          │  │ Lost, Recovered, TechnicalFailure (TE0020),
+//!     │  Cancel (ready, held: never   ▲          │  │ Lost, Recovered, TechnicalFailure (TE0020),
+//!     │  a row that was ever sent)    │          │  │
 //!     ▼                               │ NotSent  │  │ Duplicate (TE0005), Rejected on a resend
 //!  cancelled                          └──────────┘  ▼
 //!                                                in_doubt ──Claim (lost answers only, after two
@@ -326,13 +327,12 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.code = None;
             s.message = Some(message.clone());
         }
-        (Ready | Held, Event::Cancel { message }) => {
-            s.message = Some(message.clone());
-            finish(&mut s, Cancelled);
-        }
-        // A cancelled batch's lost answer, once the gateway said twice it does not know the
-        // reference (the engine's proof, as for a resend): never applied, and not sent again.
-        (InDoubt, Event::Cancel { message }) if old.doubt() == Doubt::Lost => {
+        // CANCELLED only for a row no request ever left for (SPEC 3 rule 11): held, or ready with no
+        // attempt that may have reached the gateway (a request provably never received does not
+        // count). A row ever sent is followed to proof whatever a person did to its batch: in a
+        // cancelled batch, a lost answer that the gateway then says twice it does not know proves
+        // nothing (there is no resend a TE0005 could answer), so it is parked IN_DOUBT for a person.
+        (Ready | Held, Event::Cancel { message }) if s.attempts == 0 => {
             s.message = Some(message.clone());
             finish(&mut s, Cancelled);
         }
@@ -601,10 +601,11 @@ mod tests {
         for state in [RowState::Sending, RowState::Accepted, RowState::Pending] {
             assert!(apply(&at(state, 1), &Event::Cancel { message: String::new() }, T).is_err(), "{state}");
         }
-        // In doubt: only a lost answer (after the engine's proof), never a TE0020 or TE0005 doubt.
-        assert!(apply(&at(RowState::InDoubt, 1), &Event::Cancel { message: String::new() }, T).is_ok());
-        let te0020 = with_code(RowState::InDoubt, 1, TE0020);
-        assert!(apply(&te0020, &Event::Cancel { message: String::new() }, T).is_err());
+        // A row ever sent is never CANCELLED (SPEC 3 rule 11), whatever its doubt: it is followed
+        // to proof, or parked for a person.
+        for s in [at(RowState::InDoubt, 1), with_code(RowState::InDoubt, 1, TE0020), at(RowState::Ready, 1)] {
+            assert!(apply(&s, &Event::Cancel { message: String::new() }, T).is_err(), "{s:?}");
+        }
     }
 
     #[test]

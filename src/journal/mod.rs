@@ -156,9 +156,13 @@ pub fn row_reference(own: Option<&str>, batch: &str, generation: u32, seq: u64) 
 }
 
 /// The key two rows share when they pay the same payee (SPEC 3.2): the account's digits without
-/// leading zeros, and the IFSC in upper case. The journal's `payee` column holds it.
+/// leading zeros, and the bank (the IFSC's first four letters, upper case). Banks credit by account
+/// number, so the same account at another branch of the same bank is the same payee: a "corrected"
+/// branch code must not make a paid salary payable again. The journal's `payee` column holds it;
+/// the full IFSC stays in `ifsc` (a change of branch is still a PAYEE_CHANGED, SPEC 3.3).
 pub fn payee_key(account: &str, ifsc: &str) -> String {
-    format!("{}:{}", account.trim().trim_start_matches('0'), ifsc.trim().to_ascii_uppercase())
+    let bank: String = ifsc.trim().chars().take(4).collect();
+    format!("{}:{}", account.trim().trim_start_matches('0'), bank.to_ascii_uppercase())
 }
 
 /// A gateway order id as compared between rows, as a 64-bit hash (a batch of a million rows keeps
