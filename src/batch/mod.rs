@@ -29,7 +29,7 @@ use crate::journal::holds::{HeldRow, HoldReport};
 use crate::journal::ingest::{IngestError, IngestOptions, Ingested, ingest};
 use crate::journal::scratch::DiskIndex;
 use crate::journal::{Batch, Journal, JournalError, Row, RowState, RowStatus};
-use crate::money::Tally;
+use crate::money::{Amount, Tally};
 use crate::report::{self, Summary};
 use crate::shutdown::Shutdown;
 
@@ -327,14 +327,18 @@ pub fn recheck_holds(session: &Session, batch: &Batch, config: &ConfigFile) -> R
     Ok(session.journal.release_gone_holds(batch, &hold_rules(config))?)
 }
 
-/// What is about to be sent, shown before the operator confirms.
+/// What is about to be sent, shown before the operator confirms (and, against a real gateway,
+/// whenever a batch is driven: SPEC 3.2c).
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub batch: String,
     pub gateway: String,
-    /// Rows about to be sent, in total and per mode.
+    /// Rows about to be sent that no confirmation covers yet (what the operator is asked about),
+    /// in total and per mode.
     pub to_send: Tally,
     pub by_mode: Vec<(Mode, Tally)>,
+    /// Rows about to be sent that an earlier confirmation covers.
+    pub confirmed: Tally,
     /// Rows already sent that will be followed.
     pub in_flight: u64,
     /// Rows held for a person (not sent).
@@ -361,10 +365,14 @@ pub fn least_duration(to_send: u64, in_flight: u64, rate: u32) -> std::time::Dur
     std::time::Duration::from_secs_f64(calls as f64 / f64::from(rate.max(1))).max(std::time::Duration::from_secs(1))
 }
 
-/// Asks the operator (or checks `--yes` / `--confirm-total`) before the first payout to a gateway
-/// that is not the embedded sandbox.
+/// Asks the operator (or checks `--yes` / `--confirm-total`) before rows no confirmation covers
+/// are sent to a gateway that is not the embedded sandbox (SPEC 1, 3.2c), and shows where the money
+/// goes when nothing needs asking.
 pub trait Confirm {
+    /// Shows `plan` and asks; true when confirmed.
     fn confirm(&mut self, plan: &Plan) -> anyhow::Result<bool>;
+    /// Shows `plan` (every row about to be sent is covered by an earlier confirmation).
+    fn show(&mut self, plan: &Plan);
 }
 
 /// What driving a batch came to.
@@ -411,57 +419,16 @@ pub async fn drive(
     )
     .await
     .map_err(|e| BatchError::Connect(format!("{e:#}")))?;
-    let counts = journal.counts(&batch.id)?;
-    let ready = counts.state(RowState::Ready);
-    if conn.sandbox.is_none() && batch.confirmed_at.is_none() && ready.count > 0 {
-        // Credentials first: a confirmation is asked for only when sending can start.
-        if let Err(why) = conn.client.check_credentials().await {
+    match confirm_rows(session, batch, &conn, settings.rate, confirm).await {
+        Ok(None) => {}
+        Ok(Some(refused)) => {
             conn.close().await;
-            return Ok(Driven::CredentialsRefused(why));
+            return Ok(refused);
         }
-        let by_mode: Vec<(Mode, Tally)> = Mode::ALL
-            .into_iter()
-            .map(|m| {
-                let mut t = Tally::default();
-                for (s, mode, tally) in &counts.cells {
-                    if *s == RowState::Ready && *mode == Some(m) {
-                        t += *tally;
-                    }
-                }
-                (m, t)
-            })
-            .filter(|(_, t)| t.count > 0)
-            .collect();
-        let plan = Plan {
-            batch: batch.id.clone(),
-            gateway: batch.gateway.clone(),
-            to_send: ready,
-            by_mode,
-            in_flight: counts.open() - ready.count - counts.state(RowState::Held).count,
-            held: counts.state(RowState::Held).count,
-            first_in_state: !journal.has_other_batches(&batch.id)?,
-            rate: settings.rate,
-        };
-        let yes = match confirm.confirm(&plan) {
-            Ok(y) => y,
-            Err(e) => {
-                conn.close().await;
-                return Err(BatchError::Confirm(format!("{e:#}")));
-            }
-        };
-        if !yes {
+        Err(e) => {
             conn.close().await;
-            return Ok(Driven::Declined);
+            return Err(e);
         }
-        journal.set_confirmed(&batch.id)?;
-        journal.record_action(
-            &batch.id,
-            &session.operator,
-            "confirm",
-            "",
-            "",
-            &format!("{} rows, ₹{}", plan.to_send.count, plan.to_send.amount.to_indian()),
-        )?;
     }
     let cfg = engine_config(&settings, config);
     let outcome = engine::run(journal, batch, Arc::clone(&conn.client), cfg, shutdown, progress).await;
@@ -476,6 +443,76 @@ pub async fn drive(
         }
         Err(e) => Ok(Driven::JournalStopped(e.to_string())),
     }
+}
+
+/// SPEC 3.2c: every rupee sent was confirmed. Before the engine sends, the ready rows no
+/// confirmation covers yet (a new batch, rows released since, a batch stored by one operator and
+/// sent by another) are shown with their control totals and confirmed (`--yes`, `--confirm-total`,
+/// or y at the prompt), and the confirmation is recorded in the evidence log. Against the embedded
+/// sandbox no money moves: they are confirmed without asking, and the log says so. Against a real
+/// gateway the plan is shown even when nothing needs asking. `Some` when nothing may be sent.
+async fn confirm_rows(
+    session: &Session,
+    batch: &Batch,
+    conn: &Connection,
+    rate: u32,
+    confirm: &mut dyn Confirm,
+) -> Result<Option<Driven>, BatchError> {
+    let journal = &session.journal;
+    let counts = journal.counts(&batch.id)?;
+    let uncovered = journal.unconfirmed(&batch.id)?;
+    let mut to_send = Tally::default();
+    uncovered.iter().for_each(|(_, t)| to_send += *t);
+    if conn.sandbox.is_some() {
+        if to_send.count > 0 {
+            journal.confirm(
+                &batch.id,
+                &session.operator,
+                &format!(
+                    "{} rows, ₹{}: embedded sandbox, no money moves (confirmed without asking)",
+                    to_send.count,
+                    to_send.amount.to_indian()
+                ),
+            )?;
+        }
+        return Ok(None);
+    }
+    let ready = counts.state(RowState::Ready);
+    let held = counts.state(RowState::Held).count;
+    let plan = Plan {
+        batch: batch.id.clone(),
+        gateway: batch.gateway.clone(),
+        to_send,
+        by_mode: uncovered,
+        confirmed: Tally {
+            count: ready.count.saturating_sub(to_send.count),
+            amount: Amount::from_paise(i64::try_from(ready.amount.paise() - to_send.amount.paise()).unwrap_or(0)),
+        },
+        in_flight: counts.open() - ready.count - held,
+        held,
+        first_in_state: !journal.has_other_batches(&batch.id)?,
+        rate,
+    };
+    if to_send.count == 0 {
+        confirm.show(&plan);
+        return Ok(None);
+    }
+    // Credentials first: a confirmation is asked for only when sending can start.
+    if let Err(why) = conn.client.check_credentials().await {
+        return Ok(Some(Driven::CredentialsRefused(why)));
+    }
+    let yes = confirm.confirm(&plan).map_err(|e| BatchError::Confirm(format!("{e:#}")))?;
+    if !yes {
+        return Ok(Some(Driven::Declined));
+    }
+    let modes: Vec<String> =
+        plan.by_mode.iter().map(|(m, t)| format!("{m} {} ₹{}", t.count, t.amount.to_indian())).collect();
+    journal.confirm(
+        &batch.id,
+        &session.operator,
+        &format!("{} rows, ₹{} ({}) to {}", to_send.count, to_send.amount.to_indian(), modes.join(", "), batch.gateway),
+    )?;
+    Ok(None)
 }
 
 /// How a batch stands after a run.

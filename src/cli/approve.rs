@@ -6,8 +6,8 @@
 //! ```
 //!
 //! `LIST` is line numbers of the input file: `12,15-18`. `--all-held` releases every repeat payment
-//! (`REPEAT_PAYMENT`), never a changed bank account (`PAYEE_CHANGED`): those are approved one by
-//! one, naming their line.
+//! (`REPEAT_PAYMENT`), never a changed bank account (`PAYEE_CHANGED`) or a second payment of an
+//! obligation (`ALREADY_RETRIED`, SPEC 3.2b): those are approved one by one, naming their line.
 
 use payrun::config::ConfigFile;
 use payrun::journal::actions::{Selection, parse_lines};
@@ -22,7 +22,7 @@ pub struct Args {
     /// Lines of the input file to release, e.g. 12,15-18 (any hold).
     #[arg(long, value_name = "LIST", required_unless_present = "all_held", conflicts_with = "all_held")]
     rows: Option<String>,
-    /// Release every REPEAT_PAYMENT row (not PAYEE_CHANGED ones).
+    /// Release every REPEAT_PAYMENT row (not PAYEE_CHANGED or ALREADY_RETRIED ones).
     #[arg(long)]
     all_held: bool,
     /// Why these rows may be paid (recorded with your name and the time).
@@ -49,24 +49,32 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     for line in &done.unknown {
         eprintln!("line {line} is not a row of batch {}", batch.id);
     }
-    if done.payee_changed_left > 0 {
+    if !done.left_held.is_empty() {
+        let lines: Vec<u64> = done.left_held.iter().map(|(l, _)| *l).collect();
+        for (line, code) in &done.left_held {
+            let what = match *code {
+                "PAYEE_CHANGED" => "a changed bank account: check the new account with the payee by phone",
+                _ => "a line whose obligation is already paid again, or may be: check it is not a second payment",
+            };
+            eprintln!("line {line} left held ({code}): {what}");
+        }
         eprintln!(
-            "{} changed bank {} left held: approve each by its line (--rows), after checking the new account with the payee",
-            done.payee_changed_left,
-            plural(done.payee_changed_left, "account", "accounts")
+            "  these are approved one by one, naming the line: {}",
+            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_list(&lines)))
         );
     }
-    for (line, why) in &done.held_as_repeat {
-        eprintln!("line {line}: bank change approved, and held again as REPEAT_PAYMENT: {why}");
+    for (line, code, why) in &done.held_again {
+        eprintln!("line {line}: approved, and held again as {code}: {why}");
     }
-    if !done.held_as_repeat.is_empty() {
+    if !done.held_again.is_empty() {
+        let lines: Vec<u64> = done.held_again.iter().map(|(l, _, _)| *l).collect();
         eprintln!(
             "  if it is really a second payment: {}",
-            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_of(&done.held_as_repeat)))
+            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_list(&lines)))
         );
     }
     let n = done.released.len() as u64;
-    if n == 0 && !done.held_as_repeat.is_empty() {
+    if n == 0 && !done.held_again.is_empty() {
         return Ok(Exit::Ok);
     }
     if n == 0 {
@@ -83,6 +91,6 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
 }
 
 /// `3,7,12`.
-fn lines_of(rows: &[(u64, String)]) -> String {
-    rows.iter().map(|(l, _)| l.to_string()).collect::<Vec<_>>().join(",")
+fn lines_list(lines: &[u64]) -> String {
+    lines.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }

@@ -220,18 +220,31 @@ struct CliConfirm<'a> {
     session: &'a Session,
 }
 
-impl Confirm for CliConfirm<'_> {
-    fn confirm(&mut self, plan: &Plan) -> anyhow::Result<bool> {
+impl CliConfirm<'_> {
+    /// Where the money goes: the gateway, what is sent (and what of it needs this confirmation),
+    /// what is followed, what stays held.
+    fn describe(&self, plan: &Plan) {
         let modes: Vec<String> =
             plan.by_mode.iter().map(|(m, t)| format!("{m} {} ₹{}", t.count, t.amount.to_indian())).collect();
         eprintln!("about to pay through {}:", plan.gateway);
-        eprintln!(
-            "  {} {}, ₹{} ({})",
-            plan.to_send.count,
-            plural(plan.to_send.count, "row", "rows"),
-            plan.to_send.amount.to_indian(),
-            modes.join(", ")
-        );
+        if plan.to_send.count > 0 {
+            let new = if plan.confirmed.count > 0 { " not confirmed before" } else { "" };
+            eprintln!(
+                "  {} {}{new}, ₹{} ({})",
+                plan.to_send.count,
+                plural(plan.to_send.count, "row", "rows"),
+                plan.to_send.amount.to_indian(),
+                modes.join(", ")
+            );
+        }
+        if plan.confirmed.count > 0 {
+            eprintln!(
+                "  {} {} confirmed before, ₹{}",
+                plan.confirmed.count,
+                plural(plan.confirmed.count, "row", "rows"),
+                plan.confirmed.amount.to_indian()
+            );
+        }
         if plan.in_flight > 0 {
             eprintln!("  and follow {} {} already sent", plan.in_flight, plural(plan.in_flight, "row", "rows"));
         }
@@ -249,6 +262,16 @@ impl Confirm for CliConfirm<'_> {
                 self.session.state.path.display()
             );
         }
+    }
+}
+
+impl Confirm for CliConfirm<'_> {
+    fn show(&mut self, plan: &Plan) {
+        self.describe(plan);
+    }
+
+    fn confirm(&mut self, plan: &Plan) -> anyhow::Result<bool> {
+        self.describe(plan);
         let a = self.args;
         if a.yes {
             return Ok(true);

@@ -37,8 +37,9 @@ pub struct Args {
     /// Print one JSON document on stdout instead of text.
     #[arg(long)]
     json: bool,
-    /// Also compare each payee id with the journal in DIR: one last paid to another bank account is
-    /// a PAYEE_CHANGED warning (the row `run` would hold until approved).
+    /// The journal to compare the file with (default: $PAYRUN_STATE, else the user's data
+    /// directory, when a journal is there): every row `run` would hold is a warning with the hold's
+    /// code (REPEAT_PAYMENT, ALREADY_RETRIED, PAYEE_CHANGED).
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     #[command(flatten)]
@@ -172,23 +173,59 @@ fn rejects_row(header: &[String], record: &payrun::input::Record, problems: &[Pr
     cells
 }
 
+/// The journal `validate` compares the file with: `--state DIR` (which must hold one), else the
+/// default state directory when a journal is there. None when it holds no batch (nothing to
+/// compare with).
+fn find_journal(args: &Args) -> anyhow::Result<Option<payrun::journal::Journal>> {
+    let dir = match &args.state {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            if !dir.join("journal.sqlite3").is_file() {
+                anyhow::bail!("--state {}: no payrun journal there", dir.display());
+            }
+            dir.clone()
+        }
+        // $PAYRUN_STATE, else the user's data directory: used when a journal is there.
+        _ => match std::env::var_os("PAYRUN_STATE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(payrun::batch::StateDir::default_path)
+        {
+            Some(dir) if dir.join("journal.sqlite3").is_file() => dir,
+            _ => return Ok(None),
+        },
+    };
+    let journal = payrun::journal::Journal::open(&dir)
+        .with_context(|| format!("cannot open the journal in {}", dir.display()))?;
+    Ok(journal.has_other_batches("")?.then_some(journal))
+}
+
 pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let opts = args.rules.options(config)?;
-    let journal = match &args.state {
-        Some(dir) if !dir.join("journal.sqlite3").is_file() => {
-            anyhow::bail!("--state {}: no payrun journal there", dir.display())
-        }
-        Some(dir) => Some(
-            payrun::journal::Journal::open(dir)
-                .with_context(|| format!("cannot open the journal in {}", dir.display()))?,
-        ),
-        None => None,
-    };
-    let mut scanner = match Scanner::open(&args.file, false, opts) {
+    let journal = find_journal(&args)?;
+    let rules = payrun::batch::hold_rules(config);
+    let mut scanner = match Scanner::open(&args.file, journal.is_some(), opts) {
         Ok(s) => s,
         Err(e) => return file_error(&args, e),
     };
     encoding_note(&scanner);
+    // The file itself already a batch: `run` resumes it or refuses it, it holds nothing.
+    let own_batch = match (&journal, scanner.source().sniffed.sha256) {
+        (Some(j), Some(sha)) => j.latest_batch_for(&hex::encode(sha))?,
+        _ => None,
+    };
+    if let Some(b) = &own_batch {
+        let what = if b.cancelled_at.is_some() {
+            "cancelled: `run` refuses it (--new-batch pays it again, holding what may be paid)"
+        } else if b.finished_at.is_some() {
+            "finished: `run` refuses it (--new-batch pays it again)"
+        } else {
+            "not finished: `run` resumes it"
+        };
+        eprintln!("note: this file is batch {}, {what}", b.id);
+    }
+    let journal = journal.filter(|_| own_batch.is_none());
+    let retry_heading = scanner.columns().heading(payrun::input::Field::RetryOf);
+    let account_heading = scanner.columns().heading(payrun::input::Field::Account);
     let header = scanner.columns().header.clone();
     let payee_heading = scanner.columns().heading(payrun::input::Field::PayeeId);
     let mut rejects = match &args.rejects {
@@ -232,17 +269,24 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
                 return Ok(Exit::Input);
             }
         };
-        // SPEC 3.3 with the journal: a payee id last paid to another account.
+        // With the journal: every hold `run` would make (SPEC 3.2, 3.2b, 3.3), with its code.
         let changed = match (&journal, &v.row) {
-            (Some(j), Some(row)) if !row.payee_id.is_empty() => {
-                j.payee_change(row.payee_id, &row.account, &row.ifsc)?.map(|message| Problem {
-                    line: v.record.line,
-                    column: payee_heading.clone(),
-                    code: payrun::input::Code::PayeeChanged,
-                    severity: Severity::Warning,
-                    message,
-                })
-            }
+            (Some(j), Some(row)) => j
+                .would_hold(&row.account, &row.ifsc, row.amount, row.payee_id, row.retry_of, &rules)?
+                .map(|(code, message)| {
+                    let (code, column) = match code {
+                        "PAYEE_CHANGED" => (payrun::input::Code::PayeeChanged, payee_heading.clone()),
+                        "ALREADY_RETRIED" => (payrun::input::Code::AlreadyRetried, retry_heading.clone()),
+                        _ => (payrun::input::Code::RepeatPayment, account_heading.clone()),
+                    };
+                    Problem {
+                        line: v.record.line,
+                        column,
+                        code,
+                        severity: Severity::Warning,
+                        message: format!("`run` would hold this row: {message}"),
+                    }
+                }),
             _ => None,
         };
         for p in v.problems.iter().chain(changed.as_ref()) {

@@ -203,12 +203,22 @@ struct Active {
     unattributable: u32,
     /// Ask by our reference rather than the gateway's order id (after the order id was not known).
     ask_by_ref: bool,
+    /// Another row of the journal holds this row's order id (rule 12): never ask by it again.
+    id_shared: bool,
 }
 
 impl Active {
     fn new(row: Row, request_timeout: Duration) -> Active {
         let counts_after = request_deadline(row.status.sent_at.as_deref(), request_timeout);
-        Active { row, polls: 0, unknown: UnknownCount::default(), counts_after, unattributable: 0, ask_by_ref: false }
+        Active {
+            row,
+            polls: 0,
+            unknown: UnknownCount::default(),
+            counts_after,
+            unattributable: 0,
+            ask_by_ref: false,
+            id_shared: false,
+        }
     }
 
     /// The id to ask about: the gateway's order id when known (SPEC 4), else our reference.
@@ -277,10 +287,10 @@ struct Dispatch {
     not_sent_streak: u32,
     last_answer: Instant,
     stats: Snapshot,
-    /// How many rows of this batch the gateway gave each order id ([`journal::order_id_key`]). An
-    /// id given to two rows is not "this row's own": an answer asked by it that names nobody could
-    /// be about the other row's payout.
-    order_ids: HashMap<u64, u32>,
+    /// Order ids this run gave rows whose change the journal writer may not have committed yet
+    /// (writer position, order key, row): the journal's order-id index does not see them yet, so
+    /// rule 12's check looks here too. Pruned as the writer commits; a few hundred at most.
+    recent_ids: VecDeque<(u64, String, u64)>,
 }
 
 /// The stop when the gateway refuses even a fresh token (TE0012 twice in a row).
@@ -354,14 +364,34 @@ impl Dispatch {
         self.stats.count_transition(from, to.state());
         let mut record = record;
         record.utr = to.utr.clone().filter(|_| to.state() == RowState::Success);
-        writer.record(Change { seq: row.seq, from, to: to.clone() }, record)?;
+        let new_id = to.gateway_ref.as_deref().filter(|id| row.status.gateway_ref.as_deref() != Some(*id));
+        let key = new_id.map(journal::order_key);
+        let position = writer.record(Change { seq: row.seq, from, to: to.clone() }, record)?;
+        if let Some(key) = key {
+            self.recent_ids.push_back((position, key, row.seq));
+        }
         row.status = to;
         Ok(())
     }
 
+    /// Whether the order id `id` of row `seq` is also another row's (SPEC 3 rule 12), in any
+    /// batch of the journal or among this run's changes not yet committed. Then an answer asked by
+    /// it proves nothing for either row.
+    fn order_id_shared(&mut self, journal: &Journal, writer: &Writer, id: &str, seq: u64) -> Result<bool, EngineError> {
+        let committed = writer.committed();
+        while self.recent_ids.front().is_some_and(|(p, _, _)| *p <= committed) {
+            self.recent_ids.pop_front();
+        }
+        let key = journal::order_key(id);
+        if self.recent_ids.iter().any(|(_, k, s)| *k == key && *s != seq) {
+            return Ok(true);
+        }
+        Ok(journal.order_id_shared(id, &self.batch, seq)?)
+    }
+
     fn refill(&mut self, journal: &Journal) -> Result<(), EngineError> {
         if self.ready.is_empty() && !self.ready_exhausted {
-            let rows = journal.rows_in_state(&self.batch, RowState::Ready, self.ready_cursor, 512)?;
+            let rows = journal.rows_to_send(&self.batch, self.ready_cursor, 512)?;
             match rows.last() {
                 Some(last) => self.ready_cursor = last.seq,
                 None => self.ready_exhausted = true,
@@ -482,7 +512,7 @@ pub async fn run(
         not_sent_streak: 0,
         last_answer: Instant::now(),
         stats: Snapshot::default(),
-        order_ids: journal.order_id_counts(&batch.id)?,
+        recent_ids: VecDeque::new(),
     };
     d.stats.init(&journal.state_counts(&batch.id)?);
     d.stats.rate = Some(cfg.rate);
@@ -695,7 +725,7 @@ pub async fn run(
                         continue;
                     }
                 };
-                if let Some(s) = handle(&mut d, &writer, result)? {
+                if let Some(s) = handle(&mut d, journal, &writer, result)? {
                     stop.get_or_insert(s);
                 }
             }
@@ -729,7 +759,12 @@ fn answered(result: &JobResult) -> bool {
 }
 
 /// Turns one job's result into events and follow-ups. Returns a reason to stop, if any.
-fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option<Stop>, EngineError> {
+fn handle(
+    d: &mut Dispatch,
+    journal: &Journal,
+    writer: &Writer,
+    result: JobResult,
+) -> Result<Option<Stop>, EngineError> {
     let now = Instant::now();
     match result {
         JobResult::Journal(e) => Err(e.into()),
@@ -789,9 +824,6 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
             }
             let answer = answer_records(writer, &a.row, &trace)?;
             d.transition(writer, &mut a.row, &reading.event, answer)?;
-            if let Some(id) = a.row.status.gateway_ref.as_deref().filter(|_| reading::took_order_id(&reading.event)) {
-                *d.order_ids.entry(journal::order_id_key(id)).or_default() += 1;
-            }
             match a.row.status.state() {
                 RowState::Ready => d.ready.push_front(a.row),
                 RowState::Accepted => {
@@ -831,16 +863,24 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                 amount: a.row.amount,
                 derived_reference: reference == journal::derived_reference(&d.batch, a.row.seq),
                 reference: &reference,
-                // Asked by the order id the gateway gave this row's posting, and no other row's.
-                by_own_order_id: by_order_id
-                    && a.row
-                        .status
-                        .gateway_ref
-                        .as_deref()
-                        .is_some_and(|id| d.order_ids.get(&journal::order_id_key(id)).copied().unwrap_or(0) <= 1),
+                // Asked by the order id the gateway gave this row's posting (rule 12 is checked
+                // below, before the answer may move the row).
+                by_own_order_id: by_order_id,
             };
+            let mut reaction = reading::read_status(&outcome, &asked);
+            // SPEC 3 rule 12: an order id another row of the journal also holds (a gateway that
+            // restarted its counter) is no row's own: an answer asked by it proves nothing, for
+            // either row. Ask by the reference from now on.
+            if by_order_id && !matches!(reaction, Reaction::AskAgain | Reaction::Busy(_) | Reaction::Stop(_)) {
+                let id = a.row.status.gateway_ref.clone().unwrap_or_default();
+                if d.order_id_shared(journal, writer, &id, seq)? {
+                    a.id_shared = true;
+                    a.ask_by_ref = true;
+                    reaction = Reaction::AskAgain;
+                }
+            }
             let mut stop = None;
-            let event = match reading::read_status(&outcome, &asked) {
+            let event = match reaction {
                 Reaction::Event(e) => Some(e),
                 Reaction::AskAgain => None,
                 Reaction::Busy(retry_after) => {
@@ -850,7 +890,8 @@ fn handle(d: &mut Dispatch, writer: &Writer, result: JobResult) -> Result<Option
                     None
                 }
                 Reaction::SwitchId => {
-                    a.ask_by_ref = !a.ask_by_ref;
+                    // Back to the order id only while it is this row's alone.
+                    a.ask_by_ref = !a.ask_by_ref || a.id_shared;
                     None
                 }
                 Reaction::UnknownReference(toward) => {

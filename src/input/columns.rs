@@ -28,10 +28,13 @@ pub enum Field {
     /// The organisation's own id of the person or firm paid (Employee ID, Vendor Code...): what
     /// the payee-change control of SPEC 3.3 follows from one batch to the next.
     PayeeId,
+    /// `retry_of`, written by `payrun failed`: the original obligation (`<batch id>:<line>`) a retry
+    /// row pays again (SPEC 3.2b). It never changes what is paid, only what is held.
+    RetryOf,
 }
 
 impl Field {
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 12] = [
         Field::Name,
         Field::Account,
         Field::Ifsc,
@@ -43,6 +46,7 @@ impl Field {
         Field::Email,
         Field::Phone,
         Field::PayeeId,
+        Field::RetryOf,
     ];
 
     /// The field's plain name, used in messages when the file has no such column.
@@ -59,6 +63,7 @@ impl Field {
             Field::Email => "email",
             Field::Phone => "phone",
             Field::PayeeId => "payee id",
+            Field::RetryOf => "retry of",
         }
     }
 
@@ -210,6 +215,7 @@ impl Field {
                 "Bene ID",
                 "Payee Code",
             ],
+            Field::RetryOf => &["retry_of"],
         }
     }
 }
@@ -298,7 +304,7 @@ pub fn recognised(header: &[String]) -> usize {
 pub struct Columns {
     /// The header as written (trimmed).
     pub header: Vec<String>,
-    index: [Option<usize>; 11],
+    index: [Option<usize>; Field::ALL.len()],
     /// Notes about the mapping worth telling the operator (a column passed over).
     pub notes: Vec<String>,
 }
@@ -307,7 +313,7 @@ impl Columns {
     /// Maps a header. `mode_required` is false with `--mode-auto` or a configured default mode.
     pub fn map(header: &[String], mode_required: bool) -> Result<Columns, InputError> {
         let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
-        let mut index = [None; 11];
+        let mut index = [None; Field::ALL.len()];
         let mut taken: Vec<bool> = norm.iter().map(|n| RESERVED.contains(&n.as_str())).collect();
         let mut notes = Vec::new();
         for (fi, field) in Field::ALL.iter().enumerate() {

@@ -143,6 +143,13 @@ pub enum Code {
     /// Warning: a workbook row Excel hides (by hand or by a filter): it is read and paid like the
     /// others, though the operator does not see it on screen.
     HiddenRow,
+    /// A `retry_of` cell that is not `<batch id>:<line>` as `payrun failed` writes it (SPEC 3.2b).
+    BadRetryOf,
+    /// `validate` with a journal: `run` would hold this row as a repeat payment (SPEC 3.2).
+    RepeatPayment,
+    /// `validate` with a journal: `run` would hold this row, its obligation already paid or being
+    /// paid by another retry (SPEC 3.2b).
+    AlreadyRetried,
 }
 
 impl Code {
@@ -166,6 +173,9 @@ impl Code {
             Code::SharedAccount => "SHARED_ACCOUNT",
             Code::PayeeChanged => "PAYEE_CHANGED",
             Code::HiddenRow => "HIDDEN_ROW",
+            Code::BadRetryOf => "BAD_RETRY_OF",
+            Code::RepeatPayment => "REPEAT_PAYMENT",
+            Code::AlreadyRetried => "ALREADY_RETRIED",
         }
     }
 }
@@ -231,6 +241,8 @@ pub struct RowView<'a> {
     pub phone: &'a str,
     /// The organisation's id of the payee (empty without a payee id column).
     pub payee_id: &'a str,
+    /// The obligation a retry row pays again (`retry_of`, lower case), empty when none (SPEC 3.2b).
+    pub retry_of: &'a str,
 }
 
 impl RowView<'_> {
@@ -248,6 +260,7 @@ impl RowView<'_> {
             email: self.email.to_string(),
             phone: self.phone.to_string(),
             payee_id: self.payee_id.to_string(),
+            retry_of: self.retry_of.to_string(),
         }
     }
 }
@@ -270,6 +283,8 @@ pub struct ValidRow {
     pub email: String,
     pub phone: String,
     pub payee_id: String,
+    #[serde(default)]
+    pub retry_of: String,
 }
 
 /// A row as the scanner saw it: the record, its problems, and the normalised row when valid.

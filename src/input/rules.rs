@@ -856,6 +856,21 @@ impl Validator {
             }
         }
 
+        // SPEC 3.2b: the lineage `payrun failed` wrote. A cell that is not one would unlink the
+        // row from what it retries, so it is an error, never silently dropped.
+        let retry_of = self.field(rec, Field::RetryOf);
+        if !retry_of.is_empty() && !retry_of_ok(retry_of) {
+            problems.push(Problem {
+                line,
+                column: self.columns.heading(Field::RetryOf),
+                code: Code::BadRetryOf,
+                severity: Severity::Error,
+                message: format!(
+                    "'{retry_of}' is not <batch id>:<line> as `payrun failed` writes it (e.g. 3f9a1c2b7d4e:18): restore it, or empty the cell (the row is then held only as a repeat payment)"
+                ),
+            });
+        }
+
         if problems[before..].iter().any(|p| p.severity == Severity::Error) {
             return None;
         }
@@ -871,7 +886,23 @@ impl Validator {
             email: self.field(rec, Field::Email),
             phone: self.field(rec, Field::Phone),
             payee_id: self.field(rec, Field::PayeeId),
+            retry_of,
         })
+    }
+}
+
+/// Whether `text` is a `retry_of` cell: a batch id (12 lower-case hex digits) and a line, `:` between.
+pub fn retry_of_ok(text: &str) -> bool {
+    match text.split_once(':') {
+        Some((batch, line)) => {
+            batch.len() == 12
+                && batch.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && !line.is_empty()
+                && !line.starts_with('0')
+                && line.len() <= 10
+                && line.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
     }
 }
 

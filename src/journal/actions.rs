@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::holds::HoldRules;
-use super::lifecycle::{Event, PAYEE_CHANGED, REPEAT_PAYMENT, RowState};
+use super::lifecycle::{ALREADY_RETRIED, Event, PAYEE_CHANGED, REPEAT_PAYMENT, RowState};
 use super::{Batch, Journal, JournalError, Result, Row, now};
 
 /// Which held rows to release.
@@ -17,8 +17,8 @@ use super::{Batch, Journal, JournalError, Result, Row, now};
 pub enum Selection {
     /// These lines of the input file (any hold, `PAYEE_CHANGED` included).
     Lines(Vec<u64>),
-    /// Every `REPEAT_PAYMENT` row (never a `PAYEE_CHANGED` one: a changed bank account is approved
-    /// one by one).
+    /// Every `REPEAT_PAYMENT` row (never a `PAYEE_CHANGED` or `ALREADY_RETRIED` one: a changed
+    /// bank account, and a second payment of one obligation, are approved one by one).
     AllRepeats,
 }
 
@@ -31,12 +31,14 @@ pub struct Approved {
     pub not_held: Vec<(u64, String)>,
     /// Lines named that are not in the batch.
     pub unknown: Vec<u64>,
-    /// `PAYEE_CHANGED` rows left held by `--all-held`.
-    pub payee_changed_left: u64,
-    /// `PAYEE_CHANGED` lines whose bank change was approved, held again as `REPEAT_PAYMENT`
-    /// (another batch pays the same payee: SPEC 3.2), with the message naming it. Each reason
-    /// is approved on its own: the approver of a bank change was not shown the repeat.
-    pub held_as_repeat: Vec<(u64, String)>,
+    /// Lines left held by `--all-held`, with their code (`PAYEE_CHANGED`, `ALREADY_RETRIED`):
+    /// approved one by one, naming the line.
+    pub left_held: Vec<(u64, &'static str)>,
+    /// Lines whose hold was approved, held again for the next reason (a bank change approved, and
+    /// the obligation already retried or the payee paid in another batch), with the code and the
+    /// message naming it. Each reason is approved on its own: the approver of a bank change was not
+    /// shown the repeat.
+    pub held_again: Vec<(u64, &'static str, String)>,
 }
 
 /// What `cancel` did.
@@ -109,45 +111,40 @@ impl Journal {
                     after = last.seq;
                     for r in rows {
                         match r.status.code.as_deref() {
-                            Some(PAYEE_CHANGED) => out.payee_changed_left += 1,
+                            Some(PAYEE_CHANGED) => out.left_held.push((r.line, PAYEE_CHANGED)),
+                            Some(ALREADY_RETRIED) => out.left_held.push((r.line, ALREADY_RETRIED)),
                             _ => seqs.push(r.seq),
                         }
                     }
                 }
             }
         }
-        let at = now();
+        let at = crate::report::local_time(&now());
         let message = |r: &Row| {
             let was = r.status.code.as_deref().unwrap_or(REPEAT_PAYMENT);
             format!("{was} approved by {operator} at {at}: {reason}")
         };
-        self.conn().execute_batch("SAVEPOINT approve")?;
-        let released = self.release_then_recheck(batch, &seqs, operator, &message, rules);
-        let done = match released {
-            Ok(done) => {
-                self.conn().execute_batch("RELEASE approve")?;
-                done
-            }
-            Err(e) => {
-                let _ = self.conn().execute_batch("ROLLBACK TO approve; RELEASE approve");
-                return Err(e);
-            }
+        let what = match which {
+            Selection::Lines(_) => "approve",
+            Selection::AllRepeats => "approve --all-held",
         };
-        let (done, again) = done;
-        out.held_as_repeat = again;
-        out.released = done.into_iter().filter(|l| !out.held_as_repeat.iter().any(|(h, _)| h == l)).collect();
-        if !out.released.is_empty() {
-            let what = match which {
-                Selection::Lines(_) => "approve",
-                Selection::AllRepeats => "approve --all-held",
-            };
-            self.record_action(&batch.id, operator, what, &lines_text(&out.released), reason, "")?;
-        }
+        let (done, again) = self.atomic(|| {
+            let (done, again) = self.release_then_recheck(batch, &seqs, operator, &message, rules)?;
+            let released: Vec<u64> = done.iter().copied().filter(|l| !again.iter().any(|(h, _, _)| h == l)).collect();
+            if !released.is_empty() {
+                self.record_action(&batch.id, operator, what, &lines_text(&released), reason, "")?;
+            }
+            Ok((released, again))
+        })?;
+        out.held_again = again;
+        out.released = done;
         Ok(out)
     }
 
-    /// Releases `seqs`, then holds again as `REPEAT_PAYMENT` each released `PAYEE_CHANGED` row that
-    /// another batch's payment holds now. Returns the lines released and those held again.
+    /// Releases `seqs`, then holds again each released row that a later reason holds now (see
+    /// [`super::holds`]'s order: a bank change approved is not a second payment approved). Returns
+    /// the lines released and those held again.
+    #[allow(clippy::type_complexity)]
     fn release_then_recheck(
         &self,
         batch: &Batch,
@@ -155,7 +152,7 @@ impl Journal {
         operator: &str,
         message: &dyn Fn(&Row) -> String,
         rules: &HoldRules,
-    ) -> Result<(Vec<u64>, Vec<(u64, String)>)> {
+    ) -> Result<(Vec<u64>, Vec<(u64, &'static str, String)>)> {
         let (done, _) = self.apply_to_rows(
             &batch.id,
             seqs,
@@ -165,14 +162,12 @@ impl Journal {
         )?;
         let mut again = Vec::new();
         for (row, _) in &done {
-            if row.status.code.as_deref() != Some(PAYEE_CHANGED) {
-                continue;
-            }
-            if let Some(why) = self.repeat_holder(&batch.id, row.seq, rules)? {
-                let why = format!("{why} (the bank change was approved; this is another reason)");
-                let hold = Event::Hold { code: REPEAT_PAYMENT.into(), message: why.clone() };
+            let was = row.status.code.as_deref().unwrap_or(REPEAT_PAYMENT);
+            if let Some((code, why)) = self.hold_after(&batch.id, row.seq, was, rules)? {
+                let why = format!("{why} (the {was} hold was approved; this is another reason)");
+                let hold = Event::Hold { code: code.into(), message: why.clone() };
                 self.apply_to_rows(&batch.id, &[row.seq], |_| Some(hold.clone()), "state", Some(operator))?;
-                again.push((row.line, why));
+                again.push((row.line, code, why));
             }
         }
         Ok((done.iter().map(|(r, _)| r.line).collect(), again))
@@ -193,7 +188,7 @@ impl Journal {
             }
         }
         seqs.sort_unstable();
-        let message = format!("cancelled by {operator} at {}: {reason}", now());
+        let message = format!("cancelled by {operator} at {}: {reason}", crate::report::local_time(&now()));
         let (done, refused) = self.apply_to_rows(
             &batch.id,
             &seqs,
@@ -254,7 +249,10 @@ impl Journal {
         }
         let was = row.status.code.clone().unwrap_or_else(|| "IN_DOUBT".into());
         let verdict = if paid { "paid" } else { "unpaid" };
-        let message = format!("resolved as {verdict} by {operator} at {} (was {was}): {reason}", now());
+        let message = format!(
+            "resolved as {verdict} by {operator} at {} (was {was}): {reason}",
+            crate::report::local_time(&now())
+        );
         let event = Event::Resolved { paid, utr: utr.map(str::to_string), message };
         let (mut done, refused) =
             self.apply_to_rows(&batch.id, &[row.seq], |_| Some(event.clone()), "state", Some(operator))?;

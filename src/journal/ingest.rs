@@ -158,10 +158,21 @@ pub fn ingest(
             problems = v.problems.iter().chain(&extra).cloned().collect();
             &problems
         };
-        let seq = store.totals().0 + 1;
-        store.add(NewRow { seq, line: v.record.line, cells: &cells, valid, problems, amount, reference })?;
+        let seq = store.added() + 1;
+        // SPEC 3.2b: a retry row pays its original's obligation (`retry_of`), not a new one.
+        let retry_of = valid.map(|r| r.retry_of.to_ascii_lowercase()).filter(|r| !r.is_empty());
+        store.add(NewRow {
+            seq,
+            line: v.record.line,
+            cells: &cells,
+            valid,
+            problems,
+            amount,
+            reference,
+            obligation: retry_of.as_deref(),
+        })?;
     }
-    let (total, valid) = store.totals();
+    let (total, valid) = store.totals()?;
     if total == 0 || valid.count == 0 {
         return Ok(Ingested::NothingToSend { total });
     }

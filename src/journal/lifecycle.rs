@@ -153,6 +153,9 @@ pub const IN_DOUBT: &str = "IN_DOUBT";
 pub const REPEAT_PAYMENT: &str = "REPEAT_PAYMENT";
 /// Held: this payee id was paid before to another account (SPEC 3.3).
 pub const PAYEE_CHANGED: &str = "PAYEE_CHANGED";
+/// Held: the obligation this retry row pays again is already paid, or may be, by another row
+/// (SPEC 3.2b).
+pub const ALREADY_RETRIED: &str = "ALREADY_RETRIED";
 /// A person's finding (`payrun resolve`).
 pub const RESOLVED: &str = "RESOLVED";
 /// Refused at posting with "technical failure, contact support": proves nothing by itself.
@@ -194,6 +197,10 @@ pub struct RowStatus {
     /// When the latest posting attempt was claimed (RFC 3339): its request cannot have timed out
     /// before this plus the client's timeout, so no TE0011 before then counts (rule 3).
     pub sent_at: Option<String>,
+    /// A confirmation covers the row (SPEC 3.2c): the operator saw it in the control totals they
+    /// confirmed (or the batch runs against the embedded sandbox, where no money moves). A ready row
+    /// is claimed only when confirmed; a released row is not, until confirmed again.
+    pub confirmed: bool,
 }
 
 impl RowStatus {
@@ -321,11 +328,14 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.state = Some(Held);
             s.code = Some(code.clone());
             s.message = Some(message.clone());
+            s.confirmed = false;
         }
+        // A released row is a change of what is sent: no earlier confirmation covers it (3.2c).
         (Held, Event::Release { message }) => {
             s.state = Some(Ready);
             s.code = None;
             s.message = Some(message.clone());
+            s.confirmed = false;
         }
         // CANCELLED only for a row no request ever left for (SPEC 3 rule 11): held, or ready with no
         // attempt that may have reached the gateway (a request provably never received does not
@@ -336,8 +346,11 @@ pub fn apply(old: &RowStatus, event: &Event, now: &str) -> Result<RowStatus, Ill
             s.message = Some(message.clone());
             finish(&mut s, Cancelled);
         }
-        // A resend only for a lost answer: TE0020 and TE0005 doubts are never sent again.
-        (Ready, Event::Claim) | (InDoubt, Event::Claim) if from == Ready || old.doubt() == Doubt::Lost => {
+        // Every rupee sent was confirmed (SPEC 3.2c): a ready row only when a confirmation covers
+        // it. A resend only for a lost answer: TE0020 and TE0005 doubts are never sent again.
+        (Ready, Event::Claim) | (InDoubt, Event::Claim)
+            if (from == Ready && old.confirmed) || (from == InDoubt && old.doubt() == Doubt::Lost) =>
+        {
             s.state = Some(Sending);
             s.attempts += 1;
             if s.submitted_at.is_none() {
@@ -464,7 +477,7 @@ mod tests {
     const T: &str = "2026-11-24T10:00:00Z";
 
     fn at(state: RowState, attempts: u32) -> RowStatus {
-        RowStatus { state: Some(state), attempts, ..RowStatus::default() }
+        RowStatus { state: Some(state), attempts, confirmed: true, ..RowStatus::default() }
     }
 
     fn with_code(state: RowState, attempts: u32, code: &str) -> RowStatus {
@@ -583,6 +596,20 @@ mod tests {
             assert!(apply(&at(state, 1), &Event::Claim, T).is_err(), "{state}");
         }
         assert!(apply(&at(RowState::InDoubt, 1), &Event::Claim, T).is_ok());
+    }
+
+    /// SPEC 3.2c: no row is sent that no confirmation covered; a released row needs a new one.
+    #[test]
+    fn only_a_confirmed_row_is_claimed() {
+        let unconfirmed = RowStatus { confirmed: false, ..at(RowState::Ready, 0) };
+        assert!(apply(&unconfirmed, &Event::Claim, T).is_err());
+        let h = apply(&at(RowState::Ready, 0), &Event::Hold { code: REPEAT_PAYMENT.into(), message: "m".into() }, T)
+            .expect("hold");
+        let r = apply(&h, &Event::Release { message: "approved".into() }, T).expect("release");
+        assert!(!r.confirmed, "a release is a change of what is sent");
+        assert!(apply(&r, &Event::Claim, T).is_err());
+        let c = apply(&RowStatus { confirmed: true, ..r }, &Event::Claim, T).expect("claim once confirmed");
+        assert!(c.confirmed);
     }
 
     #[test]

@@ -20,13 +20,13 @@
 //! holds by construction: a group reaches the journal only after its records are durable, and
 //! groups reach it in the order they were formed.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{Journal, JournalError, Result, RowState, RowStatus, check_identity, connect, now, write_anchored};
+use super::{Journal, JournalError, Result, RowState, RowStatus, write_anchored};
 use crate::audit::{Head, Record};
 
 /// One row's change: from the state on disk to a new status (computed by the lifecycle).
@@ -45,76 +45,61 @@ enum Cmd {
     Flush(Ack),
 }
 
+/// What the writer has been handed and what it has committed, by the position of each command in
+/// the order it was handed over (see [`Writer::record`], [`Writer::committed`]).
+#[derive(Default)]
+struct Progress {
+    /// The position the next command gets; taken together with the send, so positions follow the
+    /// channel's order whichever thread hands a command over.
+    next: std::sync::Mutex<u64>,
+    /// Every command up to this position is committed (or the writer failed).
+    committed: AtomicU64,
+}
+
 /// Handle on the writer threads of one batch.
 pub struct Writer {
-    tx: Option<mpsc::Sender<Cmd>>,
+    tx: Option<mpsc::Sender<(u64, Cmd)>>,
     handles: Vec<JoinHandle<()>>,
+    progress: Arc<Progress>,
 }
 
 /// A group on its way from the log to the journal: its changes, the callers to answer, the log's
 /// head after its records (none: it had no record), or why the log could not take it.
 struct Group {
+    /// The position of the group's last command.
+    last: u64,
     changes: Vec<Change>,
     acks: Vec<Ack>,
     head: Option<Head>,
     failed: Option<String>,
 }
 
-/// Writes one change, checking the state on disk.
-pub(crate) fn write_change(conn: &Connection, batch: &str, c: &Change) -> Result<()> {
-    let s = &c.to;
-    let n = conn
-        .prepare_cached(
-            "UPDATE rows SET state = ?3, attempts = ?4, gateway_ref = ?5, code = ?6, message = ?7, utr = ?8,
-                             submitted_at = ?9, completed_at = ?10, updated_at = ?11, sent_at = ?13
-             WHERE batch_id = ?1 AND seq = ?2 AND state = ?12",
-        )?
-        .execute(params![
-            batch,
-            c.seq as i64,
-            s.state().as_str(),
-            s.attempts,
-            s.gateway_ref,
-            s.code,
-            s.message,
-            s.utr,
-            s.submitted_at,
-            s.completed_at,
-            now(),
-            c.from.as_str(),
-            s.sent_at,
-        ])?;
-    if n != 1 {
-        return Err(JournalError::Mismatch {
-            batch: batch.to_string(),
-            seq: c.seq,
-            expected: c.from,
-            what: format!("while moving it to {}", s.state()),
-        });
-    }
-    Ok(())
-}
-
 impl Writer {
     /// Starts the writer thread of `batch` on its own connection to `journal`, continuing the
-    /// batch's evidence log. Before every group the writer checks the journal file is still there
-    /// and still the one the run opened, and stops for good otherwise (SPEC 3 rule 10).
+    /// batch's evidence log. Before every group the writer checks the journal is still the one the
+    /// run opened (a journal file deleted or replaced), and stops for good otherwise (SPEC 3 rule
+    /// 10).
     pub fn start(journal: &Journal, batch: &str) -> Result<Writer> {
-        let (path, identity) = (journal.path().to_path_buf(), journal.identity());
-        check_identity(&path, identity)?;
+        let place = journal.place().clone();
         let mut log = journal.open_audit(batch)?;
-        let mut conn = connect(&path)?;
+        let mut db = journal.connect_again()?;
         let batch = batch.to_string();
-        let (tx, rx) = mpsc::channel::<Cmd>();
+        let (tx, rx) = mpsc::channel::<(u64, Cmd)>();
+        let progress = Arc::new(Progress::default());
+        let watermark = Arc::clone(&progress);
         // Bounded: the log runs at most two groups ahead of the journal.
         let (gtx, grx) = mpsc::sync_channel::<Group>(2);
         let logger = std::thread::Builder::new().name("payrun-audit".into()).spawn(move || {
             let mut failed: Option<String> = None;
             while let Ok(first) = rx.recv() {
-                let mut cmds = vec![first];
+                let mut last = first.0;
+                let mut cmds = vec![first.1];
                 while cmds.len() < 16_384 {
                     match rx.try_recv() {
-                        Ok(c) => cmds.push(c),
+                        Ok((i, c)) => {
+                            last = i;
+                            cmds.push(c);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -146,7 +131,7 @@ impl Writer {
                     }
                 }
                 let head = (!records.is_empty()).then(|| log.head().clone());
-                if gtx.send(Group { changes, acks, head, failed: failed.clone() }).is_err() {
+                if gtx.send(Group { last, changes, acks, head, failed: failed.clone() }).is_err() {
                     break;
                 }
             }
@@ -160,10 +145,15 @@ impl Writer {
                 if poisoned.is_none() {
                     if let Some(head) = &g.head {
                         let result = (|| -> Result<()> {
-                            check_identity(&path, identity)?;
-                            let tx = conn.transaction()?;
-                            write_anchored(&tx, &batch, &g.changes, head)?;
-                            tx.commit()?;
+                            place.check()?;
+                            db.begin()?;
+                            match write_anchored(&mut *db, &batch, &g.changes, head) {
+                                Ok(()) => db.execute_batch("COMMIT")?,
+                                Err(e) => {
+                                    let _ = db.execute_batch("ROLLBACK");
+                                    return Err(e);
+                                }
+                            }
                             Ok(())
                         })();
                         if let Err(e) = result {
@@ -172,19 +162,30 @@ impl Writer {
                         }
                     }
                 }
+                if poisoned.is_none() {
+                    watermark.committed.store(g.last, Ordering::Release);
+                }
                 for ack in g.acks {
                     let _ = ack.send(poisoned.clone().map_or(Ok(()), Err));
                 }
             }
         })?;
-        Ok(Writer { tx: Some(tx), handles: vec![logger, committer] })
+        Ok(Writer { tx: Some(tx), handles: vec![logger, committer], progress })
     }
 
-    fn send(&self, cmd: Cmd) -> Result<()> {
-        match &self.tx {
-            Some(tx) => tx.send(cmd).map_err(|_| JournalError::Writer("writer thread is gone".into())),
-            None => Err(JournalError::Writer("writer closed".into())),
-        }
+    /// Hands `cmd` over; returns its position (positions start at 1).
+    fn send(&self, cmd: Cmd) -> Result<u64> {
+        let Some(tx) = &self.tx else { return Err(JournalError::Writer("writer closed".into())) };
+        let mut next = self.progress.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *next += 1;
+        tx.send((*next, cmd)).map_err(|_| JournalError::Writer("writer thread is gone".into()))?;
+        Ok(*next)
+    }
+
+    /// Every change handed over up to this position (as [`Writer::record`] returned it) is
+    /// committed to the journal.
+    pub fn committed(&self) -> u64 {
+        self.progress.committed.load(Ordering::Acquire)
     }
 
     /// Writes a change (and its evidence record) and waits until both are on disk.
@@ -194,15 +195,16 @@ impl Writer {
         acked(done).await
     }
 
-    /// Hands a change (and its evidence record) over; it is written with the next group.
-    pub fn record(&self, change: Change, record: Record) -> Result<()> {
+    /// Hands a change (and its evidence record) over; it is written with the next group. Returns
+    /// its position: once [`Writer::committed`] reaches it, the journal's queries see it.
+    pub fn record(&self, change: Change, record: Record) -> Result<u64> {
         self.send(Cmd::Change(change, record, None))
     }
 
     /// Hands an evidence record that changes no row over (a status inquiry, an answer that proves
     /// nothing); it is written with the next group.
     pub fn audit(&self, record: Record) -> Result<()> {
-        self.send(Cmd::Audit(record))
+        self.send(Cmd::Audit(record)).map(|_| ())
     }
 
     /// Waits until everything handed over so far is on disk (or reports why it cannot be).

@@ -223,6 +223,7 @@ mod tests {
             payee_list_id: String::new(),
             payee_id: String::new(),
             external_ref: None,
+            obligation: "b:2".into(),
             status: RowStatus { message: Some("Success".into()), ..RowStatus::new(RowState::Accepted) },
         };
         let r = AttentionRow::of(&row, "b", "").expect("pending needs someone");

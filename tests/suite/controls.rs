@@ -62,7 +62,8 @@ fn a_changed_bank_account_is_held_until_its_own_approval() {
     assert_eq!((ravi["status"].as_str(), ravi["code"].as_str()), ("HELD", "PAYEE_CHANGED"), "{ravi:?}");
     assert!(ravi["message"].contains("XXXXXXXX9012"), "the earlier account, masked: {ravi:?}");
     assert!(!ravi["message"].contains("223456789012"), "never in full: {ravi:?}");
-    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    // The date it was paid, in the operator's time zone with the zone named (issue 19).
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Kolkata).format("%Y-%m-%d IST").to_string();
     assert!(ravi["message"].contains(&today), "the date it was paid: {ravi:?}");
     assert!(out.stderr.contains("PAYEE_CHANGED"), "{}", out.stderr);
     let state = w.path().join("S");
@@ -71,7 +72,12 @@ fn a_changed_bank_account_is_held_until_its_own_approval() {
     // --all-held does not release a changed bank account.
     let all = w.run(&["approve", &batch, "--all-held", "--reason", "month end", "--state", "S"]);
     all.expect_code(1, "nothing released");
-    assert!(all.stderr.contains("1 changed bank account left held"), "{}", all.stderr);
+    assert!(all.stderr.contains("line 3 left held (PAYEE_CHANGED)"), "names the line: {}", all.stderr);
+    assert!(
+        all.stderr.contains(&format!("payrun approve {batch} --rows 3 --reason")),
+        "the whole command: {}",
+        all.stderr
+    );
     // Its own approval, naming its line, does.
     let one = w.run(&["approve", &batch, "--rows", "3", "--reason", "confirmed by phone with Ravi", "--state", "S"]);
     one.expect_code(0, "approve line 3");

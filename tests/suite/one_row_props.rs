@@ -201,7 +201,8 @@ fn simulate(pre: u8, reference_kind: u8, bytes: Vec<u8>, steps: Vec<u16>) -> His
         _ => {}
     }
     let amount = payrun::money::parse_plain("1500.00");
-    let mut s = RowStatus::new(RowState::Ready);
+    // Confirmed by the operator (SPEC 3.2c), as every row the engine sends is.
+    let mut s = RowStatus { confirmed: true, ..RowStatus::new(RowState::Ready) };
     let mut now = Duration::from_millis(1);
     let mut counts_after = Duration::ZERO;
     let mut unknown = UnknownCount::default();

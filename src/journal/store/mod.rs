@@ -39,6 +39,13 @@ impl From<u64> for Value {
         Value::Int(v as i64)
     }
 }
+/// Amounts in paise are `i128` in [`crate::money`] so that sums never overflow; one row's amount
+/// (at most ₹100 crore) and any batch's total fit an `i64` by many orders of magnitude.
+impl From<i128> for Value {
+    fn from(v: i128) -> Value {
+        Value::Int(i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+    }
+}
 impl From<u32> for Value {
     fn from(v: u32) -> Value {
         Value::Int(i64::from(v))
