@@ -1,15 +1,18 @@
-//! `payrun failed`: a batch's FAILED rows in input format, ready to correct and run as a new file.
+//! `payrun failed`: a batch's rows proven unpaid, in input format, ready to correct and run as a
+//! new file.
 //!
 //! ```text
-//! payrun failed BATCH --out RETRY.csv [--state DIR] [--include-invalid]
+//! payrun failed BATCH --out RETRY.csv [--state DIR] [--only-failed]
 //! ```
 //!
-//! The file has the input's header and cells, and a trailing `last_error` column with each row's
-//! reason (`CODE: message`), which payrun ignores when the file is run (an unknown column). A row's
-//! own reference gets a `-R1` suffix (the gateway has already seen the original, so it would be
-//! refused as a duplicate). Only FAILED rows (proven unpaid): PENDING, HELD, NOT_SENT, CANCELLED
-//! and in-doubt rows are never included: they may still be paid, and running them again could pay
-//! twice.
+//! FAILED rows and INVALID rows (never sent; `--only-failed` leaves them out), with the input's
+//! header and cells and two trailing columns: `last_error`, each row's reason (`CODE: message`),
+//! and `retry_of`, the original obligation the row pays (`<batch id>:<line>`, SPEC 3.2b), which
+//! `run` links the retry rows to: a retry of a line already paid again is held. A row's own
+//! reference gets a `-R1` suffix (the gateway has already seen the original, so it would be refused
+//! as a duplicate). Never PENDING, HELD, NOT_SENT, CANCELLED or in-doubt rows (they may still be
+//! paid), nor rows another batch pays again (said, with the batch). Each export is recorded in the
+//! journal and the batch's evidence log.
 
 use std::path::PathBuf;
 
@@ -27,26 +30,36 @@ pub struct Args {
     out: PathBuf,
     #[command(flatten)]
     state: StateArgs,
-    /// Also include the rows that failed validation (INVALID).
+    /// Only the FAILED rows: leave out the rows that failed validation (INVALID).
     #[arg(long)]
-    include_invalid: bool,
+    only_failed: bool,
 }
 
 pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     let session = args.state.session(operator, false)?;
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
-    let (n, renamed) = report::write_failed(journal, &batch, &args.out, args.include_invalid)?;
+    let done = report::write_failed(journal, &batch, &args.out, args.only_failed)?;
+    journal.record_export(&batch.id, &session.operator, &args.out.display().to_string(), &done.lines)?;
+    let n = done.lines.len() as u64;
     eprintln!(
         "{} written to {}{}",
         report::plural(n, "row"),
         args.out.display(),
-        match renamed {
+        match done.renamed {
             0 => String::new(),
             1 => "; 1 reference given a -R suffix, since the gateway has seen the original".to_string(),
             r => format!("; {r} references given a -R suffix, since the gateway has seen the originals"),
         }
     );
+    for (other, k) in &done.paid_again.by_batch {
+        eprintln!(
+            "{} {} paid again in batch {other}, or may be: not exported ({})",
+            report::plural(*k, "row"),
+            if *k == 1 { "was" } else { "were" },
+            session.command(&format!("status {other}"))
+        );
+    }
     let open = journal.counts(&batch.id)?.open();
     if open > 0 {
         eprintln!(

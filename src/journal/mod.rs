@@ -19,6 +19,7 @@ pub mod clock;
 pub mod holds;
 pub mod ingest;
 pub mod lifecycle;
+pub mod lineage;
 pub mod schema;
 pub mod scratch;
 pub mod store;
@@ -217,8 +218,37 @@ pub struct Row {
     pub external_ref: Option<String>,
     /// The obligation this row pays ([`obligation_of`]): its own line, or its original's.
     pub obligation: String,
+    /// For a FAILED or INVALID row: the row of another batch that pays its obligation again, or may
+    /// (SPEC 3.2b). Such a row is not offered by `payrun failed` and needs nobody any more.
+    pub repaid: Option<Repaid>,
     pub status: RowStatus,
 }
+
+/// The row that pays an unpaid row's obligation again (SPEC 3.2b).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repaid {
+    pub batch: String,
+    pub line: u64,
+    pub state: RowState,
+}
+
+impl Repaid {
+    /// `batch:line:state`, as [`ROW_COLUMNS`]' subquery gives it.
+    fn parse(text: &str) -> Option<Repaid> {
+        let mut parts = text.rsplitn(3, ':');
+        let state = RowState::parse(parts.next()?)?;
+        let line = parts.next()?.parse().ok()?;
+        Some(Repaid { batch: parts.next()?.to_string(), line, state })
+    }
+
+    /// `paid again in batch 5d2c1e0a9b7f line 12 (SUCCESS)`.
+    pub fn describe(&self) -> String {
+        format!("paid again in batch {} line {} ({})", self.batch, self.line, self.state.result_status())
+    }
+}
+
+/// SQL: the states of a row that pays an obligation, or may, or is about to (SPEC 3.2b).
+pub(crate) const PAYS_OBLIGATION: &str = "('success', 'pending', 'in_doubt', 'accepted', 'sending', 'ready', 'held')";
 
 /// Counts and amounts per (state, mode).
 #[derive(Clone, Debug, Default)]
@@ -371,10 +401,21 @@ pub struct Journal {
     depth: Cell<u32>,
 }
 
-/// Columns of `rows` that [`Journal::row_from`] reads (everything but the original cells).
-const ROW_COLUMNS: &str = "seq, line, name, account, ifsc, amount_paise, mode, remarks, payee_list_id, payee_id,
-     external_ref, obligation, state, attempts, gateway_ref, code, message, utr, submitted_at, completed_at, sent_at,
-     confirmed";
+/// Columns of `rows` that [`Journal::row_from`] reads (everything but the original cells), and for
+/// an unpaid row the row of another batch that pays its obligation again ([`Repaid`]): one probe of
+/// the obligation index, for FAILED and INVALID rows only.
+static ROW_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "seq, line, name, account, ifsc, amount_paise, mode, remarks, payee_list_id, payee_id,
+         external_ref, obligation, state, attempts, gateway_ref, code, message, utr, submitted_at, completed_at,
+         sent_at, confirmed,
+         CASE WHEN rows.state IN ('failed', 'invalid') THEN
+             (SELECT o.batch_id || ':' || o.line || ':' || o.state FROM rows o
+              WHERE o.obligation = rows.obligation AND o.batch_id <> rows.batch_id AND o.state IN {PAYS_OBLIGATION}
+              ORDER BY CASE o.state WHEN 'success' THEN 0 ELSE 1 END, o.batch_id, o.seq LIMIT 1)
+         END AS repaid"
+    )
+});
 
 impl Journal {
     /// Opens (creating when needed) `<dir>/journal.sqlite3`. The directory is created 0700 and the
@@ -712,7 +753,7 @@ impl Journal {
     }
 
     fn rows_where(&self, condition: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let sql = format!("SELECT {ROW_COLUMNS} FROM rows {condition}");
+        let sql = format!("SELECT {} FROM rows {condition}", *ROW_COLUMNS);
         self.q(&sql, params)?.iter().map(Self::row_from).collect()
     }
 
@@ -841,6 +882,7 @@ impl Journal {
             payee_id: r.get("payee_id")?,
             external_ref: r.get("external_ref")?,
             obligation: r.get("obligation")?,
+            repaid: r.get::<Option<String>>("repaid")?.as_deref().and_then(Repaid::parse),
             status: RowStatus {
                 state: Some(
                     RowState::parse(&state).ok_or_else(|| corrupt("state", format!("unknown state '{state}'")))?,
@@ -931,7 +973,8 @@ impl Journal {
         loop {
             let page = self.q(
                 &format!(
-                    "SELECT {ROW_COLUMNS}, raw FROM rows WHERE batch_id = $1 AND seq > $2 ORDER BY seq LIMIT 4096"
+                    "SELECT {}, raw FROM rows WHERE batch_id = $1 AND seq > $2 ORDER BY seq LIMIT 4096",
+                    *ROW_COLUMNS
                 ),
                 &vals![batch, after],
             )?;

@@ -1,5 +1,6 @@
-//! The rows that need someone (SPEC section 5): FAILED, HELD and PENDING rows, each with the next
-//! step in words and the whole command to type.
+//! The rows that need someone (SPEC section 5): FAILED, HELD and PENDING rows, and INVALID rows of
+//! a batch run with `--skip-invalid`, each with the next step in words and the whole command to
+//! type. A FAILED or INVALID row whose obligation another batch pays again (SPEC 3.2b) needs nobody.
 //!
 //! This module owns which kind of attention a row needs and what the operator is told to do about
 //! it; the terminal summary, `--json` and the workbook's "Needs attention" sheet all take their
@@ -16,7 +17,7 @@ use crate::journal::{Batch, Journal, Row, RowState};
 use crate::money::Amount;
 
 /// Result statuses that need someone, in the order the summary names them.
-pub const ATTENTION_STATUSES: [&str; 3] = ["FAILED", "HELD", "PENDING"];
+pub const ATTENTION_STATUSES: [&str; 4] = ["FAILED", "HELD", "PENDING", "INVALID"];
 
 /// Codes of a PENDING row that payrun cannot decide by itself: a person checks and records the
 /// finding with `payrun resolve` (SPEC section 3, rule 9).
@@ -35,17 +36,27 @@ pub enum Kind {
     PendingForPerson,
     /// Pending at the gateway or bank: wait, then resume.
     PendingWait,
+    /// Never sent: it failed validation (`--skip-invalid`); correct it and pay it through
+    /// `payrun failed`.
+    Invalid,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] =
-        [Kind::Failed, Kind::HeldRepeat, Kind::HeldPayeeChanged, Kind::PendingForPerson, Kind::PendingWait];
+    pub const ALL: [Kind; 6] = [
+        Kind::Failed,
+        Kind::HeldRepeat,
+        Kind::HeldPayeeChanged,
+        Kind::PendingForPerson,
+        Kind::PendingWait,
+        Kind::Invalid,
+    ];
 
     /// The kind of a row by its result status, its shown code, the code the journal holds and its
-    /// attempts; `None` for rows that need nobody (SUCCESS, NOT_SENT, CANCELLED, INVALID).
+    /// attempts; `None` for rows that need nobody (SUCCESS, NOT_SENT, CANCELLED).
     pub fn of(status: &str, code: &str, stored_code: Option<&str>, attempts: u32) -> Option<Kind> {
         match status {
             "FAILED" => Some(Kind::Failed),
+            "INVALID" => Some(Kind::Invalid),
             "HELD" if code == "PAYEE_CHANGED" => Some(Kind::HeldPayeeChanged),
             "HELD" => Some(Kind::HeldRepeat),
             "PENDING" if FOR_A_PERSON.contains(&code) => Some(Kind::PendingForPerson),
@@ -59,8 +70,11 @@ impl Kind {
         }
     }
 
-    /// The kind of a journal row.
+    /// The kind of a journal row (none for an unpaid row another batch pays again: SPEC 3.2b).
     pub fn of_row(row: &Row) -> Option<Kind> {
+        if row.repaid.is_some() {
+            return None;
+        }
         let s = &row.status;
         Kind::of(s.state().result_status(), &super::code_of(row), s.code.as_deref(), s.attempts)
     }
@@ -73,6 +87,7 @@ impl Kind {
             Kind::HeldPayeeChanged => "HELD (PAYEE_CHANGED)",
             Kind::PendingForPerson => "PENDING, for a person",
             Kind::PendingWait => "PENDING",
+            Kind::Invalid => "INVALID",
         }
     }
 
@@ -84,6 +99,7 @@ impl Kind {
             Kind::HeldPayeeChanged => "confirm the new bank account with the payee by phone, not email; then",
             Kind::PendingForPerson => "check with the gateway or bank statement, then",
             Kind::PendingWait => "wait, then",
+            Kind::Invalid => "correct the row, then pay it from",
         }
     }
 
@@ -92,7 +108,7 @@ impl Kind {
     /// empty.
     pub fn command(self, batch: &str, state_arg: &str, lines: &[u64]) -> String {
         match self {
-            Kind::Failed => format!("payrun failed {batch}{state_arg} --out retry.csv"),
+            Kind::Failed | Kind::Invalid => format!("payrun failed {batch}{state_arg} --out retry.csv"),
             Kind::HeldRepeat | Kind::HeldPayeeChanged => {
                 let list = match lines {
                     [] => "LIST".to_string(),
@@ -203,7 +219,8 @@ mod tests {
         assert_eq!(Kind::of("PENDING", "IN_DOUBT", None, max_attempts()), Some(Kind::PendingForPerson));
         assert_eq!(Kind::of("PENDING", "IN_DOUBT", Some("IN_DOUBT"), 2), Some(Kind::PendingForPerson));
         assert_eq!(Kind::of("PENDING", "ENQ001", Some("ENQ001"), 1), Some(Kind::PendingWait));
-        for status in ["SUCCESS", "NOT_SENT", "CANCELLED", "INVALID"] {
+        assert_eq!(Kind::of("INVALID", "BAD_IFSC", Some("BAD_IFSC"), 0), Some(Kind::Invalid));
+        for status in ["SUCCESS", "NOT_SENT", "CANCELLED"] {
             assert_eq!(Kind::of(status, "", None, 0), None, "{status}");
         }
     }
@@ -224,6 +241,7 @@ mod tests {
             payee_id: String::new(),
             external_ref: None,
             obligation: "b:2".into(),
+            repaid: None,
             status: RowStatus { message: Some("Success".into()), ..RowStatus::new(RowState::Accepted) },
         };
         let r = AttentionRow::of(&row, "b", "").expect("pending needs someone");

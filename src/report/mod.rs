@@ -147,9 +147,13 @@ fn attempts_text(row: &Row) -> String {
     if row.status.state() == RowState::Invalid { String::new() } else { row.status.attempts.to_string() }
 }
 
-/// The message cell: the row's message, and any cells beyond the header (never silently dropped).
+/// The message cell: the row's message (for an unpaid row another batch pays again, that first:
+/// SPEC 3.2b), and any cells beyond the header (never silently dropped).
 pub(crate) fn message_of(row: &Row, cells: &[String], width: usize) -> String {
     let mut message = row.status.message.clone().unwrap_or_default();
+    if let Some(again) = &row.repaid {
+        message = if message.is_empty() { again.describe() } else { format!("{}; here: {message}", again.describe()) };
+    }
     if cells.len() > width {
         message.push_str(&format!(" (cells beyond the header: {})", cells[width..].join(" | ")));
     }
@@ -194,37 +198,55 @@ fn write_csv(journal: &Journal, batch: &Batch, path: &Path) -> anyhow::Result<u6
     Ok(n)
 }
 
-/// Writes the FAILED rows of `batch` in input format (original header and cells), ready to be
-/// corrected and run as a new file, with each row's reason in a trailing `last_error` column
-/// (`CODE: message`; a file that already has that column, a retry of a retry, gets it replaced).
-/// Only rows proven unpaid: never PENDING, HELD, NOT_SENT, CANCELLED or in-doubt rows, whose money
-/// may still move. A row's own reference that the gateway has already seen gets a `-R1` suffix
-/// (`-R2` if it had `-R1`, ...), since sending it again as it was would be refused as a duplicate
-/// (TE0005). Returns (rows written, references changed).
-pub fn write_failed(
-    journal: &Journal,
-    batch: &Batch,
-    path: &Path,
-    include_invalid: bool,
-) -> anyhow::Result<(u64, u64)> {
+/// The column `payrun failed` adds beside `last_error`: the original obligation a row pays
+/// (`<batch id>:<line>`, SPEC 3.2b), which `run` links the retry row to.
+pub const RETRY_OF: &str = "retry_of";
+
+/// What [`write_failed`] wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Exported {
+    /// Lines of the batch written.
+    pub lines: Vec<u64>,
+    /// Own references given a `-R` suffix.
+    pub renamed: u64,
+    /// Rows left out because another batch pays their obligation again, or may.
+    pub paid_again: crate::journal::lineage::PaidAgain,
+}
+
+/// Writes the rows of `batch` proven unpaid in input format (original header and cells), ready to
+/// be corrected and run as a new file: FAILED rows, and INVALID rows (never sent) unless
+/// `only_failed`. Each row's reason goes in a trailing `last_error` column (`CODE: message`) and its
+/// original obligation in `retry_of` (SPEC 3.2b: for a row of a retry batch, the original's); a file
+/// that already has those columns, a retry of a retry, gets them replaced. Never PENDING, HELD,
+/// NOT_SENT, CANCELLED or in-doubt rows, whose money may still move, nor a row whose obligation
+/// another batch pays again or may. A row's own reference that the gateway has already seen gets a
+/// `-R1` suffix (`-R2` if it had `-R1`, ...), since sending it again as it was would be refused as
+/// a duplicate (TE0005).
+pub fn write_failed(journal: &Journal, batch: &Batch, path: &Path, only_failed: bool) -> anyhow::Result<Exported> {
     let file = AtomicFile::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(file);
     let width = batch.header.len();
     let mut header = batch.header.clone();
-    let error_col = match header.iter().position(|h| h.trim().eq_ignore_ascii_case(LAST_ERROR)) {
+    let mut column = |name: &str| match header.iter().position(|h| h.trim().eq_ignore_ascii_case(name)) {
         Some(i) => i,
         None => {
-            header.push(LAST_ERROR.to_string());
-            width
+            header.push(name.to_string());
+            header.len() - 1
         }
     };
+    let error_col = column(LAST_ERROR);
+    let retry_col = column(RETRY_OF);
     w.write_record(&header)?;
     let ref_col =
         crate::input::Columns::map(&batch.header, false).ok().and_then(|c| c.of(crate::input::Field::Reference));
-    let (mut n, mut renamed) = (0u64, 0u64);
+    let mut out = Exported::default();
     journal.for_each_row(&batch.id, |row, mut cells| {
         let st = row.status.state();
-        if !(st == RowState::Failed || (include_invalid && st == RowState::Invalid)) {
+        if !(st == RowState::Failed || (!only_failed && st == RowState::Invalid)) {
+            return Ok(());
+        }
+        if let Some(again) = &row.repaid {
+            out.paid_again.add(&again.batch);
             return Ok(());
         }
         if let (Some(col), RowState::Failed) = (ref_col, st) {
@@ -233,7 +255,7 @@ pub fn write_failed(
                 // REF_CONFLICT): the corrected row needs a new one.
                 if !cell.trim().is_empty() {
                     *cell = next_retry_reference(cell.trim());
-                    renamed += 1;
+                    out.renamed += 1;
                 }
             }
         }
@@ -244,23 +266,26 @@ pub fn write_failed(
             (false, true) => code,
             (true, _) => message.to_string(),
         };
-        // A short row (trailing cells left out) is padded so the reason lands under its heading; a
-        // row with cells beyond the header (only an INVALID one) keeps them, the reason after them.
-        if cells.len() <= error_col {
-            cells.resize(error_col + 1, String::new());
-            cells[error_col] = inert(&last_error).into_owned();
-        } else if error_col < width {
+        // A short row (trailing cells left out) is padded so the reasons land under their
+        // headings; a row with cells beyond the header (only an INVALID one) keeps them in its
+        // last_error, never silently dropped.
+        if cells.len() > width {
+            let beyond = cells.split_off(width);
+            let last_error = format!("{last_error} (cells beyond the header: {})", beyond.join(" | "));
+            cells.resize(header.len(), String::new());
             cells[error_col] = inert(&last_error).into_owned();
         } else {
-            cells.push(inert(&last_error).into_owned());
+            cells.resize(header.len(), String::new());
+            cells[error_col] = inert(&last_error).into_owned();
         }
+        cells[retry_col] = row.obligation.clone();
         w.write_record(&cells)?;
-        n += 1;
+        out.lines.push(row.line);
         Ok(())
     })?;
     let file = w.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     file.commit()?;
-    Ok((n, renamed))
+    Ok(out)
 }
 
 /// `INV-7` → `INV-7-R1`, `INV-7-R1` → `INV-7-R2`; kept within 35 characters.
@@ -294,6 +319,9 @@ pub struct Summary {
     pub needs_attention: Vec<attention::AttentionRow>,
     /// How many rows need someone in all.
     pub needs_attention_total: u64,
+    /// FAILED and INVALID rows whose obligation another batch pays again, or may (SPEC 3.2b):
+    /// counted under their status, not among the rows that need someone.
+    pub repaid: (u64, u64),
     /// ` --state DIR` for the commands the summary shows, empty for the default state directory.
     #[serde(skip)]
     pub state_arg: String,
@@ -354,6 +382,7 @@ impl Summary {
             },
             needs_attention: Vec::new(),
             needs_attention_total,
+            repaid: (0, 0),
             state_arg: String::new(),
         }
     }
@@ -362,12 +391,26 @@ impl Summary {
     /// `state_arg` (` --state DIR`, or empty for the default state directory).
     pub fn with_attention(mut self, journal: &Journal, batch: &Batch, state_arg: &str) -> anyhow::Result<Summary> {
         self.needs_attention = attention::collect(journal, batch, state_arg, ATTENTION_LISTED)?;
+        // Unpaid rows another batch pays again need nobody (SPEC 3.2b).
+        self.repaid = journal.repaid_counts(&batch.id)?;
+        self.needs_attention_total = self.needs_attention_total.saturating_sub(self.repaid.0 + self.repaid.1);
         self.state_arg = state_arg.to_string();
         Ok(self)
     }
 
     pub fn count(&self, status: &str) -> u64 {
         self.status_totals.get(status).map(|t| t.count).unwrap_or(0)
+    }
+
+    /// Rows of `status` that need someone: all of them, less the FAILED and INVALID rows another
+    /// batch pays again (SPEC 3.2b).
+    pub fn attention_count(&self, status: &str) -> u64 {
+        let repaid = match status {
+            "FAILED" => self.repaid.0,
+            "INVALID" => self.repaid.1,
+            _ => 0,
+        };
+        self.count(status).saturating_sub(repaid)
     }
 }
 

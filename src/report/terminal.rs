@@ -227,7 +227,7 @@ impl Summary {
         let by_status: Vec<String> = super::attention::ATTENTION_STATUSES
             .iter()
             .filter_map(|s| {
-                let n = self.count(s);
+                let n = self.attention_count(s);
                 (n > 0).then(|| style.status(s, &format!("{n} {s}")))
             })
             .collect();
@@ -287,9 +287,13 @@ impl Summary {
         let complete = self.needs_attention.len() as u64 == self.needs_attention_total;
         let mut kinds: Vec<Kind> =
             Kind::ALL.into_iter().filter(|k| self.needs_attention.iter().any(|r| r.kind == *k)).collect();
-        for (status, default) in [("FAILED", Kind::Failed), ("HELD", Kind::HeldRepeat), ("PENDING", Kind::PendingWait)]
-        {
-            if self.count(status) > 0
+        for (status, default) in [
+            ("FAILED", Kind::Failed),
+            ("HELD", Kind::HeldRepeat),
+            ("PENDING", Kind::PendingWait),
+            ("INVALID", Kind::Invalid),
+        ] {
+            if self.attention_count(status) > 0
                 && !self.needs_attention.iter().any(|r| r.status == status)
                 && !kinds.contains(&default)
             {

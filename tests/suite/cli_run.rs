@@ -674,8 +674,8 @@ fn status_report_and_failed_after_the_magic_run() {
     let retry_text = std::fs::read_to_string(w.path().join("RETRY.csv")).expect("RETRY.csv");
     assert_eq!(
         retry_text.lines().next(),
-        input_text.lines().next().map(|h| format!("{h},last_error")).as_deref(),
-        "RETRY.csv's header is the input's, byte for byte, then last_error"
+        input_text.lines().next().map(|h| format!("{h},last_error,retry_of")).as_deref(),
+        "RETRY.csv's header is the input's, byte for byte, then last_error and retry_of"
     );
     let (in_header, in_rows) = read_csv(&input);
     let (retry_header, retry_rows) = read_csv(&w.path().join("RETRY.csv"));

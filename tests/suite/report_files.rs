@@ -414,28 +414,30 @@ fn failed_keeps_the_reason_in_last_error_and_its_file_validates() {
     let (in_header, in_rows) = read_csv(&input);
     let (header, rows) = read_csv(&w.path().join("RETRY.csv"));
     let mut expected_header = in_header.clone();
-    expected_header.push("last_error".into());
+    expected_header.extend(["last_error".into(), "retry_of".into()]);
     assert_eq!(header, expected_header);
     let result = result_rows(&w.path().join("R.csv"));
     // A row's own reference gets -R1 in the retry file (the gateway has seen the original).
     let ref_col = in_header.iter().position(|h| h == "Reference").expect("Reference column");
-    let expected: Vec<(Vec<String>, String)> = result
+    // The sample has no blank line: row k (from 0) is on line k + 2.
+    let expected: Vec<(Vec<String>, String, String)> = result
         .iter()
         .zip(&in_rows)
-        .filter(|(r, _)| r["status"] == "FAILED")
-        .map(|(r, i)| {
+        .enumerate()
+        .filter(|(_, (r, _))| r["status"] == "FAILED")
+        .map(|(k, (r, i))| {
             let mut cells = i.clone();
             if !cells[ref_col].is_empty() {
                 cells[ref_col] = format!("{}-R1", cells[ref_col]);
             }
-            (cells, format!("{}: {}", r["code"], r["message"]))
+            (cells, format!("{}: {}", r["code"], r["message"]), format!("{batch}:{}", k + 2))
         })
         .collect();
     assert_eq!(expected.len(), 4);
-    let got: Vec<(Vec<String>, String)> =
-        rows.iter().map(|r| (r[..r.len() - 1].to_vec(), r[r.len() - 1].clone())).collect();
-    assert_eq!(got, expected, "only FAILED rows, input cells then CODE: message");
-    assert!(got.iter().any(|(_, e)| e.starts_with("BE1001: ")), "{got:?}");
+    let got: Vec<(Vec<String>, String, String)> =
+        rows.iter().map(|r| (r[..r.len() - 2].to_vec(), r[r.len() - 2].clone(), r[r.len() - 1].clone())).collect();
+    assert_eq!(got, expected, "only FAILED rows, input cells, then CODE: message and the line retried");
+    assert!(got.iter().any(|(_, e, _)| e.starts_with("BE1001: ")), "{got:?}");
     // The retry file runs: last_error is an unknown column, kept and ignored.
     w.run(&["validate", "RETRY.csv"]).expect_code(0, "validate RETRY.csv");
 
