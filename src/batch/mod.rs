@@ -339,6 +339,8 @@ pub struct Plan {
     pub by_mode: Vec<(Mode, Tally)>,
     /// Rows about to be sent that an earlier confirmation covers.
     pub confirmed: Tally,
+    /// The batch was confirmed before: the rows asked about were released (or stored) since.
+    pub reconfirm: bool,
     /// Rows already sent that will be followed.
     pub in_flight: u64,
     /// Rows held for a person (not sent).
@@ -488,6 +490,7 @@ async fn confirm_rows(
             count: ready.count.saturating_sub(to_send.count),
             amount: Amount::from_paise(i64::try_from(ready.amount.paise() - to_send.amount.paise()).unwrap_or(0)),
         },
+        reconfirm: batch.confirmed_at.is_some(),
         in_flight: counts.open() - ready.count - held,
         held,
         first_in_state: !journal.has_other_batches(&batch.id)?,

@@ -140,7 +140,21 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// `PAYRUN_CLOCK_OFFSET` (a duration, `25d`): moves payrun's clock forward, for tests of the
+/// time windows of SPEC 3.2 only (a month of operator actions in seconds). Said on every run.
+fn clock_offset() -> anyhow::Result<()> {
+    let Some(text) = std::env::var("PAYRUN_CLOCK_OFFSET").ok().filter(|t| !t.trim().is_empty()) else {
+        return Ok(());
+    };
+    let by = humantime::parse_duration(text.trim())
+        .map_err(|e| anyhow::anyhow!("PAYRUN_CLOCK_OFFSET '{text}' is not a duration: {e}"))?;
+    payrun::journal::clock::advance(by);
+    eprintln!("warning: PAYRUN_CLOCK_OFFSET moves payrun's clock {text} ahead (for tests only)");
+    Ok(())
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    clock_offset()?;
     let (config, _) = ConfigFile::load(cli.config.as_deref())?;
     let operator = payrun::batch::operator_name(cli.operator.as_deref());
     let op = operator.as_str();

@@ -228,7 +228,7 @@ impl CliConfirm<'_> {
             plan.by_mode.iter().map(|(m, t)| format!("{m} {} ₹{}", t.count, t.amount.to_indian())).collect();
         eprintln!("about to pay through {}:", plan.gateway);
         if plan.to_send.count > 0 {
-            let new = if plan.confirmed.count > 0 { " not confirmed before" } else { "" };
+            let new = if plan.reconfirm { " not confirmed before (released since)" } else { "" };
             eprintln!(
                 "  {} {}{new}, ₹{} ({})",
                 plan.to_send.count,

@@ -19,6 +19,7 @@ mod never_twice;
 mod one_row_props;
 mod operator;
 mod pipeline;
+mod proof;
 mod report_files;
 mod tls;
 mod validate_cli;

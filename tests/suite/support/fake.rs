@@ -163,6 +163,14 @@ pub struct Quirks {
     pub one_order_id: bool,
     /// Status answers name no payee (no account, IFSC or amount).
     pub anonymous_status: bool,
+    /// A gateway outage behind an nginx: every first posting of a reference is applied, then
+    /// answered HTTP 502 with nginx's HTML page (the backend was slow).
+    pub outage: bool,
+    /// The status index lags: a payout is "unknown reference" (TE0011) to this many status
+    /// inquiries about it before it is found.
+    pub index_lag: u32,
+    /// Status inquiries look ids up as order ids only: a reference is always TE0011.
+    pub status_by_order_id_only: bool,
 }
 
 #[derive(Default)]
@@ -189,6 +197,10 @@ struct FakeState {
     internal_ids: bool,
     /// Status inquiries per reference (for [`Behaviour::IndexFlaps`]).
     inquiries: HashMap<String, u32>,
+    /// Status inquiries per payout (for [`Quirks::index_lag`]).
+    lagged: HashMap<usize, u32>,
+    /// Accounts whose next payout fails at the bank (once each).
+    fail_next: std::collections::HashSet<String>,
 }
 
 fn unix_ms() -> u64 {
@@ -251,10 +263,11 @@ impl FakeState {
             amount: amount.to_string(),
             times_applied: 1,
             preloaded,
-            bank_failed: false,
+            bank_failed: self.fail_next.remove(account.trim_start_matches('0')),
         });
         self.by_ref.insert(reference.to_string(), i);
-        self.by_order.insert(order_id, i);
+        // A restarted counter gives an id twice: a look-up by it finds the first payout that had it.
+        self.by_order.entry(order_id).or_insert(i);
         order_id
     }
 }
@@ -401,6 +414,9 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     if quirks.applied_then_401 && first {
         return unauthorised(401);
     }
+    if quirks.outage && first {
+        return (StatusCode::BAD_GATEWAY, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>").into_response();
+    }
     let mut accepted = json!({"status": "1", "message": "Success",
         "Transaction": {"customer_name": get("Name"), "account_no": account, "Order-Id": order_id}});
     match behaviour {
@@ -443,8 +459,15 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
     latency(wait).await;
     let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
-    let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n)).or_else(|| s.by_ref.get(&id));
-    let Some(i) = found.copied() else {
+    let by_ref = if s.quirks.status_by_order_id_only { None } else { s.by_ref.get(&id).copied() };
+    let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n).copied()).or(by_ref);
+    let lag = s.quirks.index_lag;
+    let lagging = found.is_some_and(|i| {
+        let n = s.lagged.entry(i).or_insert(0);
+        *n += 1;
+        *n <= lag
+    });
+    let Some(i) = found.filter(|_| !lagging) else {
         let message = format!("Invalid Payment reference number{}", s.echo(&utoken));
         return answer(200, json!({"status": 0, "code": "TE0011", "message": message}));
     };
@@ -573,6 +596,27 @@ impl FakeGateway {
     /// When the calls came.
     pub fn timeline(&self) -> Timeline {
         lock(&self.state).timeline.clone()
+    }
+
+    /// The gateway restarts its order-id counter: the next payout gets `next` + 1 (ids already
+    /// given are given again; a look-up by such an id finds the first payout that had it).
+    pub fn restart_order_ids(&self, next: u64) {
+        lock(&self.state).next_order = next;
+    }
+
+    /// The next payout to `account` fails at the payee's bank (status `BE1001`); later ones do not.
+    pub fn fail_next(&self, account: &str) {
+        lock(&self.state).fail_next.insert(account.trim_start_matches('0').to_string());
+    }
+
+    /// Payouts that moved money, per account (applied, and not failed at the bank): a double
+    /// payment shows as 2.
+    pub fn credited_per_account(&self) -> HashMap<String, u32> {
+        let mut out = HashMap::new();
+        for p in self.ledger().into_iter().filter(|p| !p.bank_failed) {
+            *out.entry(p.account.trim_start_matches('0').to_string()).or_insert(0) += p.times_applied;
+        }
+        out
     }
 
     /// Every payout applied.
