@@ -25,5 +25,6 @@ mod validate_cli;
 mod validate_props;
 mod validate_rules;
 mod validate_xlsx;
+mod vendor_samples;
 mod wire_conformance;
 mod wire_props;
