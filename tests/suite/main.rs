@@ -20,6 +20,7 @@ mod one_row_props;
 mod operator;
 mod pipeline;
 mod report_files;
+mod report_print;
 mod tls;
 mod validate_cli;
 mod validate_props;
