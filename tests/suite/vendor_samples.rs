@@ -487,7 +487,10 @@ fn run_sample(sample: &str, base: &str, env: &[(&str, &str)]) -> (u16, Value) {
 #[test]
 fn php_samples_get_the_documents_answers() {
     if let Some(why) = php_missing() {
-        eprintln!(
+        // Written to the process's stderr itself, not through `eprintln!`, which the test harness
+        // captures and shows only for a failing test: this must be seen on a passing run too.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n!!!!! vendor_samples: {why}: the API document's PHP samples in tests/vendor-samples were NOT run.\n\
              !!!!! Install them to run this test: apt-get install -y php-cli php-curl (CI's .ci/run does).\n\
              !!!!! The same points are checked without PHP by the other vendor_samples tests.\n"
