@@ -35,12 +35,15 @@ trap 'rm -rf "$work"' EXIT
 cp "$root/samples/salary-2026-11.csv" "$work/"
 cd "$work"
 
-# The default state directory (./.payrun in this scratch folder), so the workbook shows the plain
-# commands, and no payrun.toml: the defaults (Asia/Kolkata). The realistic sandbox fails a few
-# payouts at the bank, as banks do: exit 2 is what we want to picture.
+# A scratch journal: the data directory is inside this scratch folder (never the user's own
+# journal, where a second run of the sample would also be refused as already paid), and --state
+# names its payrun directory, which is then the default one, so the workbook shows the plain
+# commands. No payrun.toml: the defaults (Asia/Kolkata). The realistic sandbox fails a few payouts
+# at the bank, as banks do: exit 2 is what we want to picture.
+export XDG_DATA_HOME=$work/data
 code=0
-env -u PAYRUN_CONFIG -u PAYRUN_STATE "$payrun" run salary-2026-11.csv --out result.xlsx --rate 100 --burst 10 \
-    >run.log 2>&1 || code=$?
+env -u PAYRUN_CONFIG -u PAYRUN_STATE "$payrun" run salary-2026-11.csv --state "$XDG_DATA_HOME/payrun" \
+    --out result.xlsx --rate 100 --burst 10 >run.log 2>&1 || code=$?
 if [ "$code" -ne 0 ] && [ "$code" -ne 2 ]; then
     cat run.log >&2
     echo "screenshot_xlsx: payrun run exited $code" >&2

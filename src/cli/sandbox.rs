@@ -8,8 +8,9 @@
 //!                [--access-key K --merchant-key K --client-id ID --api-password P --user-id ID]
 //! ```
 //!
-//! Prints `listening on ADDR` as its first line, serves until Ctrl-C or SIGTERM, then writes the
-//! ledger to `--ledger FILE` when given.
+//! Prints `listening on ADDR` as its first line, then the credentials it accepts and which of them
+//! each call takes ([`payrun::sandbox::CREDENTIALS_BY_CALL`], also in `--help`), serves until
+//! Ctrl-C or SIGTERM, then writes the ledger to `--ledger FILE` when given.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +25,14 @@ use payrun::shutdown::Shutdown;
 
 use super::Exit;
 
+/// `--help`'s closing text: which credentials each call takes, then the magic accounts (`-h`
+/// shows the magic accounts alone).
+fn long_help() -> String {
+    format!("{}\n{}", payrun::sandbox::CREDENTIALS_BY_CALL, payrun::sandbox::profile::magic_help())
+}
+
 #[derive(clap::Args, Debug)]
+#[command(after_long_help = long_help())]
 pub struct Args {
     /// Address to listen on; port 0 picks a free one. Loopback unless you say otherwise.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -174,6 +182,9 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
         );
     }
     say!("  payrun run FILE --gateway {} --yes", sandbox.url());
+    for line in payrun::sandbox::CREDENTIALS_BY_CALL.lines() {
+        say!("{line}");
+    }
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let stop = Shutdown::new();
     stop.on_signals(|| {});

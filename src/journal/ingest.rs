@@ -18,7 +18,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::input::rules::reference_ok;
-use crate::input::{Code, Field, InputError, Problem, RowView, Scanner, Severity};
+use crate::input::{Code, Field, InputError, Mode, Problem, RowView, Scanner, Severity};
 use crate::money::{Amount, Tally};
 
 use super::actions::{Approved, Selection};
@@ -106,6 +106,7 @@ pub fn ingest(
         valid: Tally::default(),
     };
     let amount_col = scanner.columns().of(Field::Amount);
+    let mode_col = scanner.columns().of(Field::Mode);
     let ref_col = scanner.columns().of(Field::Reference);
     let ref_heading = scanner.columns().heading(Field::Reference);
     let mut store = journal.begin_batch(&batch)?;
@@ -139,17 +140,18 @@ pub fn ingest(
             None => invalid_rows += 1,
         }
         let cells: Vec<&str> = v.record.iter().collect();
-        // An invalid row's amount still counts in the totals when that cell alone is readable, and
-        // it keeps its own reference in the result when that cell alone is fine.
+        // An invalid row's amount and mode still count in the totals when that cell alone is
+        // readable, and it keeps its own reference in the result when that cell alone is fine.
         let cell = |c: Option<usize>| c.map(|c| crate::input::reader::trim(v.record.get(c)));
-        let (amount, reference) = if valid.is_none() {
+        let (amount, mode, reference) = if valid.is_none() {
             let bad_ref = v.problems.iter().chain(&extra).any(|p| p.code == Code::BadRef);
             (
                 cell(amount_col).and_then(|a| Amount::parse_cell(a).ok()),
+                cell(mode_col).and_then(Mode::parse),
                 cell(ref_col).filter(|r| !bad_ref && reference_ok(r)),
             )
         } else {
-            (None, None)
+            (None, None, None)
         };
         let problems: Vec<Problem>;
         let problems: &[Problem] = if extra.is_empty() {
@@ -168,6 +170,7 @@ pub fn ingest(
             valid,
             problems,
             amount,
+            mode,
             reference,
             obligation: retry_of.as_deref(),
         })?;

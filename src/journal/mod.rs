@@ -1018,6 +1018,9 @@ pub struct NewRow<'a> {
     pub problems: &'a [Problem],
     /// For an invalid row, its amount when that cell alone is readable (so totals can show it).
     pub amount: Option<Amount>,
+    /// For an invalid row, its transfer mode when that cell alone is readable (so totals per mode
+    /// can show it).
+    pub mode: Option<Mode>,
     /// For an invalid row, its own reference when that cell alone is valid and not reused.
     pub reference: Option<&'a str>,
     /// The obligation a retry row pays (`retry_of`, SPEC 3.2b); none: the row's own.
@@ -1084,7 +1087,7 @@ impl Ingest<'_> {
                     "",
                     "",
                     row.amount.map(|a| a.paise()),
-                    None::<String>,
+                    row.mode.map(|m| m.as_str()),
                     "",
                     "",
                     row.reference,

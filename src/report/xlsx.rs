@@ -1,10 +1,25 @@
 //! The result as an Excel workbook (`--out RESULT.xlsx`, SPEC section 5), made for the accountant
 //! who opens it.
 //!
-//! This module owns the workbook's shape: three sheets, **Results** (every input row in input
+//! This module owns the workbook's shape: four sheets, **Results** (every input row in input
 //! order, the input's columns then payrun's, the same columns as the CSV), **Summary** (count and
-//! amount per status and per mode, the control check) and **Needs attention** (FAILED, HELD and
-//! PENDING rows with the next step in words). It reads the journal and never changes it.
+//! amount per status and per mode, the control check), **Needs attention** (FAILED, HELD and
+//! PENDING rows with the next step in words) and **Print** (every row again, laid out for paper).
+//! It reads the journal and never changes it.
+//!
+//! On paper. Every sheet prints landscape on A4, fitted to one page wide and as many tall as it
+//! takes, its heading row repeated on every page, the sheet's name and page numbers in the footer.
+//! Results cannot be made legible that way: SPEC 5 fixes its columns (the input's first, then
+//! payrun's ten, the same as the CSV), some twenty columns that print at under half size on one
+//! page width, and printed in column bands (the old way) its status column first showed on page 9
+//! of 16. Moving the status to the left of Results would break the CSV's column order that
+//! accounting reconciles against, and repeated print-title columns only help a sheet printed in
+//! bands. So the workbook has a separate **Print** sheet laid out for paper: the same rows in the
+//! same order, with the columns a reader of a printout needs, the status and code beside the line
+//! number, long text wrapped in fixed widths, so a page holds about 170 characters of text at
+//! roughly 85%. Needs attention is laid out the same way (its reason, reference and next step
+//! wrap instead of stretching the page). A right-aligned number never touches the text beside it:
+//! amounts keep a space's padding on their right and statuses are centred.
 //!
 //! What it must never do, and how it avoids it:
 //! - lose a digit: every input cell, account number, IFSC, reference, UTR and gateway reference is a
@@ -35,23 +50,47 @@ use rust_xlsxwriter::{Color, DocProperties, ExcelDateTime, Format, FormatAlign, 
 use super::attention::AttentionRow;
 use super::{RESULT_COLUMNS, STATUSES, Summary, code_of, message_of};
 use crate::files::AtomicFile;
-use crate::input::Mode;
+use crate::input::{Columns, Field, Mode};
 use crate::journal::{Batch, Counts, Journal, Row, RowState};
 use crate::money::{Amount, Tally};
 
 /// Sheet names, in workbook order.
-pub const SHEETS: [&str; 3] = ["Results", "Summary", "Needs attention"];
+pub const SHEETS: [&str; 4] = ["Results", "Summary", "Needs attention", "Print"];
 
 /// Headings of the "Needs attention" sheet.
 pub const ATTENTION_COLUMNS: [&str; 9] =
     ["Line", "Name", "Account", "Amount (₹)", "Status", "Code", "Reason", "Reference", "Next step"];
 
+/// The widest each "Needs attention" column grows (characters); the text columns wrap within it.
+const ATTENTION_CAPS: [usize; 9] = [6, 22, 18, 16, 10, 15, 28, 22, 42];
+
+/// Headings of the "Print" sheet, and the widest each column grows (characters); name,
+/// reference and message wrap within it.
+pub const PRINT_COLUMNS: [(&str, usize); 11] = [
+    ("Line", 6),
+    ("Status", 10),
+    ("Code", 15),
+    ("Name", 22),
+    ("Amount (₹)", 16),
+    ("Mode", 6),
+    ("Account", 18),
+    ("UTR", 14),
+    ("Completed", 17),
+    ("Reference", 22),
+    ("Message", 30),
+];
+
 /// Rupees with Indian digit grouping (12,34,56,789.00) in every spreadsheet program: Excel's own
 /// grouping follows the reader's locale, so lakh and crore separators are spelled out by magnitude.
-pub const RUPEE_FORMAT: &str = r###"[>=10000000]"₹"##\,##\,##\,##0.00;[>=100000]"₹"##\,##\,##0.00;"₹"#,##0.00"###;
+/// `_)` keeps a space's width free on the right, so a printed amount never runs into the text of
+/// the next column (`₹96,507.56FAILED`).
+pub const RUPEE_FORMAT: &str = r###"[>=10000000]"₹"##\,##\,##\,##0.00_);[>=100000]"₹"##\,##\,##0.00_);"₹"#,##0.00_)"###;
 
 /// Date-times on the Results sheet.
 pub const DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
+
+/// Date-times on the Print sheet (to the minute: a page has no room for seconds).
+const PRINT_DATETIME_FORMAT: &str = "yyyy-mm-dd hh:mm";
 
 /// Rows a worksheet holds below its header.
 const MAX_DATA_ROWS: u64 = 1_048_575;
@@ -62,14 +101,23 @@ const MAX_CELL_CHARS: usize = 32_767;
 /// The largest amount a double holds to the paisa.
 const EXACT_PAISE: i128 = 1 << 53;
 
-/// The formats the workbook uses.
+/// The formats the workbook uses. Row cells align to the top, so a row whose text wraps onto
+/// several lines still reads across.
 struct Formats {
     header: Format,
     text: Format,
     text_quoted: Format,
+    /// Text that wraps within its column (and its quote-prefixed twin).
+    wrapped: Format,
+    wrapped_quoted: Format,
+    /// A status word, centred: it never touches the amount before it.
+    status: Format,
     money: Format,
     datetime: Format,
+    print_datetime: Format,
     integer: Format,
+    /// A line number, centred: it never touches the name after it.
+    line: Format,
     bold: Format,
     indented: Format,
     ok: Format,
@@ -78,7 +126,8 @@ struct Formats {
 
 impl Formats {
     fn new() -> Formats {
-        let text = Format::new().set_num_format("@");
+        let text = Format::new().set_num_format("@").set_align(FormatAlign::Top);
+        let wrapped = text.clone().set_text_wrap();
         Formats {
             header: Format::new()
                 .set_bold()
@@ -86,10 +135,21 @@ impl Formats {
                 .set_border_bottom(FormatBorder::Thin)
                 .set_align(FormatAlign::Top),
             text_quoted: text.clone().set_quote_prefix(),
+            status: text.clone().set_align(FormatAlign::Center),
             text,
-            money: Format::new().set_num_format(RUPEE_FORMAT),
-            datetime: Format::new().set_num_format(DATETIME_FORMAT).set_align(FormatAlign::Left),
-            integer: Format::new().set_num_format("0"),
+            wrapped_quoted: wrapped.clone().set_quote_prefix(),
+            wrapped,
+            money: Format::new().set_num_format(RUPEE_FORMAT).set_align(FormatAlign::Top),
+            datetime: Format::new()
+                .set_num_format(DATETIME_FORMAT)
+                .set_align(FormatAlign::Left)
+                .set_align(FormatAlign::Top),
+            print_datetime: Format::new()
+                .set_num_format(PRINT_DATETIME_FORMAT)
+                .set_align(FormatAlign::Left)
+                .set_align(FormatAlign::Top),
+            integer: Format::new().set_num_format("0").set_align(FormatAlign::Top),
+            line: Format::new().set_num_format("0").set_align(FormatAlign::Center).set_align(FormatAlign::Top),
             bold: Format::new().set_bold(),
             indented: Format::new().set_indent(1),
             ok: Format::new()
@@ -104,22 +164,33 @@ impl Formats {
     }
 }
 
-/// Column widths from what was written (in characters, capped at `cap`).
+/// Column widths from what was written (in characters, each column capped).
 struct Widths {
     chars: Vec<usize>,
-    cap: usize,
+    caps: Vec<usize>,
 }
 
 impl Widths {
+    /// Every column capped at `cap`.
     fn new(header: &[String], cap: usize) -> Widths {
+        Widths::capped(header, &vec![cap; header.len()])
+    }
+    /// Column `i` capped at `caps[i]` (its heading's width when that is more).
+    fn capped(header: &[String], caps: &[usize]) -> Widths {
         // Room for the filter button beside the heading.
-        Widths { chars: header.iter().map(|h| h.chars().count() + 3).collect(), cap }
+        let chars: Vec<usize> = header.iter().map(|h| h.chars().count() + 3).collect();
+        let caps = chars.iter().enumerate().map(|(i, w)| caps.get(i).copied().unwrap_or(60).max(*w)).collect();
+        Widths { chars, caps }
     }
     fn see(&mut self, col: usize, chars: usize) {
-        let cap = self.cap;
-        if let Some(w) = self.chars.get_mut(col) {
-            *w = (*w).max(chars.min(cap));
+        if let (Some(w), Some(cap)) = (self.chars.get_mut(col), self.caps.get(col)) {
+            *w = (*w).max(chars.min(*cap));
         }
+    }
+    /// The lines `text` takes when it wraps in column `col`. A text longer than the column's cap
+    /// makes the column that wide, so the cap is the width it wraps in.
+    fn lines(&self, col: usize, text: &str) -> usize {
+        wrapped_lines(text, self.caps.get(col).copied().unwrap_or(60))
     }
     fn apply(&self, ws: &mut Worksheet) -> Result<(), rust_xlsxwriter::XlsxError> {
         for (i, w) in self.chars.iter().enumerate() {
@@ -127,6 +198,41 @@ impl Widths {
         }
         Ok(())
     }
+}
+
+/// The lines `text` takes, word-wrapped in a column `width` characters wide. A column's width is
+/// counted in digits, and text letters are on average no wider, so `width` characters fit a line
+/// (a line too many would only leave space; a line too few would hide text).
+fn wrapped_lines(text: &str, width: usize) -> usize {
+    let room = width.max(1);
+    let mut lines = 0;
+    for paragraph in text.split('\n') {
+        let mut used = 0usize;
+        lines += 1;
+        for word in paragraph.split(' ').map(|w| w.chars().count()) {
+            let need = if used == 0 { word } else { used + 1 + word };
+            if need <= room {
+                used = need;
+            } else if word <= room {
+                lines += 1;
+                used = word;
+            } else {
+                // A word longer than the line is broken across lines.
+                lines += usize::from(used > 0) + (word - 1) / room;
+                used = (word - 1) % room + 1;
+            }
+        }
+    }
+    lines.max(1)
+}
+
+/// Sets a row's height for the most lines one of its wrapped cells takes (Excel and LibreOffice
+/// do not size rows to wrapped text when they open a file; one line needs nothing).
+fn fit_row(ws: &mut Worksheet, r: u32, lines: usize) -> anyhow::Result<()> {
+    if lines > 1 {
+        ws.set_row_height(r, (15.0 * lines as f64).min(409.0))?;
+    }
+    Ok(())
 }
 
 fn col(i: usize) -> u16 {
@@ -147,14 +253,54 @@ fn fit(text: &str) -> std::borrow::Cow<'_, str> {
     cut.into()
 }
 
+/// Whether a spreadsheet would read `text` as a formula.
+fn formula_like(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
 /// Writes `text` as a text cell (quote-prefixed when it starts like a formula); nothing for "".
 fn put_text(ws: &mut Worksheet, f: &Formats, widths: &mut Widths, r: u32, c: usize, text: &str) -> anyhow::Result<()> {
     if text.is_empty() {
         return Ok(());
     }
-    let format = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { &f.text_quoted } else { &f.text };
+    let format = if formula_like(text) { &f.text_quoted } else { &f.text };
     ws.write_string_with_format(r, col(c), fit(text), format)?;
     widths.see(c, text.chars().count());
+    Ok(())
+}
+
+/// [`put_text`] for a column whose text wraps within its width.
+fn put_wrapped(
+    ws: &mut Worksheet,
+    f: &Formats,
+    widths: &mut Widths,
+    r: u32,
+    c: usize,
+    text: &str,
+) -> anyhow::Result<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let format = if formula_like(text) { &f.wrapped_quoted } else { &f.wrapped };
+    ws.write_string_with_format(r, col(c), fit(text), format)?;
+    widths.see(c, text.chars().count());
+    Ok(())
+}
+
+/// Writes a status word, centred.
+fn put_status(
+    ws: &mut Worksheet,
+    f: &Formats,
+    widths: &mut Widths,
+    r: u32,
+    c: usize,
+    text: &str,
+) -> anyhow::Result<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    ws.write_string_with_format(r, col(c), text, &f.status)?;
+    widths.see(c, text.chars().count() + 2);
     Ok(())
 }
 
@@ -210,27 +356,26 @@ fn put_time(
     Ok(())
 }
 
-/// Printing: landscape A4, the sheet's name and page numbers in the footer; the heading
-/// on every page of a row sheet; a narrow sheet on one page width (the Results sheet is too wide
-/// for that to stay legible, so it prints across pages like any wide sheet).
-fn print_setup(ws: &mut Worksheet, repeat_header: bool, fit_width: bool) -> anyhow::Result<()> {
+/// Printing (see the module docs): landscape A4 with narrow margins, fitted to one page wide and
+/// as many tall as it takes, the sheet's name and page numbers in the footer, and the heading on
+/// every page of a row sheet.
+fn print_setup(ws: &mut Worksheet, repeat_header: bool) -> anyhow::Result<()> {
     ws.set_landscape().set_paper_size(9);
+    ws.set_margins(0.4, 0.4, 0.6, 0.6, 0.3, 0.3);
     ws.set_footer("&L&A&RPage &P of &N");
-    if fit_width {
-        ws.set_print_fit_to_pages(1, 0);
-    }
+    ws.set_print_fit_to_pages(1, 0);
     if repeat_header {
         ws.set_repeat_rows(0, 0)?;
     }
     Ok(())
 }
 
-fn header_row(ws: &mut Worksheet, f: &Formats, header: &[String], fit_width: bool) -> anyhow::Result<()> {
+fn header_row(ws: &mut Worksheet, f: &Formats, header: &[String]) -> anyhow::Result<()> {
     for (i, h) in header.iter().enumerate() {
         ws.write_string_with_format(0, col(i), fit(h), &f.header)?;
     }
     ws.set_freeze_panes(1, 0)?;
-    print_setup(ws, true, fit_width)
+    print_setup(ws, true)
 }
 
 /// Writes the result workbook of `batch` to `path` (atomically, owner-only), times in `tz`, the
@@ -258,16 +403,23 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
     results.set_name(SHEETS[0])?;
     let mut needs = wb.new_worksheet_with_constant_memory()?;
     needs.set_name(SHEETS[2])?;
+    let mut print = wb.new_worksheet_with_constant_memory()?;
+    print.set_name(SHEETS[3])?;
 
     let width = batch.header.len();
     let mut header: Vec<String> = batch.header.clone();
     header.extend(RESULT_COLUMNS.iter().map(|c| c.to_string()));
-    header_row(&mut results, &f, &header, false)?;
+    header_row(&mut results, &f, &header)?;
     let mut widths = Widths::new(&header, 60);
     let attention_header: Vec<String> = ATTENTION_COLUMNS.iter().map(|c| c.to_string()).collect();
-    header_row(&mut needs, &f, &attention_header, true)?;
-    // The next step is read whole: its column is as wide as the longest.
-    let mut needs_widths = Widths::new(&attention_header, 150);
+    header_row(&mut needs, &f, &attention_header)?;
+    let mut needs_widths = Widths::capped(&attention_header, &ATTENTION_CAPS);
+    let print_header: Vec<String> = PRINT_COLUMNS.iter().map(|(c, _)| c.to_string()).collect();
+    header_row(&mut print, &f, &print_header)?;
+    let print_caps: Vec<usize> = PRINT_COLUMNS.iter().map(|(_, w)| *w).collect();
+    let mut print_widths = Widths::capped(&print_header, &print_caps);
+    // An invalid row has no normalised name, account or mode: the Print sheet shows its cells.
+    let columns = Columns::map(&batch.header, false).ok();
 
     let mut tallies: HashMap<(RowState, Option<Mode>), Tally> = HashMap::new();
     let (mut n, mut n_needs) = (0u64, 0u64);
@@ -284,7 +436,9 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
         put_amount(&mut results, &f, r, c, row.amount)?;
         widths.see(c, 18);
         c += 1;
-        for text in [s.state().result_status().to_string(), code_of(row), message_of(row, &cells, width)] {
+        put_status(&mut results, &f, &mut widths, r, c, s.state().result_status())?;
+        c += 1;
+        for text in [code_of(row), message_of(row, &cells, width)] {
             put_text(&mut results, &f, &mut widths, r, c, &text)?;
             c += 1;
         }
@@ -304,10 +458,14 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
         t.count += 1;
         t.amount += row.amount.unwrap_or(Amount::ZERO);
 
-        if let Some(a) = AttentionRow::of(row, &batch.id, state_arg) {
+        let attention = AttentionRow::of(row, &batch.id, state_arg);
+        if let Some(a) = &attention {
             n_needs += 1;
-            write_attention(&mut needs, &f, &mut needs_widths, row_num(n_needs), row, &a)?;
+            write_attention(&mut needs, &f, &mut needs_widths, row_num(n_needs), row, a)?;
         }
+
+        let cells_now = PrintCells { row, cells: &cells, width, columns: columns.as_ref() };
+        write_print(&mut print, &f, &mut print_widths, r, &cells_now, attention.as_ref(), tz)?;
         Ok(())
     })?;
 
@@ -316,6 +474,7 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
     widths.apply(&mut results)?;
     needs.autofilter(0, 0, row_num(n_needs), col(ATTENTION_COLUMNS.len() - 1))?;
     needs_widths.apply(&mut needs)?;
+    print_widths.apply(&mut print)?;
     if n_needs > 0 {
         needs.set_tab_color(Color::RGB(0xC00000));
     }
@@ -327,6 +486,7 @@ pub fn write(journal: &Journal, batch: &Batch, path: &Path, tz: chrono_tz::Tz, s
     wb.push_worksheet(results);
     wb.push_worksheet(summary_sheet);
     wb.push_worksheet(needs);
+    wb.push_worksheet(print);
     wb.save_to_writer(&mut file).with_context(|| format!("cannot write {}", path.display()))?;
     file.commit().with_context(|| format!("cannot write {}", path.display()))?;
     Ok(n)
@@ -340,17 +500,92 @@ fn write_attention(
     row: &Row,
     a: &AttentionRow,
 ) -> anyhow::Result<()> {
-    ws.write_number_with_format(r, 0, a.line as f64, &f.integer)?;
-    put_text(ws, f, widths, r, 1, &a.name)?;
+    let reference = row.external_ref.as_deref().unwrap_or("");
+    let lines = [(1, a.name.as_str()), (6, &a.reason), (7, reference), (8, &a.next_step)]
+        .iter()
+        .map(|(c, t)| widths.lines(*c, t))
+        .max()
+        .unwrap_or(1);
+    fit_row(ws, r, lines)?;
+    ws.write_number_with_format(r, 0, a.line as f64, &f.line)?;
+    put_wrapped(ws, f, widths, r, 1, &a.name)?;
     put_text(ws, f, widths, r, 2, &a.account)?;
     put_amount(ws, f, r, 3, a.amount)?;
     widths.see(3, 16);
-    put_text(ws, f, widths, r, 4, &a.status)?;
+    put_status(ws, f, widths, r, 4, &a.status)?;
     put_text(ws, f, widths, r, 5, &a.code)?;
-    put_text(ws, f, widths, r, 6, &a.reason)?;
-    put_text(ws, f, widths, r, 7, row.external_ref.as_deref().unwrap_or(""))?;
-    // The last column: a long next step reads on into the empty cells beside it.
-    put_text(ws, f, widths, r, 8, &a.next_step)?;
+    put_wrapped(ws, f, widths, r, 6, &a.reason)?;
+    put_wrapped(ws, f, widths, r, 7, reference)?;
+    // Wrapped within its column, so a printed page stays legible (see the module docs).
+    put_wrapped(ws, f, widths, r, 8, &a.next_step)?;
+    Ok(())
+}
+
+/// One journal row with its input cells, for the Print sheet.
+struct PrintCells<'a> {
+    row: &'a Row,
+    cells: &'a [String],
+    /// The input's columns (the header's width).
+    width: usize,
+    columns: Option<&'a Columns>,
+}
+
+impl PrintCells<'_> {
+    /// The row's normalised value, else (an invalid row has none) the input's cell for `field`.
+    fn or_input(&self, value: &str, field: Field) -> String {
+        if !value.is_empty() {
+            return value.to_string();
+        }
+        self.columns
+            .and_then(|c| c.of(field))
+            .and_then(|i| self.cells.get(i))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// One row of the Print sheet: the row for paper, status and code beside the line number.
+fn write_print(
+    ws: &mut Worksheet,
+    f: &Formats,
+    widths: &mut Widths,
+    r: u32,
+    p: &PrintCells<'_>,
+    attention: Option<&AttentionRow>,
+    tz: chrono_tz::Tz,
+) -> anyhow::Result<()> {
+    let row = p.row;
+    let s = &row.status;
+    let name = p.or_input(&row.name, Field::Name);
+    let mode = row.mode.map(|m| m.as_str().to_string()).unwrap_or_else(|| p.or_input("", Field::Mode));
+    let reference = row.external_ref.as_deref().unwrap_or("");
+    // A row that needs someone says why in the words of Needs attention (never "Success" beside
+    // PENDING).
+    let message = match attention {
+        Some(a) => a.reason.clone(),
+        None => message_of(row, p.cells, p.width),
+    };
+    let lines = [(3, name.as_str()), (9, reference), (10, &message)]
+        .iter()
+        .map(|(c, t)| widths.lines(*c, t))
+        .max()
+        .unwrap_or(1);
+    fit_row(ws, r, lines)?;
+    ws.write_number_with_format(r, 0, row.line as f64, &f.line)?;
+    put_status(ws, f, widths, r, 1, s.state().result_status())?;
+    put_text(ws, f, widths, r, 2, &code_of(row))?;
+    put_wrapped(ws, f, widths, r, 3, &name)?;
+    put_amount(ws, f, r, 4, row.amount)?;
+    widths.see(4, 16);
+    put_status(ws, f, widths, r, 5, &mode)?;
+    put_text(ws, f, widths, r, 6, &p.or_input(&row.account, Field::Account))?;
+    put_text(ws, f, widths, r, 7, s.utr.as_deref().unwrap_or(""))?;
+    if let Some(dt) = s.completed_at.as_deref().and_then(|t| local_datetime(t, tz)) {
+        ws.write_datetime_with_format(r, 8, &dt, &f.print_datetime)?;
+        widths.see(8, PRINT_DATETIME_FORMAT.len());
+    }
+    put_wrapped(ws, f, widths, r, 9, reference)?;
+    put_wrapped(ws, f, widths, r, 10, &message)?;
     Ok(())
 }
 
@@ -359,7 +594,7 @@ fn write_attention(
 fn summary_sheet(f: &Formats, s: &Summary, tz: chrono_tz::Tz) -> anyhow::Result<Worksheet> {
     let mut ws = Worksheet::new();
     ws.set_name(SHEETS[1])?;
-    print_setup(&mut ws, false, true)?;
+    print_setup(&mut ws, false)?;
     ws.set_column_width(0, 40)?;
     ws.set_column_width(1, 21)?;
     ws.set_column_width(2, 20)?;
@@ -457,6 +692,15 @@ fn summary_sheet(f: &Formats, s: &Summary, tz: chrono_tz::Tz) -> anyhow::Result<
             )
         },
     )?;
+    r += 1;
+    ws.write_string(
+        r,
+        0,
+        format!(
+            "To print the results, print the sheet \"{}\": the same rows, laid out for paper (the sheet \"{}\" keeps the CSV's columns).",
+            SHEETS[3], SHEETS[0]
+        ),
+    )?;
     Ok(ws)
 }
 
@@ -483,6 +727,19 @@ mod tests {
             assert_eq!(format!("{x}").parse::<Amount>().expect("amount"), a, "{paise}");
         }
         assert_eq!(amount_number(Amount::from_paise(i64::MAX)), None);
+    }
+
+    #[test]
+    fn wrapped_text_is_given_the_lines_it_takes() {
+        assert_eq!(wrapped_lines("", 10), 1);
+        assert_eq!(wrapped_lines("Account closed", 30), 1);
+        // "correct" / "the row if" / "needed".
+        assert_eq!(wrapped_lines("correct the row if needed", 10), 3);
+        assert_eq!(wrapped_lines(&"x".repeat(10), 10), 1);
+        // A word longer than the line is broken.
+        assert_eq!(wrapped_lines(&"x".repeat(25), 10), 3);
+        assert_eq!(wrapped_lines(&format!("ab {}", "x".repeat(20)), 10), 3);
+        assert_eq!(wrapped_lines("one\ntwo", 30), 2);
     }
 
     #[test]

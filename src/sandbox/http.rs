@@ -4,6 +4,14 @@
 //! A hand-written accept loop (instead of `axum::serve`) is what lets the chaos profile drop a
 //! connection with a TCP reset *after* the payout was applied: each connection gets a kill switch
 //! that a handler can pull, and the loop then closes the socket with `SO_LINGER` 0.
+//!
+//! The server reads requests the way the API document's own PHP samples send them (SPEC 7, last
+//! paragraph): a malformed header line (`content_type : application/json`, a space before the
+//! colon) is ignored instead of refused with hyper's bare 400; the four token credentials may come
+//! as the document's `Authorization` headers ([`authorization_credentials`]); a payout posted as
+//! JSON gets the document's TE0003 refusal saying the payout is a form; and the PG payment URL that
+//! initiate returns opens a page to pay on. Every refusal the sandbox makes has a JSON body; only
+//! the simulated faults (a 429 with no body, an HTML 5xx page, a reset) do not, on purpose.
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
@@ -148,6 +156,11 @@ impl SandboxState {
 /// Serves until `shutdown` triggers.
 pub async fn serve(listener: TcpListener, state: Arc<SandboxState>, shutdown: Shutdown) {
     let router = axum::Router::new().fallback(dispatch).with_state(state);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // The document's token and PG samples send `content_type : application/json` (a space before
+    // the colon, which HTTP forbids): hyper would answer that request with an empty 400. A real
+    // gateway's front end (nginx, PHP) skips such a line; so does the sandbox (SPEC 7).
+    http1.ignore_invalid_headers(true);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.wait() => break,
@@ -169,8 +182,8 @@ pub async fn serve(listener: TcpListener, state: Arc<SandboxState>, shutdown: Sh
             async move { r.call(req).await }
         });
         let stop = shutdown.clone();
+        let conn = http1.serve_connection(TokioIo::new(stream), svc);
         tokio::spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = kill.notified() => {
@@ -185,10 +198,76 @@ pub async fn serve(listener: TcpListener, state: Arc<SandboxState>, shutdown: Sh
     }
 }
 
+/// The request's headers by lower-case name, with the token credentials that its `Authorization`
+/// headers carry added under their own names (a header of that name, when given, wins).
 fn headers_of(h: &HeaderMap) -> Headers {
-    h.iter()
+    let mut out = h
+        .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
-        .collect::<HashMap<_, _>>()
+        .collect::<HashMap<_, _>>();
+    let values = h.get_all(header::AUTHORIZATION).iter().filter_map(|v| v.to_str().ok());
+    for (name, value) in authorization_credentials(values) {
+        out.entry(name.to_string()).or_insert(value);
+    }
+    out
+}
+
+/// The four token credentials, in the order the API document lists them.
+const TOKEN_CREDENTIALS: [&str; 4] = ["access_key", "merchant_key", "client_id", "api_password"];
+
+/// The token credentials in `Authorization` header values, the way the document's PHP samples
+/// send them: one `Authorization` header per credential (`"Authorization: access_key"`, the name
+/// standing for the value). Each value, or each comma-separated part of one, is read as
+/// `NAME VALUE`, `NAME=VALUE` or `NAME: VALUE` (NAME one of [`TOKEN_CREDENTIALS`], any case, `-`
+/// for `_`), or as a bare value, which takes the next credential in the document's order (the
+/// sample with its placeholders replaced by the values). A part that is only a credential's name
+/// (the placeholder left as it is) carries nothing; `Bearer` and `Basic` values are not these
+/// credentials.
+pub(crate) fn authorization_credentials<'a>(values: impl Iterator<Item = &'a str>) -> Vec<(&'static str, String)> {
+    let credential = |name: &str| {
+        let name = name.trim().to_ascii_lowercase().replace('-', "_");
+        TOKEN_CREDENTIALS.into_iter().find(|c| *c == name)
+    };
+    let mut found = Vec::new();
+    let mut bare = 0;
+    for part in values.flat_map(|v| v.split(',')) {
+        let part = part.trim();
+        let lower = part.to_ascii_lowercase();
+        if part.is_empty() || lower.starts_with("bearer ") || lower.starts_with("basic ") || credential(part).is_some()
+        {
+            continue;
+        }
+        let named = part
+            .split_once([' ', '=', ':'])
+            .and_then(|(name, value)| Some((credential(name)?, value.trim_start_matches([' ', '=', ':']).trim())));
+        match named {
+            Some((name, value)) if !value.is_empty() => found.push((name, value.to_string())),
+            Some(_) => {}
+            None => {
+                if let Some(name) = TOKEN_CREDENTIALS.get(bare) {
+                    found.push((*name, part.to_string()));
+                }
+                bare += 1;
+            }
+        }
+    }
+    found
+}
+
+/// Adds the form's fields to the headers where no header of that name was given (the document's
+/// tables list the token credentials as parameters of the token and PG calls).
+fn with_form_fields(mut h: Headers, fields: &[(String, String)]) -> Headers {
+    for (k, v) in fields {
+        h.entry(k.to_ascii_lowercase()).or_insert_with(|| v.clone());
+    }
+    h
+}
+
+/// Whether a body was sent as JSON (by its content type, or by its first character).
+fn is_json(headers: &HeaderMap, body: &[u8]) -> bool {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.to_ascii_lowercase().contains("json")
+        || body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['))
 }
 
 /// A body's form fields: `application/x-www-form-urlencoded`, or `multipart/form-data` (the
@@ -287,11 +366,17 @@ async fn dispatch(
     let reply = if method == Method::POST && path == ep.token_path {
         // The document's token example posts the credentials as parameters too (its table lists
         // them as such): a header, when given, wins.
-        let mut h = h;
-        for (k, v) in form_of(&headers, &body).unwrap_or_default() {
-            h.entry(k.to_ascii_lowercase()).or_insert(v);
-        }
+        let h = with_form_fields(h, &form_of(&headers, &body).unwrap_or_default());
         state.world().issue_token(&h)
+    } else if method == Method::POST && path == ep.payout_path && is_json(&headers, &body) {
+        // The document's payout is a form; a JSON body read as a form would lose every field and
+        // be refused as "Invalid API credentials", which sends an integrator the wrong way.
+        Reply::Json(
+            200,
+            json!({"status": 0, "code": "TE0003", "message": format!(
+                "Invalid Request Format: the payout is a form POST (application/x-www-form-urlencoded or multipart/form-data) with the fields {}, not JSON",
+                PAYOUT_FIELDS.join(", "))}),
+        )
     } else if method == Method::POST && path == ep.payout_path {
         match form_of(&headers, &body) {
             Some(f) => {
@@ -313,19 +398,44 @@ async fn dispatch(
         state.world().verify(&h, &reference)
     } else if method == Method::POST && path == ep.pg_initiate_path {
         match form_of(&headers, &body) {
-            Some(f) => state.world().pg_initiate(&h, &f, &host),
+            Some(f) => state.world().pg_initiate(&with_form_fields(h, &f), &f, &host),
             None => bad_form(),
         }
     } else if let Some(token) = path.strip_prefix("/pg/payment/").and_then(|r| r.strip_suffix("/response")) {
         match form_of(&headers, &body) {
-            Some(f) => state.world().pg_verify(&h, token, &f),
+            Some(f) => state.world().pg_verify(&with_form_fields(h, &f), token, &f),
             None => bad_form(),
         }
+    } else if let Some(token) = path.strip_prefix("/pg/payment/").and_then(|r| r.strip_suffix("/pay")) {
+        // The payer's button on the PG page (a person, not the merchant: no credentials).
+        match (method == Method::POST).then(|| form_of(&headers, &body)).flatten() {
+            Some(f) => state.world().pg_pay(token, &f),
+            None => Reply::Json(405, json!({"status": false, "message": "the payment page posts its form here"})),
+        }
+    } else if let Some(token) = path.strip_prefix("/pg/payment/").filter(|t| !t.is_empty() && !t.contains('/')) {
+        // The PG payment URL that initiate returned: the page a payer opens.
+        state.world().pg_page(token)
     } else {
         Reply::Json(404, json!({"status": false, "message": format!("no such endpoint: {method} {path}")}))
     };
     render(reply, kill.map(|Extension(k)| k)).await
 }
+
+/// The payout form's fields, as the document lists them.
+const PAYOUT_FIELDS: [&str; 12] = [
+    "amount",
+    "user_id",
+    "utoken",
+    "Name",
+    "accountNumber",
+    "bankIfsc",
+    "payeeListId",
+    "transferMode",
+    "remarks",
+    "externalRef",
+    "latitude",
+    "longitude",
+];
 
 fn percent_decode(s: &str) -> String {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
@@ -367,7 +477,7 @@ async fn render(reply: Reply, kill: Option<ConnKill>) -> Response {
             }
             Reply::Html(code, text) => {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return (status, [(header::CONTENT_TYPE, "text/html")], text).into_response();
+                return (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], text).into_response();
             }
             Reply::Delay(d, inner) => {
                 tokio::time::sleep(d).await;
@@ -382,5 +492,33 @@ async fn render(reply: Reply, kill: Option<ConnKill>) -> Response {
                 return Response::new(Body::empty());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authorization_credentials;
+
+    fn read(values: &[&str]) -> Vec<(&'static str, String)> {
+        authorization_credentials(values.iter().copied())
+    }
+
+    #[test]
+    fn authorization_headers_in_the_forms_of_the_document() {
+        let want = vec![
+            ("access_key", "AK".to_string()),
+            ("merchant_key", "MK".to_string()),
+            ("client_id", "61662".to_string()),
+            ("api_password", "PW".to_string()),
+        ];
+        // One header per credential, named as the sample names them.
+        assert_eq!(read(&["access_key AK", "merchant_key MK", "client_id 61662", "api_password PW"]), want);
+        assert_eq!(read(&["access_key=AK, Merchant-Key: MK", "CLIENT_ID 61662", "api_password=PW"]), want);
+        // The sample's placeholders replaced by the values, in the document's order.
+        assert_eq!(read(&["AK", "MK", "61662", "PW"]), want);
+        // The placeholders left as they are carry nothing; a bearer token is not these credentials.
+        assert!(read(&["access_key", "merchant_key", "client_id", "api_password"]).is_empty());
+        assert!(read(&["Bearer abc", "Basic Zm9vOmJhcg=="]).is_empty());
+        assert!(read(&["access_key ", ""]).is_empty());
     }
 }

@@ -139,13 +139,35 @@ impl SandboxOptions {
     }
 }
 
-/// A PG payment started by initiate, checked by verify.
+/// A PG payment started by initiate, paid (or declined) on its page, checked by verify.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PgSession {
     pub token: String,
     pub transaction_id: String,
     pub pg_reference_no: String,
     pub amount: String,
+    /// The customer's name and the merchant's redirect URL, as initiate was given them (shown on
+    /// the payment page).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub redirect_url: String,
+    /// What the payer did on the payment page: nothing yet, paid, or declined.
+    #[serde(default)]
+    pub state: PgState,
+}
+
+/// Where a PG payment stands. Only the payment page moves it, once, from `Pending`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PgState {
+    /// Initiated; the page was not used to pay.
+    #[default]
+    Pending,
+    /// Paid on the page.
+    Completed,
+    /// Declined on the page.
+    Failed,
 }
 
 /// One line of `world.jsonl`.
@@ -195,6 +217,32 @@ fn invalid_credentials() -> Reply {
     Reply::Json(401, json!({"code": 401, "status": "error", "message": "Invalid API credentials."}))
 }
 
+/// The document's 401, naming the headers a call needs that the request did not have (names
+/// only, never a value). The message still starts as the document's, which is what a client reads.
+fn missing_credentials(call: &str, missing: &[&str], needed: &str) -> Reply {
+    Reply::Json(
+        401,
+        json!({"code": 401, "status": "error", "message": format!(
+            "Invalid API credentials. {call} needs the headers {needed}; missing: {}.", missing.join(", "))}),
+    )
+}
+
+/// Escapes text for an HTML page.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn html_500() -> Reply {
     Reply::Html(
         500,
@@ -206,6 +254,37 @@ fn html_500() -> Reply {
 /// What a stalled request finally gets, long after its client gave up.
 fn gateway_timeout() -> Reply {
     Reply::Html(504, "<html><body><h1>504 Gateway Time-out</h1></body></html>".into())
+}
+
+/// The PG payment page around `body`: it says it is a sandbox, and what is being paid.
+fn pg_html(s: &PgSession, body: &str) -> String {
+    let e = html_escape;
+    let back = if s.redirect_url.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p>Merchant's redirect URL: <a href="{0}">{0}</a></p>"#, e(&s.redirect_url))
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>AT MOON DPS sandbox: PG payment</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
+<p style="background: #fff3cd; border: 1px solid #e0c060; padding: .5em">SANDBOX: this is payrun's simulated AT MOON DPS payment page. No real money moves.</p>
+<h1>PG payment (sandbox)</h1>
+<table>
+<tr><td>Customer</td><td>{name}</td></tr>
+<tr><td>Amount</td><td>&#8377;{amount}</td></tr>
+<tr><td>transaction_id</td><td>{txn}</td></tr>
+<tr><td>pg_reference_no</td><td>{pgref}</td></tr>
+</table>
+{body}
+{back}
+</body></html>
+"#,
+        name = e(&s.name),
+        amount = e(&money::parse_plain(&s.amount).map(|a| a.to_indian()).unwrap_or_else(|| s.amount.clone())),
+        txn = e(&s.transaction_id),
+        pgref = e(&s.pg_reference_no),
+    )
 }
 
 /// Header lookup used by the world: lower-case names, values trimmed.
@@ -598,12 +677,14 @@ impl World {
         }
         let (state, code) = self.state_of(p, polls);
         let account = if p.status_other_account { "000099998888".to_string() } else { p.account.clone() };
-        // Vary the representation of `status` as real gateways do (SPEC 4: number, string or boolean).
+        // `clean` and `realistic` answer with the document's types (`"status": 1`, a number, every
+        // time: an integrator's `=== 1` holds); only `chaos` varies the representation as real
+        // gateways do (SPEC 4: number, string or boolean), which payrun's client must read.
         let style = pick(dice(self.seed(), &[b"style", p.reference.as_bytes(), &polls.to_le_bytes()]), 3);
         let ok_status = match (self.opts.profile, style) {
-            (Profile::Clean, _) | (_, 0) => json!(1),
-            (_, 1) => json!("1"),
-            _ => json!(true),
+            (Profile::Clean | Profile::Realistic, _) | (Profile::Chaos, 0) => json!(1),
+            (Profile::Chaos, 1) => json!("1"),
+            (Profile::Chaos, _) => json!(true),
         };
         let (status, message) = match state {
             "SUCCESS" => (ok_status, "SUCCESS".to_string()),
@@ -662,6 +743,22 @@ impl World {
             return err("TE0003", "Invalid Request Format");
         };
         let method = v.get("method").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
+        let needed: &[&str] = if method == "PAYOUTSTATUS" {
+            &["x-client-id", "x-client-secret", "user_id", "utoken"]
+        } else {
+            &["user_id", "utoken"]
+        };
+        let missing: Vec<&str> = needed.iter().copied().filter(|n| header(h, n).is_empty()).collect();
+        if !missing.is_empty() {
+            let call = if method.is_empty() { "This call".to_string() } else { method.clone() };
+            let needed = match method.as_str() {
+                "PAYOUTSTATUS" => {
+                    "x-client-id (the client id), x-client-secret (the API password), user_id and utoken (the token)"
+                }
+                _ => "user_id and utoken (the token)",
+            };
+            return missing_credentials(&call, &missing, needed);
+        }
         if header(h, "user_id") != self.opts.credentials.user_id {
             return invalid_credentials();
         }
@@ -782,6 +879,9 @@ impl World {
             transaction_id: transaction_id.clone(),
             pg_reference_no: pg_reference_no.clone(),
             amount,
+            name: get(fields, "name").to_string(),
+            redirect_url: get(fields, "redirect_url").to_string(),
+            state: PgState::Pending,
         };
         self.append(&Record::Pg(session.clone()));
         self.pg.insert(token.clone(), session);
@@ -808,13 +908,81 @@ impl World {
             );
         }
         let amount = money::parse_plain(&s.amount).map(|a| format!("{}00000000", a.to_wire())).unwrap_or_default();
+        // The document shows only the paid answer; before the page was used to pay, the same shape
+        // says so (inner status false, state PENDING, no UTR), and after a decline, FAILED.
+        let (paid, code, state, utr) = match s.state {
+            PgState::Completed => (
+                true,
+                "PAYMENT_SUCCESS",
+                "COMPLETED",
+                format!("{:012}", pick(dice(self.seed(), &[token.as_bytes()]), 1_000_000_000_000)),
+            ),
+            PgState::Pending => (false, "PAYMENT_PENDING", "PENDING", String::new()),
+            PgState::Failed => (false, "PAYMENT_DECLINED", "FAILED", String::new()),
+        };
         Reply::Json(
             200,
-            json!({"status": true, "data": {"status": true, "code": "PAYMENT_SUCCESS", "data": {
+            json!({"status": true, "data": {"status": paid, "code": code, "data": {
                 "transaction_id": s.transaction_id, "pg_reference_no": s.pg_reference_no, "amount": amount,
-                "state": "COMPLETED", "type": "UPI", "utr_no": format!("{:012}", pick(dice(self.seed(), &[token.as_bytes()]), 1_000_000_000_000))}},
+                "state": state, "type": "UPI", "utr_no": utr}},
                 "message": "Details Fetched Successfuly.!"}),
         )
+    }
+
+    /// `GET /pg/payment/{token}`: the payment page of the URL initiate returned, where a payer pays
+    /// or declines (a sandbox page: it says so, and moves no money).
+    pub fn pg_page(&mut self, token: &str) -> Reply {
+        let Some(s) = self.pg.get(token) else {
+            return Reply::Json(404, json!({"status": false, "message": "Invalid payment token"}));
+        };
+        let amount = money::parse_plain(&s.amount).map(|a| a.to_indian()).unwrap_or_else(|| s.amount.clone());
+        let e = |t: &str| html_escape(t);
+        let action = format!("/pg/payment/{}/pay", e(token));
+        let body = match s.state {
+            PgState::Pending => format!(
+                r#"<p>Pay <b>&#8377;{amount}</b> to the merchant?</p>
+<form method="post" action="{action}">
+<button type="submit" name="action" value="pay">Pay &#8377;{amount} (sandbox)</button>
+<button type="submit" name="action" value="decline">Decline</button>
+</form>"#,
+                amount = e(&amount)
+            ),
+            PgState::Completed => "<p><b>Paid.</b> PG verify now reports this payment COMPLETED.</p>".to_string(),
+            PgState::Failed => "<p><b>Declined.</b> PG verify now reports this payment FAILED.</p>".to_string(),
+        };
+        Reply::Html(200, pg_html(s, &body))
+    }
+
+    /// `POST /pg/payment/{token}/pay` (the payment page's form, field `action`: `pay` or
+    /// `decline`): the payer's answer, recorded once; a second answer changes nothing.
+    pub fn pg_pay(&mut self, token: &str, fields: &[(String, String)]) -> Reply {
+        let Some(s) = self.pg.get_mut(token) else {
+            return Reply::Json(404, json!({"status": false, "message": "Invalid payment token"}));
+        };
+        let next = match get(fields, "action").to_ascii_lowercase().as_str() {
+            "pay" => PgState::Completed,
+            "decline" => PgState::Failed,
+            _ => {
+                return Reply::Json(
+                    400,
+                    json!({"status": false, "message": "the form's field action must be pay or decline"}),
+                );
+            }
+        };
+        let changed = s.state == PgState::Pending;
+        if changed {
+            s.state = next;
+        }
+        let s = s.clone();
+        if changed {
+            self.append(&Record::Pg(s.clone()));
+        }
+        let body = match s.state {
+            PgState::Completed => "<p><b>Paid.</b> PG verify now reports this payment COMPLETED.</p>",
+            PgState::Failed => "<p><b>Declined.</b> PG verify now reports this payment FAILED.</p>",
+            PgState::Pending => "<p>Not paid.</p>",
+        };
+        Reply::Html(200, pg_html(&s, body))
     }
 
     /// How many distinct references have been posted (applied or not).

@@ -413,9 +413,21 @@ async fn payin_and_pg_calls() {
     let token = url.rsplit('/').next().expect("token");
     let txn = init.value["transaction_id"].as_str().expect("txn");
     let pgref = init.value["pg_reference_no"].as_str().expect("pgref");
+    // Nobody has paid yet: verify says so.
+    let v = c.pg_verify(token, txn, pgref).await.expect("answer");
+    assert_eq!(v.value["data"]["data"]["state"], "PENDING", "{:?}", v.value);
+    assert_eq!(v.value["data"]["status"], false, "{:?}", v.value);
+    // The payer pays on the page the url opens; then verify reports the payment.
+    let http = reqwest::Client::new();
+    let page = http.get(url).send().await.expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.expect("html").contains("SANDBOX"));
+    let paid = http.post(format!("{url}/pay")).form(&[("action", "pay")]).send().await.expect("pay");
+    assert_eq!(paid.status().as_u16(), 200);
     let v = c.pg_verify(token, txn, pgref).await.expect("answer");
     assert!(v.ok, "{:?}", v.value);
     assert_eq!(v.value["data"]["data"]["state"], "COMPLETED");
+    assert_eq!(v.value["data"]["code"], "PAYMENT_SUCCESS");
     let wrong = c.pg_verify(token, "OTHER", pgref).await.expect("answer");
     assert!(!wrong.ok);
 }

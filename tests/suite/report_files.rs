@@ -155,7 +155,7 @@ fn the_workbook_of_the_magic_run_has_every_row_the_totals_and_the_rows_that_need
     let csv = result_rows(&w.path().join("R.csv"));
 
     let wb: Xlsx<_> = open_workbook(&xlsx).expect("open");
-    assert_eq!(wb.sheet_names(), ["Results", "Summary", "Needs attention"]);
+    assert_eq!(wb.sheet_names(), ["Results", "Summary", "Needs attention", "Print"]);
 
     // Results: the input's header, then payrun's columns; every input row in input order.
     let results = sheet(&xlsx, "Results");
