@@ -12,7 +12,7 @@
 //! with `openssl ca -selfsign` and `openssl ca` (`-extensions` CA:TRUE for the CA; CA:FALSE,
 //! serverAuth, `subjectAltName = DNS:localhost` for the server), P-256 keys.
 
-use payrun::journal::store::pgurl::{JournalUrl, Tls};
+use payrun::journal::store::pgurl::{JournalUrl, Tls, UrlEnv};
 use payrun::journal::store::postgres::{PgStore, connect_async};
 use payrun::journal::store::sqlite::SqliteStore;
 use payrun::journal::store::{Backend, Store, StoreError, Value};
@@ -542,6 +542,81 @@ mod tls {
         assert_eq!(plain.tls(), Tls::Off);
         let mut s = PgStore::connect(&plain).expect("plain on loopback");
         assert!(!ssl_in_use(&mut s));
+    }
+
+    #[test]
+    fn passwords_over_verified_tls() {
+        // Superuser `postgres` in without a password (the test's own setup); everyone else with
+        // SCRAM, over TLS only.
+        let hba = "local all all trust\n\
+                   host all postgres 127.0.0.1/32 trust\n\
+                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                   hostssl all all ::1/128 scram-sha-256\n";
+        let c = PrivateCluster::with(
+            &["ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"],
+            &[
+                ("server.crt", include_bytes!("../fixtures/pg-localhost.crt")),
+                ("server.key", include_bytes!("../fixtures/pg-localhost.key")),
+                ("pg_hba.conf", hba.as_bytes()),
+            ],
+        );
+        let db = c.test_db();
+        let secret = "correct horse: battery@staple/";
+        let role = db.create_login_role("payer", secret);
+        let esc_ca = CA.replace('/', "%2F");
+        let base = format!("localhost:{}/{}?sslmode=verify-full&sslrootcert={esc_ca}", c.port(), db.name);
+        let as_role = |password: Option<&str>| {
+            let auth = match password {
+                Some(p) => format!(
+                    "{role}:{}",
+                    p.replace('%', "%25")
+                        .replace(':', "%3A")
+                        .replace('@', "%40")
+                        .replace('/', "%2F")
+                        .replace(' ', "%20")
+                ),
+                None => role.clone(),
+            };
+            JournalUrl::parse_in(&format!("postgres://{auth}@{base}"), &UrlEnv::empty()).expect("url")
+        };
+
+        let e = PgStore::connect(&as_role(None)).err().expect("no password");
+        assert!(matches!(&e, StoreError::Denied(w) if w.contains("password")), "{e:?}");
+        let e = PgStore::connect(&as_role(Some("Tr0ub4dor&3"))).err().expect("wrong password");
+        assert!(matches!(&e, StoreError::Denied(w) if w.contains("password authentication failed")), "{e:?}");
+        assert!(!e.to_string().contains("Tr0ub4dor"));
+
+        let good = as_role(Some(secret));
+        assert!(!good.to_string().contains("horse") && !format!("{good:?}").contains("horse"));
+        let mut s = PgStore::connect(&good).expect("the right password");
+        assert!(ssl_in_use(&mut s));
+        let who = s.query("SELECT CAST(current_user AS TEXT) AS who", &[]).expect("q");
+        assert_eq!(who[0].get::<String>("who").expect("who"), role);
+
+        // The password from a password file (0600), escapes and all.
+        let dir = tempfile::tempdir().expect("tmp");
+        let pgpass = dir.path().join("pgpass");
+        let escaped = secret.replace('\\', "\\\\").replace(':', "\\:");
+        std::fs::write(&pgpass, format!("localhost:*:{}:{role}:{escaped}\n", db.name)).expect("write");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        let env = UrlEnv::empty().var("PGPASSFILE", &pgpass.display().to_string());
+        let from_file = JournalUrl::parse_in(&format!("postgres://{role}@{base}"), &env).expect("url");
+        assert!(from_file.warnings().is_empty(), "{:?}", from_file.warnings());
+        PgStore::connect(&from_file).expect("the password file's password");
+
+        // Without TLS the server has no door for this role.
+        let plain = JournalUrl::parse_in(
+            &format!("postgres://{role}@127.0.0.1:{}/{}?sslmode=disable", c.port(), db.name),
+            &env,
+        )
+        .expect("url");
+        let e = PgStore::connect(&plain).err().expect("no entry for plain connections");
+        assert!(matches!(e, StoreError::Denied(_)), "{e:?}");
+        drop(s);
+        drop(db);
     }
 
     #[test]

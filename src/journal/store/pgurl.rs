@@ -179,11 +179,20 @@ impl fmt::Display for JournalUrl {
 /// What a URL's unwritten parts default to: the environment variables libpq reads, the login name
 /// and the home directory. [`UrlEnv::from_process`] reads this process's; tests build their own,
 /// since tests must not change the process's environment.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct UrlEnv {
     vars: HashMap<String, String>,
     login: Option<String>,
     home: Option<PathBuf>,
+}
+
+/// Names only: `PGPASSWORD`'s value is a password.
+impl fmt::Debug for UrlEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("UrlEnv").field("vars", &names).field("login", &self.login).field("home", &self.home).finish()
+    }
 }
 
 /// The variables [`UrlEnv::from_process`] takes from the environment.

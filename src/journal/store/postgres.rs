@@ -220,6 +220,14 @@ impl From<tokio_postgres::Error> for StoreError {
             };
         }
         let text = chain(&e);
+        // tokio-postgres' words when the server asks for a password and none was given.
+        if text.ends_with("password missing") {
+            return StoreError::Denied(
+                "the server asks for a password and none was given (the journal URL's, PGPASSWORD, or the password \
+                 file ~/.pgpass)"
+                    .into(),
+            );
+        }
         if e.is_closed() {
             return StoreError::ConnectionLost(text);
         }
