@@ -427,6 +427,9 @@ fn drive(url: JournalUrl, tls: MakeRustlsConnect, inbox: mpsc::Receiver<Job>, re
         Ok(c) => Some(c),
         Err(e) => {
             let _ = ready.send(Err(e));
+            // Not waiting for a name lookup that outlived the connect timeout on a blocking
+            // thread: the caller is waiting for this thread to end.
+            rt.shutdown_background();
             return;
         }
     };
@@ -437,6 +440,7 @@ fn drive(url: JournalUrl, tls: MakeRustlsConnect, inbox: mpsc::Receiver<Job>, re
     if let Some(c) = conn {
         rt.block_on(c.close());
     }
+    rt.shutdown_background();
 }
 
 /// Serves one job; a lost connection is dropped, and every later job is told so (until the store
