@@ -18,6 +18,7 @@ mod gateway_contract;
 mod never_twice;
 mod one_row_props;
 mod operator;
+mod pg_store;
 mod pipeline;
 mod proof;
 mod report_files;

@@ -16,6 +16,8 @@
 //! block: the PostgreSQL backend drives its asynchronous driver on a thread of its own, so a store
 //! may be called from inside the engine's tokio runtime as the SQLite one is.
 
+pub mod pgurl;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;

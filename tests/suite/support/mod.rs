@@ -6,6 +6,7 @@
 
 pub mod fake;
 pub mod input;
+pub mod pg;
 pub mod work;
 
 use std::io::{BufRead, BufReader, Read, Write};
