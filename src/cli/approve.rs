@@ -49,11 +49,12 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     for line in &done.unknown {
         eprintln!("line {line} is not a row of batch {}", batch.id);
     }
-    if done.payee_changed_left > 0 {
+    if !done.payee_changed_left.is_empty() {
+        let left = done.payee_changed_left.len() as u64;
         eprintln!(
             "{} changed bank {} left held: approve each by its line (--rows), after checking the new account with the payee",
-            done.payee_changed_left,
-            plural(done.payee_changed_left, "account", "accounts")
+            left,
+            plural(left, "account", "accounts")
         );
     }
     for (line, why) in &done.held_as_repeat {

@@ -31,8 +31,8 @@ pub struct Approved {
     pub not_held: Vec<(u64, String)>,
     /// Lines named that are not in the batch.
     pub unknown: Vec<u64>,
-    /// `PAYEE_CHANGED` rows left held by `--all-held`.
-    pub payee_changed_left: u64,
+    /// Lines of the `PAYEE_CHANGED` rows left held by `--all-held` (each is approved by its line).
+    pub payee_changed_left: Vec<u64>,
     /// `PAYEE_CHANGED` lines whose bank change was approved, held again as `REPEAT_PAYMENT`
     /// (another batch pays the same payee: SPEC 3.2), with the message naming it. Each reason
     /// is approved on its own: the approver of a bank change was not shown the repeat.
@@ -109,7 +109,7 @@ impl Journal {
                     after = last.seq;
                     for r in rows {
                         match r.status.code.as_deref() {
-                            Some(PAYEE_CHANGED) => out.payee_changed_left += 1,
+                            Some(PAYEE_CHANGED) => out.payee_changed_left.push(r.line),
                             _ => seqs.push(r.seq),
                         }
                     }
