@@ -135,7 +135,9 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("payrun={default},warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Never a panic on a closed stderr: the sink drops what cannot be written.
+        .with_writer(payrun::out::stderr)
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
@@ -169,6 +171,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The banner printed whenever the embedded sandbox is in use.
 pub fn embedded_banner(conn: &Connection) {
     if let Some(s) = &conn.sandbox {
-        eprintln!("gateway: embedded sandbox at {} (simulated: NO REAL MONEY MOVES)", s.url());
+        payrun::say!("gateway: embedded sandbox at {} (simulated: NO REAL MONEY MOVES)", s.url());
     }
 }
