@@ -12,8 +12,14 @@
 use payrun::config::ConfigFile;
 use payrun::journal::actions::{Selection, parse_lines};
 
-use super::run::plural;
+use payrun::report::plural;
+use payrun::say;
+
+use super::run::{line_list, needs_command, print_command};
 use super::{Exit, StateArgs};
+
+/// How many changed bank accounts left held get a command each.
+const LISTED: usize = 10;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -44,26 +50,39 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     let batch = session.find_batch(&args.batch)?;
     let done = payrun::batch::approve(&session, &batch, &which, args.reason.trim(), config)?;
     for (line, status) in &done.not_held {
-        eprintln!("line {line} is {status}, not held: nothing to approve");
+        say!("line {line} is {status}, not held: nothing to approve");
     }
     for line in &done.unknown {
-        eprintln!("line {line} is not a row of batch {}", batch.id);
+        say!("line {line} is not a row of batch {}", batch.id);
     }
-    if !done.payee_changed_left.is_empty() {
-        let left = done.payee_changed_left.len() as u64;
-        eprintln!(
-            "{} changed bank {} left held: approve each by its line (--rows), after checking the new account with the payee",
-            left,
-            plural(left, "account", "accounts")
+    let left = &done.payee_changed_left;
+    if !left.is_empty() {
+        say!(
+            "{} left held: {} {}. A change of bank account is approved line by line, once the new account is confirmed with the payee by phone:",
+            plural(left.len() as u64, "changed bank account"),
+            if left.len() == 1 { "line" } else { "lines" },
+            line_list(left)
         );
+        for line in left.iter().take(LISTED) {
+            print_command(&session.command(&format!("approve {} --rows {line} --reason '...'", batch.id)), 2);
+        }
+        if left.len() > LISTED {
+            say!(
+                "  ... and {} more; all of them, with the next step for each, on the sheet \"Needs attention\" of:",
+                left.len() - LISTED
+            );
+            print_command(&needs_command(&session, &batch.id), 4);
+        }
     }
     for (line, why) in &done.held_as_repeat {
-        eprintln!("line {line}: bank change approved, and held again as REPEAT_PAYMENT: {why}");
+        say!("line {line}: bank change approved, and held again as REPEAT_PAYMENT: {why}");
     }
     if !done.held_as_repeat.is_empty() {
-        eprintln!(
-            "  if it is really a second payment: {}",
-            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_of(&done.held_as_repeat)))
+        say!("  if it is really a second payment:");
+        let lines: Vec<u64> = done.held_as_repeat.iter().map(|(l, _)| *l).collect();
+        print_command(
+            &session.command(&format!("approve {} --rows {} --reason '...'", batch.id, line_list(&lines))),
+            4,
         );
     }
     let n = done.released.len() as u64;
@@ -71,19 +90,10 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
         return Ok(Exit::Ok);
     }
     if n == 0 {
-        eprintln!("no row released");
+        say!("no row released");
         return Ok(Exit::Input);
     }
-    eprintln!(
-        "{n} {} released by {}; to send: {}",
-        plural(n, "row", "rows"),
-        session.operator,
-        session.command(&format!("resume {}", batch.id))
-    );
+    say!("{} released by {}; to send:", plural(n, "row"), session.operator);
+    print_command(&session.command(&format!("resume {}", batch.id)), 2);
     Ok(Exit::Ok)
-}
-
-/// `3,7,12`.
-fn lines_of(rows: &[(u64, String)]) -> String {
-    rows.iter().map(|(l, _)| l.to_string()).collect::<Vec<_>>().join(",")
 }

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use payrun::config::ConfigFile;
 use payrun::report;
+use payrun::say;
 
 use super::{Exit, StateArgs};
 
@@ -37,7 +38,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
     let (n, renamed) = report::write_failed(journal, &batch, &args.out, args.include_invalid)?;
-    eprintln!(
+    say!(
         "{} written to {}{}",
         report::plural(n, "row"),
         args.out.display(),
@@ -49,13 +50,13 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     );
     let open = journal.counts(&batch.id)?.open();
     if open > 0 {
-        eprintln!(
-            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid ({})",
+        say!(
+            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid. To see them:",
             report::plural(open, "row"),
             batch.id,
             if open == 1 { "is" } else { "are" },
-            session.command(&format!("status {}", batch.id))
         );
+        super::run::print_command(&session.command(&format!("status {}", batch.id)), 2);
     }
     Ok(Exit::Ok)
 }

@@ -52,11 +52,15 @@ fn every_usage_error_exits_1_and_help_exits_0() {
     assert!(help.stdout.contains("Exit codes") && help.stdout.contains("HELD"), "{}", help.stdout);
 }
 
-/// The command between the first pair of backticks of `text`.
+/// The first command printed on lines of its own in `text` (continued with ` \\`), as one line.
 fn quoted_command(text: &str) -> String {
-    let start = text.find("`payrun ").unwrap_or_else(|| panic!("no command in:\n{text}")) + 1;
-    let end = text[start..].find('`').expect("closing backtick") + start;
-    text[start..end].to_string()
+    let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("payrun "));
+    let mut command = lines.next().unwrap_or_else(|| panic!("no command in:\n{text}")).trim().to_string();
+    while let Some(head) = command.strip_suffix(" \\") {
+        let next = lines.next().expect("the continued line");
+        command = format!("{head} {}", next.trim());
+    }
+    command
 }
 
 /// Runs a printed `payrun ...` command through a shell, as an operator pasting it would.
@@ -165,7 +169,19 @@ fn the_eta_is_within_a_factor_of_two_of_the_real_time() {
         .unwrap_or_else(|| panic!("no total time in:\n{}", out.stdout));
     assert!(total > 8.0, "200 rows at 40 requests/s take at least 10 s: {total}");
     let mut checked = 0;
+    // A report that does not fit 80 columns goes on over indented lines: read them as one.
+    let mut reports: Vec<String> = Vec::new();
     for line in out.stderr.lines() {
+        assert!(line.chars().count() <= 80, "the plain progress lines fit 80 columns: {line:?}");
+        match reports.last_mut() {
+            Some(last) if line.starts_with("  ") => {
+                last.push_str(" · ");
+                last.push_str(line.trim());
+            }
+            _ => reports.push(line.to_string()),
+        }
+    }
+    for line in &reports {
         let Some((elapsed, done, eta)) = progress_line(line) else { continue };
         if done < 20 {
             continue;
