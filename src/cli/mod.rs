@@ -24,16 +24,36 @@ use clap::{Parser, Subcommand};
 use payrun::batch::{Connection, Session, StateDir};
 use payrun::config::ConfigFile;
 
-/// The exit codes, as `--help` shows them.
-pub const EXIT_CODES: &str = "Exit codes:
-  0  every valid row reached a final status (validate: no row has an error)
-  1  usage or input error: nothing was sent (a mistyped flag included)
-  2  the batch ran, but some rows are FAILED, PENDING or HELD
-  3  aborted (credentials refused, journal lost, operator stop): rows not sent stay resumable";
+/// The exit codes and what each means: the one table `payrun --help`, `run --help` and
+/// `resume --help` print ([`exit_codes_help`]). A panic's 101 is never one of them (SPEC 5).
+pub const EXIT_CODES: [(Exit, &str); 4] = [
+    (Exit::Ok, "every valid row reached SUCCESS (validate: no row has an error)"),
+    (Exit::Input, "usage or input error (a mistyped flag included): nothing was sent"),
+    (
+        Exit::Partial,
+        "the batch ran, but some rows need someone: FAILED, PENDING, HELD, or INVALID and skipped by --skip-invalid",
+    ),
+    (
+        Exit::Aborted,
+        "aborted (credentials refused, gateway unreachable, journal lost, Ctrl-C): rows not sent stay resumable",
+    ),
+];
+
+/// The exit-code table as `--help` shows it, in 80 columns.
+pub fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        for l in payrun::out::wrap(meaning, payrun::out::WIDTH, &format!("  {}  ", code as u8), "     ") {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text
+}
 
 /// payrun: pay a salary or vendor file through the AT MOON DPS payout API, exactly once.
 #[derive(Parser, Debug)]
-#[command(name = "payrun", version, about, long_about = None, propagate_version = true, after_help = EXIT_CODES)]
+#[command(name = "payrun", version, about, long_about = None, propagate_version = true, after_help = exit_codes_help())]
 pub struct Cli {
     /// Configuration file (default: $PAYRUN_CONFIG, else ./payrun.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -58,7 +78,7 @@ pub enum Command {
     #[command(after_help = validate::after_help(true))]
     Run(run::Args),
     /// Continue a batch that was interrupted, or follow its pending payouts.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Resume(resume::Args),
     /// Show batches and their progress.
     Status(status::Args),
@@ -106,16 +126,17 @@ impl StateArgs {
     }
 }
 
-/// Process exit codes (SPEC section 1).
+/// Process exit codes (SPEC section 1; their meanings for `--help` in [`EXIT_CODES`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// Every valid row reached a final status (or: validation found no error).
+    /// Every valid row reached SUCCESS (or: validation found no error).
     Ok = 0,
     /// Usage or input error; nothing sent.
     Input = 1,
-    /// The batch ran, but some rows are FAILED or still PENDING.
+    /// The batch ran, but some rows need someone: FAILED, PENDING, HELD, or INVALID and skipped.
     Partial = 2,
-    /// Aborted (credentials refused, operator stop); unsent rows stay resumable.
+    /// Aborted (credentials refused, gateway unreachable, journal lost, Ctrl-C); unsent rows stay
+    /// resumable.
     Aborted = 3,
 }
 

@@ -407,6 +407,8 @@ pub fn finish(
 ) -> anyhow::Result<Exit> {
     let done = batch::finish(session, batch, a.out.as_deref(), stop)?;
     let exit = match done.verdict {
+        // Rows skipped as INVALID need someone too (SPEC 5): not "every valid row reached SUCCESS".
+        batch::Verdict::Complete if done.summary.count("INVALID") > 0 => Exit::Partial,
         batch::Verdict::Complete => Exit::Ok,
         batch::Verdict::Partial => Exit::Partial,
         batch::Verdict::Aborted => Exit::Aborted,

@@ -84,19 +84,14 @@ impl RuleArgs {
 }
 
 /// The text after `--help` of `validate` (`run`: false) and `run`: the accepted column headings,
-/// from the alias table, and the exit codes.
+/// from the alias table, and the exit codes (`run`'s: the table every command that pays shows).
 pub fn after_help(run: bool) -> String {
     let mut text = payrun::input::columns::help(80);
-    text.push_str("\nExit codes:\n");
+    text.push('\n');
     if run {
-        text.push_str(
-            "  0  every payout reached a final status
-  1  usage or input error: nothing was sent
-  2  the batch ran, but some rows are FAILED, PENDING or HELD
-  3  aborted (credentials refused, operator stop): rows not sent stay resumable
-",
-        );
+        text.push_str(&super::exit_codes_help());
     } else {
+        text.push_str("Exit codes:\n");
         text.push_str(
             "  0  every row is valid (warnings allowed)
   1  some row has an error, or a usage or file-level error

@@ -581,7 +581,7 @@ fn skip_invalid_pays_the_valid_rows_and_reports_the_rest() {
 
     args.extend(["--skip-invalid", "--json"]);
     let out = w.run(&args);
-    out.expect_code(0, "--skip-invalid");
+    out.expect_code(2, "--skip-invalid: the rows skipped as INVALID need someone");
     let summary = out.json();
     assert_eq!(status_count(&summary, "SUCCESS"), 1, "{summary}");
     assert_eq!(status_count(&summary, "INVALID"), 14, "{summary}");

@@ -52,6 +52,35 @@ fn every_usage_error_exits_1_and_help_exits_0() {
     assert!(help.stdout.contains("Exit codes") && help.stdout.contains("HELD"), "{}", help.stdout);
 }
 
+/// The exit-code table of `payrun --help`, `run --help` and `resume --help` (issue 19): one table,
+/// the same everywhere, true to what the commands do (0 only when every valid row is SUCCESS).
+#[test]
+fn the_exit_codes_are_one_table_in_every_help() {
+    let w = Work::new();
+    let table = |args: &[&str]| -> String {
+        let o = w.run(args);
+        o.expect_code(0, &format!("{args:?}"));
+        let at = o.stdout.find("Exit codes:").unwrap_or_else(|| panic!("{args:?}: no exit codes:\n{}", o.stdout));
+        o.stdout[at..].trim_end().to_string()
+    };
+    let top = table(&["--help"]);
+    assert_eq!(table(&["run", "--help"]), top);
+    assert_eq!(table(&["resume", "--help"]), top);
+    let flat = top.replace("\n     ", " ");
+    for line in [
+        "0  every valid row reached SUCCESS (validate: no row has an error)",
+        "1  usage or input error",
+        "2  the batch ran, but some rows need someone: FAILED, PENDING, HELD, or INVALID and skipped by --skip-invalid",
+        "3  aborted (credentials refused, gateway unreachable, journal lost, Ctrl-C): rows not sent stay resumable",
+    ] {
+        assert!(flat.contains(line), "{line:?} in:\n{top}");
+    }
+    assert!(!top.contains("final status"), "FAILED is final and exits 2:\n{top}");
+    for l in top.lines() {
+        assert!(l.chars().count() <= 80, "{l:?}");
+    }
+}
+
 /// The first command printed on lines of its own in `text` (continued with ` \\`), as one line.
 fn quoted_command(text: &str) -> String {
     let mut lines = text.lines().skip_while(|l| !l.trim_start().starts_with("payrun "));

@@ -438,7 +438,7 @@ fn help_lists_the_headings_the_exit_codes_and_every_flag() {
     }
     let r = help("run");
     assert!(r.contains("--sheet") && r.contains("Beneficiary Name"), "{r}");
-    assert!(r.contains("2  the batch ran, but some rows are FAILED, PENDING or HELD"), "{r}");
+    assert!(r.contains("2  the batch ran, but some rows need someone: FAILED, PENDING, HELD,"), "{r}");
     assert!(r.contains("3  aborted"), "{r}");
 }
 
