@@ -148,7 +148,7 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     // a closed stdout must not stop the server (payrun::out drops what cannot be written).
     use payrun::say_out as say;
     say!(
-        "payrun sandbox: simulated AT MOON DPS gateway, profile {:?}, seed {} (NO REAL MONEY MOVES); ledger at {}/__sandbox/ledger",
+        "payrun sandbox (NO REAL MONEY MOVES): a simulated AT MOON DPS gateway, profile {:?}, seed {}; ledger at {}/__sandbox/ledger",
         args.profile,
         args.seed,
         sandbox.url()

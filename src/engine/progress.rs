@@ -198,8 +198,14 @@ fn lay_out(head: &str, first: &[String], second: &[String], width: usize, rest: 
     if crate::out::cols(&one) <= width {
         return vec![one];
     }
-    let mut lines = crate::out::wrap_units(&all, SEP, "", width, "", rest);
+    let first_line = all.join(SEP);
+    if crate::out::cols(&first_line) > width {
+        // Not even the first counts fit on a line: all of them, line after line.
+        all.extend(second.iter().map(String::as_str));
+        return crate::out::wrap_units(&all, SEP, "", width, "", rest);
+    }
     let second: Vec<&str> = second.iter().map(String::as_str).collect();
+    let mut lines = vec![first_line];
     if !second.is_empty() {
         lines.extend(crate::out::wrap_units(&second, SEP, "", width, rest, rest));
     }
@@ -347,7 +353,9 @@ impl Bar {
 
 impl Progress for Bar {
     fn update(&mut self, s: &Snapshot) {
-        let width = crate::out::Stream::Stderr.width();
+        // One column short of the terminal: indicatif pads each line to the edge, and a line that
+        // fills it leaves the next one to the terminal's wrapping.
+        let width = crate::out::Stream::Stderr.width().saturating_sub(1);
         let lines = self.frame(s, width);
         let bar = self.bar.get_or_insert_with(|| {
             let b = ProgressBar::new(s.valid());
@@ -419,6 +427,82 @@ mod tests {
         // Pending rows still need their inquiries: never "0s" while rows are open.
         let (_, eta) = Estimator::default().observe(&snap(0, 13, 100, 9, 90, 10));
         assert!(eta.is_some_and(|e| e >= Duration::from_secs(1)), "{eta:?}");
+    }
+
+    fn big(ready: u64, sending: u64, pending: u64, done: u64) -> Snapshot {
+        with_doubt(ready, sending, pending, done, 3)
+    }
+
+    fn with_doubt(ready: u64, sending: u64, pending: u64, done: u64, doubt: u64) -> Snapshot {
+        let mut s = Snapshot {
+            rate: Some(10),
+            requests: 50_000,
+            elapsed: Duration::from_secs(3725),
+            sends_started: 9_000,
+            ..Snapshot::default()
+        };
+        s.init(&[
+            (RowState::Ready, ready),
+            (RowState::Sending, sending),
+            (RowState::Pending, pending),
+            (RowState::Success, done),
+            (RowState::Failed, 120),
+            (RowState::InDoubt, doubt),
+        ]);
+        s
+    }
+
+    #[test]
+    fn the_display_fits_the_width_one_line_when_wide_two_when_narrow() {
+        let s = big(100, 8, 90, 800);
+        let mut bar = Bar { bar: None, estimator: Estimator::default(), deadline: Deadline::default(), frame: 0 };
+        let narrow = bar.frame(&s, 79);
+        assert_eq!(narrow.len(), 2, "{narrow:?}");
+        assert!(narrow.iter().all(|l| crate::out::cols(l) <= 79), "{narrow:?}");
+        for word in ["920/1121 final", "sent 1021", "in flight 8", "paid 800", "failed 120"] {
+            assert!(narrow[0].contains(word), "{word}: {narrow:?}");
+        }
+        for word in ["pending 90", "in doubt 3", "ETA "] {
+            assert!(narrow[1].contains(word), "{word}: {narrow:?}");
+        }
+        let small = bar.frame(&snap(5, 3, 13, 4, 30, 10), 79);
+        assert!(small[0].contains("░ 13/21 final"), "a bar where it fits: {small:?}");
+        let wide = bar.frame(&s, 200);
+        assert_eq!(wide.len(), 1, "{wide:?}");
+        assert!(wide[0].contains("failed 120 · pending 90"), "{wide:?}");
+        // A big batch, or a terminal narrower than the counts: never a cut count, only more lines.
+        let huge = big(1_000, 8, 900, 98_000);
+        assert_eq!(bar.frame(&huge, 79).len(), 2, "{:?}", bar.frame(&huge, 79));
+        for w in [40, 60, 79] {
+            for l in bar.frame(&huge, w) {
+                assert!(crate::out::cols(&l) <= w, "{w}: {l:?}");
+            }
+        }
+        let mut lines =
+            Lines { every: Duration::ZERO, last: None, estimator: Estimator::default(), deadline: Deadline::default() };
+        let plain = lines.report(&s, Some(9.9), Some(Duration::from_secs(500)), 80);
+        assert_eq!(plain.len(), 2, "{plain:?}");
+        assert!(plain.iter().all(|l| crate::out::cols(l) <= 80), "{plain:?}");
+        assert!(plain[1].starts_with("         pending 90"), "{plain:?}");
+    }
+
+    #[test]
+    fn once_everything_is_sent_it_says_what_it_waits_for_not_an_eta() {
+        let mut d = Deadline { poll_timeout: Some(Duration::from_secs(600)), gives_up: None };
+        let sending = big(5, 0, 1, 10);
+        assert_eq!(d.tail(&sending, Some(Duration::from_secs(3))), Tail::Eta(Duration::from_secs(3)));
+        let waiting = big(0, 0, 1, 10);
+        let Tail::Waiting { gives_up: Some(text) } = d.tail(&waiting, Some(Duration::from_secs(3))) else {
+            panic!("no deadline")
+        };
+        assert!(text.starts_with("gives up at ") && text.ends_with(" (--poll-timeout 10m)"), "{text}");
+        let items = waiting.second_items(Some(0.4), &d.tail(&waiting, None));
+        assert!(items.iter().all(|i| !i.starts_with("ETA") && !i.contains("req/s")), "{items:?}");
+        assert!(items.contains(&"all sent, waiting for final statuses".to_string()), "{items:?}");
+        // The deadline is taken once, when everything was first seen sent.
+        assert_eq!(d.tail(&waiting, None), Tail::Waiting { gives_up: Some(text) });
+        // Nothing left open: nothing to wait for.
+        assert_eq!(d.tail(&with_doubt(0, 0, 0, 10, 0), None), Tail::Nothing);
     }
 
     #[test]
