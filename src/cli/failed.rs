@@ -51,7 +51,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let open = journal.counts(&batch.id)?.open();
     if open > 0 {
         say!(
-            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid. To see them:",
+            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid. Where they stand:",
             report::plural(open, "row"),
             batch.id,
             if open == 1 { "is" } else { "are" },

@@ -474,3 +474,19 @@ fn stop_word(s: &Stop) -> &'static str {
         Stop::Refreshed => "refreshed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::line_list;
+
+    #[test]
+    fn lines_as_approve_takes_them() {
+        assert_eq!(line_list(&[3, 7, 12, 13, 14, 15]), "3,7,12-15");
+        assert_eq!(line_list(&[2, 3]), "2,3");
+        assert_eq!(line_list(&[5]), "5");
+        assert_eq!(line_list(&[]), "");
+        let parsed =
+            payrun::journal::actions::parse_lines(&line_list(&[3, 7, 12, 13, 14, 15, 40, 41, 42])).expect("parses");
+        assert_eq!(parsed, [3, 7, 12, 13, 14, 15, 40, 41, 42]);
+    }
+}
