@@ -99,15 +99,15 @@ impl Snapshot {
         2 * unsent + open
     }
 
-    /// Every row is sent (none ready, none being sent): what is left waits on the gateway and the
-    /// banks, not on the rate.
+    /// No row is waiting to be sent: what is left waits on the gateway and the banks (answers,
+    /// inquiries, a resend after a grace period), not on the rate.
     pub fn all_sent(&self) -> bool {
-        self.get(RowState::Ready) == 0 && self.get(RowState::Sending) == 0
+        self.get(RowState::Ready) == 0
     }
 
-    /// Rows sent and not final yet.
+    /// Rows sent (or being sent) and not final yet.
     fn open_sent(&self) -> u64 {
-        self.get(RowState::Accepted) + self.get(RowState::Pending) + self.get(RowState::InDoubt)
+        [RowState::Sending, RowState::Accepted, RowState::Pending, RowState::InDoubt].iter().map(|s| self.get(*s)).sum()
     }
 
     /// The counts of the first line: sent, in flight, paid, failed (after the caller's `N/M final`).
@@ -161,7 +161,8 @@ enum Tail {
 #[derive(Debug, Default)]
 struct Deadline {
     poll_timeout: Option<Duration>,
-    /// When this display first saw every row sent (the engine starts the same clock then).
+    /// When the run gives up, taken when this display first saw every row sent and no posting
+    /// waiting for its answer (the engine starts its `--poll-timeout` clock then).
     gives_up: Option<String>,
 }
 
@@ -173,7 +174,8 @@ impl Deadline {
         if s.open_sent() == 0 {
             return Tail::Nothing;
         }
-        if self.gives_up.is_none() {
+        // The engine starts its clock once no posting waits for its answer.
+        if self.gives_up.is_none() && s.get(RowState::Sending) == 0 {
             if let Some(t) = self.poll_timeout {
                 let at = chrono::Utc::now() + chrono::Duration::from_std(t).unwrap_or(chrono::Duration::MAX);
                 self.gives_up = Some(format!(
@@ -491,6 +493,8 @@ mod tests {
         let mut d = Deadline { poll_timeout: Some(Duration::from_secs(600)), gives_up: None };
         let sending = big(5, 0, 1, 10);
         assert_eq!(d.tail(&sending, Some(Duration::from_secs(3))), Tail::Eta(Duration::from_secs(3)));
+        let answering = big(0, 2, 1, 10);
+        assert_eq!(d.tail(&answering, Some(Duration::from_secs(3))), Tail::Waiting { gives_up: None });
         let waiting = big(0, 0, 1, 10);
         let Tail::Waiting { gives_up: Some(text) } = d.tail(&waiting, Some(Duration::from_secs(3))) else {
             panic!("no deadline")
