@@ -142,6 +142,36 @@ impl Write for Sink {
     }
 }
 
+/// One log event on its way to stderr: collected, then printed wrapped to stderr's width when the
+/// logger lets go of it (`tracing` writes each event whole, then drops its writer).
+#[derive(Default)]
+pub struct LogLine(Vec<u8>);
+
+/// A [`LogLine`], for `tracing_subscriber`'s `with_writer`.
+pub fn log_line() -> LogLine {
+    LogLine::default()
+}
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        if !text.is_empty() {
+            Stream::Stderr.prose(text.trim_end_matches('\n'));
+        }
+    }
+}
+
 /// A line to stdout (formatted like `println!`), dropped if stdout is closed.
 #[macro_export]
 macro_rules! outln {

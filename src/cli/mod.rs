@@ -156,11 +156,23 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("payrun={default},warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        // Never a panic on a closed stderr: the sink drops what cannot be written.
-        .with_writer(payrun::out::stderr)
+        // Never a panic on a closed stderr (the sink drops what cannot be written); each event
+        // wrapped at word boundaries to the width, its time in the operator's zone.
+        .with_writer(payrun::out::log_line)
         .log_internal_errors(false)
+        .with_timer(LocalTime)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// Log times as every time payrun prints: in the operator's time zone, with the zone named.
+struct LocalTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for LocalTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        write!(w, "{}", payrun::report::local_time_secs(&now))
+    }
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
