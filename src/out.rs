@@ -291,7 +291,8 @@ pub fn wrap_phrases(text: &str, width: usize, first: &str, rest: &str) -> Vec<St
         _ => units.push(w.to_string()),
     };
     for w in text.split(' ').filter(|w| !w.is_empty()) {
-        if group.is_empty() && !(w.starts_with('(') && !w.ends_with(')')) {
+        let opens_group = w.starts_with('(') && !w.ends_with(')');
+        if group.is_empty() && !opens_group {
             push(&mut units, w, glue_next || arrow(w));
             glue_next = arrow(w);
             continue;

@@ -175,15 +175,17 @@ impl Deadline {
             return Tail::Nothing;
         }
         // The engine starts its clock once no posting waits for its answer.
-        if self.gives_up.is_none() && s.get(RowState::Sending) == 0 {
-            if let Some(t) = self.poll_timeout {
-                let at = chrono::Utc::now() + chrono::Duration::from_std(t).unwrap_or(chrono::Duration::MAX);
-                self.gives_up = Some(format!(
+        if let (None, 0, Some(t)) = (&self.gives_up, s.get(RowState::Sending), self.poll_timeout) {
+            // A timeout past the calendar's end (a flag's typo) gives no time, and no overflow.
+            let at = chrono::Duration::from_std(t).ok().and_then(|d| chrono::Utc::now().checked_add_signed(d));
+            self.gives_up = Some(match at {
+                Some(at) => format!(
                     "gives up at {} (--poll-timeout {})",
                     crate::report::local_clock(at),
                     humantime::format_duration(t)
-                ));
-            }
+                ),
+                None => format!("--poll-timeout {}", humantime::format_duration(t)),
+            });
         }
         // An ETA from calls left means nothing now: what is left waits on the banks.
         Tail::Waiting { gives_up: self.gives_up.clone() }
@@ -503,6 +505,8 @@ mod tests {
         let items = waiting.second_items(Some(0.4), &d.tail(&waiting, None));
         assert!(items.iter().all(|i| !i.starts_with("ETA") && !i.contains("req/s")), "{items:?}");
         assert!(items.contains(&"all sent, waiting for final statuses".to_string()), "{items:?}");
+        let mut forever = Deadline { poll_timeout: Some(Duration::MAX), gives_up: None };
+        assert!(matches!(forever.tail(&waiting, None), Tail::Waiting { gives_up: Some(_) }), "no overflow");
         // The deadline is taken once, when everything was first seen sent.
         assert_eq!(d.tail(&waiting, None), Tail::Waiting { gives_up: Some(text) });
         // Nothing left open: nothing to wait for.
