@@ -165,7 +165,11 @@ impl Summary {
         let lines = t.lines();
         writeln!(out, "{}", lines[0])?;
         writeln!(out, "{}", lines[1])?;
-        writeln!(out, "      (SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT)")?;
+        for l in
+            crate::out::wrap("(SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT)", width, "      ", "       ")
+        {
+            writeln!(out, "{l}")?;
+        }
         writeln!(out, "{}", lines[2])?;
         if let Some(r) = &self.result {
             for l in crate::out::wrap(&format!("result: {r}"), width, "  ", "    ") {
