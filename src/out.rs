@@ -13,9 +13,14 @@
 //! when it does not say); printed to a pipe or a file it fits 80 columns, so logs and mail stay
 //! readable. Prose is wrapped at word boundaries ([`wrap`], built on `textwrap`), never inside a
 //! word, a reference or a path; a word longer than the whole width stays whole on its own line.
-//! Commands the operator is to type are never wrapped as prose: they are continued with ` \` (see
-//! `report::terminal::command_lines`) so they still paste as one. Columns are counted as a
-//! terminal shows them (`unicode-width`: `₹` is one column), escape codes not counted.
+//! Commands the operator is to type are never wrapped as prose: they go on lines of their own,
+//! continued with ` \` ([`command_lines`]), so they still paste as one. Columns are counted as a
+//! terminal shows them (`unicode-width`: `₹` is one column), escape codes not counted. Log events
+//! ([`LogLine`]) are wrapped the same way.
+//!
+//! One wrapping helper, in three shapes: [`wrap`] (words), [`wrap_units`] (units that never break:
+//! the progress display's counts, a command's options), [`wrap_phrases`] (words, a change `a → b`
+//! kept on one line); [`fill`] and the `say!` macros apply [`wrap`] to every line of a text.
 
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
