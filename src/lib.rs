@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod input;
 pub mod journal;
 pub mod money;
+pub mod out;
 pub mod report;
 pub mod sandbox;
 pub mod shutdown;

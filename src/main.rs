@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match cli::dispatch(args) {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            payrun::say!("error: {e:#}");
             cli::Exit::Input.into()
         }
     }

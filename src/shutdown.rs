@@ -61,7 +61,7 @@ impl Shutdown {
             on_first();
             me.trigger();
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("second interrupt: exiting now (every sent payout's intent is already on disk)");
+                crate::say!("second interrupt: exiting now (every sent payout's intent is already on disk)");
                 std::process::exit(130);
             }
         });

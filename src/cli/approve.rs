@@ -12,8 +12,14 @@
 use payrun::config::ConfigFile;
 use payrun::journal::actions::{Selection, parse_lines};
 
-use super::run::plural;
+use payrun::report::plural;
+use payrun::say;
+
+use super::run::{line_list, needs_command, print_command};
 use super::{Exit, StateArgs};
+
+/// How many changed bank accounts left held get a command each.
+const LISTED: usize = 10;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -44,33 +50,55 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     let batch = session.find_batch(&args.batch)?;
     let done = payrun::batch::approve(&session, &batch, &which, args.reason.trim(), config)?;
     for (line, status) in &done.not_held {
-        eprintln!("line {line} is {status}, not held: nothing to approve");
+        say!("line {line} is {status}, not held: nothing to approve");
     }
     for line in &done.unknown {
-        eprintln!("line {line} is not a row of batch {}", batch.id);
+        say!("line {line} is not a row of batch {}", batch.id);
     }
-    if !done.left_held.is_empty() {
-        let lines: Vec<u64> = done.left_held.iter().map(|(l, _)| *l).collect();
-        for (line, code) in &done.left_held {
-            let what = match *code {
-                "PAYEE_CHANGED" => "a changed bank account: check the new account with the payee by phone",
-                _ => "a line whose obligation is already paid again, or may be: check it is not a second payment",
+    let left = &done.left_held;
+    if !left.is_empty() {
+        for code in ["PAYEE_CHANGED", "ALREADY_RETRIED"] {
+            let lines: Vec<u64> = left.iter().filter(|(_, c)| *c == code).map(|(l, _)| *l).collect();
+            if lines.is_empty() {
+                continue;
+            }
+            let (what, how) = match code {
+                "PAYEE_CHANGED" => (
+                    "changed bank account",
+                    "a change of bank account is approved line by line, once the new account is confirmed with the payee by phone",
+                ),
+                _ => (
+                    "line already paid again",
+                    "a second payment of a line (ALREADY_RETRIED) is approved line by line, once it is checked not to be paid twice",
+                ),
             };
-            eprintln!("line {line} left held ({code}): {what}");
+            say!(
+                "{} left held ({code}): {} {}. {how}:",
+                plural(lines.len() as u64, what),
+                if lines.len() == 1 { "line" } else { "lines" },
+                line_list(&lines)
+            );
+            for line in lines.iter().take(LISTED) {
+                print_command(&session.command(&format!("approve {} --rows {line} --reason '...'", batch.id)), 2);
+            }
+            if lines.len() > LISTED {
+                say!(
+                    "  ... and {} more; all of them, with the next step for each, on the sheet \"Needs attention\" of:",
+                    lines.len() - LISTED
+                );
+                print_command(&needs_command(&session, &batch.id), 4);
+            }
         }
-        eprintln!(
-            "  these are approved one by one, naming the line: {}",
-            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_list(&lines)))
-        );
     }
     for (line, code, why) in &done.held_again {
-        eprintln!("line {line}: approved, and held again as {code}: {why}");
+        say!("line {line}: approved, and held again as {code}: {why}");
     }
     if !done.held_again.is_empty() {
+        say!("  if it is really a second payment:");
         let lines: Vec<u64> = done.held_again.iter().map(|(l, _, _)| *l).collect();
-        eprintln!(
-            "  if it is really a second payment: {}",
-            session.command(&format!("approve {} --rows {} --reason '...'", batch.id, lines_list(&lines)))
+        print_command(
+            &session.command(&format!("approve {} --rows {} --reason '...'", batch.id, line_list(&lines))),
+            4,
         );
     }
     let n = done.released.len() as u64;
@@ -78,19 +106,10 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
         return Ok(Exit::Ok);
     }
     if n == 0 {
-        eprintln!("no row released");
+        say!("no row released");
         return Ok(Exit::Input);
     }
-    eprintln!(
-        "{n} {} released by {}; to send: {}",
-        plural(n, "row", "rows"),
-        session.operator,
-        session.command(&format!("resume {}", batch.id))
-    );
+    say!("{} released by {}; to send:", plural(n, "row"), session.operator);
+    print_command(&session.command(&format!("resume {}", batch.id)), 2);
     Ok(Exit::Ok)
-}
-
-/// `3,7,12`.
-fn lines_list(lines: &[u64]) -> String {
-    lines.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }

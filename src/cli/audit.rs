@@ -12,6 +12,10 @@
 use payrun::audit::verify::{self, describe};
 use payrun::config::ConfigFile;
 
+use payrun::out::Stream;
+use payrun::report::plural;
+use payrun::{outln, say_out};
+
 use super::{Exit, StateArgs};
 
 #[derive(clap::Args, Debug)]
@@ -38,25 +42,24 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     if args.verify || args.row.is_none() {
         match verify::verify(journal, &batch)? {
             Ok(v) => {
-                println!(
-                    "evidence log of batch {}: {} records, chain intact, the journal agrees ({} rows){}",
+                say_out!(
+                    "evidence log of batch {}: chain intact, the journal agrees ({})",
                     batch.id,
-                    v.records,
-                    v.rows,
-                    if v.uncommitted > 0 {
-                        format!(
-                            "; {} records of a run that stopped before committing them are not counted",
-                            v.uncommitted
-                        )
-                    } else {
-                        String::new()
-                    }
+                    plural(v.rows, "row")
                 );
-                println!("  {}", path.display());
+                outln!("  {} in {}", plural(v.records, "record"), path.display());
+                if v.uncommitted > 0 {
+                    say_out!(
+                        "  {} of a run that stopped before committing them {} not counted",
+                        plural(v.uncommitted, "record"),
+                        if v.uncommitted == 1 { "is" } else { "are" }
+                    );
+                }
             }
             Err(f) => {
-                println!("evidence log of batch {}: NOT INTACT at record {}: {}", batch.id, f.record, f.what);
-                println!("  {}", path.display());
+                say_out!("evidence log of batch {}: NOT INTACT at record {}:", batch.id, f.record);
+                say_out!("  {}", f.what);
+                outln!("  {}", path.display());
                 exit = Exit::Input;
             }
         }
@@ -66,30 +69,34 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
             anyhow::bail!("batch {} has no row at line {line}", batch.id);
         };
         let amount = row.amount.map(|a| format!("₹{}", a.to_indian())).unwrap_or_else(|| "-".into());
-        println!(
-            "line {line} of {} (batch {}): {}, account {}, {amount}, reference {}",
-            batch.file_path,
-            batch.id,
+        say_out!("line {line} of {} (batch {}):", batch.file_path, batch.id);
+        say_out!(
+            "  {}, account {}, {amount}, reference {}",
             if row.name.is_empty() { "(invalid row)" } else { &row.name },
             payrun::journal::holds::mask_account(&row.account),
             row.external_ref.as_deref().unwrap_or("-")
         );
-        println!(
+        say_out!(
             "now: {}{}",
             row.status.state().result_status(),
             row.status.code.as_deref().map(|c| format!(" {c}")).unwrap_or_default()
         );
         let records = verify::row_records(journal, &batch, line)?;
         if records.is_empty() {
-            println!("  (no record: the row was never held, sent or asked about)");
+            say_out!("  (no record: the row was never held, sent or asked about)");
         }
+        let width = Stream::Stdout.width();
         for (r, committed) in records {
-            println!(
-                "  {}  {}{}",
-                payrun::report::local_time_secs(&r.at),
+            let at = format!("  {}  ", payrun::report::local_time_secs(&r.at));
+            let text = format!(
+                "{}{}",
                 describe(&r),
                 if committed { "" } else { "  [not committed: the run stopped before the journal took it]" }
             );
+            // Continuation lines under the description, the time standing out on the left.
+            for l in payrun::out::wrap_phrases(&text, width, &at, &" ".repeat(payrun::out::cols(&at))) {
+                outln!("{l}");
+            }
         }
     }
     Ok(exit)

@@ -8,7 +8,10 @@
 
 use payrun::config::ConfigFile;
 
-use super::run::plural;
+use payrun::report::plural;
+use payrun::say;
+
+use super::run::print_command;
 use super::{Exit, StateArgs};
 
 #[derive(clap::Args, Debug)]
@@ -29,25 +32,26 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let session = args.state.session(operator, true)?;
     let batch = session.find_batch(&args.batch)?;
     if batch.finished_at.is_some() && batch.cancelled_at.is_none() {
-        eprintln!("batch {} is finished: every row is final, nothing to cancel", batch.id);
+        say!("batch {} is finished: every row is final, nothing to cancel", batch.id);
         return Ok(Exit::Input);
     }
     let c = payrun::batch::cancel(&session, &batch, args.reason.trim())?;
-    eprintln!(
-        "batch {} cancelled by {}: {} {} not sent will never be sent",
-        batch.id,
-        session.operator,
-        c.rows,
-        plural(c.rows, "row", "rows")
-    );
+    match c.rows {
+        0 => say!("batch {} cancelled by {}: no row was waiting to be sent", batch.id, session.operator),
+        n => say!(
+            "batch {} cancelled by {}: {} not sent will never be sent",
+            batch.id,
+            session.operator,
+            plural(n, "row")
+        ),
+    }
     if c.still_followed > 0 {
-        eprintln!(
-            "{} {} the gateway may have {} still followed: {}",
-            c.still_followed,
-            plural(c.still_followed, "row", "rows"),
-            plural(c.still_followed, "is", "are"),
-            session.command(&format!("resume {}", batch.id))
+        say!(
+            "{} the gateway may have {} still followed:",
+            plural(c.still_followed, "row"),
+            if c.still_followed == 1 { "is" } else { "are" },
         );
+        print_command(&session.command(&format!("resume {}", batch.id)), 2);
     }
     Ok(Exit::Ok)
 }

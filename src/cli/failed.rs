@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use payrun::config::ConfigFile;
 use payrun::report;
+use payrun::say;
 
 use super::{Exit, StateArgs};
 
@@ -42,7 +43,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let done = report::write_failed(journal, &batch, &args.out, args.only_failed)?;
     journal.record_export(&batch.id, &session.operator, &args.out.display().to_string(), &done.lines)?;
     let n = done.lines.len() as u64;
-    eprintln!(
+    say!(
         "{} written to {}{}",
         report::plural(n, "row"),
         args.out.display(),
@@ -53,22 +54,22 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
         }
     );
     for (other, k) in &done.paid_again.by_batch {
-        eprintln!(
-            "{} {} paid again in batch {other}, or may be: not exported ({})",
+        say!(
+            "{} {} paid again in batch {other}, or may be: not exported. Where they stand:",
             report::plural(*k, "row"),
             if *k == 1 { "was" } else { "were" },
-            session.command(&format!("status {other}"))
         );
+        super::run::print_command(&session.command(&format!("status {other}")), 2);
     }
     let open = journal.counts(&batch.id)?.open();
     if open > 0 {
-        eprintln!(
-            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid ({})",
+        say!(
+            "note: {} of batch {} {} not final yet, and not in this file: they may still be paid. Where they stand:",
             report::plural(open, "row"),
             batch.id,
             if open == 1 { "is" } else { "are" },
-            session.command(&format!("status {}", batch.id))
         );
+        super::run::print_command(&session.command(&format!("status {}", batch.id)), 2);
     }
     Ok(Exit::Ok)
 }

@@ -24,16 +24,36 @@ use clap::{Parser, Subcommand};
 use payrun::batch::{Connection, Session, StateDir};
 use payrun::config::ConfigFile;
 
-/// The exit codes, as `--help` shows them.
-pub const EXIT_CODES: &str = "Exit codes:
-  0  every valid row reached a final status (validate: no row has an error)
-  1  usage or input error: nothing was sent (a mistyped flag included)
-  2  the batch ran, but some rows are FAILED, PENDING or HELD
-  3  aborted (credentials refused, journal lost, operator stop): rows not sent stay resumable";
+/// The exit codes and what each means: the one table `payrun --help`, `run --help` and
+/// `resume --help` print ([`exit_codes_help`]). A panic's 101 is never one of them (SPEC 5).
+pub const EXIT_CODES: [(Exit, &str); 4] = [
+    (Exit::Ok, "every valid row reached SUCCESS (validate: no row has an error)"),
+    (Exit::Input, "usage or input error (a mistyped flag included): nothing was sent"),
+    (
+        Exit::Partial,
+        "the batch ran, but some rows need someone: FAILED, PENDING, HELD, or INVALID and skipped by --skip-invalid",
+    ),
+    (
+        Exit::Aborted,
+        "aborted (credentials refused, gateway unreachable, journal lost, Ctrl-C): rows not sent stay resumable",
+    ),
+];
+
+/// The exit-code table as `--help` shows it, in 80 columns.
+pub fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        for l in payrun::out::wrap(meaning, payrun::out::WIDTH, &format!("  {}  ", code as u8), "     ") {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text
+}
 
 /// payrun: pay a salary or vendor file through the AT MOON DPS payout API, exactly once.
 #[derive(Parser, Debug)]
-#[command(name = "payrun", version, about, long_about = None, propagate_version = true, after_help = EXIT_CODES)]
+#[command(name = "payrun", version, about, long_about = None, propagate_version = true, after_help = exit_codes_help())]
 pub struct Cli {
     /// Configuration file (default: $PAYRUN_CONFIG, else ./payrun.toml when present).
     #[arg(long, global = true, value_name = "FILE")]
@@ -58,7 +78,7 @@ pub enum Command {
     #[command(after_help = validate::after_help(true))]
     Run(run::Args),
     /// Continue a batch that was interrupted, or follow its pending payouts.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes_help())]
     Resume(resume::Args),
     /// Show batches and their progress.
     Status(status::Args),
@@ -106,16 +126,17 @@ impl StateArgs {
     }
 }
 
-/// Process exit codes (SPEC section 1).
+/// Process exit codes (SPEC section 1; their meanings for `--help` in [`EXIT_CODES`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// Every valid row reached a final status (or: validation found no error).
+    /// Every valid row reached SUCCESS (or: validation found no error).
     Ok = 0,
     /// Usage or input error; nothing sent.
     Input = 1,
-    /// The batch ran, but some rows are FAILED or still PENDING.
+    /// The batch ran, but some rows need someone: FAILED, PENDING, HELD, or INVALID and skipped.
     Partial = 2,
-    /// Aborted (credentials refused, operator stop); unsent rows stay resumable.
+    /// Aborted (credentials refused, gateway unreachable, journal lost, Ctrl-C); unsent rows stay
+    /// resumable.
     Aborted = 3,
 }
 
@@ -135,7 +156,11 @@ pub fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("payrun={default},warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Never a panic on a closed stderr (the sink drops what cannot be written); each event
+        // wrapped at word boundaries to the width, its time in the operator's zone.
+        .with_writer(payrun::out::log_line)
+        .log_internal_errors(false)
+        .with_timer(LocalTime)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
@@ -149,8 +174,18 @@ fn clock_offset() -> anyhow::Result<()> {
     let by = humantime::parse_duration(text.trim())
         .map_err(|e| anyhow::anyhow!("PAYRUN_CLOCK_OFFSET '{text}' is not a duration: {e}"))?;
     payrun::journal::clock::advance(by);
-    eprintln!("warning: PAYRUN_CLOCK_OFFSET moves payrun's clock {text} ahead (for tests only)");
+    payrun::errln!("warning: PAYRUN_CLOCK_OFFSET moves payrun's clock {text} ahead (for tests only)");
     Ok(())
+}
+
+/// Log times as every time payrun prints: in the operator's time zone, with the zone named.
+struct LocalTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for LocalTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        write!(w, "{}", payrun::report::local_time_secs(&now))
+    }
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
@@ -183,6 +218,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The banner printed whenever the embedded sandbox is in use.
 pub fn embedded_banner(conn: &Connection) {
     if let Some(s) = &conn.sandbox {
-        eprintln!("gateway: embedded sandbox at {} (simulated: NO REAL MONEY MOVES)", s.url());
+        payrun::say!("gateway: embedded sandbox at {} (simulated: NO REAL MONEY MOVES)", s.url());
     }
 }

@@ -109,16 +109,16 @@ pub fn print_single(
         Err(reason) => bail!("the gateway did not answer: {reason}"),
     };
     if json_out {
-        println!(
+        payrun::outln!(
             "{}",
             serde_json::to_string_pretty(&json!({"ok": reply.ok, "http": reply.http, "answer": reply.value}))?
         );
     } else {
         let msg = find(&reply.value, &["message"]).unwrap_or_default();
-        println!("{} (HTTP {}): {msg}", if reply.ok { "OK" } else { "REFUSED" }, reply.http);
+        payrun::say_out!("{} (HTTP {}): {msg}", if reply.ok { "OK" } else { "REFUSED" }, reply.http);
         for (label, keys) in fields {
             if let Some(v) = find(&reply.value, keys) {
-                println!("  {label}: {v}");
+                payrun::say_out!("  {label}: {v}");
             }
         }
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use payrun::config::ConfigFile;
 use payrun::report::{self, Summary};
+use payrun::{outln, say};
 
 use super::{Exit, StateArgs};
 
@@ -37,10 +38,10 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let summary = Summary::new(&batch, &journal.counts(&batch.id)?, Some(&args.out))
         .with_attention(journal, &batch, &state_arg)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        summary.print(&mut std::io::stdout().lock())?;
-        eprintln!("{} written to {}", report::plural(n, "row"), args.out.display());
+        summary.print(&mut payrun::out::stdout())?;
+        say!("{} written to {}", report::plural(n, "row"), args.out.display());
     }
     Ok(Exit::Ok)
 }

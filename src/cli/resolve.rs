@@ -9,6 +9,8 @@
 
 use payrun::config::ConfigFile;
 
+use payrun::say;
+
 use super::{Exit, StateArgs};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
     let paid = args.verdict == Verdict::Paid;
     let utr = args.utr.as_deref().map(str::trim).filter(|u| !u.is_empty());
     let (row, to) = payrun::batch::resolve(&session, &batch, args.row, paid, utr, args.reason.trim())?;
-    eprintln!(
+    say!(
         "line {} ({}) is now {}: {}",
         row.line,
         row.name,
@@ -56,7 +58,8 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
         to.message.as_deref().unwrap_or("")
     );
     if !paid {
-        eprintln!("to pay it again, corrected: {}", session.command(&format!("failed {} --out retry.csv", batch.id)));
+        say!("to pay it again, corrected:");
+        super::run::print_command(&session.command(&format!("failed {} --out retry.csv", batch.id)), 2);
     }
     Ok(Exit::Ok)
 }

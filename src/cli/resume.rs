@@ -11,6 +11,7 @@
 //! is sent again; nothing the gateway has is ever sent twice.
 
 use payrun::config::ConfigFile;
+use payrun::say;
 
 use super::Exit;
 use super::run::{DriveArgs, drive, finish};
@@ -27,16 +28,16 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
     let session = args.drive.state.session(operator, true)?;
     let batch = session.find_batch(&args.batch)?;
     if batch.finished_at.is_some() {
-        eprintln!(
+        say!(
             "batch {} is finished ({}); nothing to send or follow.",
             batch.id,
-            batch.finished_at.as_deref().unwrap_or("")
+            payrun::report::local_time(batch.finished_at.as_deref().unwrap_or(""))
         );
         return finish(&session, &batch, &args.drive, None, None);
     }
     for r in payrun::batch::recheck_holds(&session, &batch, config)? {
-        eprintln!("line {}: {}", r.line, r.message);
+        say!("line {}: {}", r.line, r.message);
     }
-    eprintln!("resuming batch {} ({})", batch.id, batch.file_path);
+    say!("resuming batch {} ({})", batch.id, batch.file_path);
     drive(&session, batch, &args.drive, config).await
 }

@@ -14,7 +14,7 @@
 //! credentials checked, then shows the control totals and asks for confirmation (or needs `--yes`
 //! / `--confirm-total` without a terminal). The steps themselves live in [`payrun::batch`].
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,8 +24,10 @@ use payrun::engine::Stop;
 use payrun::journal::holds::HoldReport;
 use payrun::journal::{Batch, RowState};
 use payrun::money::Amount;
+use payrun::report::{plural, plural_of};
 use payrun::sandbox::Profile;
 use payrun::shutdown::Shutdown;
+use payrun::{err, errln, outln, say};
 
 use super::validate::{RuleArgs, encoding_note};
 use super::{Exit, StateArgs};
@@ -122,12 +124,13 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
     let mut shown = 0usize;
     let opened = batch::open_file(&session, &args.file, &opts, config, encoding_note, |p| {
         if shown < SHOWN_PROBLEMS {
-            eprintln!("{p}");
+            say!("{p}");
         }
         shown += 1;
     })?;
     if shown > SHOWN_PROBLEMS {
-        eprintln!("... and {} more (payrun validate {} lists them all)", shown - SHOWN_PROBLEMS, args.file.display());
+        say!("... and {} more; all of them:", shown - SHOWN_PROBLEMS);
+        print_command(&validate_command(&args), 2);
     }
     let batch = match opened {
         Opened::Refused(r) => return Ok(refuse(&args, r.message(&args.file, &session))),
@@ -136,32 +139,27 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
             let untouched = counts.open() == counts.state(RowState::Ready).count + counts.state(RowState::Held).count
                 && counts.state(RowState::Success).count + counts.state(RowState::Failed).count == 0;
             if untouched {
-                eprintln!("batch {} of this file is stored but nothing was sent yet: continuing it", b.id);
+                say!("batch {} of this file is stored but nothing was sent yet: continuing it", b.id);
             } else {
-                eprintln!(
-                    "batch {} of this file is not finished: resuming it (nothing already sent is sent again)",
-                    b.id
-                );
+                say!("batch {} of this file is not finished: resuming it (nothing already sent is sent again)", b.id);
             }
             b
         }
         Opened::Stored { batch, holds, allowed } => {
             let invalid = batch.total_rows - batch.valid.count;
-            eprintln!(
-                "batch {}: {} {}, {} valid (₹{}){}",
+            say!(
+                "batch {}: {}, {} valid (₹{}){}",
                 batch.id,
-                batch.total_rows,
-                plural(batch.total_rows, "row", "rows"),
+                plural(batch.total_rows, "row"),
                 batch.valid.count,
                 batch.valid.amount.to_indian(),
                 if invalid > 0 { format!(", {invalid} invalid (skipped)") } else { String::new() }
             );
-            print_holds(&session, &batch, &holds);
+            print_holds(&session, &batch, &holds)?;
             if let Some(a) = allowed.filter(|a| !a.released.is_empty()) {
-                eprintln!(
-                    "--allow-repeat: {} repeat {} released, recorded as approved by {}",
-                    a.released.len(),
-                    plural(a.released.len() as u64, "payment", "payments"),
+                say!(
+                    "--allow-repeat: {} released, recorded as approved by {}",
+                    plural(a.released.len() as u64, "repeat payment"),
                     session.operator
                 );
             }
@@ -171,45 +169,103 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
     drive(&session, batch, &args.drive, config).await
 }
 
-/// "1 row", "2 rows".
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 { one.to_string() } else { many.to_string() }
+/// How many held lines the approve command printed after a run names; past that, the first ones
+/// and where to see them all.
+const LISTED_LINES: usize = 30;
+
+/// Line numbers as `--rows` takes them, runs of consecutive lines as ranges: `3,7,12-15`.
+pub fn line_list(lines: &[u64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = lines[i];
+        let mut end = start;
+        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
+            i += 1;
+            end = lines[i];
+        }
+        parts.push(match end - start {
+            0 => start.to_string(),
+            1 => format!("{start},{end}"),
+            _ => format!("{start}-{end}"),
+        });
+        i += 1;
+    }
+    parts.join(",")
 }
 
-/// Tells the operator which rows are held and the commands that release them.
-fn print_holds(session: &Session, batch: &Batch, holds: &HoldReport) {
-    if holds.total() == 0 {
-        return;
+/// Prints a command the operator is to type, on lines of its own continued with ` \`.
+pub fn print_command(command: &str, indent: usize) {
+    payrun::out::Stream::Stderr.command(command, indent);
+}
+
+/// `payrun validate FILE` with the switches of this run that change what validate reports.
+fn validate_command(args: &Args) -> String {
+    let mut c = format!("payrun validate {}", batch::shell_quote(&args.file.display().to_string()));
+    let r = &args.rules;
+    if let Some(sheet) = &r.sheet {
+        c.push_str(&format!(" --sheet {}", batch::shell_quote(sheet)));
     }
-    eprintln!(
-        "{} {} HELD, not sent until approved ({} repeat {}, {} changed bank {}):",
-        holds.total(),
-        plural(holds.total(), "row", "rows"),
-        holds.repeat_payment,
-        plural(holds.repeat_payment, "payment", "payments"),
-        holds.payee_changed,
-        plural(holds.payee_changed, "account", "accounts"),
+    for (on, flag) in [
+        (r.mode_auto, " --mode-auto"),
+        (r.allow_duplicates, " --allow-duplicates"),
+        (r.allow_unknown_ifsc, " --allow-unknown-ifsc"),
+    ] {
+        if on {
+            c.push_str(flag);
+        }
+    }
+    c
+}
+
+/// The command that lists every row that needs someone: the workbook's "Needs attention" sheet.
+pub fn needs_command(session: &Session, batch: &str) -> String {
+    session.command(&format!("report {batch} --out needs.xlsx"))
+}
+
+/// Tells the operator which rows are held and the commands that release them, naming the lines.
+fn print_holds(session: &Session, batch: &Batch, holds: &HoldReport) -> anyhow::Result<()> {
+    if holds.total() == 0 {
+        return Ok(());
+    }
+    say!(
+        "{} HELD, not sent until approved ({}, {}):",
+        plural(holds.total(), "row"),
+        plural(holds.repeat_payment, "repeat payment"),
+        plural(holds.payee_changed, "changed bank account"),
     );
     for h in &holds.examples {
-        eprintln!("  line {}: {} {}", h.line, h.code, h.message);
+        say!("  line {}: {} {}", h.line, h.code, h.message);
     }
-    if holds.total() > holds.examples.len() as u64 {
-        eprintln!("  ... ({} lists them all)", session.command(&format!("status {}", batch.id)));
+    let lines: Vec<u64> =
+        session.journal.rows_in_state(&batch.id, RowState::Held, 0, LISTED_LINES + 1)?.iter().map(|r| r.line).collect();
+    let all_listed = lines.len() <= LISTED_LINES && holds.examples.len() as u64 >= holds.total();
+    if !all_listed {
+        say!("  ... all {} of them, with the next step for each, on the sheet \"Needs attention\" of:", holds.total());
+        print_command(&needs_command(session, &batch.id), 4);
     }
-    eprintln!("  to pay a held row: {}", session.command(&format!("approve {} --rows LINES --reason '...'", batch.id)));
+    let shown = &lines[..lines.len().min(LISTED_LINES)];
+    if shown.len() as u64 == holds.total() {
+        say!("  to pay them, once each is checked (a changed account with the payee, by phone):");
+    } else {
+        say!("  to pay the first {} of them, once each is checked:", shown.len());
+    }
+    print_command(&session.command(&format!("approve {} --rows {} --reason '...'", batch.id, line_list(shown))), 4);
     if holds.repeat_payment > 0 {
-        eprintln!("  or drop this batch:  {}", session.command(&format!("cancel {} --reason '...'", batch.id)));
+        say!("  or, if this batch is the mistake, drop it:");
+        print_command(&session.command(&format!("cancel {} --reason '...'", batch.id)), 4);
     }
+    Ok(())
 }
 
 /// Refuses the file: the reason on stderr, and with `--json` one JSON document on stdout too. Exit 1:
 /// nothing was sent.
 fn refuse(args: &Args, message: String) -> Exit {
-    eprintln!("error: {message}");
+    say!("error: {message}");
     if args.drive.json {
         let doc =
             serde_json::json!({"file": args.file.display().to_string(), "error": message, "exit": Exit::Input as u8});
-        println!("{doc}");
+        outln!("{doc}");
     }
     Exit::Input
 }
@@ -226,38 +282,32 @@ impl CliConfirm<'_> {
     fn describe(&self, plan: &Plan) {
         let modes: Vec<String> =
             plan.by_mode.iter().map(|(m, t)| format!("{m} {} ₹{}", t.count, t.amount.to_indian())).collect();
-        eprintln!("about to pay through {}:", plan.gateway);
+        say!("about to pay through {}:", plan.gateway);
         if plan.to_send.count > 0 {
             let new = if plan.reconfirm { " not confirmed before (released since)" } else { "" };
-            eprintln!(
-                "  {} {}{new}, ₹{} ({})",
-                plan.to_send.count,
-                plural(plan.to_send.count, "row", "rows"),
+            say!(
+                "  {}{new}, ₹{} ({})",
+                plural(plan.to_send.count, "row"),
                 plan.to_send.amount.to_indian(),
                 modes.join(", ")
             );
         }
         if plan.confirmed.count > 0 {
-            eprintln!(
-                "  {} {} confirmed before, ₹{}",
-                plan.confirmed.count,
-                plural(plan.confirmed.count, "row", "rows"),
-                plan.confirmed.amount.to_indian()
-            );
+            say!("  {} confirmed before, ₹{}", plural(plan.confirmed.count, "row"), plan.confirmed.amount.to_indian());
         }
         if plan.in_flight > 0 {
-            eprintln!("  and follow {} {} already sent", plan.in_flight, plural(plan.in_flight, "row", "rows"));
+            say!("  and follow {} already sent", plural(plan.in_flight, "row"));
         }
         if plan.held > 0 {
-            eprintln!("  {} held {} will not be sent until approved", plan.held, plural(plan.held, "row", "rows"));
+            say!("  {} not sent until approved", plural_of(plan.held, "held row is", "held rows are"));
         }
-        eprintln!(
+        say!(
             "  at {} requests/s this takes at least {} (2 gateway calls per payout)",
             plan.rate,
             payrun::engine::progress::short_duration(plan.least_duration())
         );
         if plan.first_in_state {
-            eprintln!(
+            say!(
                 "  note: {} holds no earlier batch. payrun knows what was paid only from its journal: if this file (or part of it) was run from another state directory or machine, stop and use that one.",
                 self.session.state.path.display()
             );
@@ -281,7 +331,7 @@ impl Confirm for CliConfirm<'_> {
             if stated == plan.to_send.amount {
                 return Ok(true);
             }
-            eprintln!(
+            say!(
                 "error: --confirm-total ₹{} does not match the total about to be sent, ₹{}",
                 stated.to_indian(),
                 plan.to_send.amount.to_indian()
@@ -289,11 +339,10 @@ impl Confirm for CliConfirm<'_> {
             return Ok(false);
         }
         if !std::io::stdin().is_terminal() {
-            eprintln!("error: not a terminal: confirm with --yes or --confirm-total {}", plan.to_send.amount);
+            say!("error: not a terminal: confirm with --yes or --confirm-total {}", plan.to_send.amount);
             return Ok(false);
         }
-        eprint!("Send these payouts? [y/N] ");
-        let _ = std::io::stderr().flush();
+        err!("Send these payouts? [y/N] ");
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
@@ -305,7 +354,7 @@ impl Confirm for CliConfirm<'_> {
 pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &ConfigFile) -> anyhow::Result<Exit> {
     let settings = batch::settings_for(&a.overrides(), config, batch::ReadSwitches::default(), Some(&batch.settings));
     if batch.gateway == "embedded" && a.gateway.as_deref().is_none_or(|g| g == "embedded") {
-        eprintln!(
+        say!(
             "gateway: embedded sandbox ({:?} profile) — simulated, NO REAL MONEY MOVES",
             batch::embedded_profile(&settings)
         );
@@ -314,9 +363,9 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
         let to_send = counts.state(RowState::Ready).count;
         if to_send > 0 {
             let least = batch::least_duration(to_send, counts.open() - to_send, settings.rate);
-            eprintln!(
-                "{to_send} {} to send at {} requests/s: at least {} (2 calls per payout)",
-                plural(to_send, "row", "rows"),
+            say!(
+                "{} to send at {} requests/s: at least {} (2 calls per payout)",
+                plural(to_send, "row"),
                 settings.rate,
                 payrun::engine::progress::short_duration(least)
             );
@@ -324,9 +373,11 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
     }
     let shutdown = Shutdown::new();
     shutdown.on_signals(|| {
-        eprintln!("\nstopping: no new payouts; waiting for the requests in flight (Ctrl-C again to exit at once)");
+        errln!();
+        say!("stopping: no new payouts; waiting for the requests in flight (Ctrl-C again to exit at once)");
     });
-    let mut progress = payrun::engine::progress::for_stderr(a.json);
+    let poll_timeout = Duration::from_millis(settings.poll_timeout_ms);
+    let mut progress = payrun::engine::progress::for_stderr(a.json, Some(poll_timeout));
     let mut confirm = CliConfirm { args: a, session };
     let resume = session.command(&format!("resume {}", batch.id));
     let driven = batch::drive(
@@ -343,22 +394,25 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
     let outcome = match driven {
         Ok(Driven::Ran(o)) => o,
         Ok(Driven::Declined) => {
-            eprintln!("nothing sent. The batch is stored: `{resume}` continues it.");
+            say!("nothing sent. The batch is stored; to continue it:");
+            print_command(&resume, 2);
             return Ok(Exit::Input);
         }
         Ok(Driven::CredentialsRefused(why)) => {
-            eprintln!("stopped before anything was sent: the gateway refused the credentials: {why}");
-            eprintln!("check the ATMOON_* variables, then: {resume}");
+            say!("stopped before anything was sent: the gateway refused the credentials: {why}");
+            say!("check the ATMOON_* variables, then:");
+            print_command(&resume, 2);
             return Ok(Exit::Aborted);
         }
         Ok(Driven::JournalStopped(e)) => {
             // Payouts may already have gone out: this is an abort, not "nothing sent".
-            eprintln!("error: the run stopped on a journal error, and sent nothing after it: {e}");
-            eprintln!("to continue once the cause is fixed: {resume}");
+            say!("error: the run stopped on a journal error, and sent nothing after it: {e}");
+            say!("to continue once the cause is fixed:");
+            print_command(&resume, 2);
             return Ok(Exit::Aborted);
         }
         Err(e @ BatchError::OtherGateway { .. }) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return Ok(Exit::Input);
         }
         Err(e) => return Err(e.into()),
@@ -376,6 +430,8 @@ pub fn finish(
 ) -> anyhow::Result<Exit> {
     let done = batch::finish(session, batch, a.out.as_deref(), stop)?;
     let exit = match done.verdict {
+        // Rows skipped as INVALID need someone too (SPEC 5): not "every valid row reached SUCCESS".
+        batch::Verdict::Complete if done.summary.count("INVALID") > 0 => Exit::Partial,
         batch::Verdict::Complete => Exit::Ok,
         batch::Verdict::Partial => Exit::Partial,
         batch::Verdict::Aborted => Exit::Aborted,
@@ -392,39 +448,41 @@ pub fn finish(
                 "elapsed_s": s.elapsed.as_secs_f64(),
             });
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        let stdout = std::io::stdout();
-        let mut o = stdout.lock();
-        done.summary.print(&mut o)?;
+        done.summary.print(&mut payrun::out::stdout())?;
         if let Some(s) = stats {
-            let postings = s.postings_received();
-            writeln!(
-                o,
-                "  {postings} {}, {} status {}, {} {}, {} lost {} resolved, in {:.1}s",
-                plural(postings, "posting", "postings"),
-                s.inquiries,
-                plural(s.inquiries, "inquiry", "inquiries"),
-                s.resends,
-                plural(s.resends, "resend", "resends"),
-                s.lost_answers,
-                plural(s.lost_answers, "answer", "answers"),
-                s.elapsed.as_secs_f64()
-            )?;
+            let parts = [
+                format!("{},", plural(s.postings_received(), "posting")),
+                format!("{},", plural_of(s.inquiries, "status inquiry", "status inquiries")),
+                format!("{},", plural(s.resends, "resend")),
+                format!("{} resolved,", plural(s.lost_answers, "lost answer")),
+                format!("in {:.1}s", s.elapsed.as_secs_f64()),
+            ];
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let width = payrun::out::Stream::Stdout.width();
+            for l in payrun::out::wrap_units(&parts, " ", "", width, "  ", "    ") {
+                outln!("{l}");
+            }
         }
     }
     let open = done.open;
     match stop {
-        Some(Stop::CredentialsRefused(m)) => eprintln!("stopped: the gateway refused the credentials: {m}"),
-        Some(Stop::Unreachable(m)) => eprintln!("stopped: the gateway could not be reached: {m}"),
-        Some(Stop::Interrupted) => eprintln!("stopped by the operator."),
+        Some(Stop::CredentialsRefused(m)) => say!("stopped: the gateway refused the credentials: {m}"),
+        Some(Stop::Unreachable(m)) => say!("stopped: the gateway could not be reached: {m}"),
+        Some(Stop::Interrupted) => say!("stopped by the operator."),
         Some(Stop::PollTimeout) => {
-            eprintln!("poll timeout: {open} {} still pending are written as PENDING.", plural(open, "row", "rows"))
+            say!(
+                "poll timeout: {} still pending {} written as PENDING.",
+                plural(open, "row"),
+                if open == 1 { "is" } else { "are" }
+            )
         }
         _ => {}
     }
     if open > 0 {
-        eprintln!("to continue: {}", session.command(&format!("resume {}", batch.id)));
+        say!("to continue:");
+        print_command(&session.command(&format!("resume {}", batch.id)), 2);
     }
     Ok(exit)
 }
@@ -437,5 +495,21 @@ fn stop_word(s: &Stop) -> &'static str {
         Stop::CredentialsRefused(_) => "credentials_refused",
         Stop::Unreachable(_) => "unreachable",
         Stop::Refreshed => "refreshed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_list;
+
+    #[test]
+    fn lines_as_approve_takes_them() {
+        assert_eq!(line_list(&[3, 7, 12, 13, 14, 15]), "3,7,12-15");
+        assert_eq!(line_list(&[2, 3]), "2,3");
+        assert_eq!(line_list(&[5]), "5");
+        assert_eq!(line_list(&[]), "");
+        let parsed =
+            payrun::journal::actions::parse_lines(&line_list(&[3, 7, 12, 13, 14, 15, 40, 41, 42])).expect("parses");
+        assert_eq!(parsed, [3, 7, 12, 13, 14, 15, 40, 41, 42]);
     }
 }

@@ -16,8 +16,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use std::io::Write as _;
-
 use anyhow::{Context, bail};
 use payrun::config::{ConfigFile, Secret, example_credentials};
 use payrun::sandbox::{Profile, RunningSandbox, SandboxOptions};
@@ -153,15 +151,12 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     let sandbox = RunningSandbox::start(opts, args.addr, args.latency, args.persist.as_deref())
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
-    println!("listening on {}", sandbox.addr);
-    // After the first line, what is said is for a person: a closed stdout must not stop the server.
-    macro_rules! say {
-        ($($t:tt)*) => {{
-            let _ = writeln!(std::io::stdout(), $($t)*);
-        }};
-    }
+    payrun::outln!("listening on {}", sandbox.addr);
+    // After the first line, what is said is for a person, wrapped to the width at word boundaries;
+    // a closed stdout must not stop the server (payrun::out drops what cannot be written).
+    use payrun::say_out as say;
     say!(
-        "payrun sandbox: simulated AT MOON DPS gateway, profile {:?}, seed {} (NO REAL MONEY MOVES); ledger at {}/__sandbox/ledger",
+        "payrun sandbox (NO REAL MONEY MOVES): a simulated AT MOON DPS gateway, profile {:?}, seed {}; ledger at {}/__sandbox/ledger",
         args.profile,
         args.seed,
         sandbox.url()
@@ -181,11 +176,11 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
             "it accepts the credentials given with --access-key, --merchant-key, --client-id, --api-password, --user-id (not shown)"
         );
     }
-    say!("  payrun run FILE --gateway {} --yes", sandbox.url());
+    payrun::out::Stream::Stdout.command(&format!("payrun run FILE --gateway {} --yes", sandbox.url()), 2);
     for line in payrun::sandbox::CREDENTIALS_BY_CALL.lines() {
         say!("{line}");
     }
-    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let _ = std::io::Write::flush(&mut payrun::out::stdout());
     let stop = Shutdown::new();
     stop.on_signals(|| {});
     stop.wait().await;
@@ -194,7 +189,11 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
     if let Some(path) = args.ledger {
         let json = serde_json::to_vec_pretty(&ledger)?;
         payrun::files::write_atomic(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("ledger written to {} ({} payouts applied)", path.display(), ledger.applied);
+        payrun::say!(
+            "ledger written to {} ({} applied)",
+            path.display(),
+            payrun::report::plural(ledger.applied as u64, "payout")
+        );
     }
     Ok(Exit::Ok)
 }

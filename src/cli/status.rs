@@ -11,8 +11,10 @@ use payrun::batch::{self, GatewayChoice, connect};
 use payrun::config::ConfigFile;
 use payrun::engine::{self, progress::Silent};
 use payrun::journal::Batch;
+use payrun::out::{Align, Stream, Table};
 use payrun::report::Summary;
 use payrun::shutdown::Shutdown;
+use payrun::{outln, say, say_out};
 use serde_json::json;
 
 use super::{Exit, StateArgs};
@@ -42,6 +44,65 @@ fn batch_state(b: &Batch) -> &'static str {
     }
 }
 
+/// The list of batches: a table laid out from its cells (batch, created, rows, amount, state, and
+/// the file when it fits), each batch's statuses on the line under it.
+fn print_list(list: &[(Batch, Summary, u64)]) {
+    let width = Stream::Stdout.width();
+    let aligns = [Align::Left, Align::Left, Align::Right, Align::Right, Align::Left, Align::Left];
+    let head = ["batch", "created", "rows", "amount (₹)", "state", "file"];
+    let cells: Vec<[String; 6]> = list
+        .iter()
+        .map(|(b, s, _)| {
+            let name = std::path::Path::new(&b.file_path)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| b.file_path.clone());
+            [
+                b.id.clone(),
+                payrun::report::local_time(&b.created_at),
+                s.rows.to_string(),
+                b.valid.amount.to_indian(),
+                batch_state(b).to_string(),
+                name,
+            ]
+        })
+        .collect();
+    // The file in its column when every line fits, else first on the line under its batch.
+    let mut with_file = Table::new("", 2, &aligns);
+    with_file.row(head);
+    for c in &cells {
+        with_file.row(c.iter().cloned());
+    }
+    let file_column = with_file.width() <= width;
+    let table = if file_column {
+        with_file
+    } else {
+        let mut t = Table::new("", 2, &aligns[..5]);
+        t.row(head.iter().take(5).copied());
+        for c in &cells {
+            t.row(c.iter().take(5).cloned());
+        }
+        t
+    };
+    let indent = " ".repeat(table.widths()[0] + 2);
+    let lines = table.lines();
+    outln!("{}", lines[0]);
+    for (i, ((_, s, _), c)) in list.iter().zip(&cells).enumerate() {
+        outln!("{}", lines[i + 1]);
+        let first = if file_column { indent.clone() } else { format!("{indent}{}: ", c[5]) };
+        let counts: Vec<String> = payrun::report::STATUSES
+            .iter()
+            .map(|st| (st, s.count(st)))
+            .filter(|(_, n)| *n > 0)
+            .map(|(st, n)| format!("{st} {n}"))
+            .collect();
+        let counts: Vec<&str> = counts.iter().map(String::as_str).collect();
+        for l in payrun::out::wrap_units(&counts, " · ", "", width, &first, &indent) {
+            outln!("{}", l.trim_end());
+        }
+    }
+}
+
 pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     let session = args.state.session(operator, args.refresh)?;
     let journal = &session.journal;
@@ -58,34 +119,12 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
                 .iter()
                 .map(|(b, s, open)| json!({"batch": b.id, "file": b.file_path, "created_at": b.created_at, "finished_at": b.finished_at, "cancelled_at": b.cancelled_at, "open": open, "statuses": s.status_totals, "result": b.result_path}))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!("{}", serde_json::to_string_pretty(&v)?);
         } else if list.is_empty() {
-            println!("no batches in {}", session.state.path.display());
+            say_out!("no batches in {}", session.state.path.display());
         } else {
-            println!("batches in {}:", session.state.path.display());
-            println!("{:<12} {:<16} {:>6} {:>16} {:<9} file", "batch", "created", "rows", "amount (₹)", "state");
-            for (b, s, _) in &list {
-                let name = std::path::Path::new(&b.file_path)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| b.file_path.clone());
-                println!(
-                    "{:<12} {:<16} {:>6} {:>16} {:<9} {}",
-                    b.id,
-                    payrun::report::local_time(&b.created_at),
-                    s.rows,
-                    b.valid.amount.to_indian(),
-                    batch_state(b),
-                    name
-                );
-                let counts: Vec<String> = payrun::report::STATUSES
-                    .iter()
-                    .map(|st| (st, s.count(st)))
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(st, n)| format!("{st} {n}"))
-                    .collect();
-                println!("{:<12} {}", "", counts.join(" · "));
-            }
+            say_out!("batches in {}:", session.state.path.display());
+            print_list(&list);
         }
         return Ok(Exit::Ok);
     };
@@ -108,7 +147,7 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
         let outcome = engine::run(journal, &batch, Arc::clone(&conn.client), cfg, Shutdown::new(), &mut Silent).await;
         conn.close().await;
         let outcome = outcome?;
-        eprintln!("refreshed: {} status inquiries", outcome.stats.inquiries);
+        say!("refreshed: {}", payrun::report::plural_of(outcome.stats.inquiries, "status inquiry", "status inquiries"));
         if journal.counts(&batch.id)?.open() == 0 {
             journal.set_finished(&batch.id)?;
         }
@@ -122,13 +161,16 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
         v["finished_at"] = json!(batch.finished_at);
         v["cancelled_at"] = json!(batch.cancelled_at);
         v["open"] = json!(journal.counts(&batch.id)?.open());
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        summary.print(&mut std::io::stdout().lock())?;
+        summary.print(&mut payrun::out::stdout())?;
         match (&batch.cancelled_at, &batch.finished_at) {
-            (Some(c), _) => println!("  cancelled {}", payrun::report::local_time(c)),
-            (None, Some(f)) => println!("  finished {}", payrun::report::local_time(f)),
-            (None, None) => println!("  open: {}", session.command(&format!("resume {}", batch.id))),
+            (Some(c), _) => outln!("  cancelled {}", payrun::report::local_time(c)),
+            (None, Some(f)) => outln!("  finished {}", payrun::report::local_time(f)),
+            (None, None) => {
+                outln!("  open; to continue it:");
+                Stream::Stdout.command(&session.command(&format!("resume {}", batch.id)), 4);
+            }
         }
     }
     Ok(Exit::Ok)

@@ -22,7 +22,9 @@ use payrun::config::ConfigFile;
 use payrun::files::AtomicFile;
 use payrun::input::{Format, InputError, Mode, Problem, RuleOptions, Scanner, Severity};
 use payrun::money::Tally;
-use payrun::report::inert;
+use payrun::out::{Align, Stream, Table};
+use payrun::report::{inert, plural};
+use payrun::{outln, say};
 use serde_json::json;
 
 use super::Exit;
@@ -83,19 +85,14 @@ impl RuleArgs {
 }
 
 /// The text after `--help` of `validate` (`run`: false) and `run`: the accepted column headings,
-/// from the alias table, and the exit codes.
+/// from the alias table, and the exit codes (`run`'s: the table every command that pays shows).
 pub fn after_help(run: bool) -> String {
     let mut text = payrun::input::columns::help(80);
-    text.push_str("\nExit codes:\n");
+    text.push('\n');
     if run {
-        text.push_str(
-            "  0  every payout reached a final status
-  1  usage or input error: nothing was sent
-  2  the batch ran, but some rows are FAILED, PENDING or HELD
-  3  aborted (credentials refused, operator stop): rows not sent stay resumable
-",
-        );
+        text.push_str(&super::exit_codes_help());
     } else {
+        text.push_str("Exit codes:\n");
         text.push_str(
             "  0  every row is valid (warnings allowed)
   1  some row has an error, or a usage or file-level error
@@ -112,37 +109,33 @@ pub fn encoding_note(scanner: &Scanner) {
     let name = src.path.display();
     if let (Some(sheet), true) = (&src.sheet, src.sheets.len() > 1) {
         let all: Vec<String> = src.sheets.iter().map(|s| format!("'{s}'")).collect();
-        eprintln!(
-            "note: {name}: read sheet '{sheet}' of {} ({}); --sheet NAME reads another",
-            all.len(),
-            all.join(", ")
-        );
+        say!("note: {name}: read sheet '{sheet}' of {} ({}); --sheet NAME reads another", all.len(), all.join(", "));
     }
     if src.sniffed.format == Format::Xlsx {
         for n in &scanner.columns().notes {
-            eprintln!("note: {n}");
+            say!("note: {n}");
         }
         return;
     }
     match src.sniffed.encoding {
-        payrun::input::Encoding::Windows1252 => eprintln!(
+        payrun::input::Encoding::Windows1252 => say!(
             "note: {name} is not valid UTF-8; read it as a whole as Windows-1252 (Excel's \"CSV\" on Windows). Check names with accents."
         ),
         payrun::input::Encoding::Utf16le | payrun::input::Encoding::Utf16be => {
-            eprintln!("note: {name} is {} (Excel's \"Unicode text\")", src.sniffed.encoding.label())
+            say!("note: {name} is {} (Excel's \"Unicode text\")", src.sniffed.encoding.label())
         }
         _ => {}
     }
     for n in &scanner.columns().notes {
-        eprintln!("note: {n}");
+        say!("note: {n}");
     }
 }
 
 fn file_error(args: &Args, e: InputError) -> anyhow::Result<Exit> {
     if args.json {
-        println!("{}", json!({"file": args.file.display().to_string(), "error": e.to_string()}));
+        outln!("{}", json!({"file": args.file.display().to_string(), "error": e.to_string()}));
     }
-    eprintln!("error: {e}");
+    say!("error: {e}");
     Ok(Exit::Input)
 }
 
@@ -168,7 +161,14 @@ fn rejects_row(header: &[String], record: &payrun::input::Record, problems: &[Pr
     let mut cells: Vec<String> = record.iter().take(header.len()).map(|c| inert(c).into_owned()).collect();
     cells.resize(header.len(), String::new());
     cells.push(record.line.to_string());
-    cells.push(errors.first().map(|p| p.code.as_str().to_string()).unwrap_or_default());
+    // Every code of the row, once each, in the order found: `BAD_IFSC;BAD_AMOUNT`.
+    let mut codes: Vec<&str> = Vec::new();
+    for p in &errors {
+        if !codes.contains(&p.code.as_str()) {
+            codes.push(p.code.as_str());
+        }
+    }
+    cells.push(codes.join(";"));
     cells.push(inert(&reason.join("; ")).into_owned());
     cells
 }
@@ -239,8 +239,9 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         }
         None => None,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Never a panic on a closed stdout: the sink drops what cannot be written.
+    let mut out = std::io::BufWriter::new(payrun::out::stdout());
+    let width = Stream::Stdout.width();
     if args.json {
         let src = scanner.source();
         write!(
@@ -265,7 +266,7 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
                     writeln!(out, "],\"error\":{}}}", serde_json::to_string(&e.to_string())?)?;
                 }
                 out.flush()?;
-                eprintln!("error: {e}");
+                say!("error: {e}");
                 return Ok(Exit::Input);
             }
         };
@@ -300,7 +301,9 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
                 first = false;
                 serde_json::to_writer(&mut out, p)?;
             } else {
-                writeln!(out, "{p}")?;
+                for l in payrun::out::fill(&p.to_string(), width) {
+                    writeln!(out, "{l}")?;
+                }
             }
         }
         match &v.row {
@@ -325,7 +328,7 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             writeln!(out, "],\"rows\":0,\"error\":{}}}", serde_json::to_string(&e.to_string())?)?;
         }
         out.flush()?;
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return Ok(Exit::Input);
     }
     if let Some(w) = rejects {
@@ -353,19 +356,29 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
             Some(sheet) => format!("Excel workbook, sheet '{sheet}'"),
             None => format!("{}, {}-separated", src.sniffed.encoding.label(), src.delimiter_label()),
         };
-        writeln!(
-            out,
-            "\n{}: {how}, {rows} rows: {valid} valid, {invalid} invalid, {warnings} warning{}",
+        writeln!(out)?;
+        let line = format!(
+            "{}: {how}, {}: {valid} valid, {invalid} invalid, {}",
             args.file.display(),
-            if warnings == 1 { "" } else { "s" }
-        )?;
-        writeln!(out, "  {:<6} {:>8} {:>22}", "mode", "rows", "amount (₹)")?;
-        for (m, t) in &totals {
-            writeln!(out, "  {:<6} {:>8} {:>22}", m.as_str(), t.count, t.amount.to_indian())?;
+            plural(rows, "row"),
+            plural(warnings, "warning")
+        );
+        for l in payrun::out::fill(&line, width) {
+            writeln!(out, "{l}")?;
         }
-        writeln!(out, "  {:<6} {:>8} {:>22}", "total", total.count, total.amount.to_indian())?;
+        let mut table = Table::new("  ", 2, &[Align::Left, Align::Right, Align::Right]);
+        table.row(["mode", "rows", "amount (₹)"]);
+        for (m, t) in &totals {
+            table.row([m.as_str().to_string(), t.count.to_string(), t.amount.to_indian()]);
+        }
+        table.row(["total".to_string(), total.count.to_string(), total.amount.to_indian()]);
+        for l in table.lines() {
+            writeln!(out, "{l}")?;
+        }
         if let Some(p) = &args.rejects {
-            writeln!(out, "rejected rows written to {}", p.display())?;
+            for l in payrun::out::fill(&format!("rejected rows written to {}", p.display()), width) {
+                writeln!(out, "{l}")?;
+            }
         }
     }
     out.flush()?;

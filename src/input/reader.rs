@@ -134,7 +134,15 @@ fn classify(head: &[u8]) -> Kind {
     }
     let first = &head[..head.len().min(1024)];
     if first.contains(&0) {
-        return utf16_without_bom(first).map_or(Kind::Foreign("a binary file", EXPORT), Kind::Utf16);
+        if let Some(e) = utf16_without_bom(first) {
+            return Kind::Utf16(e);
+        }
+        // Binary by its bytes: a text file has no control characters but tab, line breaks and the
+        // odd stray one (a NUL in one cell is that row's problem, named by the rules), where a
+        // binary file has them everywhere.
+        if binary(first) {
+            return Kind::Foreign("a binary file", EXPORT);
+        }
     }
     // Markup that some systems save under an .xls name.
     let text = first.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(first);
@@ -178,6 +186,16 @@ fn zip_flavour(head: &[u8]) -> Option<(&'static str, &'static str)> {
         return Some(("an Excel binary workbook (.xlsb)", SAVE_AS));
     }
     None
+}
+
+/// Whether the first bytes of a file are binary, not text with a stray control character: more
+/// than one in 32 of them (and at least 2) are C0 control bytes other than tab, line feed, form
+/// feed, carriage return and escape (NUL included). Real binary files (executables, databases,
+/// compressed or encrypted data) are far above that; a CSV file with one NUL in a cell is not.
+fn binary(first: &[u8]) -> bool {
+    let controls =
+        first.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | 0x1B)).count();
+    controls >= 2 && controls * 32 > first.len()
 }
 
 /// UTF-16 without a byte-order mark: in the first bytes, nearly every other byte is zero (the high
@@ -885,7 +903,13 @@ mod tests {
         assert_eq!(classify(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]), Kind::Ole2);
         assert!(matches!(classify(b"%PDF-1.4\n"), Kind::Foreign("a PDF document", _)));
         assert!(matches!(classify(b"\x89PNG\r\n\x1a\n"), Kind::Foreign("a PNG image", _)));
-        assert!(matches!(classify(b"abc\0def"), Kind::Foreign("a binary file", _)));
+        // Binary by many control bytes; one stray NUL in text is that row's problem, not the file's.
+        assert!(matches!(classify(b"ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0>\0"), Kind::Foreign("a binary file", _)));
+        assert!(matches!(classify(b"abc\0\0def"), Kind::Foreign("a binary file", _)));
+        let mut text = b"Name,Account Number,IFSC,Amount,Mode\n".repeat(20);
+        text.extend_from_slice(b"Ravi\0Kumar,111111111,SBIN0000001,100,NEFT\n");
+        assert_eq!(classify(&text), Kind::Text);
+        assert_eq!(classify(b"Name\0,x"), Kind::Text);
         assert!(matches!(classify(b"  <HTML><body>"), Kind::Foreign(w, _) if w.contains("HTML")));
         let xml = b"<?xml version=\"1.0\"?>\n<Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\">";
         assert!(matches!(classify(xml), Kind::Foreign("an Excel 2003 XML spreadsheet", _)));

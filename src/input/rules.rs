@@ -363,6 +363,32 @@ fn ifsc_hint(v: &str) -> &'static str {
     ""
 }
 
+/// For a well-formed IFSC no branch has: the known branch it names when a letter O in its branch
+/// code is read as the digit zero (`HDFC000O007` → `HDFC0000007`), the commonest slip in typing
+/// one. Empty when no such branch exists.
+fn unknown_ifsc_hint(upper: &str) -> String {
+    let b = upper.as_bytes();
+    let os: Vec<usize> = (5..b.len()).filter(|&i| b[i] == b'O').collect();
+    if os.is_empty() {
+        return String::new();
+    }
+    // Every choice of which O's are zeros (at most 63: the branch code has six characters), all of
+    // them first.
+    for mask in (1u32..(1 << os.len())).rev() {
+        let mut c = b.to_vec();
+        for (k, &i) in os.iter().enumerate() {
+            if mask & (1 << k) != 0 {
+                c[i] = b'0';
+            }
+        }
+        let candidate = String::from_utf8_lossy(&c).into_owned();
+        if matches!(check_ifsc(&candidate), IfscCheck::Known(_)) {
+            return format!("perhaps {candidate}, a known branch: the digit zero, not the letter O; ");
+        }
+    }
+    String::new()
+}
+
 /// Why an amount cell is not of SPEC's form, for the shapes Indian accounting exports write (the
 /// cell is refused all the same).
 fn amount_hint(v: &str) -> &'static str {
@@ -519,6 +545,27 @@ impl Validator {
                     _ => {}
                 }
             }
+            // A control character (a stray NUL, a form feed) does not show on a screen, and must not
+            // reach one raw: named by its code point, like the name rule's invisible characters.
+            if message.contains(|c: char| c.is_control()) {
+                let mut named: Vec<String> = Vec::new();
+                for c in message.chars().filter(|c| c.is_control()) {
+                    let point = format!("U+{:04X}", c as u32);
+                    if !named.contains(&point) {
+                        named.push(point);
+                    }
+                }
+                message = message
+                    .chars()
+                    .map(|c| if c.is_control() { format!("<U+{:04X}>", c as u32) } else { c.to_string() })
+                    .collect();
+                message.push_str(&format!(
+                    " (the cell holds {} that {} not show on screen, {}: retype the cell)",
+                    if named.len() == 1 { "a control character" } else { "control characters" },
+                    if named.len() == 1 { "does" } else { "do" },
+                    named.join(", ")
+                ));
+            }
             problems.push(Problem { line, column: cols.heading(field), code, severity, message });
         };
         let cols = &self.columns;
@@ -625,8 +672,9 @@ impl Validator {
                         Code::UnknownIfsc,
                         sev,
                         format!(
-                            "'{upper}' is well-formed but no bank branch has it in the directory {}: {hint}",
-                            directory_version()
+                            "'{upper}' is well-formed but no bank branch has it in the directory {}: {}{hint}",
+                            directory_version(),
+                            unknown_ifsc_hint(&upper)
                         ),
                         cols,
                     );
@@ -760,10 +808,13 @@ impl Validator {
 
         // Bank rails carry ASCII remarks: send the ASCII spelling, and say exactly what it is.
         let remarks_cell = self.field(rec, Field::Remarks);
-        let remarks = if remarks_cell.is_ascii() {
+        // A control character other than a tab or a line break (a stray NUL) is sent as a space.
+        let stray = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+        let remarks = if remarks_cell.is_ascii() && !remarks_cell.contains(stray) {
             Cow::Borrowed(remarks_cell)
         } else {
-            let ascii = to_ascii(remarks_cell);
+            let spaced: String = remarks_cell.chars().map(|c| if stray(c) { ' ' } else { c }).collect();
+            let ascii = to_ascii(&spaced);
             push(
                 Field::Remarks,
                 Code::RemarksChanged,

@@ -81,6 +81,19 @@ pub fn local_date(t: &str) -> String {
     local_format(t, "%Y-%m-%d %Z")
 }
 
+/// A moment in the operator's time zone, with the zone named: the time of day (`05:52 IST`) when
+/// it is today there, else with its date (`2026-12-07 05:52 IST`). For times payrun announces
+/// ahead ("gives up at").
+pub fn local_clock(t: chrono::DateTime<chrono::Utc>) -> String {
+    let tz = time_zone();
+    let local = t.with_timezone(&tz);
+    if local.date_naive() == chrono::Utc::now().with_timezone(&tz).date_naive() {
+        local.format("%H:%M %Z").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M %Z").to_string()
+    }
+}
+
 fn local_format(t: &str, fmt: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| d.with_timezone(&time_zone()).format(fmt).to_string())
@@ -89,10 +102,16 @@ fn local_format(t: &str, fmt: &str) -> String {
 
 /// `n` rows in words: `no rows`, `1 row`, `3 rows` (any noun with a plain `s` plural).
 pub fn plural(n: u64, noun: &str) -> String {
+    plural_of(n, noun, &format!("{noun}s"))
+}
+
+/// [`plural`] for a noun whose plural is not a plain `s`: `no status inquiries`, `1 status
+/// inquiry`, `2 status inquiries`.
+pub fn plural_of(n: u64, one: &str, many: &str) -> String {
     match n {
-        0 => format!("no {noun}s"),
-        1 => format!("1 {noun}"),
-        _ => format!("{n} {noun}s"),
+        0 => format!("no {many}"),
+        1 => format!("1 {one}"),
+        _ => format!("{n} {many}"),
     }
 }
 

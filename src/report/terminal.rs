@@ -11,9 +11,10 @@ use std::io::{self, IsTerminal, Write};
 use super::attention::{AttentionRow, Kind};
 use super::{STATUSES, Summary, plural};
 use crate::input::Mode;
+use crate::out::{Align, Stream, Table, cols};
 
-/// The width the summary fits.
-pub const WIDTH: usize = 80;
+/// The width the summary fits when it is not printed to a terminal (and in tests).
+pub const WIDTH: usize = crate::out::WIDTH;
 
 /// How many rows that need someone the terminal lists before pointing at the rest.
 pub const SCREENFUL: usize = 15;
@@ -66,127 +67,82 @@ impl Style {
     }
 }
 
-/// Columns `s` takes on a terminal (payrun's text is ASCII and `₹`; one column per character).
-fn cols(s: &str) -> usize {
-    s.chars().count()
-}
-
-/// `s` cut to `max` columns, with `…` when cut.
-pub fn truncate(s: &str, max: usize) -> String {
+/// `s` cut from the left to `max` columns (keeps a path's file name).
+fn truncate_left(s: &str, max: usize) -> String {
     if cols(s) <= max {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// `s` cut from the left to `max` columns (keeps a path's file name).
-fn truncate_left(s: &str, max: usize) -> String {
-    let n = cols(s);
-    if n <= max {
-        return s.to_string();
-    }
-    let mut out = String::from("…");
-    out.extend(s.chars().skip(n - max.saturating_sub(1)));
-    out
-}
-
-/// A command as lines of at most [`WIDTH`] columns after `indent`, continued with ` \` so the
-/// lines still paste into a shell as one command (a single word longer than the screen excepted).
-pub fn command_lines(command: &str, indent: usize) -> Vec<String> {
-    let pad = " ".repeat(indent);
-    let more = " ".repeat(indent + 2);
-    // Break only before an option, so an option stays with its value (`--as paid|unpaid`).
-    let mut words: Vec<String> = Vec::new();
-    for w in command.split(' ') {
-        match words.last_mut() {
-            Some(last) if !w.starts_with("--") => {
-                last.push(' ');
-                last.push_str(w);
-            }
-            _ => words.push(w.to_string()),
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut used = 1;
+    for c in chars.iter().rev() {
+        let w = cols(c.encode_utf8(&mut [0; 4]));
+        if used + w > max {
+            break;
         }
+        used += w;
+        out.insert(0, *c);
     }
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    fill(&words, &pad, &more, " \\")
+    out.insert(0, '…');
+    out
+}
+
+/// A command as lines of at most [`WIDTH`] columns after `indent` (see [`crate::out::command_lines`]).
+pub fn command_lines(command: &str, indent: usize) -> Vec<String> {
+    crate::out::command_lines(command, indent, WIDTH)
 }
 
 /// `text` wrapped at word boundaries to [`WIDTH`], the first line after `first`, the others after
-/// `rest`.
+/// `rest` (see [`crate::out::wrap`]).
 pub fn wrap(text: &str, first: &str, rest: &str) -> Vec<String> {
-    fill(&text.split_whitespace().collect::<Vec<_>>(), first, rest, "")
-}
-
-/// `words` filled into lines of at most [`WIDTH`] columns (a single longer word excepted), the
-/// first line after `first`, the others after `rest`; every line but the last ends with `mark`.
-fn fill(words: &[&str], first: &str, rest: &str, mark: &str) -> Vec<String> {
-    let n = words.len();
-    let mut lines = Vec::new();
-    let mut line = first.to_string();
-    let mut empty = true;
-    for (i, word) in words.iter().enumerate() {
-        // Room for the word, and for the mark unless the word ends the text.
-        let need = cols(&line) + usize::from(!empty) + cols(word) + if i + 1 == n { 0 } else { cols(mark) };
-        if !empty && need > WIDTH {
-            line.push_str(mark);
-            lines.push(std::mem::replace(&mut line, rest.to_string()));
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    lines.push(line);
-    lines
+    crate::out::wrap(text, WIDTH, first, rest)
 }
 
 impl Summary {
-    /// The summary on stdout's terms: colour when stdout is a terminal and `NO_COLOR` is unset
-    /// (callers pass stdout).
+    /// The summary on stdout's terms: colour when stdout is a terminal and `NO_COLOR` is unset,
+    /// as wide as stdout's terminal, else 80 columns (callers pass stdout).
     pub fn print(&self, out: &mut dyn Write) -> io::Result<()> {
-        self.print_with(out, &Style::for_stdout())
+        self.print_with(out, &Style::for_stdout(), Stream::Stdout.width())
     }
 
-    /// The summary in at most [`WIDTH`] columns (a path longer than the screen excepted).
-    pub fn print_with(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    /// The summary in at most `width` columns (a path or a word longer than the line excepted):
+    /// every table laid out from its cells, reasons wrapped at word boundaries, never cut.
+    pub fn print_with(&self, out: &mut dyn Write, style: &Style, width: usize) -> io::Result<()> {
         let head = format!("batch {}  ", self.batch);
-        writeln!(out, "{head}{}", truncate_left(&self.file, WIDTH - cols(&head)))?;
-        writeln!(out, "{}", truncate(&format!("gateway: {}", self.gateway), WIDTH))?;
-
-        // Statuses: rows and amount, and rows per mode.
-        let amounts: Vec<String> = STATUSES
-            .iter()
-            .map(|s| self.status_totals.get(*s).copied().unwrap_or_default().amount.to_indian())
-            .chain(
-                Mode::ALL
-                    .iter()
-                    .map(|m| self.mode_totals.get(m.as_str()).copied().unwrap_or_default().amount.to_indian()),
-            )
-            .collect();
-        let aw = amounts.iter().map(|a| cols(a)).max().unwrap_or(0).max(12);
-        let mut h = format!("  {:<10}{:>8}  {:>aw$}", "status", "rows", "amount (₹)");
-        for m in Mode::ALL {
-            h.push_str(&format!("{:>7}", m.as_str()));
+        writeln!(out, "{head}{}", truncate_left(&self.file, width.saturating_sub(cols(&head)).max(12)))?;
+        for l in crate::out::wrap(&format!("gateway: {}", self.gateway), width, "", "  ") {
+            writeln!(out, "{l}")?;
         }
-        writeln!(out, "{}", style.bold(&h))?;
+
+        // Statuses: rows and amount, and rows per mode; then rows and amount per mode, in the
+        // same columns.
+        let right = Align::Right;
+        let mut t = Table::new("  ", 2, &[Align::Left, right, right, right, right, right]);
+        let mut head = vec!["status".to_string(), "rows".into(), "amount (₹)".into()];
+        head.extend(Mode::ALL.iter().map(|m| m.as_str().to_string()));
+        t.row(head);
         for status in STATUSES {
-            let t = self.status_totals.get(status).copied().unwrap_or_default();
-            let name =
-                if t.count > 0 { style.status(status, &format!("{status:<10}")) } else { format!("{status:<10}") };
-            let mut line = format!("  {name}{:>8}  {:>aw$}", t.count, t.amount.to_indian());
+            let tally = self.status_totals.get(status).copied().unwrap_or_default();
+            let name = if tally.count > 0 { style.status(status, status) } else { status.to_string() };
+            let mut cells = vec![name, tally.count.to_string(), tally.amount.to_indian()];
             for m in Mode::ALL {
                 let n = self.statuses.get(status).and_then(|by| by.get(m.as_str())).map_or(0, |t| t.count);
-                line.push_str(&format!("{:>7}", if n == 0 { "-".to_string() } else { n.to_string() }));
+                cells.push(if n == 0 { "-".to_string() } else { n.to_string() });
             }
-            writeln!(out, "{line}")?;
+            t.row(cells);
         }
-        writeln!(out, "{}", style.bold(&format!("  {:<10}{:>8}  {:>aw$}", "mode", "rows", "amount (₹)")))?;
+        t.row(["mode", "rows", "amount (₹)"]);
         for m in Mode::ALL {
-            let t = self.mode_totals.get(m.as_str()).copied().unwrap_or_default();
-            writeln!(out, "  {:<10}{:>8}  {:>aw$}", m.as_str(), t.count, t.amount.to_indian())?;
+            let tally = self.mode_totals.get(m.as_str()).copied().unwrap_or_default();
+            t.row([m.as_str().to_string(), tally.count.to_string(), tally.amount.to_indian()]);
+        }
+        let header_rows = [0, STATUSES.len() + 1];
+        for (i, l) in t.lines().into_iter().enumerate() {
+            if header_rows.contains(&i) {
+                writeln!(out, "{}", style.bold(&l))?;
+            } else {
+                writeln!(out, "{l}")?;
+            }
         }
 
         // The control check.
@@ -194,33 +150,38 @@ impl Summary {
         let verdict = if c.ok { "OK" } else { "MISMATCH" };
         writeln!(out, "  control check: {}", style.status(verdict, verdict))?;
         let rows = |n: u64| plural(n, "row");
-        writeln!(
-            out,
-            "    {:<26}{:>14}  {:>w$}",
-            "file's valid rows",
+        let mut t = Table::new("    ", 2, &[Align::Left, right, right]);
+        t.row([
+            "file's valid rows".to_string(),
             rows(c.file_valid.count),
             format!("₹{}", c.file_valid.amount.to_indian()),
-            w = aw + 1
-        )?;
-        writeln!(
-            out,
-            "    {:<26}{:>14}  {:>w$}",
-            "their statuses now",
+        ]);
+        t.row([
+            "their statuses now".to_string(),
             rows(c.statuses_valid.count),
             format!("₹{}", c.statuses_valid.amount.to_indian()),
-            w = aw + 1
-        )?;
-        writeln!(out, "      (SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT)")?;
-        writeln!(out, "    {:<26}{:>14}", "rows accounted", format!("{} of {}", c.rows_accounted, c.file_rows))?;
-        if let Some(r) = &self.result {
-            writeln!(out, "  result: {r}")?;
+        ]);
+        t.row(["rows accounted".to_string(), format!("{} of {}", c.rows_accounted, c.file_rows)]);
+        let lines = t.lines();
+        writeln!(out, "{}", lines[0])?;
+        writeln!(out, "{}", lines[1])?;
+        for l in
+            crate::out::wrap("(SUCCESS + FAILED + PENDING + HELD + CANCELLED + NOT_SENT)", width, "      ", "       ")
+        {
+            writeln!(out, "{l}")?;
         }
-        self.print_attention(out, style)
+        writeln!(out, "{}", lines[2])?;
+        if let Some(r) = &self.result {
+            for l in crate::out::wrap(&format!("result: {r}"), width, "  ", "    ") {
+                writeln!(out, "{l}")?;
+            }
+        }
+        self.print_attention(out, style, width)
     }
 
-    /// The rows that need someone (a screenful), the command that shows them all, and the next
-    /// step for each kind present.
-    fn print_attention(&self, out: &mut dyn Write, style: &Style) -> io::Result<()> {
+    /// The rows that need someone (a screenful), each with its reason wrapped under it, the
+    /// command that shows them all, and the next step for each kind present.
+    fn print_attention(&self, out: &mut dyn Write, style: &Style, width: usize) -> io::Result<()> {
         if self.needs_attention_total == 0 {
             return Ok(());
         }
@@ -232,53 +193,60 @@ impl Summary {
             })
             .collect();
         writeln!(out)?;
-        writeln!(
-            out,
-            "  {} {} ({})",
-            style.bold("needs someone:"),
-            plural(self.needs_attention_total, "row"),
-            by_status.join(", ")
-        )?;
+        let count = format!("{} ({})", plural(self.needs_attention_total, "row"), by_status.join(", "));
+        for l in crate::out::wrap(&format!("needs someone: {count}"), width, "  ", "    ") {
+            // Bold the words `needs someone:` only (their width is unchanged).
+            writeln!(out, "{}", l.replacen("needs someone:", &style.bold("needs someone:"), 1))?;
+        }
         if self.needs_attention.is_empty() {
             // Not read from the journal (a caller without it): the counts above must do.
             return Ok(());
         }
         let shown: Vec<&AttentionRow> = self.needs_attention.iter().take(SCREENFUL).collect();
         let amount = |r: &AttentionRow| r.amount.map(|a| a.to_indian()).unwrap_or_default();
-        let lw = shown.iter().map(|r| cols(&r.line.to_string())).max().unwrap_or(0).max(4);
-        let nw = shown.iter().map(|r| cols(&r.name)).max().unwrap_or(0).clamp(4, 16);
-        let aw = shown.iter().map(|r| cols(&amount(r))).max().unwrap_or(0).max(10);
-        let sw = shown.iter().map(|r| cols(&r.status)).max().unwrap_or(0).max(6);
-        let cw = shown.iter().map(|r| cols(&r.code)).max().unwrap_or(0).clamp(4, 16);
-        let head =
-            format!("  {:>lw$}  {:<nw$} {:>aw$} {:<sw$} {:<cw$} ", "line", "name", "amount (₹)", "status", "code");
-        let rest = WIDTH.saturating_sub(cols(&head)).max(8);
-        writeln!(out, "{}", style.bold(&format!("{head}reason")))?;
+        // The columns without the names, to learn how wide the names may be.
+        let right = Align::Right;
+        let aligns = [right, Align::Left, right, Align::Left, Align::Left];
+        let mut t = Table::new("  ", 2, &aligns);
+        t.row(["line", "name", "amount (₹)", "status", "code"]);
         for r in &shown {
-            let status = style.status(&r.status, &format!("{:<sw$}", r.status));
-            writeln!(
-                out,
-                "  {:>lw$}  {:<nw$} {:>aw$} {status} {:<cw$} {}",
-                r.line,
-                truncate(&r.name, nw),
-                amount(r),
-                truncate(&r.code, cw),
-                truncate(&r.reason.replace(['\n', '\r', '\t'], " "), rest)
-            )?;
+            t.row([r.line.to_string(), String::new(), amount(r), r.status.clone(), r.code.clone()]);
+        }
+        let name_room = width.saturating_sub(t.width()).max(8);
+        let mut t = Table::new("  ", 2, &aligns);
+        t.row(["line", "name", "amount (₹)", "status", "code"]);
+        for r in &shown {
+            let status = style.status(&r.status, &r.status);
+            t.row([r.line.to_string(), crate::out::truncate(&r.name, name_room), amount(r), status, r.code.clone()]);
+        }
+        let under = " ".repeat(2 + t.widths()[0] + 2 + 2);
+        let lines = t.lines();
+        writeln!(out, "{}", style.bold(&lines[0]))?;
+        for (r, l) in shown.iter().zip(&lines[1..]) {
+            writeln!(out, "{l}")?;
+            let reason = r.reason.replace(['\n', '\r', '\t'], " ");
+            for l in crate::out::wrap(&reason, width, &under, &under) {
+                writeln!(out, "{l}")?;
+            }
         }
         let hidden = self.needs_attention_total.saturating_sub(shown.len() as u64);
         if hidden > 0 {
-            for l in wrap(
+            for l in crate::out::wrap(
                 &format!(
                     "... and {} more; all of them, with the next step for each, on the sheet \"Needs attention\" of:",
                     hidden
                 ),
+                width,
                 "  ",
                 "  ",
             ) {
                 writeln!(out, "{l}")?;
             }
-            for l in command_lines(&format!("payrun report {}{} --out needs.xlsx", self.batch, self.state_arg), 4) {
+            for l in crate::out::command_lines(
+                &format!("payrun report {}{} --out needs.xlsx", self.batch, self.state_arg),
+                4,
+                width,
+            ) {
                 writeln!(out, "{l}")?;
             }
         }
@@ -312,7 +280,7 @@ impl Summary {
             let color_of = kind.label().split([' ', ',']).next().unwrap_or("");
             let lines_for_command = if complete { lines.as_slice() } else { &[] };
             let text = format!("{label} {}", kind.words());
-            let mut wrapped = wrap(&text, "  ", "    ");
+            let mut wrapped = crate::out::wrap(&text, width, "  ", "    ");
             if let Some(first) = wrapped.first_mut() {
                 // Colour the label only (its width is unchanged).
                 let plain_label = format!("  {}", kind.label());
@@ -323,7 +291,8 @@ impl Summary {
             for l in wrapped {
                 writeln!(out, "{l}")?;
             }
-            for l in command_lines(&kind.command(&self.batch, &self.state_arg, lines_for_command), 6) {
+            for l in crate::out::command_lines(&kind.command(&self.batch, &self.state_arg, lines_for_command), 6, width)
+            {
                 writeln!(out, "{l}")?;
             }
         }
@@ -341,9 +310,8 @@ mod tests {
         for l in wrap(&text, "  ", "    ") {
             assert!(cols(&l) <= WIDTH, "{l:?}");
         }
-        assert_eq!(truncate("abcdef", 4), "abc…");
-        assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(truncate_left("/a/b/c/file.csv", 9), "…file.csv");
+        assert_eq!(truncate_left("/a/b/c/file.csv", 20), "/a/b/c/file.csv");
         let long = "payrun resolve 3f9a1c2b7d4e --state /srv/payrun --row 12 --as paid|unpaid --reason \"...\"";
         let lines = command_lines(long, 4);
         assert_eq!(lines.len(), 2, "{lines:?}");
@@ -417,7 +385,7 @@ mod tests {
     fn every_line_fits_80_columns_and_every_kind_gets_its_next_step() {
         let s = every_kind();
         let mut out = Vec::new();
-        s.print_with(&mut out, &Style::plain()).expect("print");
+        s.print_with(&mut out, &Style::plain(), WIDTH).expect("print");
         let text = String::from_utf8(out).expect("utf-8");
         for line in text.lines() {
             assert!(cols(line) <= WIDTH, "{} columns: {line:?}", cols(line));
@@ -440,7 +408,7 @@ mod tests {
         }
         // Colour marks the statuses without changing the layout.
         let mut colored = Vec::new();
-        s.print_with(&mut colored, &Style::colored()).expect("print");
+        s.print_with(&mut colored, &Style::colored(), WIDTH).expect("print");
         let colored = String::from_utf8(colored).expect("utf-8");
         assert!(colored.contains("\x1b[31mFAILED"), "{colored}");
         assert!(colored.contains("\x1b[33mHELD"), "{colored}");

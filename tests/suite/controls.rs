@@ -72,12 +72,12 @@ fn a_changed_bank_account_is_held_until_its_own_approval() {
     // --all-held does not release a changed bank account.
     let all = w.run(&["approve", &batch, "--all-held", "--reason", "month end", "--state", "S"]);
     all.expect_code(1, "nothing released");
-    assert!(all.stderr.contains("line 3 left held (PAYEE_CHANGED)"), "names the line: {}", all.stderr);
-    assert!(
-        all.stderr.contains(&format!("payrun approve {batch} --rows 3 --reason")),
-        "the whole command: {}",
-        all.stderr
-    );
+    // Naming its line, with the whole command to approve it (issue 19), as run did.
+    let said = crate::support::work::unwrapped(&all.stderr);
+    assert!(said.contains("1 changed bank account left held (PAYEE_CHANGED): line 3."), "{said}");
+    let command = format!("payrun approve {batch} --rows 3 --reason '...' --state S");
+    assert!(all.stderr.lines().any(|l| l.trim() == command), "{command:?} in:\n{}", all.stderr);
+    assert!(out.stderr.lines().any(|l| l.trim() == command), "{command:?} in:\n{}", out.stderr);
     // Its own approval, naming its line, does.
     let one = w.run(&["approve", &batch, "--rows", "3", "--reason", "confirmed by phone with Ravi", "--state", "S"]);
     one.expect_code(0, "approve line 3");

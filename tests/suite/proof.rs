@@ -27,7 +27,10 @@ fn payrun(w: &Work, args: &[&str], clock: Option<&str>) -> Out {
     if let Some(offset) = clock {
         c.env("PAYRUN_CLOCK_OFFSET", offset);
     }
-    crate::support::work::exec(c)
+    let mut out = crate::support::work::exec(c);
+    // Messages are wrapped at 80 columns: check their words on the unwrapped text.
+    out.stderr = crate::support::work::unwrapped(&out.stderr);
+    out
 }
 
 /// `payrun run FILE --gateway URL --yes --json EXTRA...`.

@@ -1254,3 +1254,70 @@ fn ifsc_slips_and_a_lost_rupee_sign_say_what_to_fix() {
     assert!(m(2).ends_with("(e.g. SBIN0011243)"), "{}", m(2));
     assert!(m(3).contains("CSV UTF-8"), "{}", m(3));
 }
+
+/// Issue 19: a well-formed IFSC no branch has, with the letter O where a known branch has the digit
+/// zero, says so before it suggests --allow-unknown-ifsc.
+#[test]
+fn an_unknown_ifsc_with_a_letter_o_names_the_known_branch_first() {
+    let o = scan(
+        "Name,Account,IFSC,Amount,Mode\n\
+         Ravi Kumar,111111111,HDFC000O003,100,NEFT\n\
+         Asha Rao,111111112,sbin0ooooo1,101,NEFT\n\
+         Bala Iyer,111111113,ABCD0123456,102,NEFT\n",
+    );
+    assert_eq!(
+        o.problems(),
+        vec![err(2, "IFSC", Code::UnknownIfsc), err(3, "IFSC", Code::UnknownIfsc), err(4, "IFSC", Code::UnknownIfsc)]
+    );
+    let m = |i: usize| o.row(i).problems[0].message.clone();
+    for (i, known) in [(0, "HDFC0000003"), (1, "SBIN0000001")] {
+        let text = m(i);
+        let hint = text.find(&format!("perhaps {known}")).unwrap_or_else(|| panic!("{known}: {text}"));
+        assert!(text.contains("not the letter O"), "{text}");
+        let flag = text.find("--allow-unknown-ifsc").expect("the flag is still named");
+        assert!(hint < flag, "the letter-O hint first: {text}");
+    }
+    assert!(!m(2).contains("perhaps"), "no O, no guess: {}", m(2));
+}
+
+/// Issue 19: one NUL byte in a text file is that row's problem, named U+0000 by the field's rule;
+/// the rest of the file is read. Many control bytes (a real binary file) are still refused whole.
+#[test]
+fn a_stray_nul_is_the_rows_problem_not_a_binary_file() {
+    let mut text = String::from("Name,Account,IFSC,Amount,Mode,Remarks\n");
+    for i in 0..300 {
+        text.push_str(&format!("Payee Number {i},{},SBIN0000001,{}.00,NEFT,salary\n", 111_111_111 + i, 100 + i));
+    }
+    let mut bytes = text.into_bytes();
+    // Line 3's name, line 5's amount, line 7's remarks: a NUL each, within the first KiB.
+    let mut nul_after = |needle: &str| {
+        let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).expect("needle") + needle.len();
+        bytes.insert(at, 0);
+    };
+    nul_after("Payee Number 1");
+    nul_after("103.");
+    nul_after("105.00,NEFT,sal");
+    assert!(bytes.len() > 10_000 && bytes[..1024].iter().filter(|b| **b == 0).count() == 3);
+    let o = scan_bytes(&bytes, RuleOptions::default());
+    assert_eq!(
+        o.problems(),
+        vec![
+            err(3, "Name", Code::BadName),
+            err(5, "Amount", Code::BadAmount),
+            warn(7, "Remarks", Code::RemarksChanged)
+        ],
+    );
+    for i in [1, 3, 5] {
+        let m = &o.row(i).problems[0].message;
+        assert!(m.contains("U+0000") && !m.contains('\0'), "named, never raw: {m}");
+    }
+    // What is sent has no NUL: the remarks' one is a space.
+    assert_eq!(o.valid(5).remarks, "sal ary");
+    assert_eq!(o.rows.len(), 300);
+
+    // A binary file with NULs and other control bytes everywhere is still refused as a whole.
+    let mut binary = b"\x7fELF\x02\x01\x01\0".to_vec();
+    binary.extend((0..2048u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let refused = try_scan_bytes(&binary, RuleOptions::default()).err();
+    assert!(matches!(refused, Some(InputError::NotTabular { what: "a binary file", .. })), "{refused:?}");
+}

@@ -90,8 +90,9 @@ fn validate(file: &Path, extra: &[&str]) -> Output {
         .expect("payrun runs")
 }
 
+/// stderr with payrun's 80-column wrapping undone: one message, one line.
 fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    crate::support::work::unwrapped(&String::from_utf8_lossy(&out.stderr))
 }
 
 fn json(out: &Output) -> Value {
@@ -450,7 +451,7 @@ fn validate_json_and_rejects_on_a_workbook() {
     assert_eq!(&row[0], "'=HYPERLINK(\"x\")", "inert");
     assert_eq!(&row[1], "39628544321", "a number cell as its digits");
     assert_eq!(&row[3], "12.345");
-    assert_eq!((&row[6], &row[7]), ("4", "BAD_NAME"));
+    assert_eq!((&row[6], &row[7]), ("4", "BAD_NAME;BAD_IFSC;BAD_AMOUNT"), "every code of the row");
     assert!(row[8].contains("BAD_AMOUNT"));
 }
 

@@ -38,6 +38,24 @@ pub fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Text as it was before payrun wrapped it to 80 columns: every continuation line (indented two
+/// columns more than the line it continues) joined to that line with one space. For checking a
+/// message's words; never for checking its width.
+pub fn unwrapped(text: &str) -> String {
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let mut out: Vec<(usize, String)> = Vec::new();
+    for line in text.lines() {
+        match out.last_mut() {
+            Some((base, last)) if !line.trim().is_empty() && indent(line) == *base + 2 => {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            _ => out.push((indent(line), line.to_string())),
+        }
+    }
+    out.into_iter().map(|(_, l)| l + "\n").collect()
+}
+
 /// One test's working directory: `payrun.toml` and, by convention, the state directory `S`.
 pub struct Work {
     pub dir: tempfile::TempDir,
