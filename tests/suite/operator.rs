@@ -595,7 +595,8 @@ fn at_80_columns_the_progress_and_the_reasons_are_whole() {
     let w = Work::new();
     let magic = sample("sandbox-magic.csv").display().to_string();
     let args =
-        ["run", magic.as_str(), "--state", "S", "--sandbox-profile", "clean", "--rate", "50", "--poll-timeout", "4s"];
+        // At 20 requests/s the sending lasts over a second, long enough for the speed to show.
+        ["run", magic.as_str(), "--state", "S", "--sandbox-profile", "clean", "--rate", "20", "--poll-timeout", "4s"];
     let (code, shown) = on_a_terminal(&w, &args, 80, &[]);
     assert_eq!(code, Some(2), "{shown}");
     let lines = fits_and_whole(
@@ -605,7 +606,7 @@ fn at_80_columns_the_progress_and_the_reasons_are_whole() {
         "run",
     );
     let text = lines.join("\n");
-    for count in ["final · sent ", " · failed ", "pending ", " · in doubt ", "req/s of 50", "ETA "] {
+    for count in ["final · sent ", " · failed ", "pending ", " · in doubt ", "req/s of 20", "ETA "] {
         assert!(text.contains(count), "the progress shows {count:?}:\n{text}");
     }
     assert!(text.contains("all sent, waiting for final statuses"), "what the run waits for:\n{text}");

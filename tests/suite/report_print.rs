@@ -188,7 +188,8 @@ fn invalid_rows_count_under_the_mode_their_file_gives() {
          Kiran Rao,123456789014,SBIN0000001,4000.00,CHEQUE\n",
     )
     .expect("input");
-    let summary = pay(&w, &path, &["--skip-invalid", "--json", "--out", "R.xlsx"], 0).json();
+    // Rows skipped as INVALID need someone: exit 2.
+    let summary = pay(&w, &path, &["--skip-invalid", "--json", "--out", "R.xlsx"], 2).json();
     let invalid = &summary["statuses"]["INVALID"];
     assert_eq!(invalid["NEFT"]["count"], 1, "{summary}");
     assert_eq!(invalid["NEFT"]["amount"], "2000.00", "{summary}");
