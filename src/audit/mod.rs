@@ -133,10 +133,27 @@ pub struct Head {
     pub hash: String,
 }
 
-/// An evidence log open for appending.
+/// One record as the log holds it: its number, its line (JSON, no newline) and that line's hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceLine {
+    pub n: u64,
+    pub line: String,
+    pub hash: String,
+}
+
+/// Where a log's records go: a file beside the SQLite journal, or the journal's database in team
+/// mode (SPEC 8.1), where they are written in the same transaction as the journal change they
+/// explain (so a record is never ahead of the journal, nor behind it).
+enum Sink {
+    File { file: File, path: PathBuf },
+    /// Records numbered and chained, waiting for [`Log::take_pending`] (the journal inserts them).
+    Db { pending: Vec<EvidenceLine> },
+}
+
+/// An evidence log open for appending: the chain (numbering, each record's hash of the one before)
+/// is the same whatever the sink.
 pub struct Log {
-    file: File,
-    path: PathBuf,
+    sink: Sink,
     head: Head,
 }
 
@@ -220,28 +237,50 @@ impl Log {
             }
         };
         file.seek(SeekFrom::End(0))?;
-        let mut log = Log { file, path, head };
+        let mut log = Log { sink: Sink::File { file, path }, head };
         if !notes.is_empty() {
             log.append(&mut notes)?;
         }
         Ok(log)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A log kept in the journal's database (team mode), continuing after `anchor` (none: a new
+    /// log). The records and the anchor commit together, so the anchor is always the log's head.
+    pub fn in_db(batch: &str, anchor: Option<&Head>) -> Log {
+        let head = anchor.cloned().unwrap_or_else(|| Head { n: 0, hash: genesis(batch) });
+        Log { sink: Sink::Db { pending: Vec::new() }, head }
+    }
+
+    /// The log's file (none in the database).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.sink {
+            Sink::File { path, .. } => Some(path),
+            Sink::Db { .. } => None,
+        }
+    }
+
+    /// The records appended since the last call, for the journal to insert in the transaction
+    /// that commits the changes they explain (empty for a file log: its records are on disk).
+    pub fn take_pending(&mut self) -> Vec<EvidenceLine> {
+        match &mut self.sink {
+            Sink::File { .. } => Vec::new(),
+            Sink::Db { pending } => std::mem::take(pending),
+        }
     }
 
     pub fn head(&self) -> &Head {
         &self.head
     }
 
-    /// Appends records (numbering and chaining them, stamping the time when missing) and makes
-    /// them durable before returning.
+    /// Appends records (numbering and chaining them, stamping the time when missing): to a file,
+    /// durable before this returns; to the database, held for [`Log::take_pending`].
     pub fn append(&mut self, records: &mut [Record]) -> std::io::Result<()> {
-        if records.is_empty() || disabled() {
+        let to_file = matches!(self.sink, Sink::File { .. });
+        if records.is_empty() || (to_file && disabled()) {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(records.len() * 256);
+        let mut lines = Vec::new();
         let now = crate::journal::now();
         for r in records.iter_mut() {
             r.n = self.head.n + 1;
@@ -253,10 +292,53 @@ impl Log {
             serde_json::to_writer(&mut buf, &*r).map_err(std::io::Error::other)?;
             self.head.hash = line_hash(&buf[start..]);
             self.head.n = r.n;
+            if !to_file {
+                let line = String::from_utf8(buf[start..].to_vec()).map_err(std::io::Error::other)?;
+                lines.push(EvidenceLine { n: r.n, line, hash: self.head.hash.clone() });
+            }
             buf.push(b'\n');
         }
-        self.file.write_all(&buf)?;
-        self.file.sync_data()
+        match &mut self.sink {
+            Sink::File { file, .. } => {
+                file.write_all(&buf)?;
+                file.sync_data()
+            }
+            Sink::Db { pending } => {
+                pending.extend(lines);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Calls `f` with every line of the log (without its newline) and its position from 1, streaming:
+/// a log of millions of records is read in constant memory. `Ok(false)` from `f` stops early.
+/// Returns whether the file ends with a torn (incomplete) line.
+pub(crate) fn each_line(
+    path: &std::path::Path,
+    mut f: impl FnMut(u64, &[u8]) -> Result<bool, crate::journal::JournalError>,
+) -> Result<bool, crate::journal::JournalError> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::with_capacity(512);
+    let mut n = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(false);
+        }
+        if line.last() != Some(&b'\n') {
+            return Ok(true);
+        }
+        n += 1;
+        if !f(n, &line[..line.len() - 1])? {
+            return Ok(false);
+        }
     }
 }
 

@@ -35,42 +35,10 @@ pub struct Verified {
     pub uncommitted: u64,
 }
 
-/// Calls `f` with every line of the log (without its newline) and its position from 1, streaming:
-/// a log of millions of records is read in constant memory. `Ok(false)` from `f` stops early.
-/// Returns whether the file ends with a torn (incomplete) line.
-fn each_line(
-    path: &std::path::Path,
-    mut f: impl FnMut(u64, &[u8]) -> Result<bool, JournalError>,
-) -> Result<bool, JournalError> {
-    use std::io::BufRead;
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut line = Vec::with_capacity(512);
-    let mut n = 0u64;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(false);
-        }
-        if line.last() != Some(&b'\n') {
-            return Ok(true);
-        }
-        n += 1;
-        if !f(n, &line[..line.len() - 1])? {
-            return Ok(false);
-        }
-    }
-}
-
 /// Verifies the evidence log of `batch` against `journal`. Two streaming passes over the log (the
 /// chain and the anchor, then the replay of committed state changes): memory holds one state per
 /// row, not the log.
 pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Finding>, JournalError> {
-    let path = super::path_of(journal.dir(), &batch.id);
     let anchor = journal.audit_anchor(&batch.id)?;
     // 1. Numbering, order and the chain; the anchor's record; the ranges marked uncommitted.
     let mut finding: Option<Finding> = None;
@@ -78,7 +46,7 @@ pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Findi
     let mut total = 0u64;
     let mut anchor_hash: Option<String> = None;
     let mut skip: Vec<(u64, u64)> = Vec::new();
-    let torn = each_line(&path, |pos, line| {
+    let torn = journal.each_evidence_line(&batch.id, |pos, line| {
         total = pos;
         let r: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
@@ -88,7 +56,7 @@ pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Findi
             }
         };
         if r.n != pos {
-            finding = Some(misplaced(&path, pos, r.n)?);
+            finding = Some(misplaced(journal, &batch.id, pos, r.n)?);
             return Ok(false);
         }
         if r.prev != prev {
@@ -140,7 +108,7 @@ pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Findi
     // 3. Replay the committed state changes.
     let counted = |n: u64| n <= committed && !skip.iter().any(|(a, b)| (*a..=*b).contains(&n));
     let mut last: HashMap<u64, (RowState, u64)> = HashMap::new();
-    each_line(&path, |pos, line| {
+    journal.each_evidence_line(&batch.id, |pos, line| {
         if counted(pos) {
             if let Ok(r) = serde_json::from_slice::<Record>(line) {
                 if let (Some(l), Some(to)) = (r.line, r.to.as_deref().and_then(RowState::parse)) {
@@ -185,9 +153,9 @@ pub fn verify(journal: &Journal, batch: &Batch) -> Result<Result<Verified, Findi
 
 /// Names what is wrong where record `want` was expected and record `found` is: reordered (record
 /// `want` is further on), removed, or repeated.
-fn misplaced(path: &std::path::Path, want: u64, found: u64) -> Result<Finding, JournalError> {
+fn misplaced(journal: &Journal, batch: &str, want: u64, found: u64) -> Result<Finding, JournalError> {
     let mut at = None;
-    each_line(path, |pos, line| {
+    journal.each_evidence_line(batch, |pos, line| {
         if pos > want && serde_json::from_slice::<Record>(line).is_ok_and(|r| r.n == want) {
             at = Some(pos);
             return Ok(false);
@@ -212,7 +180,7 @@ pub fn row_records(journal: &Journal, batch: &Batch, line: u64) -> Result<Vec<(R
     let committed = journal.audit_anchor(&batch.id)?.map(|a| a.n).unwrap_or(0);
     let mut skip: Vec<(u64, u64)> = Vec::new();
     let mut out = Vec::new();
-    each_line(&super::path_of(journal.dir(), &batch.id), |_, raw| {
+    journal.each_evidence_line(&batch.id, |_, raw| {
         if let Ok(r) = serde_json::from_slice::<Record>(raw) {
             if let (Some(a), Some(b)) = (r.uncommitted_from, r.uncommitted_to) {
                 skip.push((a, b));

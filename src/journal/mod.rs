@@ -23,6 +23,7 @@ pub mod lineage;
 pub mod schema;
 pub mod scratch;
 pub mod store;
+pub mod team;
 pub mod writer;
 
 use std::cell::Cell;
@@ -370,7 +371,30 @@ pub(crate) fn write_audited(
     changes: &[writer::Change],
 ) -> Result<()> {
     log.append(records)?;
+    insert_evidence(db, batch, &log.take_pending())?;
     write_anchored(db, batch, changes, log.head())
+}
+
+/// Inserts evidence records kept in the database (team mode), inside the caller's transaction.
+pub(crate) fn insert_evidence(db: &mut dyn Store, batch: &str, lines: &[crate::audit::EvidenceLine]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let params: Vec<Vec<Value>> =
+        lines.iter().map(|l| vals![batch, l.n, l.line.as_str(), l.hash.as_str()]).collect();
+    db.execute_many("INSERT INTO evidence (batch_id, n, line, hash) VALUES ($1, $2, $3, $4)", &params)?;
+    Ok(())
+}
+
+/// The batch's last committed evidence-log record, read on `db`.
+pub(crate) fn anchor_in(db: &mut dyn Store, batch: &str) -> Result<Option<crate::audit::Head>> {
+    let rows = db.query("SELECT audit_n, audit_head FROM batches WHERE id = $1", &vals![batch])?;
+    let Some(r) = first(rows) else { return Ok(None) };
+    let (n, hash): (u64, Option<String>) = (r.get("audit_n")?, r.get("audit_head")?);
+    Ok(match hash {
+        Some(hash) if n > 0 => Some(crate::audit::Head { n, hash }),
+        _ => None,
+    })
 }
 
 /// Where a journal lives.
@@ -380,6 +404,9 @@ pub enum Place {
     /// file deleted or replaced under a run is noticed before anything more is sent (SPEC 3
     /// rule 10).
     Sqlite { path: PathBuf, identity: Option<(u64, u64)> },
+    /// A PostgreSQL database shared by a team (SPEC 8), and the database role this process works
+    /// as (`current_user`: the operator recorded with every action).
+    Postgres { url: store::pgurl::JournalUrl, role: String },
 }
 
 impl Place {
@@ -387,6 +414,20 @@ impl Place {
     pub fn check(&self) -> Result<()> {
         match self {
             Place::Sqlite { path, identity } => check_identity(path, *identity),
+            Place::Postgres { .. } => Ok(()),
+        }
+    }
+
+    /// Team mode: the journal is a shared PostgreSQL database.
+    pub fn is_team(&self) -> bool {
+        matches!(self, Place::Postgres { .. })
+    }
+
+    /// Where the journal is, for the operator (a database URL without its password).
+    pub fn describe(&self) -> String {
+        match self {
+            Place::Sqlite { path, .. } => path.display().to_string(),
+            Place::Postgres { url, .. } => url.display(),
         }
     }
 }
@@ -399,7 +440,14 @@ pub struct Journal {
     dir: PathBuf,
     /// Transactions open on this handle: 0 none, 1 a transaction, more: savepoints inside it.
     depth: Cell<u32>,
+    /// Team mode: how long to wait for a lost database before giving up (SPEC 8.1 `--db-timeout`).
+    db_timeout: Cell<std::time::Duration>,
+    /// Team mode: the lease tokens this process holds, by batch (its writer claims rows with it).
+    leases: std::cell::RefCell<std::collections::HashMap<String, String>>,
 }
+
+/// How long a lost team database is waited for by default (SPEC 8.1).
+pub const DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Columns of `rows` that [`Journal::row_from`] reads (everything but the original cells), and for
 /// an unpaid row the row of another batch that pays its obligation again ([`Repaid`]): one probe of
@@ -434,6 +482,29 @@ impl Journal {
             place: Place::Sqlite { path, identity },
             dir: dir.to_path_buf(),
             depth: Cell::new(0),
+            db_timeout: Cell::new(DB_TIMEOUT),
+            leases: Default::default(),
+        })
+    }
+
+    /// Opens the team journal in the PostgreSQL database at `url` (SPEC 8.1), with `dir` as the
+    /// state directory for what stays on this machine (result files, the embedded sandbox's world).
+    /// The database's schema must be this binary's (`payrun journal init` makes or upgrades it).
+    pub fn open_postgres(url: &store::pgurl::JournalUrl, dir: &Path) -> Result<Journal> {
+        crate::files::create_private_dir(dir)?;
+        let mut db = store::postgres::PgStore::connect(url)?;
+        team::schema::check(&mut db, &url.display())?;
+        let role = first(db.query("SELECT CAST(current_user AS TEXT) AS role", &[])?)
+            .map(|r| r.get::<String>("role"))
+            .transpose()?
+            .ok_or_else(|| JournalError::Corrupt("the database names no current user".into()))?;
+        Ok(Journal {
+            db: Mutex::new(Box::new(db)),
+            place: Place::Postgres { url: url.clone(), role },
+            dir: dir.to_path_buf(),
+            depth: Cell::new(0),
+            db_timeout: Cell::new(DB_TIMEOUT),
+            leases: Default::default(),
         })
     }
 
@@ -444,6 +515,40 @@ impl Journal {
                 check_identity(path, *identity)?;
                 Ok(Box::new(store::sqlite::SqliteStore::open(path)?))
             }
+            Place::Postgres { url, .. } => Ok(Box::new(store::postgres::PgStore::connect(url)?)),
+        }
+    }
+
+    /// How long a lost team database is waited for (`--db-timeout`).
+    pub fn set_db_timeout(&self, d: std::time::Duration) {
+        self.db_timeout.set(d);
+    }
+
+    pub fn db_timeout(&self) -> std::time::Duration {
+        self.db_timeout.get()
+    }
+
+    /// Records that this process holds the lease of `batch` under `token` (its writer's claims carry
+    /// it: a process whose lease expired claims nothing more, SPEC 8.1).
+    pub fn hold_lease(&self, batch: &str, token: &str) {
+        self.leases.borrow_mut().insert(batch.to_string(), token.to_string());
+    }
+
+    /// The connection the group-commit writer of `batch` uses: a second one, carrying in team mode
+    /// the lease token the database checks on every claim.
+    pub(crate) fn writer_store(&self, batch: &str) -> Result<Box<dyn Store>> {
+        let mut db = self.connect_again()?;
+        if let Some(token) = self.leases.borrow().get(batch) {
+            db.execute("SELECT set_config('payrun.lease', $1, false)", &vals![token.as_str()])?;
+        }
+        Ok(db)
+    }
+
+    /// Team mode: the database role this process works as (SPEC 8.2), none with SQLite.
+    pub fn role(&self) -> Option<&str> {
+        match &self.place {
+            Place::Postgres { role, .. } => Some(role),
+            Place::Sqlite { .. } => None,
         }
     }
 
@@ -731,19 +836,44 @@ impl Journal {
 
     /// The batch's last committed evidence-log record, as the journal knows it.
     pub fn audit_anchor(&self, batch: &str) -> Result<Option<crate::audit::Head>> {
-        let rows = self.q("SELECT audit_n, audit_head FROM batches WHERE id = $1", &vals![batch])?;
-        let Some(r) = first(rows) else { return Ok(None) };
-        let (n, hash): (u64, Option<String>) = (r.get("audit_n")?, r.get("audit_head")?);
-        Ok(match hash {
-            Some(hash) if n > 0 => Some(crate::audit::Head { n, hash }),
-            _ => None,
+        anchor_in(&mut **self.db(), batch)
+    }
+
+    /// Opens the batch's evidence log to continue it after the journal's last committed record: a
+    /// file beside a SQLite journal, the `evidence` table of a team journal.
+    pub fn open_audit(&self, batch: &str) -> Result<crate::audit::Log> {
+        let anchor = self.audit_anchor(batch)?;
+        Ok(match &self.place {
+            Place::Sqlite { .. } => crate::audit::Log::open(&self.dir, batch, anchor.as_ref())?,
+            Place::Postgres { .. } => crate::audit::Log::in_db(batch, anchor.as_ref()),
         })
     }
 
-    /// Opens the batch's evidence log to continue it after the journal's last committed record.
-    pub fn open_audit(&self, batch: &str) -> Result<crate::audit::Log> {
-        let anchor = self.audit_anchor(batch)?;
-        Ok(crate::audit::Log::open(&self.dir, batch, anchor.as_ref())?)
+    /// Calls `f` with every line of the batch's evidence log and its position from 1, in order, a
+    /// page at a time. `Ok(false)` from `f` stops early. Returns whether the log ends with a torn
+    /// line (a file whose last line has no end; never in the database).
+    pub fn each_evidence_line(&self, batch: &str, mut f: impl FnMut(u64, &[u8]) -> Result<bool>) -> Result<bool> {
+        if let Place::Sqlite { .. } = self.place {
+            return crate::audit::each_line(&crate::audit::path_of(&self.dir, batch), f);
+        }
+        let mut pos = 0u64;
+        loop {
+            let page = self.q(
+                "SELECT n, line FROM evidence WHERE batch_id = $1 AND n > $2 ORDER BY n LIMIT 4096",
+                &vals![batch, pos],
+            )?;
+            if page.is_empty() {
+                return Ok(false);
+            }
+            for r in &page {
+                pos += 1;
+                let line: String = r.get("line")?;
+                if !f(pos, line.as_bytes())? {
+                    return Ok(false);
+                }
+            }
+            pos = page.last().map(|r| r.get::<u64>("n")).transpose()?.unwrap_or(pos);
+        }
     }
 
     /// Marks a batch cancelled (`payrun cancel`), once.

@@ -26,8 +26,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::{Journal, JournalError, Result, RowState, RowStatus, write_anchored};
-use crate::audit::{Head, Record};
+use super::store::{Store, StoreError};
+use super::{Journal, JournalError, Place, Result, RowState, RowStatus, write_anchored};
+use crate::audit::{EvidenceLine, Head, Record};
 
 /// One row's change: from the state on disk to a new status (computed by the lifecycle).
 #[derive(Clone, Debug)]
@@ -71,7 +72,63 @@ struct Group {
     changes: Vec<Change>,
     acks: Vec<Ack>,
     head: Option<Head>,
+    /// The group's evidence records when the log is kept in the database (team mode): inserted in
+    /// the transaction that commits the changes.
+    lines: Vec<EvidenceLine>,
     failed: Option<String>,
+}
+
+/// Commits one group: its evidence records (team mode), its row changes and the evidence-log
+/// anchor, in one transaction.
+///
+/// Losing the database (SPEC 8.1): the commit is tried again, on a new connection, until the
+/// database is back or `db_timeout` has passed; meanwhile the group's callers wait, so no intent is
+/// acknowledged and no payout leaves the process. A commit whose answer was lost may have landed:
+/// the batch's anchor tells (it moves only with a group's records), and such a group is not written
+/// twice. A statement the database refuses for what it says (not for a lost connection) is never
+/// tried again.
+fn commit_group(
+    db: &mut Box<dyn Store>,
+    place: &Place,
+    batch: &str,
+    g: &Group,
+    head: &Head,
+    db_timeout: std::time::Duration,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        let attempt = (|| -> Result<()> {
+            place.check()?;
+            db.begin()?;
+            let written = (|| -> Result<()> {
+                super::insert_evidence(&mut **db, batch, &g.lines)?;
+                write_anchored(&mut **db, batch, &g.changes, head)
+            })();
+            match written {
+                Ok(()) => db.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = db.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })();
+        match attempt {
+            Err(JournalError::Store(StoreError::ConnectionLost(why))) if started.elapsed() < db_timeout => {
+                tracing::warn!("lost the journal database ({why}): nothing is sent until it is back");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                // The commit may have landed before the answer was lost: then the anchor is there.
+                if let Ok(Some(at)) = super::anchor_in(&mut **db, batch) {
+                    if at.n >= head.n {
+                        return Ok(());
+                    }
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Writer {
@@ -82,7 +139,8 @@ impl Writer {
     pub fn start(journal: &Journal, batch: &str) -> Result<Writer> {
         let place = journal.place().clone();
         let mut log = journal.open_audit(batch)?;
-        let mut db = journal.connect_again()?;
+        let mut db = journal.writer_store(batch)?;
+        let db_timeout = journal.db_timeout();
         let batch = batch.to_string();
         let (tx, rx) = mpsc::channel::<(u64, Cmd)>();
         let progress = Arc::new(Progress::default());
@@ -131,7 +189,8 @@ impl Writer {
                     }
                 }
                 let head = (!records.is_empty()).then(|| log.head().clone());
-                if gtx.send(Group { last, changes, acks, head, failed: failed.clone() }).is_err() {
+                let lines = log.take_pending();
+                if gtx.send(Group { last, changes, acks, head, lines, failed: failed.clone() }).is_err() {
                     break;
                 }
             }
@@ -144,19 +203,7 @@ impl Writer {
                 }
                 if poisoned.is_none() {
                     if let Some(head) = &g.head {
-                        let result = (|| -> Result<()> {
-                            place.check()?;
-                            db.begin()?;
-                            match write_anchored(&mut *db, &batch, &g.changes, head) {
-                                Ok(()) => db.execute_batch("COMMIT")?,
-                                Err(e) => {
-                                    let _ = db.execute_batch("ROLLBACK");
-                                    return Err(e);
-                                }
-                            }
-                            Ok(())
-                        })();
-                        if let Err(e) = result {
+                        if let Err(e) = commit_group(&mut db, &place, &batch, &g, head, db_timeout) {
                             tracing::error!("journal write failed: {e}");
                             poisoned = Some(e.to_string());
                         }

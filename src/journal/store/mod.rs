@@ -214,6 +214,14 @@ pub trait Store: Send {
     /// Starts a transaction that will write (SQLite takes its write lock now, so two processes
     /// never deadlock upgrading a read lock; PostgreSQL's `BEGIN`).
     fn begin(&mut self) -> Result<()>;
+
+    /// Serializes the rest of the current transaction with every other transaction that takes the
+    /// same `key`, in any process on any machine, until it ends. SQLite needs nothing: its write
+    /// transactions are serialized already. PostgreSQL takes a transaction-level advisory lock.
+    fn lock(&mut self, key: &str) -> Result<()> {
+        let _ = key;
+        Ok(())
+    }
 }
 
 /// The first row of an answer, if any.

@@ -135,6 +135,11 @@ impl Store for PgStore {
     fn begin(&mut self) -> Result<()> {
         self.execute_batch("BEGIN")
     }
+
+    /// A transaction-level advisory lock on the key's hash: released at COMMIT or ROLLBACK.
+    fn lock(&mut self, key: &str) -> Result<()> {
+        self.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[Value::Text(key.to_string())]).map(|_| ())
+    }
 }
 
 /// Connects for async users (the shared rate budget, the lease renewer): the connection task is

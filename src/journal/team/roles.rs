@@ -1,0 +1,196 @@
+//! Maker-checker in the database (SPEC 8.2): who may release money is decided by PostgreSQL, not
+//! by payrun. `journal init` creates three group roles, granted to people's login roles by the
+//! database's owner:
+//!
+//! - `payrun_maker` stores and validates batches (and holds their rows as they are stored),
+//!   exports failed rows, reads everything;
+//! - `payrun_checker` approves or rejects a batch, releases held rows, cancels, resolves;
+//! - `payrun_sender` drives approved batches: claims rows for sending and records the answers.
+//!
+//! Grants say which tables and columns each may write; triggers say which row transitions each may
+//! make, and refuse them for everybody when the rule is about the batch, not the person:
+//!
+//! - what a row pays (account, IFSC, amount, mode, reference...) never changes once stored, and no
+//!   row is added to a batch once a checker approved it;
+//! - a row is claimed for sending (`→ sending`) only by a sender, only in a batch whose approvals
+//!   meet the policy and that is neither rejected nor cancelled, and only by the process that holds
+//!   the batch's lease (its token is the connection's `payrun.lease` setting): all checked in the
+//!   statement that claims it;
+//! - a held row is released only by a checker; a row is cancelled, or resolved by a person's
+//!   finding, only by a checker;
+//! - an approval is the checker's own (`current_user`, whatever the client says), never by the
+//!   batch's maker (who is `current_user` when the batch is stored), once per checker.
+//!
+//! The database's owner (who runs `journal init`, `journal import` and `policy set`) may insert
+//! history (an imported journal) but is held to the same claim rule as everyone. What the database
+//! cannot enforce: whoever holds the gateway credentials can call the gateway directly; they belong
+//! to the sender alone.
+
+/// The roles, grants, functions and triggers of migration 1 (run after its tables).
+pub const M1_ROLES: &str = r#"
+DO $roles$
+DECLARE r TEXT;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['payrun_maker', 'payrun_checker', 'payrun_sender'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL; -- created by another database's init at the same moment: roles are the server's
+      END;
+    END IF;
+  END LOOP;
+END
+$roles$;
+
+GRANT SELECT ON meta, batches, rows, actions, exports, evidence, leases, rate_budget, policy_rules, approvals,
+    payrun_migrations TO payrun_maker, payrun_checker, payrun_sender;
+GRANT INSERT ON evidence, actions TO payrun_maker, payrun_checker, payrun_sender;
+GRANT UPDATE (audit_n, audit_head, result_path, finished_at, settings) ON batches
+    TO payrun_maker, payrun_checker, payrun_sender;
+GRANT UPDATE (state, attempts, gateway_ref, code, message, utr, submitted_at, completed_at, updated_at, sent_at,
+    order_key, confirmed) ON rows TO payrun_maker, payrun_checker, payrun_sender;
+GRANT INSERT ON batches, rows, exports TO payrun_maker;
+GRANT UPDATE (total_rows, valid_rows, valid_paise, rows_hash) ON batches TO payrun_maker;
+GRANT INSERT ON approvals TO payrun_checker;
+GRANT UPDATE (cancelled_at, rejected_at, rejected_by) ON batches TO payrun_checker;
+GRANT UPDATE (confirmed_at) ON batches TO payrun_sender;
+GRANT INSERT, UPDATE, DELETE ON leases TO payrun_sender, payrun_checker;
+GRANT INSERT, UPDATE ON rate_budget TO payrun_sender;
+
+-- Whether the session's role is the database's owner (or a member of it).
+CREATE FUNCTION payrun_is_owner() RETURNS BOOLEAN LANGUAGE sql STABLE AS $f$
+  SELECT pg_has_role(current_user, d.datdba, 'MEMBER') FROM pg_database d WHERE d.datname = current_database()
+$f$;
+
+-- How many distinct checkers a batch needs: the highest count of the policy's rules it meets
+-- (by its total, or its largest row), one when none or no policy.
+CREATE FUNCTION payrun_required_checkers(b TEXT) RETURNS BIGINT LANGUAGE sql STABLE AS $f$
+  SELECT GREATEST(1, COALESCE(MAX(p.checkers), 1)) FROM policy_rules p, batches x
+  WHERE x.id = b AND (
+    (p.measure = 'total' AND x.valid_paise >= p.min_paise)
+    OR (p.measure = 'max_row' AND p.min_paise <= (SELECT COALESCE(MAX(r.amount_paise), 0) FROM rows r
+                                                   WHERE r.batch_id = b AND r.state <> 'invalid')))
+$f$;
+
+-- Whether a batch may send: enough distinct checkers approved it, and it is neither rejected nor
+-- cancelled.
+CREATE FUNCTION payrun_batch_approved(b TEXT) RETURNS BOOLEAN LANGUAGE sql STABLE AS $f$
+  SELECT EXISTS (SELECT 1 FROM batches x WHERE x.id = b AND x.rejected_at IS NULL AND x.cancelled_at IS NULL)
+     AND (SELECT COUNT(*) FROM approvals a WHERE a.batch_id = b) >= payrun_required_checkers(b)
+$f$;
+
+CREATE FUNCTION payrun_batches_guard() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NOT payrun_is_owner() THEN
+      NEW.maker := current_user;
+    END IF;
+  ELSIF NEW.maker IS DISTINCT FROM OLD.maker THEN
+    RAISE EXCEPTION 'payrun: the maker of batch % cannot change', OLD.id;
+  END IF;
+  RETURN NEW;
+END
+$f$;
+CREATE TRIGGER payrun_batches_guard BEFORE INSERT OR UPDATE ON batches
+  FOR EACH ROW EXECUTE FUNCTION payrun_batches_guard();
+
+CREATE FUNCTION payrun_rows_guard() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  sender BOOLEAN := pg_has_role(current_user, 'payrun_sender', 'MEMBER');
+  checker BOOLEAN := pg_has_role(current_user, 'payrun_checker', 'MEMBER');
+  maker BOOLEAN := pg_has_role(current_user, 'payrun_maker', 'MEMBER');
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF payrun_is_owner() THEN
+      RETURN NEW; -- history (`journal import`)
+    END IF;
+    IF NEW.state NOT IN ('ready', 'invalid') THEN
+      RAISE EXCEPTION 'payrun: a row is stored ready or invalid, not %', NEW.state;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM batches x WHERE x.id = NEW.batch_id AND x.maker = current_user) THEN
+      RAISE EXCEPTION 'payrun: rows are added only by the maker of batch %', NEW.batch_id;
+    END IF;
+    IF EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id) THEN
+      RAISE EXCEPTION 'payrun: batch % is approved: no row can be added to it', NEW.batch_id;
+    END IF;
+    RETURN NEW;
+  END IF;
+  -- What a row pays never changes once it is stored.
+  IF (NEW.batch_id, NEW.seq, NEW.line, NEW.raw, NEW.name, NEW.account, NEW.ifsc, NEW.amount_paise, NEW.mode,
+      NEW.remarks, NEW.payee_list_id, NEW.external_ref, NEW.payee, NEW.payee_id, NEW.obligation)
+     IS DISTINCT FROM
+     (OLD.batch_id, OLD.seq, OLD.line, OLD.raw, OLD.name, OLD.account, OLD.ifsc, OLD.amount_paise, OLD.mode,
+      OLD.remarks, OLD.payee_list_id, OLD.external_ref, OLD.payee, OLD.payee_id, OLD.obligation) THEN
+    RAISE EXCEPTION 'payrun: what row % of batch % pays cannot change once it is stored', OLD.line, OLD.batch_id;
+  END IF;
+  -- A claim: a sender, in an approved batch, holding the batch's lease. Everyone, the owner too.
+  IF NEW.state = 'sending' AND OLD.state <> 'sending' THEN
+    IF NOT sender THEN
+      RAISE EXCEPTION 'payrun: only a sender (payrun_sender) may send a row; % is not one', current_user;
+    END IF;
+    IF NOT payrun_batch_approved(NEW.batch_id) THEN
+      RAISE EXCEPTION 'payrun: batch % is not approved as its policy requires (or was rejected or cancelled): nothing is sent', NEW.batch_id;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM leases l WHERE l.batch_id = NEW.batch_id
+                   AND l.token = current_setting('payrun.lease', true) AND l.expires_at > now()) THEN
+      RAISE EXCEPTION 'payrun: this process does not hold the lease of batch % (another machine drives it, or the lease expired)', NEW.batch_id;
+    END IF;
+    RETURN NEW;
+  END IF;
+  IF NEW.confirmed <> OLD.confirmed AND NEW.confirmed = 1 AND NOT sender THEN
+    RAISE EXCEPTION 'payrun: only a sender confirms what is sent';
+  END IF;
+  IF NEW.state = OLD.state THEN
+    RETURN NEW;
+  END IF;
+  IF OLD.state = 'held' AND NEW.state = 'ready' THEN
+    IF NOT checker THEN
+      RAISE EXCEPTION 'payrun: a held row is released only by a checker (payrun_checker); % is not one', current_user;
+    END IF;
+  ELSIF OLD.state = 'ready' AND NEW.state = 'held' THEN
+    IF NOT (maker OR checker) THEN
+      RAISE EXCEPTION 'payrun: rows are held by a maker storing the batch or a checker';
+    END IF;
+  ELSIF NEW.state = 'cancelled' THEN
+    IF NOT checker THEN
+      RAISE EXCEPTION 'payrun: a batch is cancelled or rejected only by a checker (payrun_checker); % is not one', current_user;
+    END IF;
+  ELSIF NEW.code = 'RESOLVED' AND NEW.state IN ('success', 'failed') THEN
+    IF NOT checker THEN
+      RAISE EXCEPTION 'payrun: a person''s finding is recorded only by a checker (payrun_checker); % is not one', current_user;
+    END IF;
+  ELSIF NOT (sender OR checker) THEN
+    RAISE EXCEPTION 'payrun: % may not move row % of batch % from % to %', current_user, OLD.line, OLD.batch_id,
+      OLD.state, NEW.state;
+  END IF;
+  RETURN NEW;
+END
+$f$;
+CREATE TRIGGER payrun_rows_guard BEFORE INSERT OR UPDATE ON rows
+  FOR EACH ROW EXECUTE FUNCTION payrun_rows_guard();
+
+CREATE FUNCTION payrun_approvals_guard() RETURNS trigger LANGUAGE plpgsql AS $f$
+DECLARE
+  b RECORD;
+BEGIN
+  NEW.checker := current_user;
+  SELECT * INTO b FROM batches WHERE id = NEW.batch_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'payrun: no batch %', NEW.batch_id;
+  END IF;
+  IF b.maker = current_user THEN
+    RAISE EXCEPTION 'payrun: % stored batch % and cannot approve it: another checker must', current_user, NEW.batch_id;
+  END IF;
+  IF b.rejected_at IS NOT NULL OR b.cancelled_at IS NOT NULL THEN
+    RAISE EXCEPTION 'payrun: batch % was rejected or cancelled', NEW.batch_id;
+  END IF;
+  IF EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id AND a.checker = current_user) THEN
+    RAISE EXCEPTION 'payrun: % already approved batch %: the same checker counts once', current_user, NEW.batch_id;
+  END IF;
+  RETURN NEW;
+END
+$f$;
+CREATE TRIGGER payrun_approvals_guard BEFORE INSERT ON approvals
+  FOR EACH ROW EXECUTE FUNCTION payrun_approvals_guard();
+"#;
