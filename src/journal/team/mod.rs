@@ -3,5 +3,8 @@
 //! ([`lease`]) and one rate budget per merchant ([`budget`]). The journal's meaning stays above, in
 //! [`crate::journal`], the same for both backends; nothing here is used with SQLite.
 
+pub mod approvals;
+pub mod import;
+pub mod lease;
 pub mod roles;
 pub mod schema;
