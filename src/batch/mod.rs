@@ -158,7 +158,8 @@ impl Session {
                 "--operator / PAYRUN_OPERATOR names {named}, but in team mode the operator is the database role that signed in: {role}. Leave --operator out, or sign in to the database as {named}"
             )));
         }
-        let journal_arg = if flag { format!(" --journal {}", shell_quote(&url.display())) } else { String::new() };
+        let journal_arg =
+            if flag { format!(" --journal {}", shell_quote(&url.display_without_user())) } else { String::new() };
         Ok(Session { journal, state, operator: role, journal_arg, _lock: None })
     }
 

@@ -871,7 +871,7 @@ impl Journal {
         let anchor = self.audit_anchor(batch)?;
         Ok(match &self.place {
             Place::Sqlite { .. } => crate::audit::Log::open(&self.dir, batch, anchor.as_ref())?,
-            Place::Postgres { .. } => crate::audit::Log::in_db(batch, anchor.as_ref()),
+            Place::Postgres { role, .. } => crate::audit::Log::in_db(batch, anchor.as_ref(), role),
         })
     }
 
