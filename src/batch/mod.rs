@@ -260,9 +260,11 @@ impl Refusal {
                 session.command(&format!("cancel {} --reason '...'", b.id))
             ),
             Refusal::HasErrors { invalid_rows, total, valid } => format!(
-                "{invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate {} shows every problem), or use --skip-invalid to send the {} valid rows.",
+                "{invalid_rows} of {} {} errors; nothing sent. Fix them (every problem: payrun validate {}), or use --skip-invalid to send the {}.",
+                report::plural(*total, "row"),
+                if *invalid_rows == 1 { "has" } else { "have" },
                 shell_quote(&f.to_string()),
-                valid.count
+                if valid.count == 1 { "1 valid row".to_string() } else { format!("{} valid rows", valid.count) }
             ),
             Refusal::SameRows(earlier) => format!(
                 "{f} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",

@@ -173,26 +173,8 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
 /// and where to see them all.
 const LISTED_LINES: usize = 30;
 
-/// Line numbers as `--rows` takes them, runs of consecutive lines as ranges: `3,7,12-15`.
-pub fn line_list(lines: &[u64]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = lines[i];
-        let mut end = start;
-        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
-            i += 1;
-            end = lines[i];
-        }
-        parts.push(match end - start {
-            0 => start.to_string(),
-            1 => format!("{start},{end}"),
-            _ => format!("{start}-{end}"),
-        });
-        i += 1;
-    }
-    parts.join(",")
-}
+/// Line numbers as `approve --rows` takes them, runs shortened: `3,7,12-15`.
+pub use payrun::report::attention::line_list;
 
 /// Prints a command the operator is to type, on lines of its own continued with ` \`.
 pub fn print_command(command: &str, indent: usize) {
