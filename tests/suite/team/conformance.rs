@@ -27,6 +27,7 @@ on_both!(
     a_repeat_from_another_batch_is_held_until_its_line_is_approved,
     a_changed_bank_account_is_released_only_by_naming_its_line,
     a_retry_file_keeps_its_lineage,
+    a_cancelled_batch_no_longer_holds_another_batchs_row,
     resolve_records_a_finding_and_refuses_a_decided_row,
     the_evidence_log_verifies_and_its_export_chains_to_the_journal,
     a_killed_run_is_finished_by_the_next_resume,
@@ -207,6 +208,46 @@ fn a_retry_file_keeps_its_lineage(b: Backend) {
     assert_eq!(status_count(&held.json(), "HELD"), 2, "{}", held.stderr);
     assert!(o.result_of(&held).iter().all(|r| r["code"] == "ALREADY_RETRIED"));
     assert_eq!(nobody_twice(&o.fake), 3);
+}
+
+/// SPEC 3.2: a stored batch that may still be paid holds another batch's row of its payee; once it is
+/// cancelled (its rows CANCELLED, never sent), the held row's reason is gone, and the next `resume`
+/// releases it and pays it.
+fn a_cancelled_batch_no_longer_holds_another_batchs_row(b: Backend) {
+    let o = Office::new(b);
+    let x = o.file(
+        "draft.csv",
+        "Name,Account Number,IFSC,Amount,Mode\nAsha,530000000031,HDFC0000003,45000.00,NEFT\nRavi,530000000032,SBIN0000001,52000.00,NEFT\n",
+    );
+    let draft = store(&o, &x);
+    // The final file pays Asha too (another amount), and Mira.
+    let y = o.file(
+        "final.csv",
+        "Name,Account Number,IFSC,Amount,Mode\nAsha,530000000031,HDFC0000003,45500.00,NEFT\nMira,530000000033,ICIC0000001,48000.00,NEFT\n",
+    );
+    let out = pay(&o, &y, &[]);
+    out.expect_code(2, "Asha held");
+    let batch = batch_of(&out);
+    let got = by_name(&o.result_of(&out));
+    assert_eq!((got["Asha"]["status"].as_str(), got["Asha"]["code"].as_str()), ("HELD", "REPEAT_PAYMENT"));
+    assert!(got["Asha"]["message"].contains(&draft), "{:?}", got["Asha"]);
+    assert_eq!(got["Mira"]["status"], "SUCCESS");
+    // The draft was the mistake: cancelled, it sends nothing and holds nothing.
+    o.checker(&["cancel", &draft, "--reason", "replaced by final.csv"]).expect_code(0, "cancel");
+    let draft_rows = o.report(&draft);
+    assert!(draft_rows.iter().all(|r| r["status"] == "CANCELLED"), "{draft_rows:?}");
+    let resumed = resume(&o, "S", &batch, &[]);
+    let got = by_name(&o.result_of(&resumed));
+    assert_eq!(
+        (got["Asha"]["status"].as_str(), resumed.code),
+        ("SUCCESS", Some(0)),
+        "released once its reason was gone, and paid:\n{}",
+        resumed.stderr
+    );
+    assert!(resumed.stderr.contains("line 2: "), "the log says why it was released: {}", resumed.stderr);
+    let paid = o.fake.paid_per_account();
+    assert!(!paid.contains_key("530000000032"), "the draft's Ravi never paid: {paid:?}");
+    assert_eq!(nobody_twice(&o.fake), 2);
 }
 
 /// SPEC 3 rule 9: `resolve` records a person's finding on a row payrun cannot decide (the gateway
