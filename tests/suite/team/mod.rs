@@ -25,6 +25,7 @@
 //! (`support::pg`).
 
 mod conformance;
+mod machines;
 mod maker_checker;
 
 use std::cell::RefCell;
@@ -216,6 +217,12 @@ impl Office {
     pub fn with_fake(backend: Backend, fake: FakeGateway) -> Office {
         let team = (backend == Backend::Postgres).then(Team::new);
         Office { backend, w: Work::with_config(&team_config()), fake, team, clock: RefCell::new(None) }
+    }
+
+    /// An office in team mode with `team` (on a `PrivateCluster`, say).
+    pub fn with_team(team: Team, fake: FakeGateway) -> Office {
+        let w = Work::with_config(&team_config());
+        Office { backend: Backend::Postgres, w, fake, team: Some(team), clock: RefCell::new(None) }
     }
 
     pub fn team(&self) -> &Team {
