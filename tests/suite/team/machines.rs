@@ -206,6 +206,21 @@ fn private_office() -> (PrivateCluster, Office) {
 }
 
 #[test]
+fn a_postgres_restart_in_the_middle_of_a_batch_loses_nothing() {
+    let (cluster, o) = private_office();
+    let batch = approved_batch(&o, 30, "6500000");
+    let mut a = start_resume(&o, "A", &batch, &["--db-timeout", "30s"]);
+    wait_for_payouts(&o, &mut a, 5);
+    let t = Instant::now();
+    cluster.restart();
+    println!("PostgreSQL restarted in {:.1}s", t.elapsed().as_secs_f64());
+    // The same process goes on by itself, within --db-timeout.
+    let out = wait_out(a, Duration::from_secs(90));
+    all_paid_once(&o, &out, &batch, 30);
+    drop(o);
+}
+
+#[test]
 fn a_database_gone_longer_than_db_timeout_exits_3_and_a_later_resume_finishes() {
     let (cluster, o) = private_office();
     let batch = approved_batch(&o, 30, "6600000");
