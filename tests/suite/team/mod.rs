@@ -25,6 +25,7 @@
 //! (`support::pg`).
 
 mod conformance;
+mod crash;
 mod machines;
 mod maker_checker;
 
