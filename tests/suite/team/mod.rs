@@ -26,8 +26,10 @@
 
 mod conformance;
 mod crash;
+mod import;
 mod machines;
 mod maker_checker;
+mod schema;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
