@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::{Backend, Office, Who, batch_of, by_name, nobody_twice, pay, resume, store};
+use super::{Backend, Office, Who, batch_of, by_name, nobody_twice, pay, resume, resume_after_a_death, store};
 use crate::support::fake::{FakeGateway, FakeOptions};
 use crate::support::work::{read_csv, s, status_count};
 
@@ -385,7 +385,7 @@ fn a_killed_run_is_finished_by_the_next_resume(b: Backend) {
     child.wait().expect("reap");
     let sent_before = o.fake.ledger().len();
     assert!(sent_before < 30, "killed mid-batch: {sent_before} applied");
-    let out = resume(&o, "S", &batch, &pace[..4]);
+    let out = resume_after_a_death(&o, "S", &batch, &pace[..4]);
     out.expect_code(0, "the resume finishes the batch");
     assert_eq!(status_count(&out.json(), "SUCCESS"), 30, "{}", out.stderr);
     assert_eq!(nobody_twice(&o.fake), 30);

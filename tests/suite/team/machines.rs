@@ -7,7 +7,10 @@ use std::process::Child;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use super::{Office, Team, Who, awaiting, batch_of, by_name, nobody_twice, pay_on, payrun_cmd, resume, store};
+use super::{
+    Office, Team, Who, awaiting, batch_of, by_name, nobody_twice, pay_on, payrun_cmd, resume, resume_after_a_death,
+    store,
+};
 use crate::support::fake::{FakeGateway, FakeOptions};
 use crate::support::pg::PrivateCluster;
 use crate::support::work::{Out, exec, s, status_count, unwrapped};
@@ -198,6 +201,24 @@ fn a_killed_driver_is_taken_over_by_another_machine() {
     assert_eq!(paid.len(), 30);
 }
 
+#[test]
+fn an_interrupted_driver_gives_its_lease_back() {
+    let o = Office::with_fake(super::Backend::Postgres, slow_fake());
+    let t = o.team();
+    let batch = approved_batch(&o, 30, "6700000");
+    let mut a = start_resume(&o, "A", &batch, &[]);
+    wait_for_payouts(&o, &mut a, 5);
+    // Ctrl-C: stop sending, wait for the requests in flight, record them, exit 3.
+    // SAFETY: kill(2) on a child of ours that has not been reaped.
+    assert_eq!(unsafe { libc::kill(a.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let out = wait_out(a, Duration::from_secs(60));
+    out.expect_code(3, "stopped by the operator");
+    assert_eq!(t.lease_holder(&batch), None, "the lease was given back on the way out");
+    // Another machine continues at once: not refused.
+    let b = resume(&o, "B", &batch, &["--rate", "40", "--concurrency", "4"]);
+    all_paid_once(&o, &b, &batch, 30);
+}
+
 /// A team on a PostgreSQL cluster of the test's own, and the slow fake.
 fn private_office() -> (PrivateCluster, Office) {
     let cluster = PrivateCluster::new();
@@ -239,7 +260,7 @@ fn a_database_gone_longer_than_db_timeout_exits_3_and_a_later_resume_finishes() 
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(o.fake.ledger().len(), sent, "nothing sent once it stopped");
     cluster.start();
-    let b = resume(&o, "A", &batch, &["--rate", "40", "--concurrency", "4"]);
+    let b = resume_after_a_death(&o, "A", &batch, &["--rate", "40", "--concurrency", "4"]);
     all_paid_once(&o, &b, &batch, 30);
     drop(o);
 }

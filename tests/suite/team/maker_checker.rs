@@ -138,6 +138,11 @@ fn a_large_batch_is_sent_only_after_a_second_distinct_checker() {
     let second = as_person(&o, &checker2, &["approve", &batch, "--batch", "--reason", "second pair of eyes"]);
     second.expect_code(0, "second approval");
     assert!(second.stderr.contains("(2 of 2 required): a sender sends it with:"), "{}", second.stderr);
+    // The approvals are the checkers'; the money is the sender's to confirm (SPEC 3.2c).
+    let unconfirmed = o.sender(&["resume", &batch]);
+    unconfirmed.expect_code(1, "not confirmed by the sender");
+    assert!(unconfirmed.stderr.contains("4 rows, ₹20,00,000.00"), "{}", unconfirmed.stderr);
+    assert!(o.fake.ledger().is_empty(), "nothing sent unconfirmed");
     let sent = o.sender(&["resume", &batch, "--yes", "--json", "--poll-timeout", "20s"]);
     sent.expect_code(0, "sent");
     assert_eq!(status_count(&sent.json(), "SUCCESS"), 4, "{}", sent.stderr);
@@ -241,4 +246,34 @@ fn another_operators_name_is_refused_in_team_mode() {
     assert!(awaiting(&own).is_some(), "{}", own.stderr);
     let maker: Option<String> = t.text("SELECT maker FROM batches");
     assert_eq!(maker.as_deref(), Some(t.maker.role.as_str()));
+}
+
+#[test]
+fn a_rejected_batch_is_never_sent() {
+    let o = Office::new(Backend::Postgres);
+    let t = o.team();
+    let batch = store(&o, &o.file("rejected.csv", TWO_ROWS));
+    // Rejecting is a checker's: the maker has no grant.
+    let by_maker = o.maker(&["reject", &batch, "--reason", "never mind"]);
+    assert_ne!(by_maker.code, Some(0), "{}", by_maker.stderr);
+    assert!(by_maker.stderr.contains("permission denied"), "{}", by_maker.stderr);
+    let rejected = o.checker(&["reject", &batch, "--reason", "wrong month's rates"]);
+    rejected.expect_code(0, "reject");
+    assert!(
+        rejected.stderr.contains(&format!("batch {batch} rejected by {}: 2 rows will never be sent", t.checker.role))
+    );
+    assert!(o.report(&batch).iter().all(|r| r["status"] == "CANCELLED"));
+    // No approval after it, by payrun or by hand; no send.
+    let late = o.checker(&["approve", &batch, "--batch", "--reason", "changed my mind"]);
+    assert_ne!(late.code, Some(0), "{}", late.stderr);
+    assert!(late.stderr.contains(&format!("batch {batch} was rejected or cancelled")), "{}", late.stderr);
+    let e = insert_approval(&o, &t.checker, &batch, &t.checker.role);
+    assert!(e.contains(&format!("batch {batch} was rejected or cancelled")), "{e}");
+    let out = o.sender(&["resume", &batch, "--yes"]);
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(o.fake.timeline().requests, 0, "not one request");
+    // Its rows hold nobody: the same payees in another batch are not held.
+    let again = pay(&o, &o.file("corrected.csv", &TWO_ROWS.replace("45000.00", "46000.00")), &[]);
+    again.expect_code(0, "paid");
+    assert_eq!(nobody_twice(&o.fake), 2);
 }

@@ -394,15 +394,18 @@ pub fn store(o: &Office, file: &Path) -> String {
     }
 }
 
-/// Continues `batch` as its sender: `resume BATCH --yes --json EXTRA` (`--poll-timeout 20s` unless
-/// given). In team mode, while a killed driver's lease has not run out, `resume` is refused (exit 1
-/// naming the holder): it is tried again until the lease expires.
+/// Continues `batch` as its sender from `machine`: `resume BATCH --yes --json EXTRA`
+/// (`--poll-timeout 20s` unless given). Never tried again: a process that stopped by itself gave
+/// its lease back (SPEC 8.1), so this resume is not refused.
 pub fn resume(o: &Office, machine: &str, batch: &str, extra: &[&str]) -> Out {
-    let mut args = vec!["resume", batch, "--yes", "--json"];
-    args.extend_from_slice(extra);
-    if !extra.contains(&"--poll-timeout") {
-        args.extend(["--poll-timeout", "20s"]);
-    }
+    o.on(Who::Sender, machine, &resume_args(batch, extra))
+}
+
+/// [`resume`] after a driver died without giving its lease back (killed, or its database gone):
+/// in team mode `resume` is refused (exit 1, naming the holder) until that lease runs out, and is
+/// tried again until then.
+pub fn resume_after_a_death(o: &Office, machine: &str, batch: &str, extra: &[&str]) -> Out {
+    let args = resume_args(batch, extra);
     let t = Instant::now();
     loop {
         let out = o.on(Who::Sender, machine, &args);
@@ -412,6 +415,15 @@ pub fn resume(o: &Office, machine: &str, batch: &str, extra: &[&str]) -> Out {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn resume_args<'a>(batch: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["resume", batch, "--yes", "--json"];
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--poll-timeout") {
+        args.extend(["--poll-timeout", "20s"]);
+    }
+    args
 }
 
 /// Every account credited at most once (a bank failure returns the money); how many were.
