@@ -26,6 +26,7 @@ on_both!(
     ambiguous_answers_settle_alike,
     a_repeat_from_another_batch_is_held_until_its_line_is_approved,
     a_changed_bank_account_is_released_only_by_naming_its_line,
+    validate_given_the_journal_warns_of_a_changed_bank_account,
     a_retry_file_keeps_its_lineage,
     a_cancelled_batch_no_longer_holds_another_batchs_row,
     resolve_records_a_finding_and_refuses_a_decided_row,
@@ -165,6 +166,31 @@ fn a_changed_bank_account_is_released_only_by_naming_its_line(b: Backend) {
     let paid = o.fake.paid_per_account();
     assert_eq!(paid.get("500000009932"), Some(&1), "{paid:?}");
     assert_eq!((paid.get("500000005031"), paid.get("500000005032")), (Some(&2), Some(&1)), "{paid:?}");
+}
+
+/// SPEC 3.3, 1: `validate` given the journal (`--state DIR`, or `--journal URL` in team mode: "every
+/// command that uses the journal") warns of a changed bank account before the run, as a warning.
+fn validate_given_the_journal_warns_of_a_changed_bank_account(b: Backend) {
+    let o = Office::new(b);
+    let head = "Name,Employee ID,Account Number,IFSC,Amount,Mode\n";
+    let oct = o.file(
+        "oct.csv",
+        &format!(
+            "{head}Asha,E1,500000006031,HDFC0000003,45000.00,NEFT\nRavi,E2,500000006032,SBIN0000001,52000.00,NEFT\n"
+        ),
+    );
+    pay(&o, &oct, &[]).expect_code(0, "October");
+    o.set_clock("25d");
+    let nov = o.file(
+        "nov.csv",
+        &format!(
+            "{head}Asha,E1,500000006031,HDFC0000003,45000.00,NEFT\nRavi,E2,500000009962,ICIC0000001,52000.00,NEFT\n"
+        ),
+    );
+    let v = o.maker(&["validate", &s(&nov)]);
+    v.expect_code(0, "a warning is not an error");
+    assert!(v.stdout.contains("line 3, column 'Employee ID': warning PAYEE_CHANGED"), "{}\n{}", v.stdout, v.stderr);
+    assert_eq!(v.stdout.matches("PAYEE_CHANGED").count(), 1, "{}", v.stdout);
 }
 
 /// SPEC 3.2b: `failed` → the retry file → paid and linked; `failed` again leaves the paid rows out;
