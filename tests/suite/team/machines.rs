@@ -219,6 +219,69 @@ fn an_interrupted_driver_gives_its_lease_back() {
     all_paid_once(&o, &b, &batch, 30);
 }
 
+#[test]
+fn a_driver_paused_past_its_lease_sends_nothing_beside_the_one_that_took_over() {
+    let o = Office::with_fake(super::Backend::Postgres, slow_fake());
+    let t = o.team();
+    let batch = approved_batch(&o, 30, "6800000");
+    let mut a = start_resume(&o, "A", &batch, &[]);
+    wait_for_payouts(&o, &mut a, 5);
+    // A stalls (a laptop lid closed, a VM paused) past its lease; B takes the batch over.
+    // SAFETY: kill(2) on a child of ours that has not been reaped.
+    assert_eq!(unsafe { libc::kill(a.id() as libc::pid_t, libc::SIGSTOP) }, 0);
+    t.wait_for_lease_expiry(&batch);
+    let b = start_resume(&o, "B", &batch, &[]);
+    let b_pid = i64::from(b.id());
+    let t0 = Instant::now();
+    while t.lease_holder(&batch).map(|(_, pid)| pid) != Some(b_pid) {
+        assert!(t0.elapsed() < Duration::from_secs(20), "B never took the lease");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A wakes up beside B: the database refuses its claims, whatever it had queued.
+    assert_eq!(unsafe { libc::kill(a.id() as libc::pid_t, libc::SIGCONT) }, 0);
+    let a = wait_out(a, Duration::from_secs(60));
+    let b = wait_out(b, Duration::from_secs(90));
+    println!("A, woken: exit {:?}; B: exit {:?}", a.code, b.code);
+    assert_ne!(a.code, Some(0), "A did not finish the batch beside B: {}", a.stderr);
+    assert!(o.fake.ledger().iter().all(|p| p.times_applied == 1), "{:?}", o.fake.ledger());
+    nobody_twice(&o.fake);
+    // And B, which holds the lease, is not stopped by what A wrote on waking.
+    all_paid_once(&o, &b, &batch, 30);
+}
+
+#[test]
+fn a_checkers_action_while_a_sender_drives_the_batch_breaks_neither() {
+    // The default fake: an account ending 09 stays pending for as long as anyone asks.
+    let o = Office::new(super::Backend::Postgres);
+    let t = o.team();
+    pay_on(&o, "A", &o.file("nov.csv", &rows(2, "6900000")), &[]).expect_code(0, "November");
+    // December: Payee 1 again (held, a repeat), Payee 2 paid, a payee whose payout stays pending.
+    let dec = "Name,Account Number,IFSC,Amount,Mode\nPayee 1,69000000031,HDFC0000003,1001.50,IMPS\nPayee 3,69000000033,HDFC0000003,1003.00,IMPS\nSlow Bank,69000000009,HDFC0000003,1009.00,IMPS\n";
+    let batch = store(&o, &o.file("dec.csv", dec));
+    o.checker(&["approve", &batch, "--batch", "--reason", "checked"]).expect_code(0, "approve");
+    assert_eq!(t.row_states(&batch)[&2].0, "held");
+    let mut a = start_resume(&o, "A", &batch, &["--poll-timeout", "6s"]);
+    // While the sender follows the pending payout, the checker releases the held row.
+    let t0 = Instant::now();
+    while o.fake.ledger().len() < 4 {
+        assert!(a.try_wait().expect("try_wait").is_none(), "the resume ended early");
+        assert!(t0.elapsed() < Duration::from_secs(20), "nothing sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let released = o.on(Who::Checker, "B", &["approve", &batch, "--rows", "2", "--reason", "arrears, agreed"]);
+    released.expect_code(0, "the checker's release, while the sender drives");
+    let a = wait_out(a, Duration::from_secs(60));
+    assert_eq!(a.code, Some(2), "the sender's run ends as it would have (PENDING), not stopped:\n{}", a.stderr);
+    o.maker(&["audit", &batch, "--verify"]).expect_code(0, "one chain, both writers' records in it");
+    // The released row, confirmed by the sender, is paid once.
+    let paid = o.on(Who::Sender, "A", &["resume", &batch, "--confirm-total", "1001.50", "--poll-timeout", "1s"]);
+    paid.expect_code(2, "the slow bank still pending");
+    let paid = o.fake.paid_per_account();
+    assert_eq!(paid.get("69000000031"), Some(&2), "paid again on purpose, once: {paid:?}");
+    o.maker(&["audit", &batch, "--verify"]).expect_code(0, "verifies");
+}
+
 /// A team on a PostgreSQL cluster of the test's own, and the slow fake.
 fn private_office() -> (PrivateCluster, Office) {
     let cluster = PrivateCluster::new();
