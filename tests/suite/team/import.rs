@@ -5,9 +5,12 @@
 //! team mode; its payees paid again from another machine are held; what the laptop's batch owes is
 //! still offered by `failed`.
 
+use std::time::{Duration, Instant};
+
 use payrun::journal::store::Store;
 
-use super::{Backend, Office, batch_of, nobody_twice, pay_on, payrun_as};
+use super::{Backend, Office, batch_of, nobody_twice, pay_on, payrun_as, payrun_cmd};
+use crate::support::fake::{FakeGateway, FakeOptions};
 use crate::support::work::{Out, read_csv, s, status_count};
 
 /// The number of rows of `table` in the team's database.
@@ -92,4 +95,45 @@ fn a_laptops_journal_imported_keeps_the_teams_memory_of_what_was_paid() {
     assert_eq!(retry.len(), 1, "{retry:?}");
     assert!(retry[0].last().is_some_and(|c| c.starts_with(&format!("{bonus_batch}:"))), "{retry:?}");
     assert_eq!(count(&o, "batches"), 3, "the laptop's two and the held copy");
+}
+
+/// A batch killed half-way on the laptop, imported: it waits for a checker like any other, and the
+/// sender's resume finishes it; the rows the laptop left `sending` are in doubt, asked about, never
+/// paid twice.
+#[test]
+fn a_batch_killed_on_the_laptop_and_imported_is_finished_by_the_team_once() {
+    let fake = FakeGateway::start_with(FakeOptions { latency_ms: (40, 80), behaviours: false });
+    let o = Office::with_fake(Backend::Postgres, fake);
+    let t = o.team();
+    let mut text = String::from("Name,Account Number,IFSC,Amount,Mode\n");
+    for i in 1..=30u64 {
+        text.push_str(&format!("Payee {i},5910000{:04},HDFC0000003,{}.00,IMPS\n", 30 + i, 1000 + i));
+    }
+    let f = o.file("killed.csv", &text);
+    let fs = s(&f);
+    let args = ["run", fs.as_str(), "--gateway", o.fake.url.as_str(), "--yes", "--rate", "40", "--concurrency", "4"];
+    let mut child = payrun_cmd(&o.w, None, Some("L"), &args).spawn().expect("spawn");
+    let t0 = Instant::now();
+    while o.fake.ledger().len() < 5 {
+        assert!(child.try_wait().expect("try_wait").is_none(), "finished before it could be killed");
+        assert!(t0.elapsed() < Duration::from_secs(30), "nothing sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let sent = o.fake.ledger().len();
+    assert!(sent < 30, "killed half-way: {sent}");
+    payrun_as(&o.w, Some(&t.db.url()), Some("L"), &["journal", "import"]).expect_code(0, "import");
+    let batch = super::batch_of_file(&f);
+    let early = o.sender(&["resume", &batch, "--yes"]);
+    early.expect_code(2, "waits for a checker");
+    assert!(early.stderr.contains("AWAITING_APPROVAL"), "{}", early.stderr);
+    assert_eq!(o.fake.ledger().len(), sent, "nothing sent before the approval");
+    o.checker(&["approve", &batch, "--batch", "--reason", "the laptop's run, checked"]).expect_code(0, "approve");
+    let done = o.sender(&["resume", &batch, "--yes", "--json", "--rate", "40", "--poll-timeout", "20s"]);
+    done.expect_code(0, "finished by the team");
+    assert_eq!(status_count(&done.json(), "SUCCESS"), 30, "{}", done.stderr);
+    assert_eq!(nobody_twice(&o.fake), 30);
+    assert!(o.fake.ledger().iter().all(|p| p.times_applied == 1));
+    o.maker(&["audit", &batch, "--verify"]).expect_code(0, "the laptop's records and the team's, one chain");
 }
