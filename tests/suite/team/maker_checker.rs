@@ -277,3 +277,61 @@ fn a_rejected_batch_is_never_sent() {
     again.expect_code(0, "paid");
     assert_eq!(nobody_twice(&o.fake), 2);
 }
+
+/// The commands payrun prints for the next person (SPEC 1: "the whole command") name the database
+/// without anyone's user name: each person pastes them and signs in as themselves (`PGUSER`,
+/// `PGPASSWORD`), the checker to approve, the sender to send.
+#[test]
+fn the_printed_commands_work_for_the_next_person() {
+    let o = Office::new(Backend::Postgres);
+    let t = o.team();
+    let f = o.file("printed.csv", TWO_ROWS);
+    let stored = o.maker(&["run", &s(&f), "--gateway", &o.fake.url]);
+    let batch = awaiting(&stored).unwrap_or_else(|| panic!("{}", stored.stderr));
+    // The raw stderr: commands are printed on lines of their own, continued with ` \`.
+    let raw = exec(payrun_cmd(&o.w, Some(&t.maker.url), Some("S"), &["run", &s(&f), "--gateway", &o.fake.url]));
+    let approve = printed(&raw.stderr, "payrun approve ");
+    let resume = printed(&raw.stderr, "payrun resume ");
+    assert!(!approve.contains(&t.maker.role) && !approve.contains("password"), "{approve}");
+    assert!(
+        approve.starts_with(&format!("payrun approve {batch} --batch --reason '...' --state S --journal ")),
+        "{approve}"
+    );
+    let paste = |p: &Person, command: &str| {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", &command.replacen("payrun", crate::support::BIN, 1)])
+            .current_dir(o.path())
+            .env("PAYRUN_CONFIG", o.path().join("payrun.toml"))
+            .env("PGUSER", &p.role)
+            .env("PGPASSWORD", &p.password)
+            .env_remove("PAYRUN_OPERATOR")
+            .env_remove("PAYRUN_JOURNAL")
+            .envs(crate::support::EXAMPLE_CREDS);
+        exec(c)
+    };
+    paste(&t.checker, &approve.replace("'...'", "'totals checked'")).expect_code(0, "the checker pastes the command");
+    let sent = paste(&t.sender, &format!("{resume} --yes"));
+    sent.expect_code(0, "the sender pastes the command");
+    assert_eq!(nobody_twice(&o.fake), 2);
+}
+
+/// The first command printed that starts with `prefix`, its continuation lines joined.
+fn printed(stderr: &str, prefix: &str) -> String {
+    let mut lines = stderr.lines().skip_while(|l| !l.trim_start().starts_with(prefix));
+    let mut command = String::new();
+    for l in lines.by_ref() {
+        let l = l.trim();
+        match l.strip_suffix(" \\") {
+            Some(part) => {
+                command.push_str(part);
+                command.push(' ');
+            }
+            None => {
+                command.push_str(l);
+                break;
+            }
+        }
+    }
+    assert!(!command.is_empty(), "no command {prefix:?} in:\n{stderr}");
+    command
+}

@@ -63,6 +63,7 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Person {
     pub role: String,
+    pub password: String,
     pub url: String,
 }
 
@@ -93,9 +94,9 @@ impl Team {
         let mut team = Team {
             db,
             password,
-            maker: Person { role: String::new(), url: String::new() },
-            checker: Person { role: String::new(), url: String::new() },
-            sender: Person { role: String::new(), url: String::new() },
+            maker: Person { role: String::new(), password: String::new(), url: String::new() },
+            checker: Person { role: String::new(), password: String::new(), url: String::new() },
+            sender: Person { role: String::new(), password: String::new(), url: String::new() },
         };
         team.maker = team.person("maker", &["payrun_maker"]);
         team.checker = team.person("checker", &["payrun_checker"]);
@@ -112,7 +113,7 @@ impl Team {
                 .unwrap_or_else(|e| panic!("grant {groups:?} to {role}: {e}"));
         }
         let url = self.db.url_as(&role, &self.password);
-        Person { role, url }
+        Person { role, password: self.password.clone(), url }
     }
 
     /// The database's owner (who ran `journal init`): a connection.
