@@ -1,7 +1,9 @@
 //! Several processes on one team database (SPEC 8.1, issue 17), each state directory standing for a
 //! machine: the guards of 3.2 see every machine's batches; two makers storing at the same moment
-//! cannot both pass them; one driver per batch, anywhere, taken over after its holder dies; and a
-//! PostgreSQL restarted, or gone for longer than `--db-timeout`, under a running batch.
+//! cannot both pass them; one driver per batch, anywhere (refused naming the holder, given back on
+//! the way out, taken over after its holder dies, fenced when a paused holder wakes up); a checker
+//! acting on a batch while a sender drives it; and a PostgreSQL restarted, or gone for longer than
+//! `--db-timeout`, under a running batch.
 
 use std::process::Child;
 use std::sync::{Arc, Barrier};

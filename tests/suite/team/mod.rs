@@ -7,10 +7,12 @@
 //!   sandbox, taken over by another machine each time, then finished;
 //! - [`machines`]: several processes on one database, state directories standing for machines: the
 //!   repeat hold across machines, two makers storing at the same moment, two drivers of one batch, a
-//!   takeover after `kill -9`, PostgreSQL restarted or gone under a running batch;
+//!   takeover after `kill -9`, the lease given back on Ctrl-C, a driver paused past its lease, a
+//!   checker acting while a sender drives, PostgreSQL restarted or gone under a running batch;
 //! - [`maker_checker`]: who may release money, with login roles per test, and raw SQL on the wrong
 //!   role's own connection to show that the database refuses, not payrun;
-//! - [`import`]: a laptop's SQLite journal imported into the team's database;
+//! - [`import`]: a laptop's SQLite journal imported into the team's database (a finished one, and
+//!   one killed half-way);
 //! - [`schema`]: `journal init` twice, and a schema newer than this payrun.
 //!
 //! The harness below plays the people. An [`Office`] is one test's payroll office on one backend: a
