@@ -434,9 +434,36 @@ pub(crate) fn write_audited(
     records: &mut [crate::audit::Record],
     changes: &[writer::Change],
 ) -> Result<()> {
-    log.append(records)?;
-    insert_evidence(db, batch, &log.take_pending())?;
+    if log.path().is_none() {
+        append_in_db(db, log, batch, records)?;
+    } else {
+        log.append(records)?;
+    }
     write_anchored(db, batch, changes, log.head())
+}
+
+/// Team mode: appends `records` to the batch's evidence log in the database, inside the caller's
+/// transaction. The batch's row is locked first and the chain continued from the head the database
+/// holds: several processes may write one batch's log (a checker's action while a sender drives
+/// it), and they take turns here, never both numbering from the same head.
+pub(crate) fn append_in_db(
+    db: &mut dyn Store,
+    log: &mut crate::audit::Log,
+    batch: &str,
+    records: &mut [crate::audit::Record],
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let locked = first(db.query("SELECT audit_n, audit_head FROM batches WHERE id = $1 FOR UPDATE", &vals![batch])?)
+        .ok_or_else(|| JournalError::Corrupt(format!("no batch {batch}")))?;
+    let (n, hash): (u64, Option<String>) = (locked.get("audit_n")?, locked.get("audit_head")?);
+    log.continue_from(match hash {
+        Some(hash) if n > 0 => crate::audit::Head { n, hash },
+        _ => crate::audit::Head { n: 0, hash: crate::audit::genesis(batch) },
+    });
+    log.append(records)?;
+    insert_evidence(db, batch, &log.take_pending())
 }
 
 /// Inserts evidence records kept in the database (team mode), inside the caller's transaction.
@@ -602,14 +629,9 @@ impl Journal {
         self.leases.borrow_mut().insert(batch.to_string(), token.to_string());
     }
 
-    /// The connection the group-commit writer of `batch` uses: a second one, carrying in team mode
-    /// the lease token the database checks on every claim.
-    pub(crate) fn writer_store(&self, batch: &str) -> Result<Box<dyn Store>> {
-        let mut db = self.connect_again()?;
-        if let Some(token) = self.leases.borrow().get(batch) {
-            db.execute("SELECT set_config('payrun.lease', $1, false)", &vals![token.as_str()])?;
-        }
-        Ok(db)
+    /// The lease token this process holds on `batch` (team mode), if any.
+    pub(crate) fn lease_token(&self, batch: &str) -> Option<String> {
+        self.leases.borrow().get(batch).cloned()
     }
 
     /// Team mode: the database role this process works as (SPEC 8.2), none with SQLite.

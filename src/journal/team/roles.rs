@@ -160,7 +160,7 @@ BEGIN
       RAISE EXCEPTION 'payrun: only a sender (payrun_sender) may send a row; % is not one', current_user;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id) THEN
-      RAISE EXCEPTION 'payrun: batch % is not approved: nothing is sent', NEW.batch_id;
+      RAISE EXCEPTION 'payrun: batch % is not approved as its policy requires (no checker approved it yet): nothing is sent', NEW.batch_id;
     END IF;
     IF NOT payrun_batch_approved(NEW.batch_id) THEN
       RAISE EXCEPTION 'payrun: batch % is not approved as its policy requires (or was rejected or cancelled): nothing is sent', NEW.batch_id;
