@@ -828,7 +828,8 @@ fn p9(dir: &Path, runs: usize, table: &mut Vec<Row>) {
             .ok()
             .and_then(|v| v["batch"].as_str().map(str::to_string))
             .expect("batch id");
-        let approved = team_cmd(&roles[1], &["approve", &batch, "--batch", "--reason", "bench"]).output().expect("approve");
+        let approved =
+            team_cmd(&roles[1], &["approve", &batch, "--batch", "--reason", "bench"]).output().expect("approve");
         assert!(approved.status.success(), "approve");
         let mut args = vec!["resume", batch.as_str(), "--yes", "--json"];
         args.extend_from_slice(&UNLIMITED);

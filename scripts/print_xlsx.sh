@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes docs/result-xlsx-printed.png, the README's picture of the result workbook on paper: the
+# Makes docs/result-xlsx-printed.png, docs/operator-guide.md's picture of the result workbook on paper: the
 # sample salary file paid through the embedded sandbox (no real money moves), written with
 # --out result.xlsx, printed by LibreOffice Calc to PDF with the workbook's own page setup
 # (landscape A4, one page wide, the heading repeated), then the first page of the sheets Results,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes docs/result-xlsx.png, the README's picture of the result workbook as a spreadsheet program
+# Makes docs/result-xlsx.png, docs/operator-guide.md's picture of the result workbook as a spreadsheet program
 # shows it: the sample salary file paid through the embedded sandbox (no real money moves), written
 # with --out result.xlsx, rendered by LibreOffice Calc. From top to bottom: the Results sheet's
 # first rows (the input's columns, then payrun's), the Summary sheet, the Needs attention sheet.

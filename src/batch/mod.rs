@@ -166,7 +166,14 @@ impl Session {
     /// A whole `payrun` command for the operator to type next, `--state` and `--journal` included
     /// when needed.
     pub fn command(&self, verb_and_args: &str) -> String {
-        format!("payrun {verb_and_args}{}{}", self.state.arg(), self.journal_arg)
+        format!("payrun {verb_and_args}{}", self.where_args())
+    }
+
+    /// What a printed command needs to find this journal (SPEC 1: the whole command): ` --state
+    /// DIR` when not the default, and in team mode ` --journal URL` when the URL was a flag
+    /// (without a user: whoever pastes it signs in as themselves).
+    pub fn where_args(&self) -> String {
+        format!("{}{}", self.state.arg(), self.journal_arg)
     }
 
     /// Team mode: the journal is a shared PostgreSQL database.
@@ -236,45 +243,72 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The message for the operator, with the whole commands to type next.
+    /// The message for the operator, with the whole commands to type next (in one text, for
+    /// `--json`).
     pub fn message(&self, file: &Path, session: &Session) -> String {
+        let (prose, commands) = self.explain(file, session);
+        commands.iter().fold(prose, |text, c| format!("{text} {c}"))
+    }
+
+    /// The message in words, and the whole commands it points to, each to be printed on a line of
+    /// its own so that it pastes.
+    pub fn explain(&self, file: &Path, session: &Session) -> (String, Vec<String>) {
         let f = file.display();
+        let quoted = shell_quote(&f.to_string());
         match self {
-            Refusal::AlreadyPaid(b) if b.cancelled_at.is_some() => format!(
-                "{f} was cancelled as batch {} ({}); payouts sent before the cancel may still be paid, and `{}` shows them. Nothing sent.\n       To pay it after all, as a new batch with new references (rows that may already be paid are held): {}",
-                b.id,
-                report::local_time(b.cancelled_at.as_deref().unwrap_or("?")),
-                session.command(&format!("status {}", b.id)),
-                session.command(&format!("run {} --new-batch", shell_quote(&f.to_string())))
+            Refusal::AlreadyPaid(b) if b.cancelled_at.is_some() => (
+                format!(
+                    "{f} was cancelled as batch {} ({}); payouts sent before the cancel may still be paid. Nothing sent. Where its rows stand, and to pay the file after all as a new batch with new references (rows that may already be paid are held):",
+                    b.id,
+                    report::local_time(b.cancelled_at.as_deref().unwrap_or("?")),
+                ),
+                vec![
+                    session.command(&format!("status {}", b.id)),
+                    session.command(&format!("run {quoted} --new-batch")),
+                ],
             ),
-            Refusal::AlreadyPaid(b) => format!(
-                "{f} was already paid as batch {} (finished {}; result: {}). Nothing sent.\n       To pay the same file again as a new batch with new references, use --new-batch.",
-                b.id,
-                report::local_time(b.finished_at.as_deref().unwrap_or("?")),
-                b.result_path.clone().unwrap_or_else(|| session.command(&format!("report {} --out result.csv", b.id)))
+            Refusal::AlreadyPaid(b) => (
+                format!(
+                    "{f} was already paid as batch {} (finished {}; result: {}). Nothing sent. To pay the same file again as a new batch with new references:",
+                    b.id,
+                    report::local_time(b.finished_at.as_deref().unwrap_or("?")),
+                    b.result_path
+                        .clone()
+                        .unwrap_or_else(|| session.command(&format!("report {} --out result.csv", b.id)))
+                ),
+                vec![session.command(&format!("run {quoted} --new-batch"))],
             ),
-            Refusal::Unfinished(b) => format!(
-                "batch {} of this file is not finished; finish it first ({}), or cancel it ({}), then pay the file again with --new-batch.",
-                b.id,
-                session.command(&format!("resume {}", b.id)),
-                session.command(&format!("cancel {} --reason '...'", b.id))
+            Refusal::Unfinished(b) => (
+                format!(
+                    "batch {} of this file is not finished: finish it first, or cancel it, then pay the file again with --new-batch:",
+                    b.id
+                ),
+                vec![
+                    session.command(&format!("resume {}", b.id)),
+                    session.command(&format!("cancel {} --reason '...'", b.id)),
+                ],
             ),
-            Refusal::HasErrors { invalid_rows, total, valid } => format!(
-                "{invalid_rows} of {} {} errors; nothing sent. Fix them (every problem: payrun validate {}), or use --skip-invalid to send the {}.",
-                report::plural(*total, "row"),
-                if *invalid_rows == 1 { "has" } else { "have" },
-                shell_quote(&f.to_string()),
-                if valid.count == 1 { "1 valid row".to_string() } else { format!("{} valid rows", valid.count) }
+            Refusal::HasErrors { invalid_rows, total, valid } => (
+                format!(
+                    "{invalid_rows} of {} {} errors; nothing sent. Fix them, or use --skip-invalid to send the {}. Every problem:",
+                    report::plural(*total, "row"),
+                    if *invalid_rows == 1 { "has" } else { "have" },
+                    if valid.count == 1 { "1 valid row".to_string() } else { format!("{} valid rows", valid.count) }
+                ),
+                vec![format!("payrun validate {quoted}")],
             ),
-            Refusal::SameRows(earlier) => format!(
-                "{f} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
-                earlier.id,
-                earlier.file_path,
-                report::local_time(&earlier.created_at)
+            Refusal::SameRows(earlier) => (
+                format!(
+                    "{f} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent. If this is a new payment of the same rows:",
+                    earlier.id,
+                    earlier.file_path,
+                    report::local_time(&earlier.created_at)
+                ),
+                vec![session.command(&format!("run {quoted} --new-batch"))],
             ),
-            Refusal::NoRows => InputError::NoRows { path: file.to_path_buf() }.to_string(),
-            Refusal::NoValidRows => format!("no valid rows in {f}; nothing to send"),
-            Refusal::Unreadable(e) => e.to_string(),
+            Refusal::NoRows => (InputError::NoRows { path: file.to_path_buf() }.to_string(), vec![]),
+            Refusal::NoValidRows => (format!("no valid rows in {f}; nothing to send"), vec![]),
+            Refusal::Unreadable(e) => (e.to_string(), vec![]),
         }
     }
 }
@@ -626,7 +660,7 @@ pub fn finish(
 ) -> Result<Finished, BatchError> {
     let journal = &session.journal;
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| report::default_result_path(&session.state.path, batch));
-    let state_arg = session.state.arg();
+    let state_arg = session.where_args();
     report::write_result_with(journal, batch, &out, &state_arg).map_err(|e| BatchError::Report(format!("{e:#}")))?;
     journal.set_result_path(&batch.id, &out.display().to_string())?;
     let counts = journal.counts(&batch.id)?;

@@ -57,7 +57,7 @@ pub fn exit_codes_help() -> String {
 
 /// payrun: pay a salary or vendor file through the AT MOON DPS payout API, exactly once.
 #[derive(Parser, Debug)]
-#[command(name = "payrun", version, about, long_about = None, propagate_version = true, after_help = exit_codes_help())]
+#[command(name = "payrun", version, about, long_about = None, propagate_version = true, max_term_width = 80, after_help = exit_codes_help())]
 pub struct Cli {
     /// Configuration file (default: $PAYRUN_CONFIG, else ./payrun.toml when present).
     #[arg(long, global = true, value_name = "FILE")]

@@ -32,7 +32,7 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     let session = args.state.session(config, operator, false)?;
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
-    let state_arg = session.state.arg();
+    let state_arg = session.where_args();
     let n = report::write_result_with(journal, &batch, &args.out, &state_arg)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let summary = Summary::new(&batch, &journal.counts(&batch.id)?, Some(&args.out))

@@ -133,7 +133,7 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
         print_command(&validate_command(&args), 2);
     }
     let batch = match opened {
-        Opened::Refused(r) => return Ok(refuse(&args, r.message(&args.file, &session))),
+        Opened::Refused(r) => return Ok(refuse(&args, &r, &session)),
         Opened::Unfinished(b) => {
             let counts = session.journal.counts(&b.id)?;
             let untouched = counts.open() == counts.state(RowState::Ready).count + counts.state(RowState::Held).count
@@ -242,8 +242,13 @@ fn print_holds(session: &Session, batch: &Batch, holds: &HoldReport) -> anyhow::
 
 /// Refuses the file: the reason on stderr, and with `--json` one JSON document on stdout too. Exit 1:
 /// nothing was sent.
-fn refuse(args: &Args, message: String) -> Exit {
-    say!("error: {message}");
+fn refuse(args: &Args, refusal: &batch::Refusal, session: &Session) -> Exit {
+    let (prose, commands) = refusal.explain(&args.file, session);
+    say!("error: {prose}");
+    for c in &commands {
+        print_command(c, 2);
+    }
+    let message = refusal.message(&args.file, session);
     if args.drive.json {
         let doc =
             serde_json::json!({"file": args.file.display().to_string(), "error": message, "exit": Exit::Input as u8});

@@ -177,8 +177,9 @@ pub async fn run(args: Args, _config: &ConfigFile) -> anyhow::Result<Exit> {
         );
     }
     payrun::out::Stream::Stdout.command(&format!("payrun run FILE --gateway {} --yes", sandbox.url()), 2);
+    // Laid out for 80 columns already: printed as it is, never re-wrapped.
     for line in payrun::sandbox::CREDENTIALS_BY_CALL.lines() {
-        say!("{line}");
+        payrun::outln!("{line}");
     }
     let _ = std::io::Write::flush(&mut payrun::out::stdout());
     let stop = Shutdown::new();

@@ -171,7 +171,7 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
     let batch = session.find_batch(&batch.id)?;
     let summary =
         Summary::new(&batch, &journal.counts(&batch.id)?, batch.result_path.as_deref().map(std::path::Path::new))
-            .with_attention(journal, &batch, &session.state.arg())?;
+            .with_attention(journal, &batch, &session.where_args())?;
     if args.json {
         let mut v = serde_json::to_value(&summary)?;
         v["finished_at"] = json!(batch.finished_at);

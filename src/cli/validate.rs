@@ -238,7 +238,7 @@ pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
         } else {
             "not finished: `run` resumes it"
         };
-        eprintln!("note: this file is batch {}, {what}", b.id);
+        payrun::say!("note: this file is batch {}, {what}", b.id);
     }
     let journal = journal.filter(|_| own_batch.is_none());
     let retry_heading = scanner.columns().heading(payrun::input::Field::RetryOf);

@@ -325,7 +325,7 @@ pub fn read_status(outcome: &StatusOutcome, row: &Asked<'_>) -> Reaction {
         // proves a collision only when the answer can be about nothing but the reference: a derived
         // reference is this row's alone (another account there means the gateway answered about
         // something else), and a reference the gateway may have read as an order id (all digits, or
-        // given back as the answer's order id) proves nothing. See README, "readings of the SPEC".
+        // given back as the answer's order id) proves nothing. See docs/design.md, the readings of the SPEC.
         let misread = row.derived_reference
             || row.reference.bytes().all(|b| b.is_ascii_digit())
             || payee.order_id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(row.reference));

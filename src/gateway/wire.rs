@@ -506,7 +506,7 @@ pub fn classify_payout(http: u16, retry: Option<Duration>, body: &str) -> Payout
 
 /// Whether a posting's answer shows signs that the payout was taken: a transaction with an order
 /// id, or a nested success. (A top-level `status` of 1 beside a refusal code is not such a sign:
-/// a gateway may mean "the API call worked", and the code decides, as the README's readings say.)
+/// a gateway may mean "the API call worked", and the code decides, as docs/design.md's readings of the SPEC say.)
 fn shows_taken(v: &Value) -> bool {
     let txn_id = match field(v, &["Transaction", "transactions", "data"]) {
         Some(Value::Array(items)) => items.iter().any(|t| text(t, &ORDER_ID_KEYS).is_some()),

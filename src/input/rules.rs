@@ -42,7 +42,7 @@ pub struct RuleOptions {
     pub allow_unknown_ifsc: bool,
 }
 
-/// The bundled directory's version, for messages and the README.
+/// The bundled directory's version, for messages and the docs.
 pub fn directory_version() -> String {
     let d = ifsc::dataset();
     format!("{} (RBI update {})", ifsc::DATA_VERSION, d.rbi_update_date())

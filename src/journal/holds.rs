@@ -1,19 +1,24 @@
-//! Across batches (SPEC 3.2 and 3.3): which valid rows of a new batch wait for a person before
-//! anything is sent, because another batch of the journal pays the same payee (`REPEAT_PAYMENT`),
-//! or because the payee's bank account changed since it was last paid (`PAYEE_CHANGED`).
+//! Across batches (SPEC 3.2, 3.2b and 3.3): which valid rows of a new batch wait for a person
+//! before anything is sent, because the payee's bank account changed since it was last paid
+//! (`PAYEE_CHANGED`), because the line this retry row pays again is paid or may be by another row
+//! (`ALREADY_RETRIED`), or because another batch of the journal pays the same payee
+//! (`REPEAT_PAYMENT`). A row is held for one reason at a time, in that order.
 //!
 //! The batch id protects one file; people also pay the same rows through other files (a file saved
 //! again with one amount corrected while its batch is open, the first lines of a file already paid,
 //! a retry file with rows that were paid). So every valid row is compared with the rows of every
-//! other batch by payee (account digits without leading zeros, IFSC: the `payee` column) and
-//! amount, and by payee id (the `payee_id` column).
+//! other batch by payee (account digits without leading zeros, and the bank, the IFSC's first four
+//! letters: the `payee` column) and amount, by payee id (the `payee_id` column; the full account and
+//! IFSC compared), and by obligation (the `obligation` column, which a retry row carries from the
+//! line it retries).
 //!
 //! This module owns those look-ups. Each is one indexed probe per new row (`rows_by_payee`,
-//! `rows_by_payee_id`), so a million-row journal costs what a small one does, and nothing per row is
-//! kept in memory beyond two integers per held row. Rows change only through the lifecycle
-//! ([`Event::Hold`], [`Event::Release`]). It never sends anything, never holds a row twice (holds
-//! are made once, when the batch is stored), and never releases a `PAYEE_CHANGED` row by itself:
-//! only `approve --rows` naming its line does.
+//! `rows_by_payee_id`, `rows_by_obligation`), so a million-row journal costs what a small one does,
+//! and nothing per row is kept in memory beyond a page of held rows. The time windows are cut-offs
+//! computed here and compared as text, so the same queries run on SQLite and PostgreSQL. Rows change
+//! only through the lifecycle ([`Event::Hold`], [`Event::Release`]). It never sends anything, and
+//! never releases a `PAYEE_CHANGED` or `ALREADY_RETRIED` row by itself: only `approve --rows`
+//! naming its line does.
 
 use std::time::Duration;
 

@@ -30,22 +30,30 @@ pub use world::{Ledger, LedgerEntry, PgState, SandboxOptions, World};
 /// samples does not have to guess which call wants which headers.
 pub const CREDENTIALS_BY_CALL: &str = "\
 Credentials each call takes (names as the API document writes them):
-  token         POST /api/uat/merchant/getToken: access_key, merchant_key, client_id,
-                api_password, as headers, as form fields, or as the document's Authorization
-                headers (`Authorization: access_key KEY`, one per credential, or the four
-                values alone in that order)
-  payout        POST /api/payoutapi, a form (not JSON): fields user_id and utoken (the token)
-  PAYOUTSTATUS  POST /api/AtMoonPayout, JSON {\"method\":\"PAYOUTSTATUS\",\"payout_id\":ID}:
-                headers x-client-id (the client id), x-client-secret (the API password),
-                user_id and utoken (the token)
-  PAYIN         POST /api/AtMoonPayout, JSON {\"method\":\"PAYIN\",...}: headers user_id, utoken
-  verify        GET /payout/status/{reference}: any one of the token's four credentials,
-                x-client-id + x-client-secret, or user_id + utoken
-  PG initiate   POST /api/uat/merchant/pg/payment/initiate, a form: the token's four credentials
-                (headers, fields or Authorization) and the field api_token (the token)
-  PG page       GET the url initiate returns: a sandbox page to pay or decline (no credentials)
-  PG verify     POST /pg/payment/{token}/response, a form (transaction_id, pg_reference_no):
-                the token's four credentials; COMPLETED only after the page was used to pay
+  token         POST /api/uat/merchant/getToken: access_key, merchant_key,
+                client_id, api_password, as headers, as form fields, or as
+                the document's Authorization headers
+                (`Authorization: access_key KEY`, one per credential, or the
+                four values alone in that order)
+  payout        POST /api/payoutapi, a form (not JSON): fields user_id and
+                utoken (the token)
+  PAYOUTSTATUS  POST /api/AtMoonPayout, JSON
+                {\"method\":\"PAYOUTSTATUS\",\"payout_id\":ID}: headers
+                x-client-id (the client id), x-client-secret (the API
+                password), user_id and utoken (the token)
+  PAYIN         POST /api/AtMoonPayout, JSON {\"method\":\"PAYIN\",...}:
+                headers user_id and utoken
+  verify        GET /payout/status/{reference}: any one of the token's four
+                credentials, x-client-id + x-client-secret, or user_id +
+                utoken
+  PG initiate   POST /api/uat/merchant/pg/payment/initiate, a form: the
+                token's four credentials (headers, fields or Authorization)
+                and the field api_token (the token)
+  PG page       GET the url initiate returns: a sandbox page to pay or
+                decline (no credentials)
+  PG verify     POST /pg/payment/{token}/response, a form (transaction_id,
+                pg_reference_no): the token's four credentials; COMPLETED
+                only after the page was used to pay
 ";
 
 use crate::shutdown::Shutdown;

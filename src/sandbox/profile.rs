@@ -242,7 +242,7 @@ pub fn magic(account: &str) -> Option<Magic> {
     MAGIC_ACCOUNTS.iter().find(|(a, _, _)| *a == account).map(|(_, m, _)| *m)
 }
 
-/// The magic accounts as help text (for `payrun sandbox --help` and the README).
+/// The magic accounts as help text (for `payrun sandbox --help` and docs/operator-guide.md).
 pub fn magic_help() -> String {
     let mut s = String::from("Magic account numbers (each selects one behaviour, in every profile):\n");
     for (a, _, what) in MAGIC_ACCOUNTS {
