@@ -145,9 +145,14 @@ pub struct EvidenceLine {
 /// mode (SPEC 8.1), where they are written in the same transaction as the journal change they
 /// explain (so a record is never ahead of the journal, nor behind it).
 enum Sink {
-    File { file: File, path: PathBuf },
+    File {
+        file: File,
+        path: PathBuf,
+    },
     /// Records numbered and chained, waiting for [`Log::take_pending`] (the journal inserts them).
-    Db { pending: Vec<EvidenceLine> },
+    Db {
+        pending: Vec<EvidenceLine>,
+    },
 }
 
 /// An evidence log open for appending: the chain (numbering, each record's hash of the one before)

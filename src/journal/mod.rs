@@ -380,8 +380,7 @@ pub(crate) fn insert_evidence(db: &mut dyn Store, batch: &str, lines: &[crate::a
     if lines.is_empty() {
         return Ok(());
     }
-    let params: Vec<Vec<Value>> =
-        lines.iter().map(|l| vals![batch, l.n, l.line.as_str(), l.hash.as_str()]).collect();
+    let params: Vec<Vec<Value>> = lines.iter().map(|l| vals![batch, l.n, l.line.as_str(), l.hash.as_str()]).collect();
     db.execute_many("INSERT INTO evidence (batch_id, n, line, hash) VALUES ($1, $2, $3, $4)", &params)?;
     Ok(())
 }

@@ -3,5 +3,6 @@
 //! ([`lease`]) and one rate budget per merchant ([`budget`]). The journal's meaning stays above, in
 //! [`crate::journal`], the same for both backends; nothing here is used with SQLite.
 
+pub mod budget;
 pub mod roles;
 pub mod schema;

@@ -151,7 +151,11 @@ INSERT INTO meta (key, value) VALUES ('schema_version', '3');
 
 /// The migrations, in order: (version, what it does, its SQL).
 fn migrations() -> Vec<(i64, &'static str, String)> {
-    vec![(1, "the journal's tables, evidence, leases, rate budget, maker-checker", format!("{M1_TABLES}{}", super::roles::M1_ROLES))]
+    vec![(
+        1,
+        "the journal's tables, evidence, leases, rate budget, maker-checker",
+        format!("{M1_TABLES}{}", super::roles::M1_ROLES),
+    )]
 }
 
 /// The version of the schema in the database (0: none yet).
