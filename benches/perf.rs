@@ -20,6 +20,12 @@
 //! | P8  | `validate` of a 100,000-row .xlsx vs the same rows as CSV (time, peak RSS)  | context       |
 //! | P4i | P4 against an independent gateway (tests/suite/support/fake.rs), with where the time went | ≥ 20× |
 //! | P7  | requests/s while sending ÷ rate, 3,000 rows at 200/s, 4% of postings and 1% of inquiries hang | ≥ 0.9 |
+//! | P10 | 2 and 4 processes sharing one merchant's budget (team mode) at `--rate 100 --burst 5`: summed rate ÷ rate; busiest one-second window ÷ rate | ≥ 0.9; ≤ 1.05 |
+//!
+//! P10 needs PostgreSQL (tests/suite/support/pg.rs finds or starts one). Its processes are this
+//! benchmark started again as senders (a gateway client paced by the shared budget, posting to the
+//! independent fake gateway), not `payrun run`: the same budget and client `payrun run --journal`
+//! uses, without the journal's own writes.
 //!
 //! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
 
@@ -219,6 +225,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let (Some("--write-xlsx"), Some(from), Some(to)) = (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
         write_xlsx(Path::new(from), Path::new(to));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--budget-sender") {
+        let me = support::budget::Sender::from_env().expect("a P10 sender is told what to do by its environment");
+        support::budget::run_sender(&me);
         return;
     }
     if let (Some("--raw-parse"), Some(file)) = (args.get(1).map(String::as_str), args.get(2)) {
@@ -546,6 +557,10 @@ fn main() {
         table.extend(p7_hung_requests(&dir, runs));
     }
 
+    if want("P10") {
+        table.extend(p10_shared_budget(runs));
+    }
+
     println!("\n| id | measure | result | target | met |\n|---|---|---|---|---|");
     for r in &table {
         println!("| {} | {} | {} | {} | {} |", r.id, r.measure, r.value, r.target, if r.ok { "yes" } else { "NO" });
@@ -767,4 +782,82 @@ fn p7_hung_requests(dir: &Path, runs: usize) -> Vec<Row> {
             ok: true,
         },
     ]
+}
+
+/// P10: `n` processes (this benchmark again, as senders: see the module doc) sharing one
+/// merchant's budget in PostgreSQL at `--rate 100 --burst 5`, each with 8 postings in flight, for
+/// `PAYRUN_BENCH_P10_SECS` (6) seconds against the independent fake gateway (5-20 ms). The figures,
+/// counted by the gateway: requests per second from the moment every process sends (plus 0.3 s) to
+/// the deadline, ÷ rate; and the busiest one-second window (starting at any arrival) ÷ rate.
+fn p10_shared_budget(runs: usize) -> Vec<Row> {
+    use support::budget::{Sender, busiest, first_of, instant_of, rate_between, spawn_sender, unix_ms_in};
+    use support::fake::{FakeGateway, FakeOptions};
+    let rate = env_num("PAYRUN_BENCH_P10_RATE", 100) as u32;
+    let burst = (rate / 20).max(1);
+    let secs = env_num("PAYRUN_BENCH_P10_SECS", 6);
+    let mut rows = Vec::new();
+    for n in [2usize, 4] {
+        let (mut used, mut peak) = (vec![], vec![]);
+        for i in 0..runs {
+            let db = support::pg::TestDb::new();
+            payrun::journal::team::schema::migrate(&mut db.store(), "the benchmark's database").expect("migrate");
+            let fake = FakeGateway::start_with(FakeOptions { latency_ms: (5, 20), behaviours: false });
+            let stop_at = unix_ms_in(Duration::from_secs(secs));
+            let end = instant_of(stop_at);
+            let prefixes: Vec<String> = (0..n).map(|k| format!("p10s{k}r")).collect();
+            let children: Vec<_> = prefixes
+                .iter()
+                .map(|p| {
+                    let s = Sender {
+                        journal: db.url(),
+                        gateway: fake.url.clone(),
+                        rate,
+                        burst,
+                        concurrency: 8,
+                        prefix: p.clone(),
+                        stop_at_unix_ms: stop_at,
+                    };
+                    spawn_sender(&["--budget-sender"], &s)
+                })
+                .collect();
+            let mut failed = 0;
+            for mut c in children {
+                failed += usize::from(!c.wait().is_ok_and(|s| s.success()));
+            }
+            let arrivals = fake.timeline().arrivals;
+            let all_sending = prefixes.iter().filter_map(|p| first_of(&arrivals, p)).max();
+            let u = all_sending
+                .map(|t| rate_between(&arrivals, t + Duration::from_millis(300), end) / f64::from(rate))
+                .unwrap_or(f64::NAN);
+            let w = busiest(&arrivals, None) as f64 / f64::from(rate);
+            let parts: Vec<String> = prefixes
+                .iter()
+                .map(|p| {
+                    arrivals.iter().filter(|a| a.call == "payout" && a.id.starts_with(p.as_str())).count().to_string()
+                })
+                .collect();
+            println!(
+                "P10 {n} processes run {i}: {} requests; summed rate {:.1}/s = {u:.3} of {rate}; busiest one-second window {} = {w:.3} of the rate (burst {burst}); postings per process {}{}",
+                arrivals.len(),
+                u * f64::from(rate),
+                busiest(&arrivals, None),
+                parts.join(" "),
+                if failed > 0 { format!("; {failed} senders FAILED") } else { String::new() }
+            );
+            used.push(u);
+            peak.push(w);
+        }
+        let worst = peak.iter().cloned().fold(f64::NAN, f64::max);
+        let (u, w) = (median(&mut used), median(&mut peak));
+        rows.push(Row {
+            id: "P10",
+            measure: format!(
+                "{n} processes, one merchant's shared budget, --rate {rate} --burst {burst}: summed rate ÷ rate; busiest 1 s window ÷ rate (worst run)"
+            ),
+            value: format!("{u:.3}; {w:.3} ({worst:.3})"),
+            target: "≥ 0.9; ≤ 1.05",
+            ok: u >= 0.9 && worst <= 1.05,
+        });
+    }
+    rows
 }

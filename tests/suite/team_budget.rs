@@ -270,3 +270,35 @@ async fn the_sender_role_may_reserve_and_the_merchant_is_a_hash() {
     drop(budget);
     drop(db);
 }
+
+/// Requests that give up waiting (a stop signal cancels them) leave nothing waiting: the budget
+/// reserves nothing more while nobody waits, and still paces the next requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_waits_leave_nothing_behind() {
+    let db = journal();
+    let key = MerchantKey::from_parts("access key", "abandoned");
+    let budget = SharedBudget::connect(&db.journal_url(), key, Pace::new(10, 1)).await.expect("budget");
+    let mut waits = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let b = budget.clone();
+        waits.spawn(async move { tokio::time::timeout(Duration::from_millis(30), b.turn()).await.is_ok() });
+    }
+    let mut turned = 0;
+    while let Some(r) = waits.join_next().await {
+        turned += usize::from(r.expect("wait"));
+    }
+    assert_eq!(turned, 1, "at --rate 10, burst 1, one request of twenty gets a turn within 30 ms");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = budget.stats();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(budget.stats().reserved, idle.reserved, "nothing reserved while nobody waits: {idle:?}");
+    assert!(idle.reserved <= 3, "only what the waits needed soon was reserved: {idle:?}");
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        budget.turn().await;
+    }
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(190) && took < Duration::from_millis(600), "3 turns at 10/s took {took:?}");
+    drop(budget);
+    drop(db);
+}
