@@ -187,6 +187,22 @@ impl ReportFile {
     }
 }
 
+/// The `[journal]` table of `payrun.toml`: where the journal is (SPEC 8.1).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalFile {
+    /// A PostgreSQL URL (`postgres://user@host/db?sslmode=verify-full`): team mode. Its password
+    /// belongs in `PGPASSWORD` or `~/.pgpass`, not here.
+    pub url: Option<String>,
+    /// How long a driver's lease on a batch lasts without renewal (default 30 s): a process that
+    /// died is taken over after this long.
+    #[serde(with = "humantime_serde_opt")]
+    pub lease: Option<Duration>,
+    /// How long a lost database is waited for before exit 3 (default 30 s; `--db-timeout`).
+    #[serde(with = "humantime_serde_opt")]
+    pub db_timeout: Option<Duration>,
+}
+
 /// The whole `payrun.toml`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -194,6 +210,7 @@ pub struct ConfigFile {
     pub gateway: GatewayFile,
     pub run: RunFile,
     pub report: ReportFile,
+    pub journal: JournalFile,
 }
 
 mod humantime_serde_opt {

@@ -160,6 +160,9 @@ enum Sink {
 pub struct Log {
     sink: Sink,
     head: Head,
+    /// Team mode: the database role every record is made by, when it names nobody else (SPEC 8.2:
+    /// the role is recorded with every evidence record).
+    role: Option<String>,
 }
 
 impl Log {
@@ -242,7 +245,7 @@ impl Log {
             }
         };
         file.seek(SeekFrom::End(0))?;
-        let mut log = Log { sink: Sink::File { file, path }, head };
+        let mut log = Log { sink: Sink::File { file, path }, head, role: None };
         if !notes.is_empty() {
             log.append(&mut notes)?;
         }
@@ -251,9 +254,9 @@ impl Log {
 
     /// A log kept in the journal's database (team mode), continuing after `anchor` (none: a new
     /// log). The records and the anchor commit together, so the anchor is always the log's head.
-    pub fn in_db(batch: &str, anchor: Option<&Head>) -> Log {
+    pub fn in_db(batch: &str, anchor: Option<&Head>, role: &str) -> Log {
         let head = anchor.cloned().unwrap_or_else(|| Head { n: 0, hash: genesis(batch) });
-        Log { sink: Sink::Db { pending: Vec::new() }, head }
+        Log { sink: Sink::Db { pending: Vec::new() }, head, role: Some(role.to_string()) }
     }
 
     /// The log's file (none in the database).
@@ -291,6 +294,9 @@ impl Log {
             r.n = self.head.n + 1;
             if r.at.is_empty() {
                 r.at = now.clone();
+            }
+            if r.operator.is_none() {
+                r.operator = self.role.clone();
             }
             r.prev = std::mem::take(&mut self.head.hash);
             let start = buf.len();

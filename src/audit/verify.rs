@@ -185,7 +185,9 @@ pub fn row_records(journal: &Journal, batch: &Batch, line: u64) -> Result<Vec<(R
             if let (Some(a), Some(b)) = (r.uncommitted_from, r.uncommitted_to) {
                 skip.push((a, b));
             }
-            if r.line == Some(line) {
+            // The row's own records, and what a person did to the whole batch (its approvals,
+            // confirmations, a cancel): part of every row's story.
+            if r.line == Some(line) || (r.line.is_none() && r.kind == "action") {
                 out.push(r);
             }
         }
@@ -212,7 +214,7 @@ pub fn describe(r: &Record) -> String {
     match r.kind.as_str() {
         "request" => match r.call.as_deref() {
             Some("payout") => format!(
-                "→ payout request{}{}{change}",
+                "→ payout request{}{}{by}{change}",
                 r.attempt.map(|a| format!(", attempt {a}")).unwrap_or_default(),
                 r.amount.as_deref().map(|a| format!(", ₹{a}")).unwrap_or_default()
             ),

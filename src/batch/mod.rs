@@ -57,6 +57,8 @@ pub enum BatchError {
     Report(String),
     #[error("cannot find the user's data directory for the journal: set PAYRUN_STATE or use --state DIR")]
     NoDataDir,
+    #[error("{0}")]
+    Operator(String),
 }
 
 /// Where the journal lives, and whether that is the default place (commands printed for the
@@ -118,12 +120,15 @@ pub fn operator_name(given: Option<&str>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// An open state directory: the journal, the lock that keeps other processes from moving its rows
-/// (when taken), and who is at the keyboard.
+/// An open journal: the journal, the lock that keeps other processes from moving its rows (when
+/// taken, SQLite), and who is at the keyboard.
 pub struct Session {
     pub journal: Journal,
     pub state: StateDir,
     pub operator: String,
+    /// ` --journal URL` (without a password) when the team journal was named by the flag, so
+    /// printed commands work when pasted; empty otherwise.
+    journal_arg: String,
     _lock: Option<File>,
 }
 
@@ -133,12 +138,40 @@ impl Session {
     pub fn open(state: StateDir, operator: String, lock: bool) -> Result<Session, BatchError> {
         let journal = Journal::open(&state.path)?;
         let lock = if lock { Some(journal.lock()?) } else { None };
-        Ok(Session { journal, state, operator, _lock: lock })
+        Ok(Session { journal, state, operator, journal_arg: String::new(), _lock: lock })
     }
 
-    /// A whole `payrun` command for the operator to type next, `--state` included when needed.
+    /// Opens the team journal at `url` (SPEC 8). The operator is the database role PostgreSQL
+    /// authenticated (`current_user`); an operator named otherwise (`--operator`,
+    /// `$PAYRUN_OPERATOR`) is refused. `flag`: the URL came from `--journal` (printed commands then
+    /// carry it).
+    pub fn open_team(
+        url: &crate::journal::store::pgurl::JournalUrl,
+        state: StateDir,
+        operator_given: Option<&str>,
+        flag: bool,
+    ) -> Result<Session, BatchError> {
+        let journal = Journal::open_postgres(url, &state.path)?;
+        let role = journal.role().unwrap_or_default().to_string();
+        if let Some(named) = operator_given.map(str::trim).filter(|n| !n.is_empty() && *n != role) {
+            return Err(BatchError::Operator(format!(
+                "--operator / PAYRUN_OPERATOR names {named}, but in team mode the operator is the database role that signed in: {role}. Leave --operator out, or sign in to the database as {named}"
+            )));
+        }
+        let journal_arg =
+            if flag { format!(" --journal {}", shell_quote(&url.display_without_user())) } else { String::new() };
+        Ok(Session { journal, state, operator: role, journal_arg, _lock: None })
+    }
+
+    /// A whole `payrun` command for the operator to type next, `--state` and `--journal` included
+    /// when needed.
     pub fn command(&self, verb_and_args: &str) -> String {
-        format!("payrun {verb_and_args}{}", self.state.arg())
+        format!("payrun {verb_and_args}{}{}", self.state.arg(), self.journal_arg)
+    }
+
+    /// Team mode: the journal is a shared PostgreSQL database.
+    pub fn is_team(&self) -> bool {
+        self.journal.place().is_team()
     }
 
     /// Finds a batch by id (or a unique prefix of 4 or more characters) or by the path of its input
@@ -227,9 +260,11 @@ impl Refusal {
                 session.command(&format!("cancel {} --reason '...'", b.id))
             ),
             Refusal::HasErrors { invalid_rows, total, valid } => format!(
-                "{invalid_rows} of {total} rows have errors; nothing sent. Fix them (payrun validate {} shows every problem), or use --skip-invalid to send the {} valid rows.",
+                "{invalid_rows} of {} {} errors; nothing sent. Fix them (every problem: payrun validate {}), or use --skip-invalid to send the {}.",
+                report::plural(*total, "row"),
+                if *invalid_rows == 1 { "has" } else { "have" },
                 shell_quote(&f.to_string()),
-                valid.count
+                if valid.count == 1 { "1 valid row".to_string() } else { format!("{} valid rows", valid.count) }
             ),
             Refusal::SameRows(earlier) => format!(
                 "{f} pays the same rows as batch {} ({}, created {}), though its bytes differ (saved again?). Nothing sent.\n       If this is a new payment of the same rows, use --new-batch.",
@@ -323,7 +358,12 @@ pub fn open_file(
 
 /// `resume` checks a batch's held rows again (SPEC 3.2): the rows released because their reason is
 /// gone.
+/// In team mode a held row is released only by a checker (SPEC 8.2: the database refuses anyone
+/// else): a sender's `resume` leaves them for a checker's `approve`.
 pub fn recheck_holds(session: &Session, batch: &Batch, config: &ConfigFile) -> Result<Vec<HeldRow>, BatchError> {
+    if session.is_team() && !session.journal.roles()?.checker {
+        return Ok(Vec::new());
+    }
     Ok(session.journal.release_gone_holds(batch, &hold_rules(config))?)
 }
 
@@ -389,6 +429,39 @@ pub enum Driven {
     /// The journal failed (or was deleted or replaced) mid-run: payouts may have gone out before;
     /// nothing was sent after it.
     JournalStopped(String),
+    /// Team mode: the batch is stored and waits for its checkers (SPEC 8.2); nothing sent.
+    AwaitingApproval(crate::journal::team::approvals::ApprovalState),
+    /// Team mode: this role may not send (it is not a payrun_sender); nothing sent.
+    NotSender(String),
+    /// Team mode: another process drives the batch (SPEC 8.1); nothing sent.
+    Busy(crate::journal::team::lease::Holder),
+}
+
+/// Team mode (SPEC 8): a batch is driven only once its approvals meet the policy, only by a
+/// sender, and only by the one process holding its lease. The database refuses a claim otherwise
+/// (its triggers); these checks only say so first, before anything is asked or sent. Returns the
+/// lease (given back when dropped), or why the batch cannot be driven here.
+pub fn team_driver(
+    session: &Session,
+    batch: &Batch,
+    config: &ConfigFile,
+) -> Result<std::result::Result<Option<crate::journal::team::lease::Lease>, Driven>, BatchError> {
+    let journal = &session.journal;
+    if !session.is_team() {
+        return Ok(Ok(None));
+    }
+    let state = journal.approval_state(&batch.id)?;
+    if !state.approved() {
+        return Ok(Err(Driven::AwaitingApproval(state)));
+    }
+    if !journal.roles()?.sender {
+        return Ok(Err(Driven::NotSender(session.operator.clone())));
+    }
+    let duration = config.journal.lease.unwrap_or(crate::journal::team::lease::LEASE);
+    Ok(match journal.take_lease(&batch.id, duration)? {
+        Ok(lease) => Ok(lease),
+        Err(holder) => Err(Driven::Busy(holder)),
+    })
 }
 
 /// Runs (or resumes) a stored batch against its gateway: checks the gateway is the batch's own,
@@ -407,6 +480,10 @@ pub async fn drive(
     let journal = &session.journal;
     let choice = GatewayChoice::resolve(Some(gateway_flag.unwrap_or(&batch.gateway)), config);
     same_gateway(batch, &choice)?;
+    let _lease = match team_driver(session, batch, config)? {
+        Ok(lease) => lease,
+        Err(refused) => return Ok(refused),
+    };
     let settings = settings_for(overrides, config, ReadSwitches::default(), Some(&batch.settings));
     if settings != batch.settings {
         journal.update_settings(&batch.id, &settings)?;

@@ -26,11 +26,15 @@ pub struct Args {
     /// Batch id (or unique prefix) or the input file's path.
     batch: String,
     /// Lines of the input file to release, e.g. 12,15-18 (any hold).
-    #[arg(long, value_name = "LIST", required_unless_present = "all_held", conflicts_with = "all_held")]
+    #[arg(long, value_name = "LIST", required_unless_present_any = ["all_held", "whole_batch"], conflicts_with_all = ["all_held", "whole_batch"])]
     rows: Option<String>,
     /// Release every REPEAT_PAYMENT row (not PAYEE_CHANGED or ALREADY_RETRIED ones).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "whole_batch")]
     all_held: bool,
+    /// Team mode: approve the whole stored batch as a checker (SPEC 8.2), after its control totals
+    /// (rows, amount by mode, held rows, payee changes), which the approval records.
+    #[arg(long = "batch")]
+    whole_batch: bool,
     /// Why these rows may be paid (recorded with your name and the time).
     #[arg(long, value_name = "TEXT")]
     reason: String,
@@ -42,11 +46,14 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     if args.reason.trim().is_empty() {
         anyhow::bail!("--reason must say why these rows may be paid");
     }
+    if args.whole_batch {
+        return approve_batch(&args, config, operator);
+    }
     let which = match &args.rows {
         Some(list) => Selection::Lines(parse_lines(list).map_err(|e| anyhow::anyhow!("--rows: {e}"))?),
         None => Selection::AllRepeats,
     };
-    let session = args.state.session(operator, true)?;
+    let session = args.state.session(config, operator, true)?;
     let batch = session.find_batch(&args.batch)?;
     let done = payrun::batch::approve(&session, &batch, &which, args.reason.trim(), config)?;
     for (line, status) in &done.not_held {
@@ -111,5 +118,51 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
     }
     say!("{} released by {}; to send:", plural(n, "row"), session.operator);
     print_command(&session.command(&format!("resume {}", batch.id)), 2);
+    Ok(Exit::Ok)
+}
+
+/// `approve BATCH --batch`: a checker approves a stored batch (team mode). Shows the control totals
+/// the approval records; the database refuses the batch's maker, a second approval by the same
+/// checker, and a role that is not a checker.
+fn approve_batch(args: &Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(config, operator, false)?;
+    if !session.is_team() {
+        anyhow::bail!(
+            "--batch approves a batch in a team journal (--journal URL); with SQLite the operator's confirmation at run is the approval"
+        );
+    }
+    let journal = &session.journal;
+    let batch = session.find_batch(&args.batch)?;
+    let totals = journal.control_totals(&batch)?;
+    say!("batch {} ({}), stored by {}:", batch.id, batch.file_path, journal.approval_state(&batch.id)?.maker);
+    say!("  {} valid of {}, ₹{}", plural(totals.valid.count, "row"), totals.rows, totals.valid.amount.to_indian());
+    for (mode, t) in &totals.by_mode {
+        say!("  {mode:<5} {:>6}  ₹{}", t.count, t.amount.to_indian());
+    }
+    say!(
+        "  held (not sent until a checker releases them): {}, ₹{}; of them changed bank accounts: {}",
+        plural(totals.held.count, "row"),
+        totals.held.amount.to_indian(),
+        totals.payee_changes
+    );
+    journal.approve_batch(&batch, &totals, args.reason.trim())?;
+    let state = journal.approval_state(&batch.id)?;
+    if state.approved() {
+        say!(
+            "approved by {} ({} of {} required): a sender sends it with:",
+            state.approvers.join(", "),
+            state.approvers.len(),
+            state.required
+        );
+        print_command(&session.command(&format!("resume {}", batch.id)), 2);
+    } else {
+        say!(
+            "approved by {} ({} of {} required): it waits for another checker:",
+            state.approvers.join(", "),
+            state.approvers.len(),
+            state.required
+        );
+        print_command(&session.command(&format!("approve {} --batch --reason '...'", batch.id)), 2);
+    }
     Ok(Exit::Ok)
 }

@@ -4,8 +4,12 @@
 //! zone, for a person rather than a JSON reader.
 //!
 //! ```text
-//! payrun audit BATCH [--row LINE] [--verify] [--state DIR]
+//! payrun audit BATCH [--row LINE] [--verify] [--export FILE.jsonl] [--state DIR | --journal URL]
 //! ```
+//!
+//! The log is a file beside a SQLite journal (`<state>/audit/<batch>.jsonl`), and a table of the
+//! database in team mode; `--verify` checks it where it lives, and `--export` writes its file form
+//! (the same lines, byte for byte, so the chain verifies outside payrun too).
 //!
 //! Exit 0 when the log verifies (or for a story), 1 when it does not (naming the first bad record).
 
@@ -29,16 +33,38 @@ pub struct Args {
     /// record).
     #[arg(long)]
     verify: bool,
+    /// Write the log's records, one JSON line each, to this file (owner-only).
+    #[arg(long, value_name = "FILE.jsonl")]
+    export: Option<std::path::PathBuf>,
     #[command(flatten)]
     state: StateArgs,
 }
 
-pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
-    let session = args.state.session(operator, false)?;
+pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(config, operator, false)?;
     let batch = session.find_batch(&args.batch)?;
     let journal = &session.journal;
-    let path = payrun::audit::path_of(journal.dir(), &batch.id);
+    let place = match journal.place() {
+        payrun::journal::Place::Sqlite { .. } => payrun::audit::path_of(journal.dir(), &batch.id).display().to_string(),
+        payrun::journal::Place::Postgres { url, .. } => format!("{} (table evidence)", url.display()),
+    };
     let mut exit = Exit::Ok;
+    if let Some(out) = &args.export {
+        let mut file = payrun::files::AtomicFile::create(out)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+        let mut n = 0u64;
+        journal.each_evidence_line(&batch.id, |_, line| {
+            use std::io::Write;
+            file.write_all(line).and_then(|()| file.write_all(b"\n"))?;
+            n += 1;
+            Ok(true)
+        })?;
+        file.commit()?;
+        say_out!("{} of batch {} written to {}", plural(n, "record"), batch.id, out.display());
+        if !args.verify && args.row.is_none() {
+            return Ok(exit);
+        }
+    }
     if args.verify || args.row.is_none() {
         match verify::verify(journal, &batch)? {
             Ok(v) => {
@@ -47,7 +73,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
                     batch.id,
                     plural(v.rows, "row")
                 );
-                outln!("  {} in {}", plural(v.records, "record"), path.display());
+                outln!("  {} in {place}", plural(v.records, "record"));
                 if v.uncommitted > 0 {
                     say_out!(
                         "  {} of a run that stopped before committing them {} not counted",
@@ -59,7 +85,7 @@ pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<E
             Err(f) => {
                 say_out!("evidence log of batch {}: NOT INTACT at record {}:", batch.id, f.record);
                 say_out!("  {}", f.what);
-                outln!("  {}", path.display());
+                outln!("  {place}");
                 exit = Exit::Input;
             }
         }

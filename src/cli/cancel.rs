@@ -25,11 +25,11 @@ pub struct Args {
     state: StateArgs,
 }
 
-pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     if args.reason.trim().is_empty() {
         anyhow::bail!("--reason must say why the batch is abandoned");
     }
-    let session = args.state.session(operator, true)?;
+    let session = args.state.session(config, operator, true)?;
     let batch = session.find_batch(&args.batch)?;
     if batch.finished_at.is_some() && batch.cancelled_at.is_none() {
         say!("batch {} is finished: every row is final, nothing to cancel", batch.id);

@@ -36,8 +36,8 @@ pub struct Args {
     only_failed: bool,
 }
 
-pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
-    let session = args.state.session(operator, false)?;
+pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(config, operator, false)?;
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
     let done = report::write_failed(journal, &batch, &args.out, args.only_failed)?;

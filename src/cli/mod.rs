@@ -6,8 +6,11 @@ mod approve;
 mod audit;
 mod cancel;
 mod failed;
+mod journal;
 mod payin;
 mod pg;
+mod policy;
+mod reject;
 mod report;
 mod resolve;
 mod resume;
@@ -23,6 +26,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use payrun::batch::{Connection, Session, StateDir};
 use payrun::config::ConfigFile;
+use payrun::journal::store::pgurl::JournalUrl;
 
 /// The exit codes and what each means: the one table `payrun --help`, `run --help` and
 /// `resume --help` print ([`exit_codes_help`]). A panic's 101 is never one of them (SPEC 5).
@@ -90,6 +94,14 @@ pub enum Command {
     Approve(approve::Args),
     /// Abandon a batch: rows not sent are never sent.
     Cancel(cancel::Args),
+    /// Team mode: a checker ends a stored batch unsent.
+    Reject(reject::Args),
+    /// Team mode: create or upgrade the journal's schema in PostgreSQL, or import a SQLite journal.
+    #[command(subcommand)]
+    Journal(journal::Command),
+    /// Team mode: the approval policy (how many checkers a batch needs).
+    #[command(subcommand)]
+    Policy(policy::Command),
     /// Record a person's finding on a row payrun cannot decide (paid or not); sends nothing.
     Resolve(resolve::Args),
     /// Verify a batch's evidence log, or tell one row's story from it.
@@ -104,23 +116,59 @@ pub enum Command {
     Pg(pg::Command),
 }
 
-/// The state directory flag every command that uses the journal shares.
+/// Where the journal is, the flags every command that uses it shares.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StateArgs {
     /// State directory holding the journal, the memory of what was paid (default: $PAYRUN_STATE,
-    /// else the user's data directory, e.g. ~/.local/share/payrun).
+    /// else the user's data directory, e.g. ~/.local/share/payrun). In team mode it keeps only
+    /// this machine's result files.
     #[arg(long, env = "PAYRUN_STATE", value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Team mode: the journal in a PostgreSQL database shared by the team (libpq URL,
+    /// postgres://user@host/db?sslmode=verify-full; default: $PAYRUN_JOURNAL, else journal.url in
+    /// payrun.toml, else SQLite in the state directory). The password comes from PGPASSWORD or
+    /// ~/.pgpass and is never shown.
+    #[arg(long, env = "PAYRUN_JOURNAL", value_name = "URL")]
+    pub journal: Option<String>,
+    /// Team mode: how long to wait for a lost database before stopping (exit 3, resumable).
+    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    pub db_timeout: Option<std::time::Duration>,
 }
+
+/// `--operator` or `$PAYRUN_OPERATOR` as given (none: the login name was used): team mode refuses
+/// a name that is not the database role (SPEC 8.2).
+static OPERATOR_GIVEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 impl StateArgs {
     pub fn dir(&self) -> anyhow::Result<StateDir> {
         Ok(StateDir::resolve(self.state.clone())?)
     }
 
-    /// Opens the journal (taking the directory's lock when `lock`), for `operator`.
-    pub fn session(&self, operator: &str, lock: bool) -> anyhow::Result<Session> {
+    /// The team journal's URL, when there is one: `--journal`, `$PAYRUN_JOURNAL`, or `journal.url`.
+    pub fn journal_url(&self, config: &ConfigFile) -> anyhow::Result<Option<JournalUrl>> {
+        let text = self.journal.clone().or_else(|| config.journal.url.clone()).filter(|t| !t.trim().is_empty());
+        let Some(text) = text else { return Ok(None) };
+        let url = JournalUrl::parse(text.trim()).map_err(|e| anyhow::anyhow!("--journal: {e}"))?;
+        for w in url.warnings() {
+            payrun::say!("warning: {w}");
+        }
+        Ok(Some(url))
+    }
+
+    /// Opens the journal, for `operator`: SQLite in the state directory (taking the directory's
+    /// lock when `lock`), or the team's PostgreSQL database (where the operator is the database
+    /// role, and drivers take a lease on their batch instead of a lock).
+    pub fn session(&self, config: &ConfigFile, operator: &str, lock: bool) -> anyhow::Result<Session> {
         let dir = self.dir()?;
+        if let Some(url) = self.journal_url(config)? {
+            let given = OPERATOR_GIVEN.get().cloned().flatten();
+            let session = Session::open_team(&url, dir, given.as_deref(), self.journal.is_some())
+                .with_context(|| format!("cannot open the journal at {}", url.display()))?;
+            session
+                .journal
+                .set_db_timeout(self.db_timeout.or(config.journal.db_timeout).unwrap_or(payrun::journal::DB_TIMEOUT));
+            return Ok(session);
+        }
         let shown = dir.path.display().to_string();
         Session::open(dir, operator.to_string(), lock).with_context(|| format!("cannot open the journal in {shown}"))
     }
@@ -191,6 +239,7 @@ impl tracing_subscriber::fmt::time::FormatTime for LocalTime {
 pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     clock_offset()?;
     let (config, _) = ConfigFile::load(cli.config.as_deref())?;
+    let _ = OPERATOR_GIVEN.set(cli.operator.clone());
     let operator = payrun::batch::operator_name(cli.operator.as_deref());
     let op = operator.as_str();
     payrun::report::set_time_zone(config.report.time_zone()?);
@@ -203,6 +252,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Failed(a) => failed::run(a, &config, op),
         Command::Approve(a) => approve::run(a, &config, op),
         Command::Cancel(a) => cancel::run(a, &config, op),
+        Command::Reject(a) => reject::run(a, &config, op),
+        Command::Journal(c) => journal::run(c, &config, op),
+        Command::Policy(c) => policy::run(c, &config, op),
         Command::Resolve(a) => resolve::run(a, &config, op),
         Command::Audit(a) => audit::run(a, &config, op),
         Command::Sandbox(a) => runtime()?.block_on(sandbox::run(a, &config)),

@@ -112,12 +112,63 @@ pub async fn run(cmd: Command, config: &ConfigFile) -> anyhow::Result<Exit> {
             embedded_banner(&conn);
             let reply = conn.client.pg_verify(&token, &a.transaction_id, &a.pg_reference_no).await;
             conn.close().await;
-            print_single(
+            // The answer's `status: true` says the call worked, not that anyone paid: the payment's
+            // own state decides the exit code (0 only when paid).
+            let paid = reply.as_ref().ok().map(payment_state);
+            let exit = print_single(
                 reply,
                 a.common.json,
                 &[("state", &["state"]), ("code", &["code"]), ("amount", &["amount"]), ("utr", &["utr_no"])],
-            )
+            )?;
+            match paid {
+                Some(PaymentState::Paid) => Ok(exit),
+                Some(state) => {
+                    if !a.common.json {
+                        payrun::say_out!("  payment: {} (not paid)", state.word());
+                    }
+                    Ok(Exit::Partial)
+                }
+                None => Ok(exit),
+            }
         }
+    }
+}
+
+/// What a PG verify answer says of the payment itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PaymentState {
+    Paid,
+    Pending,
+    Failed,
+    Unknown,
+}
+
+impl PaymentState {
+    fn word(self) -> &'static str {
+        match self {
+            PaymentState::Paid => "PAID",
+            PaymentState::Pending => "PENDING",
+            PaymentState::Failed => "FAILED",
+            PaymentState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// The payment's state from its `state` / `code` fields (`COMPLETED` / `PAYMENT_SUCCESS` is paid).
+fn payment_state(reply: &payrun::gateway::client::SingleReply) -> PaymentState {
+    let field = |k: &str| payrun::gateway::wire::text_deep(&reply.value, &[k]).map(|t| t.to_ascii_uppercase());
+    let words = [field("state"), field("code")];
+    let has = |w: &[&str]| words.iter().flatten().any(|v| w.iter().any(|x| v.contains(x)));
+    if !reply.ok {
+        PaymentState::Unknown
+    } else if has(&["FAIL", "DECLIN"]) {
+        PaymentState::Failed
+    } else if has(&["COMPLETED", "SUCCESS"]) {
+        PaymentState::Paid
+    } else if has(&["PENDING", "INITIATED"]) {
+        PaymentState::Pending
+    } else {
+        PaymentState::Unknown
     }
 }
 

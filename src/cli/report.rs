@@ -28,8 +28,8 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
-    let session = args.state.session(operator, false)?;
+pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+    let session = args.state.session(config, operator, false)?;
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
     let state_arg = session.state.arg();

@@ -41,11 +41,11 @@ pub struct Args {
     state: StateArgs,
 }
 
-pub fn run(args: Args, _config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
+pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     if args.reason.trim().is_empty() {
         anyhow::bail!("--reason must say how you know");
     }
-    let session = args.state.session(operator, true)?;
+    let session = args.state.session(config, operator, true)?;
     let batch = session.find_batch(&args.batch)?;
     let paid = args.verdict == Verdict::Paid;
     let utr = args.utr.as_deref().map(str::trim).filter(|u| !u.is_empty());

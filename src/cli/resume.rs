@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
-    let session = args.drive.state.session(operator, true)?;
+    let session = args.drive.state.session(config, operator, true)?;
     let batch = session.find_batch(&args.batch)?;
     if batch.finished_at.is_some() {
         say!(

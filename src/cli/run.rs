@@ -107,7 +107,7 @@ const SHOWN_PROBLEMS: usize = 20;
 
 pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
     let rules = args.rules.options(config)?;
-    let session = args.drive.state.session(operator, true)?;
+    let session = args.drive.state.session(config, operator, true)?;
     let opts = FileOptions {
         rules,
         switches: batch::ReadSwitches {
@@ -173,26 +173,8 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
 /// and where to see them all.
 const LISTED_LINES: usize = 30;
 
-/// Line numbers as `--rows` takes them, runs of consecutive lines as ranges: `3,7,12-15`.
-pub fn line_list(lines: &[u64]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let start = lines[i];
-        let mut end = start;
-        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
-            i += 1;
-            end = lines[i];
-        }
-        parts.push(match end - start {
-            0 => start.to_string(),
-            1 => format!("{start},{end}"),
-            _ => format!("{start}-{end}"),
-        });
-        i += 1;
-    }
-    parts.join(",")
-}
+/// Line numbers as `approve --rows` takes them, runs shortened: `3,7,12-15`.
+pub use payrun::report::attention::line_list;
 
 /// Prints a command the operator is to type, on lines of its own continued with ` \`.
 pub fn print_command(command: &str, indent: usize) {
@@ -395,6 +377,45 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
         Ok(Driven::Ran(o)) => o,
         Ok(Driven::Declined) => {
             say!("nothing sent. The batch is stored; to continue it:");
+            print_command(&resume, 2);
+            return Ok(Exit::Input);
+        }
+        Ok(Driven::AwaitingApproval(state)) => {
+            say!(
+                "batch {} is stored and AWAITING_APPROVAL: approved by {} of the {} checker{} its policy requires{}. Nothing sent.",
+                batch.id,
+                state.approvers.len(),
+                state.required,
+                if state.required == 1 { "" } else { "s" },
+                if state.approvers.is_empty() { String::new() } else { format!(" ({})", state.approvers.join(", ")) }
+            );
+            if let Some((by, at)) = &state.rejected {
+                say!("it was rejected by {by} at {}: it will not be sent", payrun::report::local_time(at));
+                return Ok(Exit::Partial);
+            }
+            say!("a checker (not {}, who stored it) looks at its totals and approves it with:", state.maker);
+            print_command(&session.command(&format!("approve {} --batch --reason '...'", batch.id)), 2);
+            say!("then a sender sends it with:");
+            print_command(&resume, 2);
+            return Ok(Exit::Partial);
+        }
+        Ok(Driven::NotSender(role)) => {
+            say!(
+                "batch {} is approved, but {role} is not a sender (payrun_sender): a sender continues it with:",
+                batch.id
+            );
+            print_command(&resume, 2);
+            return Ok(Exit::Input);
+        }
+        Ok(Driven::Busy(h)) => {
+            say!(
+                "error: batch {} is being driven by {} on {} (process {}) since {}: it is not driven twice. Wait for it to finish; if that process died, its lease expires and the batch can be continued with:",
+                batch.id,
+                h.role,
+                h.host,
+                h.pid,
+                payrun::report::local_time(&h.since)
+            );
             print_command(&resume, 2);
             return Ok(Exit::Input);
         }

@@ -104,9 +104,11 @@ fn print_list(list: &[(Batch, Summary, u64)]) {
 }
 
 pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> {
-    let session = args.state.session(operator, args.refresh)?;
+    let session = args.state.session(config, operator, args.refresh)?;
     let journal = &session.journal;
     let Some(key) = &args.batch else {
+        let where_ =
+            if session.is_team() { journal.place().describe() } else { session.state.path.display().to_string() };
         let batches = journal.batches()?;
         let mut list = Vec::new();
         for b in &batches {
@@ -121,9 +123,9 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
                 .collect();
             outln!("{}", serde_json::to_string_pretty(&v)?);
         } else if list.is_empty() {
-            say_out!("no batches in {}", session.state.path.display());
+            say_out!("no batches in {where_}");
         } else {
-            say_out!("batches in {}:", session.state.path.display());
+            say_out!("batches in {where_}:");
             print_list(&list);
         }
         return Ok(Exit::Ok);
@@ -142,6 +144,20 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
             batch::embedded_profile(s),
         )
         .await?;
+        // Team mode: asking about rows drives the batch too: one process at a time (SPEC 8.1).
+        let lease =
+            journal.take_lease(&batch.id, config.journal.lease.unwrap_or(payrun::journal::team::lease::LEASE))?;
+        let _lease = match lease {
+            Ok(lease) => lease,
+            Err(h) => anyhow::bail!(
+                "batch {} is being driven by {} on {} (process {}) since {}: it answers for its rows; try again when it is done",
+                batch.id,
+                h.role,
+                h.host,
+                h.pid,
+                payrun::report::local_time(&h.since)
+            ),
+        };
         let mut cfg = batch::engine_config(s, config);
         cfg.inquire_only = true;
         let outcome = engine::run(journal, &batch, Arc::clone(&conn.client), cfg, Shutdown::new(), &mut Silent).await;

@@ -290,7 +290,7 @@ pub fn text(obj: &Value, names: &[&str]) -> Option<String> {
 /// `Transaction` object or the first item of a `Transaction` list (the shape the document gives the
 /// payout answer, which a gateway may reuse for status answers): the gateway nests answers
 /// differently per endpoint.
-fn text_deep(obj: &Value, names: &[&str]) -> Option<String> {
+pub fn text_deep(obj: &Value, names: &[&str]) -> Option<String> {
     text(obj, names)
         .or_else(|| {
             let data = field(obj, &["data", "response"])?;

@@ -561,9 +561,23 @@ impl Journal {
         self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs a query.
+    /// Runs a query. In team mode, outside a transaction, a lost database is waited for (up to
+    /// `--db-timeout`) and the query asked again: a read changes nothing, so asking twice is safe.
     pub(crate) fn q(&self, sql: &str, params: &[Value]) -> Result<Vec<store::Row>> {
-        Ok(self.db().query(sql, params)?)
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(200);
+        loop {
+            match self.db().query(sql, params) {
+                Err(StoreError::ConnectionLost(why))
+                    if self.place.is_team() && self.depth.get() == 0 && started.elapsed() < self.db_timeout.get() =>
+                {
+                    tracing::warn!("lost the journal database ({why}): waiting for it");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Runs a statement; the rows it changed.
@@ -720,6 +734,19 @@ impl Journal {
         }
         self.db().begin()?;
         self.depth.set(1);
+        // SPEC 8.1: two batches stored at the same moment (two machines, one payee) must not both
+        // pass the guards of 3.2, 3.2b and 3.3. The check and the storing of rows are serialized by
+        // one lock for every batch being stored, held to the end of this transaction: coarser than a
+        // lock per payee, but a batch is stored in seconds, a few times a day, and a lock per payee
+        // would be a lock per row (a 50,000-row batch would exhaust PostgreSQL's lock table). Under
+        // it the batch stored second sees the first one's rows and is held. (SQLite needs nothing:
+        // its write transactions are serialized already.)
+        let locked = self.db().lock("payrun: store a batch");
+        if let Err(e) = locked {
+            let _ = self.db().execute_batch("ROLLBACK");
+            self.depth.set(0);
+            return Err(e.into());
+        }
         let ingest = Ingest {
             journal: self,
             batch_id: batch.id.clone(),
@@ -844,7 +871,7 @@ impl Journal {
         let anchor = self.audit_anchor(batch)?;
         Ok(match &self.place {
             Place::Sqlite { .. } => crate::audit::Log::open(&self.dir, batch, anchor.as_ref())?,
-            Place::Postgres { .. } => crate::audit::Log::in_db(batch, anchor.as_ref()),
+            Place::Postgres { role, .. } => crate::audit::Log::in_db(batch, anchor.as_ref(), role),
         })
     }
 

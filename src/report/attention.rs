@@ -110,11 +110,7 @@ impl Kind {
         match self {
             Kind::Failed | Kind::Invalid => format!("payrun failed {batch}{state_arg} --out retry.csv"),
             Kind::HeldRepeat | Kind::HeldPayeeChanged => {
-                let list = match lines {
-                    [] => "LIST".to_string(),
-                    l if l.len() <= 8 => l.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
-                    _ => "LIST".to_string(),
-                };
+                let list = if lines.is_empty() { "LIST".to_string() } else { line_list(lines) };
                 format!("payrun approve {batch}{state_arg} --rows {list} --reason \"...\"")
             }
             Kind::PendingForPerson => {
@@ -132,6 +128,27 @@ impl Kind {
     pub fn next_step(self, batch: &str, state_arg: &str, line: u64) -> String {
         format!("{} `{}`", self.words(), self.command(batch, state_arg, &[line]))
     }
+}
+
+/// Line numbers as `approve --rows` takes them, runs of consecutive lines shortened: `3,7,12-15`.
+pub fn line_list(lines: &[u64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let start = lines[i];
+        let mut end = start;
+        while i + 1 < lines.len() && lines[i + 1] == end + 1 {
+            i += 1;
+            end = lines[i];
+        }
+        parts.push(match end - start {
+            0 => start.to_string(),
+            1 => format!("{start},{end}"),
+            _ => format!("{start}-{end}"),
+        });
+        i += 1;
+    }
+    parts.join(",")
 }
 
 /// Attempts after which an in-doubt row is not sent again (the engine's limit).

@@ -379,8 +379,27 @@ fn the_pg_page_opens_and_verify_reports_a_payment_only_after_it_was_paid_there()
     // Opening the page is not paying.
     assert_eq!(pg_verify(&sb.addr, &init)["data"]["data"]["state"], "PENDING");
 
+    // `payrun pg verify` says so too: the call answered, the payment not made, exit 2.
+    let state = tempfile::tempdir().expect("tmp");
+    let cli_verify = || {
+        let mut c = Command::new(BIN);
+        c.args(["pg", "verify", "--gateway", &sb.url(), "--url", &url])
+            .args(["--transaction-id", init["transaction_id"].as_str().expect("transaction_id")])
+            .args(["--pg-reference-no", init["pg_reference_no"].as_str().expect("pg_reference_no")])
+            .envs(crate::support::EXAMPLE_CREDS)
+            .env_remove("PAYRUN_CONFIG")
+            .env("PAYRUN_STATE", state.path())
+            .stdin(Stdio::null());
+        c.output().expect("payrun pg verify")
+    };
+    let unpaid = cli_verify();
+    let said = String::from_utf8_lossy(&unpaid.stdout).to_string();
+    assert_eq!(unpaid.status.code(), Some(2), "not paid yet: {said}");
+    assert!(said.contains("payment: PENDING (not paid)"), "{said}");
     let paid = press(&sb.addr, &url, "pay");
     assert_eq!(paid.status, 200, "{paid:?}");
+    let verified = cli_verify();
+    assert_eq!(verified.status.code(), Some(0), "paid: {}", String::from_utf8_lossy(&verified.stdout));
     assert!(paid.body.contains("Paid"), "{}", paid.body);
     let after = pg_verify(&sb.addr, &init);
     assert_eq!(after["status"], json!(true), "{after}");

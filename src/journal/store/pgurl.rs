@@ -382,14 +382,24 @@ impl JournalUrl {
     /// `postgres://alice@db.example.com:5432/payroll?sslmode=verify-full`. The `sslmode` shown is
     /// what payrun does (`disable` or `verify-full`), not necessarily what was written.
     pub fn display(&self) -> String {
+        self.shown(true)
+    }
+
+    /// [`JournalUrl::display`] without the user: the database, for a command another person pastes
+    /// (each signs in as themselves: `PGUSER`, else their login name).
+    pub fn display_without_user(&self) -> String {
+        self.shown(false)
+    }
+
+    fn shown(&self, with_user: bool) -> String {
         let host = match &self.host {
             Host::Tcp(h) if h.contains(':') => format!("[{h}]"),
             Host::Tcp(h) => utf8_percent_encode(h, URL_SAFE).to_string(),
             Host::Socket(p) => utf8_percent_encode(&p.to_string_lossy(), URL_SAFE).to_string(),
         };
+        let user = if with_user { format!("{}@", utf8_percent_encode(&self.user, URL_SAFE)) } else { String::new() };
         let mut s = format!(
-            "postgres://{}@{host}:{}/{}?sslmode={}",
-            utf8_percent_encode(&self.user, URL_SAFE),
+            "postgres://{user}{host}:{}/{}?sslmode={}",
             self.port,
             utf8_percent_encode(&self.dbname, URL_SAFE),
             match self.tls {

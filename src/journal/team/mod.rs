@@ -3,6 +3,9 @@
 //! ([`lease`]) and one rate budget per merchant ([`budget`]). The journal's meaning stays above, in
 //! [`crate::journal`], the same for both backends; nothing here is used with SQLite.
 
+pub mod approvals;
 pub mod budget;
+pub mod import;
+pub mod lease;
 pub mod roles;
 pub mod schema;
