@@ -20,9 +20,9 @@ use super::BatchError;
 use crate::config::{ConfigFile, Credentials, example_credentials};
 use crate::gateway::GatewayClient;
 use crate::gateway::client::ClientOptions;
-use crate::journal::Batch;
 use crate::journal::store::pgurl::JournalUrl;
 use crate::journal::team::budget::{MerchantKey, Pace, SharedBudget};
+use crate::journal::{Batch, Place};
 use crate::sandbox::{Profile, RunningSandbox, SandboxOptions};
 
 /// Where payouts go: the built-in sandbox, or a URL.
@@ -78,6 +78,16 @@ pub struct Connection {
 #[derive(Clone, Debug)]
 pub struct SharedBudgetSpec {
     pub journal: JournalUrl,
+}
+
+impl SharedBudgetSpec {
+    /// The budget of a journal's place: its database in team mode, none for SQLite.
+    pub fn of(place: &Place) -> Option<SharedBudgetSpec> {
+        match place {
+            Place::Postgres { url, .. } => Some(SharedBudgetSpec { journal: url.clone() }),
+            Place::Sqlite { .. } => None,
+        }
+    }
 }
 
 impl Connection {
