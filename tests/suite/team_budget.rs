@@ -21,6 +21,7 @@ use crate::support::budget::{
 };
 use crate::support::fake::{Arrival, FakeGateway, FakeOptions};
 use crate::support::pg::{PrivateCluster, TestDb};
+use crate::support::work::{Work, exec, s, unwrapped};
 
 /// A fresh database with payrun's schema.
 fn journal() -> TestDb {
@@ -301,4 +302,83 @@ async fn abandoned_waits_leave_nothing_behind() {
     assert!(took >= Duration::from_millis(190) && took < Duration::from_millis(600), "3 turns at 10/s took {took:?}");
     drop(budget);
     drop(db);
+}
+
+/// Two `payrun resume` processes, each driving its own approved batch for the same merchant at
+/// `--rate 20`, through the team journal: together within the one rate, and using it.
+#[test]
+fn two_payrun_processes_share_one_budget() {
+    let db = journal();
+    let fake = gateway();
+    let role = |prefix: &str, group: &str| {
+        let pw = format!("{prefix} password");
+        let name = db.create_login_role(prefix, &pw);
+        db.store().execute_batch(&format!("GRANT {group} TO {name}")).expect("grant");
+        db.url_as(&name, &pw)
+    };
+    let (maker, checker, sender) =
+        (role("maker", "payrun_maker"), role("checker", "payrun_checker"), role("sender", "payrun_sender"));
+    let work = Work::new();
+    let batches: Vec<String> = ["A", "B"]
+        .iter()
+        .enumerate()
+        .map(|(k, tag)| {
+            let file = work.path().join(format!("pay-{tag}.csv"));
+            let mut text = String::from("Employee ID,Beneficiary Name,Account No,IFSC Code,Amount,Payment Mode\n");
+            for i in 1..=25 {
+                text.push_str(&format!("E{tag}{i},Payee {tag} {i},5{k}{i:08}00,SBIN0000001,{}.00,IMPS\n", 1000 + i));
+            }
+            std::fs::write(&file, text).expect("input");
+            let stored =
+                exec(operator(&work, &["run", &s(&file), "--journal", &maker, "--gateway", &fake.url, "--yes"]));
+            stored.expect_code(2, "the maker stores the batch");
+            let said = unwrapped(&stored.stderr);
+            let id = said
+                .split("batch ")
+                .find_map(|rest| rest.split_once(" is stored and AWAITING_APPROVAL").map(|(id, _)| id.to_string()))
+                .unwrap_or_else(|| panic!("no batch id in:\n{said}"));
+            exec(operator(&work, &["approve", &id, "--batch", "--reason", "checked", "--journal", &checker]))
+                .expect_code(0, "the checker approves");
+            id
+        })
+        .collect();
+    assert_eq!(fake.timeline().requests, 0, "nothing was sent before approval");
+    let senders: Vec<_> = batches
+        .iter()
+        .map(|id| {
+            operator(&work, &["resume", id, "--journal", &sender, "--gateway", &fake.url, "--yes", "--rate", "20"])
+                .spawn()
+                .expect("start payrun resume")
+        })
+        .collect();
+    for c in senders {
+        let o = c.wait_with_output().expect("payrun resume");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "payrun resume\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let arrivals = fake.timeline().arrivals;
+    assert_eq!(fake.ledger().len(), 50, "every row paid once");
+    // While both processes post payouts: from the later first posting to the earlier last one.
+    let posted = |id: &str| -> Vec<Instant> {
+        arrivals.iter().filter(|a| a.call == "payout" && a.id.contains(id)).map(|a| a.at).collect()
+    };
+    let (a, b) = (posted(&batches[0]), posted(&batches[1]));
+    assert!(!a.is_empty() && !b.is_empty(), "both processes posted (references name their batch)");
+    let both_from = a[0].max(b[0]);
+    let both_to = a[a.len() - 1].min(b[b.len() - 1]);
+    eprintln!("both processes posted for {:.2} s", (both_to - both_from).as_secs_f64());
+    judge("2 payrun processes at --rate 20 (default burst 2)", &arrivals, 20, 2, both_from, both_to);
+}
+
+/// `payrun ARGS` as a person of the team: the example credentials, and the operator left to the
+/// database (team mode refuses a typed one).
+fn operator(work: &Work, args: &[&str]) -> std::process::Command {
+    let mut c = work.cmd_with_creds(args);
+    c.env_remove("PAYRUN_OPERATOR");
+    c
 }
