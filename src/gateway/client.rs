@@ -140,14 +140,25 @@ impl Exchange {
 /// budget per merchant ([`crate::journal::team::budget::SharedBudget`]). The client waits on it
 /// before every request, exactly where it would wait on its own limiter.
 pub trait SharedPace: Send + Sync + std::fmt::Debug {
-    /// Resolves when one request may leave. Dropping the future gives the wait up; a slot it
-    /// already held is lost, never given to two requests.
-    fn turn(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// Resolves when one request may leave, with the time of its slot. Dropping the future gives
+    /// the wait up; a slot it already held is lost, never given to two requests.
+    fn turn(&self) -> Pin<Box<dyn Future<Output = Instant> + Send + '_>>;
+
+    /// How long after its slot a request may still leave on it. Later, it would arrive at the
+    /// gateway together with the requests of the slots after its own (perhaps another process's)
+    /// and crowd one window of the gateway's count: it waits for a fresh turn instead.
+    fn valid_for(&self) -> Duration;
 }
 
-/// Proof that one rate-limiter slot was taken (see [`GatewayClient::wait_turn`]).
+/// How long a request whose turn went stale waits for a fresh one from the shared pace before it
+/// gives up unsent ([`PayoutOutcome::NotSent`]: the budget's database is gone, and a process that
+/// loses its database sends nothing, SPEC 8.1).
+const FRESH_TURN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Proof that one rate-limiter slot was taken (see [`GatewayClient::wait_turn`]), with the slot's
+/// time.
 #[derive(Debug)]
-pub struct Turn(());
+pub struct Turn(Instant);
 
 /// Counts of HTTP requests made, by call (for summaries and the benchmark).
 #[derive(Debug, Default)]
@@ -371,20 +382,22 @@ impl GatewayClient {
     }
 
     /// Waits for the rate limiter (or the shared pace): every HTTP request goes through here first.
-    async fn pace(&self) {
+    /// Returns the slot's time.
+    async fn pace(&self) -> Instant {
         if let Some(p) = &self.shared_pace {
-            p.turn().await;
-        } else if let Some(l) = &self.limiter {
+            return p.turn().await;
+        }
+        if let Some(l) = &self.limiter {
             l.until_ready().await;
         }
+        Instant::now()
     }
 
     /// Waits for one slot of the rate limiter and returns it, for a caller that must do something
     /// between getting its turn and sending (the engine writes the payout's intent there, so the
     /// intent is on disk as close as possible to the moment the request leaves).
     pub async fn wait_turn(&self) -> Turn {
-        self.pace().await;
-        Turn(())
+        Turn(self.pace().await)
     }
 
     async fn exchange(&self, rb: RequestBuilder, counter: &AtomicU64) -> Reply {
@@ -392,8 +405,21 @@ impl GatewayClient {
     }
 
     async fn exchange_with(&self, rb: RequestBuilder, counter: &AtomicU64, turn: Option<Turn>) -> Reply {
-        if turn.is_none() {
-            self.pace().await;
+        match (turn, &self.shared_pace) {
+            (None, _) => {
+                self.pace().await;
+            }
+            // Team mode: a turn taken a while ago (the engine wrote the payout's intent in
+            // between; a token was fetched) is spent, and a fresh one taken (see SharedPace).
+            (Some(Turn(slot)), Some(shared)) if slot.elapsed() > shared.valid_for() => {
+                if tokio::time::timeout(FRESH_TURN_LIMIT, shared.turn()).await.is_err() {
+                    return Reply::NotSent(
+                        "no turn from the merchant's shared rate budget (the journal database is gone): not sent"
+                            .into(),
+                    );
+                }
+            }
+            (Some(_), _) => {}
         }
         counter.fetch_add(1, Ordering::Relaxed);
         let resp = match rb.send().await {

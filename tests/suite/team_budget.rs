@@ -305,7 +305,7 @@ async fn abandoned_waits_leave_nothing_behind() {
 }
 
 /// Two `payrun resume` processes, each driving its own approved batch for the same merchant at
-/// `--rate 20`, through the team journal: together within the one rate, and using it.
+/// `--rate 100 --burst 5`, through the team journal: together within the one rate, and using it.
 #[test]
 fn two_payrun_processes_share_one_budget() {
     let db = journal();
@@ -325,7 +325,7 @@ fn two_payrun_processes_share_one_budget() {
         .map(|(k, tag)| {
             let file = work.path().join(format!("pay-{tag}.csv"));
             let mut text = String::from("Employee ID,Beneficiary Name,Account No,IFSC Code,Amount,Payment Mode\n");
-            for i in 1..=25 {
+            for i in 1..=150 {
                 text.push_str(&format!("E{tag}{i},Payee {tag} {i},5{k}{i:08}00,SBIN0000001,{}.00,IMPS\n", 1000 + i));
             }
             std::fs::write(&file, text).expect("input");
@@ -346,9 +346,12 @@ fn two_payrun_processes_share_one_budget() {
     let senders: Vec<_> = batches
         .iter()
         .map(|id| {
-            operator(&work, &["resume", id, "--journal", &sender, "--gateway", &fake.url, "--yes", "--rate", "20"])
-                .spawn()
-                .expect("start payrun resume")
+            operator(
+                &work,
+                &["resume", id, "--journal", &sender, "--gateway", &fake.url, "--yes", "--rate", "100", "--burst", "5"],
+            )
+            .spawn()
+            .expect("start payrun resume")
         })
         .collect();
     for c in senders {
@@ -362,7 +365,7 @@ fn two_payrun_processes_share_one_budget() {
         );
     }
     let arrivals = fake.timeline().arrivals;
-    assert_eq!(fake.ledger().len(), 50, "every row paid once");
+    assert_eq!(fake.ledger().len(), 300, "every row paid once");
     // While both processes post payouts: from the later first posting to the earlier last one.
     let posted = |id: &str| -> Vec<Instant> {
         arrivals.iter().filter(|a| a.call == "payout" && a.id.contains(id)).map(|a| a.at).collect()
@@ -372,7 +375,7 @@ fn two_payrun_processes_share_one_budget() {
     let both_from = a[0].max(b[0]);
     let both_to = a[a.len() - 1].min(b[b.len() - 1]);
     eprintln!("both processes posted for {:.2} s", (both_to - both_from).as_secs_f64());
-    judge("2 payrun processes at --rate 20 (default burst 2)", &arrivals, 20, 2, both_from, both_to);
+    judge("2 payrun processes at --rate 100, burst 5", &arrivals, 100, 5, both_from, both_to);
 }
 
 /// `payrun ARGS` as a person of the team: the example credentials, and the operator left to the

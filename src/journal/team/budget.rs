@@ -40,6 +40,15 @@
 //! may put a request more into a window. Measured (tests `team_budget`, bench P10): the busiest
 //! window holds `rate + burst − 1` or `rate + burst`, for 1% of the rate given up.
 //!
+//! **A turn is used at once, or not at all.** The engine writes a payout's intent between its
+//! turn and its request (SPEC rule 1), and in team mode that is a commit in PostgreSQL: usually a
+//! few milliseconds, now and then tens or hundreds (measured: p99 20-30 ms, once enough to put
+//! 120 requests into one window at `--rate 100`). The requests of a slow commit then leave
+//! together, late, crowding the slots after theirs. So a turn is valid for
+//! [`Pace::valid_for`] after its slot (1% of a second and half a slot: what the headroom
+//! absorbs); the gateway client sends a request whose turn is older on a fresh turn instead
+//! ([`SharedPace::valid_for`]), and the stale slot passes unused.
+//!
 //! **Reserve little, and only what is needed soon.** A process reserves only while requests wait
 //! for a turn ([`SharedBudget::turn`]), at most [`CHUNK`] of the rate at a time, and only once the
 //! last slot it holds is less than [`HORIZON`] (or two round trips to the database, if longer) away.
@@ -192,6 +201,13 @@ impl Pace {
     /// Slots per reservation at most: [`CHUNK`] of the rate, at least one.
     pub fn chunk(&self) -> usize {
         ((u128::from(self.rate) * CHUNK.as_micros() / 1_000_000) as usize).clamp(1, MAX_CHUNK)
+    }
+
+    /// How long after its slot a request may still leave on it ([`SharedPace::valid_for`]): the
+    /// headroom's 1% of a second and half a slot, so a request that leaves on a turn that late
+    /// still leaves every window within `rate + burst`.
+    pub fn valid_for(&self) -> Duration {
+        Duration::from_micros((10_000 * HEADROOM_PERCENT + self.interval_us() / 2) as u64)
     }
 
     /// How late a slot may still be used: a quarter of a slot, within 1 to 10 ms. A later request
@@ -407,9 +423,9 @@ impl SharedBudget {
         Ok(SharedBudget { core, _task: Arc::new(Task(task)) })
     }
 
-    /// Waits for one slot of the shared schedule and returns at its time. Dropping the future
-    /// gives up the wait; a slot it already held is lost (never given twice).
-    pub async fn turn(&self) {
+    /// Waits for one slot of the shared schedule and returns at its time, with that time. Dropping
+    /// the future gives up the wait; a slot it already held is lost (never given twice).
+    pub async fn turn(&self) -> Instant {
         let core = &*self.core;
         let grace = core.pace.grace();
         let mut waiting = Waiting { core, counted: true };
@@ -423,7 +439,7 @@ impl SharedBudget {
             if let Some(at) = slot {
                 waiting.counted = false;
                 tokio::time::sleep_until(at.into()).await;
-                return;
+                return at;
             }
             added.await;
         }
@@ -451,8 +467,12 @@ impl SharedBudget {
 }
 
 impl SharedPace for SharedBudget {
-    fn turn(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+    fn turn(&self) -> Pin<Box<dyn Future<Output = Instant> + Send + '_>> {
         Box::pin(SharedBudget::turn(self))
+    }
+
+    fn valid_for(&self) -> Duration {
+        self.core.pace.valid_for()
     }
 }
 
@@ -570,6 +590,8 @@ mod tests {
         assert_eq!(Pace::new(0, 0), Pace::new(1, 1));
         assert_eq!(Pace::new(1_000_000, 100_000).chunk(), MAX_CHUNK);
         assert_eq!(Pace::new(20, 2).grace(), Duration::from_millis(10));
+        assert_eq!(Pace::new(100, 5).valid_for(), Duration::from_micros(15_050));
+        assert_eq!(Pace::new(20, 2).valid_for(), Duration::from_micros(35_250));
     }
 
     #[test]
