@@ -148,7 +148,7 @@ pub async fn send(sender: &Sender) -> Sent {
 /// Payout `n` of a sender: its own reference and account.
 fn payout(prefix: &str, n: u64) -> PayoutRequest {
     PayoutRequest {
-        amount: Amount::from_paise(100_00),
+        amount: Amount::from_paise(10_000),
         name: "Budget Test".into(),
         account: format!("7{:010}00", n % 10_000_000_000),
         ifsc: "SBIN0000001".into(),
