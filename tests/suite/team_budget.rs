@@ -7,16 +7,21 @@
 //!
 //! Against a real PostgreSQL (support/pg.rs), the schema applied by `journal::team::schema`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use payrun::config::example_credentials;
+use payrun::gateway::GatewayClient;
+use payrun::gateway::client::{ClientOptions, SharedPace};
 use payrun::journal::store::Store;
 use payrun::journal::store::pgurl::JournalUrl;
 use payrun::journal::team::budget::{MerchantKey, Pace, SharedBudget};
 use payrun::journal::team::schema::migrate;
 
 use crate::support::budget::{
-    Sender, busiest, busiest_where, first_of, instant_of, postings_of, rate_between, run_sender, spawn_sender,
+    Sender, busiest, busiest_where, first_of, instant_of, payout, postings_of, rate_between, run_sender, spawn_sender,
     unix_ms_in,
 };
 use crate::support::fake::{Arrival, FakeGateway, FakeOptions};
@@ -384,4 +389,48 @@ fn operator(work: &Work, args: &[&str]) -> std::process::Command {
     let mut c = work.cmd_with_creds(args);
     c.env_remove("PAYRUN_OPERATOR");
     c
+}
+
+/// A shared pace that gives every turn at once and counts them.
+#[derive(Debug, Default)]
+struct CountingPace {
+    turns: std::sync::atomic::AtomicU64,
+}
+
+impl SharedPace for CountingPace {
+    fn turn(&self) -> Pin<Box<dyn Future<Output = Instant> + Send + '_>> {
+        self.turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async { Instant::now() })
+    }
+
+    fn valid_for(&self) -> Duration {
+        Duration::from_millis(40)
+    }
+}
+
+/// The gateway client sends on a shared turn only while it is fresh: a request that could not
+/// leave in time (the intent's commit took long) takes a new turn, so it cannot crowd the slots
+/// after its own into one window.
+#[test]
+fn a_stale_turn_is_not_spent() {
+    let fake = gateway();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let pace = Arc::new(CountingPace::default());
+        let mut options = ClientOptions::new(fake.url.clone());
+        options.shared_pace = Some(pace.clone());
+        options.rate = Some((1, 1));
+        let client = GatewayClient::new(&options, example_credentials()).expect("client");
+        let turns = || pace.turns.load(std::sync::atomic::Ordering::Relaxed);
+        client.check_credentials().await.expect("token");
+        assert_eq!(turns(), 1, "the token request took a turn of the shared pace (not the client's own limiter)");
+        let fresh = client.wait_turn().await;
+        client.payout(&payout("stale", 1), Some(fresh)).await;
+        assert_eq!(turns(), 2, "a fresh turn is spent as it is");
+        let old = client.wait_turn().await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        client.payout(&payout("stale", 2), Some(old)).await;
+        assert_eq!(turns(), 4, "a stale turn is replaced by a fresh one");
+        assert_eq!(fake.ledger().len(), 2);
+    });
 }

@@ -146,7 +146,7 @@ pub async fn send(sender: &Sender) -> Sent {
 }
 
 /// Payout `n` of a sender: its own reference and account.
-fn payout(prefix: &str, n: u64) -> PayoutRequest {
+pub fn payout(prefix: &str, n: u64) -> PayoutRequest {
     PayoutRequest {
         amount: Amount::from_paise(10_000),
         name: "Budget Test".into(),
