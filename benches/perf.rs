@@ -20,6 +20,7 @@
 //! | P8  | `validate` of a 100,000-row .xlsx vs the same rows as CSV (time, peak RSS)  | context       |
 //! | P4i | P4 against an independent gateway (tests/suite/support/fake.rs), with where the time went | ≥ 20× |
 //! | P7  | requests/s while sending ÷ rate, 3,000 rows at 200/s, 4% of postings and 1% of inquiries hang | ≥ 0.9 |
+//! | P9  | payouts/s end to end with the PostgreSQL journal (team mode, same machine), clean sandbox, no limit; beside the SQLite figure of the same run | ≥ 1,000/s |
 //! | P10 | 2 and 4 `payrun resume --journal` processes, one merchant, `--rate 100 --burst 5`: summed rate ÷ rate while all post; busiest one-second window ÷ rate | ≥ 0.9; ≤ 1.05 |
 //! | P10c | the same with bare client processes (the budget and the gateway client, no journal), 6 s | ≥ 0.9; ≤ 1.05 |
 //!
@@ -399,6 +400,10 @@ fn main() {
             target: "≥ 5,000/s",
             ok: rate >= 5000.0,
         });
+    }
+
+    if want("P9") {
+        p9(&dir, runs, &mut table);
     }
 
     if want("P4") {
@@ -997,4 +1002,87 @@ fn p10_payrun_processes(dir: &Path, runs: usize) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// P9: the PostgreSQL journal (team mode) against the SQLite one, the same file against the clean
+/// sandbox at no rate limit, alternating in one run. Team mode's run is its three roles' steps: the
+/// maker stores the batch (`run`), a checker approves it, the sender sends it (`resume`); the
+/// figure is the rows over the maker's and the sender's time together (the checker's minute at the
+/// screen is not payrun's), and the sender's alone beside it.
+fn p9(dir: &Path, runs: usize, table: &mut Vec<Row>) {
+    let n = env_num("PAYRUN_BENCH_P9_ROWS", 20_000);
+    let file = input(dir, n);
+    std::fs::write(
+        dir.join("p9.toml"),
+        "[gateway]\ntimeout = \"10s\"\n[run]\nfirst_poll = \"5ms\"\nmax_poll_interval = \"100ms\"\n",
+    )
+    .expect("config");
+    let (mut sqlite, mut team, mut sending) = (vec![], vec![], vec![]);
+    let fs = file.display().to_string();
+    for i in 0..runs {
+        let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
+        let (m, _) = run_against(dir, &sb, &file, &format!("p9-sqlite-{i}"), &UNLIMITED, Some(&dir.join("p9.toml")));
+        let rate = n as f64 / m.wall.as_secs_f64();
+        println!("P9 run {i}, SQLite: {n} payouts in {:.2}s = {rate:.0}/s (exit {})", m.wall.as_secs_f64(), m.code);
+        sqlite.push(rate);
+        drop(sb);
+
+        let sb = Sandbox::start(&["--profile", "clean", "--latency", "0"]);
+        let db = support::pg::TestDb::new();
+        let owner = db.url();
+        let init = payrun(dir, &["journal", "init", "--journal", &owner]).output().expect("journal init");
+        assert!(init.status.success(), "journal init: {}", String::from_utf8_lossy(&init.stdout));
+        let mut roles = vec![];
+        for part in ["maker", "checker", "sender"] {
+            let role = db.create_login_role(part, "bench-password");
+            let mut admin = db.store();
+            payrun::journal::store::Store::execute(&mut admin, &format!("GRANT payrun_{part} TO {role}"), &[])
+                .expect("grant");
+            roles.push(db.url_as(&role, "bench-password"));
+        }
+        let state = fresh(dir, &format!("p9-team-{i}"));
+        let st = state.display().to_string();
+        let url = sb.url();
+        let team_cmd = |journal: &str, args: &[&str]| {
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--journal", journal, "--state", st.as_str()]);
+            let mut c = payrun(dir, &all);
+            c.env("PAYRUN_CONFIG", dir.join("p9.toml")).env_remove("PAYRUN_OPERATOR");
+            c
+        };
+        let mut args = vec!["run", fs.as_str(), "--gateway", url.as_str(), "--yes", "--json"];
+        args.extend_from_slice(&UNLIMITED);
+        let stored = measure(&mut team_cmd(&roles[0], &args));
+        assert_eq!(stored.code, 2, "the maker's run stops awaiting approval");
+        let batch = serde_json::from_str::<serde_json::Value>(&stored.stdout)
+            .ok()
+            .and_then(|v| v["batch"].as_str().map(str::to_string))
+            .expect("batch id");
+        let approved =
+            team_cmd(&roles[1], &["approve", &batch, "--batch", "--reason", "bench"]).output().expect("approve");
+        assert!(approved.status.success(), "approve");
+        let mut args = vec!["resume", batch.as_str(), "--yes", "--json"];
+        args.extend_from_slice(&UNLIMITED);
+        let sent = measure(&mut team_cmd(&roles[2], &args));
+        let both = stored.wall + sent.wall;
+        let rate = n as f64 / both.as_secs_f64();
+        let send_rate = n as f64 / sent.wall.as_secs_f64();
+        println!(
+            "P9 run {i}, PostgreSQL: {n} payouts in {:.2}s (store {:.2}s + send {:.2}s) = {rate:.0}/s; sending alone {send_rate:.0}/s (exit {})",
+            both.as_secs_f64(),
+            stored.wall.as_secs_f64(),
+            sent.wall.as_secs_f64(),
+            sent.code
+        );
+        team.push(rate);
+        sending.push(send_rate);
+    }
+    let (t, q, snd) = (median(&mut team), median(&mut sqlite), median(&mut sending));
+    table.push(Row {
+        id: "P9",
+        measure: format!("payouts/s end to end, PostgreSQL journal, {n} rows, clean sandbox, no limit"),
+        value: format!("{t:.0}/s (sending alone {snd:.0}/s); SQLite in the same run {q:.0}/s"),
+        target: "≥ 1,000/s",
+        ok: t >= 1000.0,
+    });
 }

@@ -267,6 +267,16 @@ impl Log {
         }
     }
 
+    /// Team mode: continues the chain after `head`, the head the database holds now (another
+    /// process may have appended since this log was opened). Records appended but never inserted
+    /// are dropped.
+    pub fn continue_from(&mut self, head: Head) {
+        self.head = head;
+        if let Sink::Db { pending } = &mut self.sink {
+            pending.clear();
+        }
+    }
+
     /// The records appended since the last call, for the journal to insert in the transaction
     /// that commits the changes they explain (empty for a file log: its records are on disk).
     pub fn take_pending(&mut self) -> Vec<EvidenceLine> {

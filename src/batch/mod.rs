@@ -661,8 +661,8 @@ pub fn approve(
 }
 
 /// Abandons a batch (`payrun cancel`): rows not sent become CANCELLED.
-pub fn cancel(session: &Session, batch: &Batch, reason: &str) -> Result<Cancelled, BatchError> {
-    let c = session.journal.cancel(batch, &session.operator, reason)?;
+pub fn cancel(session: &Session, batch: &Batch, reason: &str, config: &ConfigFile) -> Result<Cancelled, BatchError> {
+    let c = session.journal.cancel(batch, &session.operator, reason, &hold_rules(config))?;
     if session.journal.counts(&batch.id)?.open() == 0 {
         session.journal.set_finished(&batch.id)?;
     }

@@ -35,7 +35,7 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
         say!("batch {} is finished: every row is final, nothing to cancel", batch.id);
         return Ok(Exit::Input);
     }
-    let c = payrun::batch::cancel(&session, &batch, args.reason.trim())?;
+    let c = payrun::batch::cancel(&session, &batch, args.reason.trim(), config)?;
     match c.rows {
         0 => say!("batch {} cancelled by {}: no row was waiting to be sent", batch.id, session.operator),
         n => say!(
@@ -45,6 +45,7 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
             plural(n, "row")
         ),
     }
+    say_released(&c.released);
     if c.still_followed > 0 {
         say!(
             "{} the gateway may have {} still followed:",
@@ -54,4 +55,11 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
         print_command(&session.command(&format!("resume {}", batch.id)), 2);
     }
     Ok(Exit::Ok)
+}
+
+/// Says which rows of other batches a cancel (or a rejection) released (team mode).
+pub fn say_released(released: &[(String, u64)]) {
+    for (batch, line) in released {
+        say!("batch {batch} line {line}: released, the payment that held it will not be made");
+    }
 }

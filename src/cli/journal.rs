@@ -17,6 +17,7 @@ use payrun::config::ConfigFile;
 use payrun::journal::Journal;
 use payrun::journal::store::postgres::PgStore;
 use payrun::journal::team::schema;
+use payrun::report::{plural, plural_of};
 use payrun::say;
 
 use super::run::print_command;
@@ -82,15 +83,18 @@ fn import(a: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> 
     let to = Journal::open_postgres(&url, &dir.path)
         .with_context(|| format!("cannot open the journal at {}", url.display()))?;
     let done = payrun::journal::team::import::import(&from, &to)?;
+    let batches = |n: u64| plural_of(n, "batch", "batches");
+    let skipped = match done.skipped {
+        0 => String::new(),
+        n => format!("; {} already there, left as {}", batches(n), if n == 1 { "it was" } else { "they were" }),
+    };
     say!(
-        "imported from {} into {}: {}, {}, {} of evidence; {} already there, left as {}",
+        "imported from {} into {}: {}, {}, {} of evidence{skipped}",
         dir.path.display(),
         url.display(),
-        payrun::report::plural(done.batches, "batch"),
-        payrun::report::plural(done.rows, "row"),
-        payrun::report::plural(done.records, "record"),
-        payrun::report::plural(done.skipped, "batch"),
-        if done.skipped == 1 { "it was" } else { "they were" }
+        batches(done.batches),
+        plural(done.rows, "row"),
+        plural(done.records, "record"),
     );
     Ok(Exit::Ok)
 }

@@ -30,12 +30,13 @@ pub fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Ex
         anyhow::bail!("reject is for a team journal (--journal URL); with SQLite, `payrun cancel` abandons a batch");
     }
     let batch = session.find_batch(&args.batch)?;
-    let n = session.journal.reject_batch(&batch, args.reason.trim())?;
+    let done = session.journal.reject_batch(&batch, args.reason.trim(), &payrun::batch::hold_rules(config))?;
     say!(
         "batch {} rejected by {}: {} will never be sent",
         batch.id,
         session.operator,
-        payrun::report::plural(n, "row")
+        payrun::report::plural(done.rows, "row")
     );
+    super::cancel::say_released(&done.released);
     Ok(Exit::Ok)
 }

@@ -289,9 +289,13 @@ impl CliConfirm<'_> {
             payrun::engine::progress::short_duration(plan.least_duration())
         );
         if plan.first_in_state {
+            let (journal, elsewhere) = if self.session.is_team() {
+                (format!("the team journal at {}", self.session.journal.place().describe()), "another journal")
+            } else {
+                (self.session.state.path.display().to_string(), "another state directory or machine")
+            };
             say!(
-                "  note: {} holds no earlier batch. payrun knows what was paid only from its journal: if this file (or part of it) was run from another state directory or machine, stop and use that one.",
-                self.session.state.path.display()
+                "  note: {journal} holds no earlier batch. payrun knows what was paid only from its journal: if this file (or part of it) was run from {elsewhere}, stop and use that one."
             );
         }
     }

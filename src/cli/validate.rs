@@ -44,6 +44,10 @@ pub struct Args {
     /// code (REPEAT_PAYMENT, ALREADY_RETRIED, PAYEE_CHANGED).
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
+    /// Team mode: compare the file with the team's journal in PostgreSQL (default:
+    /// $PAYRUN_JOURNAL, else journal.url in payrun.toml).
+    #[arg(long, env = "PAYRUN_JOURNAL", value_name = "URL")]
+    journal: Option<String>,
     #[command(flatten)]
     rules: RuleArgs,
 }
@@ -176,7 +180,20 @@ fn rejects_row(header: &[String], record: &payrun::input::Record, problems: &[Pr
 /// The journal `validate` compares the file with: `--state DIR` (which must hold one), else the
 /// default state directory when a journal is there. None when it holds no batch (nothing to
 /// compare with).
-fn find_journal(args: &Args) -> anyhow::Result<Option<payrun::journal::Journal>> {
+fn find_journal(args: &Args, config: &ConfigFile) -> anyhow::Result<Option<payrun::journal::Journal>> {
+    let url = args.journal.clone().or_else(|| config.journal.url.clone()).filter(|u| !u.trim().is_empty());
+    if let Some(text) = url {
+        let url = payrun::journal::store::pgurl::JournalUrl::parse(text.trim())
+            .map_err(|e| anyhow::anyhow!("--journal: {e}"))?;
+        let dir = match (&args.state, payrun::batch::StateDir::default_path()) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d,
+            (None, None) => std::env::temp_dir(),
+        };
+        let journal = payrun::journal::Journal::open_postgres(&url, &dir)
+            .with_context(|| format!("cannot open the journal at {}", url.display()))?;
+        return Ok(journal.has_other_batches("")?.then_some(journal));
+    }
     let dir = match &args.state {
         Some(dir) if !dir.as_os_str().is_empty() => {
             if !dir.join("journal.sqlite3").is_file() {
@@ -201,7 +218,7 @@ fn find_journal(args: &Args) -> anyhow::Result<Option<payrun::journal::Journal>>
 
 pub fn run(args: Args, config: &ConfigFile) -> anyhow::Result<Exit> {
     let opts = args.rules.options(config)?;
-    let journal = find_journal(&args)?;
+    let journal = find_journal(&args, config)?;
     let rules = payrun::batch::hold_rules(config);
     let mut scanner = match Scanner::open(&args.file, journal.is_some(), opts) {
         Ok(s) => s,

@@ -48,6 +48,9 @@ pub struct Cancelled {
     pub rows: u64,
     /// Rows the gateway may have: still followed by `resume` / `status --refresh`.
     pub still_followed: u64,
+    /// Team mode: rows of other batches this batch held as repeat payments, released now that it
+    /// will not pay them (batch, line).
+    pub released: Vec<(String, u64)>,
 }
 
 /// Parses `--rows 12,15-18 20` into line numbers.
@@ -175,7 +178,7 @@ impl Journal {
 
     /// Abandons `batch`: rows not sent (ready, held) become `cancelled` and are never sent; rows the
     /// gateway may have are still followed.
-    pub fn cancel(&self, batch: &Batch, operator: &str, reason: &str) -> Result<Cancelled> {
+    pub fn cancel(&self, batch: &Batch, operator: &str, reason: &str, rules: &HoldRules) -> Result<Cancelled> {
         self.check_same_file()?;
         let mut seqs = Vec::new();
         for state in [RowState::Ready, RowState::Held] {
@@ -202,7 +205,23 @@ impl Journal {
         self.set_cancelled(&batch.id)?;
         let open = self.counts(&batch.id)?.open();
         self.record_action(&batch.id, operator, "cancel", "", reason, &format!("{} rows cancelled", done.len()))?;
-        Ok(Cancelled { rows: done.len() as u64, still_followed: open })
+        // SPEC 3.2: a cancelled batch's unsent rows no longer hold other batches' rows. With SQLite
+        // `resume` of the held batch releases them; in team mode only a checker may release a held
+        // row (SPEC 8.2), and a checker is the one cancelling: the rows are released here.
+        let mut released = Vec::new();
+        if self.place().is_team() {
+            let held = self.q(
+                "SELECT DISTINCT batch_id FROM rows WHERE state = 'held' AND code = $1 AND batch_id <> $2 ORDER BY batch_id",
+                &crate::vals![REPEAT_PAYMENT, &batch.id],
+            )?;
+            for r in held {
+                let other: String = r.get("batch_id")?;
+                if let Some(b) = self.batch(&other)? {
+                    released.extend(self.release_gone_holds(&b, rules)?.into_iter().map(|h| (other.clone(), h.line)));
+                }
+            }
+        }
+        Ok(Cancelled { rows: done.len() as u64, still_followed: open, released })
     }
 
     /// Records a person's finding on one row (SPEC 3 rule 9): `paid` makes it SUCCESS, otherwise

@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use super::store::{Store, StoreError};
 use super::{Journal, JournalError, Place, Result, RowState, RowStatus, write_anchored};
-use crate::audit::{EvidenceLine, Head, Record};
+use crate::audit::{Head, Log, Record};
 
 /// One row's change: from the state on disk to a new status (computed by the lifecycle).
 #[derive(Clone, Debug)]
@@ -72,38 +72,70 @@ struct Group {
     changes: Vec<Change>,
     acks: Vec<Ack>,
     head: Option<Head>,
-    /// The group's evidence records when the log is kept in the database (team mode): inserted in
-    /// the transaction that commits the changes.
-    lines: Vec<EvidenceLine>,
+    /// Team mode: the group's evidence records, numbered and chained by the committer inside the
+    /// transaction that commits the changes, after the batch's log head (which other processes may
+    /// have moved: a checker's action while a sender drives the batch).
+    records: Vec<Record>,
     failed: Option<String>,
 }
 
-/// Commits one group: its evidence records (team mode), its row changes and the evidence-log
-/// anchor, in one transaction.
+/// Commits one group: its row changes and the evidence-log anchor (the records are already durable
+/// in the log file), or in team mode its evidence records too ([`Log`] in the database), in one
+/// transaction.
 ///
 /// Losing the database (SPEC 8.1): the commit is tried again, on a new connection, until the
 /// database is back or `db_timeout` has passed; meanwhile the group's callers wait, so no intent is
 /// acknowledged and no payout leaves the process. A commit whose answer was lost may have landed:
-/// the batch's anchor tells (it moves only with a group's records), and such a group is not written
-/// twice. A statement the database refuses for what it says (not for a lost connection) is never
-/// tried again.
+/// its last evidence record tells (a file log: the batch's anchor; the database: that record's
+/// hash, which no other record can have), and such a group is not written twice. A statement the
+/// database refuses for what it says (not for a lost connection) is never tried again.
+///
+/// In team mode each commit also proves this process still holds the batch's lease (SPEC 8.1): the
+/// token goes with the transaction, where the database checks it on every claim, and a process
+/// whose lease another took over writes nothing more.
+#[allow(clippy::too_many_arguments)]
 fn commit_group(
     db: &mut Box<dyn Store>,
     place: &Place,
     batch: &str,
     g: &Group,
-    head: &Head,
+    team_log: Option<&mut Log>,
+    lease: Option<&str>,
     db_timeout: std::time::Duration,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_millis(200);
+    let mut team_log = team_log;
     loop {
+        let mut last_hash: Option<String> = None;
         let attempt = (|| -> Result<()> {
             place.check()?;
             db.begin()?;
             let written = (|| -> Result<()> {
-                super::insert_evidence(&mut **db, batch, &g.lines)?;
-                write_anchored(&mut **db, batch, &g.changes, head)
+                if let Some(token) = lease {
+                    db.execute("SELECT set_config('payrun.lease', $1, true)", &crate::vals![token])?;
+                    let held = !db
+                        .query(
+                            "SELECT 1 AS held FROM leases WHERE batch_id = $1 AND token = $2 AND expires_at > now()",
+                            &crate::vals![batch, token],
+                        )?
+                        .is_empty();
+                    if !held {
+                        return Err(JournalError::Refused(format!(
+                            "this process no longer holds the lease of batch {batch} (another machine took it over): it writes and sends nothing more"
+                        )));
+                    }
+                }
+                let head = match team_log.as_deref_mut() {
+                    Some(log) => {
+                        let mut records = g.records.clone();
+                        super::append_in_db(&mut **db, log, batch, &mut records)?;
+                        last_hash = Some(log.head().hash.clone());
+                        log.head().clone()
+                    }
+                    None => g.head.clone().unwrap_or_else(|| Head { n: 0, hash: String::new() }),
+                };
+                write_anchored(&mut **db, batch, &g.changes, &head)
             })();
             match written {
                 Ok(()) => db.execute_batch("COMMIT")?,
@@ -119,11 +151,22 @@ fn commit_group(
                 tracing::warn!("lost the journal database ({why}): nothing is sent until it is back");
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(std::time::Duration::from_secs(2));
-                // The commit may have landed before the answer was lost: then the anchor is there.
-                if let Ok(Some(at)) = super::anchor_in(&mut **db, batch) {
-                    if at.n >= head.n {
-                        return Ok(());
+                // The commit may have landed before the answer was lost.
+                let landed = match (&last_hash, &g.head) {
+                    (Some(hash), _) => db
+                        .query(
+                            "SELECT 1 AS x FROM evidence WHERE batch_id = $1 AND hash = $2",
+                            &crate::vals![batch, hash],
+                        )
+                        .map(|r| !r.is_empty())
+                        .unwrap_or(false),
+                    (None, Some(head)) => {
+                        super::anchor_in(&mut **db, batch).ok().flatten().is_some_and(|at| at.n >= head.n)
                     }
+                    (None, None) => false,
+                };
+                if landed {
+                    return Ok(());
                 }
             }
             other => return other,
@@ -138,8 +181,13 @@ impl Writer {
     /// 10).
     pub fn start(journal: &Journal, batch: &str) -> Result<Writer> {
         let place = journal.place().clone();
+        let team = place.is_team();
+        // The evidence log: a file, appended and synced by the first thread; in team mode the
+        // database, appended by the committer inside each group's transaction.
         let mut log = journal.open_audit(batch)?;
-        let mut db = journal.writer_store(batch)?;
+        let mut team_log = if team { Some(journal.open_audit(batch)?) } else { None };
+        let lease = journal.lease_token(batch);
+        let mut db = journal.connect_again()?;
         let db_timeout = journal.db_timeout();
         let batch = batch.to_string();
         let (tx, rx) = mpsc::channel::<(u64, Cmd)>();
@@ -182,15 +230,18 @@ impl Writer {
                         Cmd::Flush(ack) => acks.push(ack),
                     }
                 }
-                if failed.is_none() && !records.is_empty() {
-                    if let Err(e) = log.append(&mut records) {
-                        tracing::error!("evidence log write failed: {e}");
-                        failed = Some(format!("evidence log: {e}"));
+                let (head, records) = if team {
+                    (None, records)
+                } else {
+                    if failed.is_none() && !records.is_empty() {
+                        if let Err(e) = log.append(&mut records) {
+                            tracing::error!("evidence log write failed: {e}");
+                            failed = Some(format!("evidence log: {e}"));
+                        }
                     }
-                }
-                let head = (!records.is_empty()).then(|| log.head().clone());
-                let lines = log.take_pending();
-                if gtx.send(Group { last, changes, acks, head, lines, failed: failed.clone() }).is_err() {
+                    ((!records.is_empty()).then(|| log.head().clone()), Vec::new())
+                };
+                if gtx.send(Group { last, changes, acks, head, records, failed: failed.clone() }).is_err() {
                     break;
                 }
             }
@@ -201,12 +252,12 @@ impl Writer {
                 if poisoned.is_none() {
                     poisoned = g.failed.clone();
                 }
-                if poisoned.is_none() {
-                    if let Some(head) = &g.head {
-                        if let Err(e) = commit_group(&mut db, &place, &batch, &g, head, db_timeout) {
-                            tracing::error!("journal write failed: {e}");
-                            poisoned = Some(e.to_string());
-                        }
+                if poisoned.is_none() && (g.head.is_some() || !g.records.is_empty()) {
+                    if let Err(e) =
+                        commit_group(&mut db, &place, &batch, &g, team_log.as_mut(), lease.as_deref(), db_timeout)
+                    {
+                        tracing::error!("journal write failed: {e}");
+                        poisoned = Some(e.to_string());
                     }
                 }
                 if poisoned.is_none() {

@@ -24,45 +24,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::support::chaos::{self, HEADER, Rng, write_input};
 use crate::support::{BIN, EXAMPLE_CREDS, Sandbox, env_num};
-use payrun::money::Amount;
-
-/// xorshift64*: enough randomness for kill times and amounts, replayable from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-}
-
-const HEADER: &str = "Name,Account Number,IFSC,Amount,Mode,Remarks\n";
-
-/// The input's data lines (written to `path` with the header).
-fn write_input(path: &Path, rows: u64, rng: &mut Rng) -> Vec<String> {
-    const IFSC: [&str; 6] = ["SBIN0000001", "HDFC0000003", "ICIC0000001", "UTIB0000001", "PUNB0000010", "KKBK0000141"];
-    let mut lines = Vec::new();
-    for i in 1..=rows {
-        let paise = rng.range(10_000, 9_999_999);
-        let mode = if rng.range(0, 1) == 0 { "IMPS" } else { "NEFT" };
-        lines.push(format!(
-            "Payee {i},7{i:011},{},{}.{:02},{mode},crash test\n",
-            IFSC[(i % 6) as usize],
-            paise / 100,
-            paise % 100
-        ));
-    }
-    std::fs::write(path, format!("{HEADER}{}", lines.concat())).expect("write input");
-    lines
-}
 
 /// Runs `args` (then `resume` until the batch is final) to the end; the exit code of the last.
 fn run_to_the_end(args: &[&str], resume: &[&str], dir: &Path) -> Option<i32> {
@@ -98,11 +63,7 @@ fn batch_exists(state: &Path, input: &Path) -> bool {
 fn kill_9_at_random_moments_never_pays_twice() {
     let rows = env_num("PAYRUN_CRASH_ROWS", 300);
     let kills = env_num("PAYRUN_CRASH_KILLS", 10);
-    let seed = env_num(
-        "PAYRUN_CRASH_SEED",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-            | 1,
-    );
+    let seed = chaos::seed();
     println!("crash test: rows {rows}, kills {kills}, seed {seed} (replay with PAYRUN_CRASH_SEED={seed})");
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().expect("tmp");
@@ -162,24 +123,10 @@ fn kill_9_at_random_moments_never_pays_twice() {
             vec!["run", &input_s, "--gateway", &url, "--yes", "--state", &state_s]
         };
         args.extend(pace);
-        let mut child = payrun(&args, dir).spawn().expect("spawn");
-        let wait = Duration::from_millis(rng.range(50, 1500));
-        let t = Instant::now();
-        let mut exited = None;
-        while t.elapsed() < wait {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        match exited {
+        let child = payrun(&args, dir).spawn().expect("spawn");
+        match chaos::kill_at_random(child, &mut rng) {
             Some(status) => println!("  run {attempts}: exited by itself ({status}) before its kill"),
-            None => {
-                child.kill().expect("SIGKILL");
-                child.wait().expect("reap");
-                killed += 1;
-            }
+            None => killed += 1,
         }
         // Between kills, the operator cancels the unconfirmed batch and approves two repeats.
         if killed == 1 && !cancelled {
@@ -227,30 +174,24 @@ fn kill_9_at_random_moments_never_pays_twice() {
         .expect("report");
     assert!(st.success());
 
-    let ledger = sandbox.get_json("/__sandbox/ledger");
-    let payouts: Vec<&serde_json::Value> =
-        ledger["payouts"].as_array().expect("payouts").iter().filter(|p| p["foreign"] != true).collect();
-    println!(
-        "ledger: {} applied, {} duplicate postings refused, {} requests",
-        payouts.len(),
-        ledger["duplicate_attempts"],
-        ledger["requests"]
-    );
-
     // No reference applied twice; within each batch no account paid under two references; and an
     // account paid by both batches only where the operator approved the repeat (or the earlier
     // payment failed at the bank, so this row was no repeat).
+    let ledger = sandbox.get_json("/__sandbox/ledger");
+    let by_ref = chaos::applied_by_ref(&ledger);
+    println!(
+        "ledger: {} applied, {} duplicate postings refused, {} requests",
+        by_ref.len(),
+        ledger["duplicate_attempts"],
+        ledger["requests"]
+    );
     let main_batch = {
         use sha2::Digest;
         hex::encode(&sha2::Sha256::digest(std::fs::read(&input).expect("input"))[..6])
     };
-    let mut refs = HashSet::new();
     let (mut main_accounts, mut earlier_accounts) = (HashSet::new(), HashMap::new());
-    for p in &payouts {
-        assert_eq!(p["times_applied"], 1, "{p}");
-        let reference = p["reference"].as_str().unwrap_or_default().to_string();
+    for (reference, p) in &by_ref {
         let account = p["account"].as_str().unwrap_or_default().to_string();
-        assert!(refs.insert(reference.clone()), "reference applied twice: {p}");
         if reference.starts_with(&format!("PR{main_batch}")) {
             assert!(main_accounts.insert(account), "a row paid under two references: {p}");
         } else {
@@ -262,54 +203,20 @@ fn kill_9_at_random_moments_never_pays_twice() {
             assert!(approved.contains(account) || state == "FAILED", "{account} paid again without approval");
         }
     }
-    let by_ref: HashMap<String, &serde_json::Value> =
-        payouts.iter().map(|p| (p["reference"].as_str().unwrap_or_default().to_string(), *p)).collect();
 
     // Every row is in the result, in input order, with the ledger's status and amount.
-    let mut rdr = csv::Reader::from_path(&result).expect("result");
-    let headers = rdr.headers().expect("headers").clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
-    let (c_ref, c_status, c_amount, c_account, c_name) =
-        (col("external_ref"), col("status"), col("Amount"), col("Account Number"), col("Name"));
-    let (mut n, mut success_total, mut ledger_success_total) = (0u64, Amount::ZERO, Amount::ZERO);
-    let mut statuses: HashMap<String, u64> = HashMap::new();
-    for rec in rdr.records() {
-        let rec = rec.expect("record");
-        n += 1;
-        assert_eq!(&rec[c_name], format!("Payee {n}"), "rows in input order");
-        let status = rec[c_status].to_string();
-        *statuses.entry(status.clone()).or_default() += 1;
-        if held_expected.contains(&rec[c_account]) {
-            assert_eq!(status, "HELD", "row {n}: a repeat of the earlier batch, never approved");
-            assert!(!by_ref.contains_key(&rec[c_ref]), "row {n}: held, yet applied");
-            continue;
-        }
-        assert_ne!(status, "HELD", "row {n}: held without a reason (the unconfirmed batch was cancelled)");
-        let l = by_ref.get(&rec[c_ref]).unwrap_or_else(|| panic!("row {n} ({status}) is not in the ledger"));
-        assert_eq!(l["account"].as_str(), Some(&rec[c_account]), "row {n}: the ledger's payout is this row's");
-        assert_eq!(l["state"].as_str(), Some(status.as_str()), "row {n}: result {status}, ledger {}", l["state"]);
-        let amount = Amount::parse_cell(&rec[c_amount]).expect("amount");
-        let ledger_amount: Amount = l["amount"].as_str().and_then(|a| a.parse().ok()).expect("ledger amount");
-        assert_eq!(amount, ledger_amount, "row {n}: amount paid");
-        if status == "SUCCESS" {
-            success_total += amount;
-        }
-    }
-    for p in &payouts {
-        let main = p["reference"].as_str().unwrap_or_default().starts_with(&format!("PR{main_batch}"));
-        if main && p["state"] == "SUCCESS" {
-            ledger_success_total += p["amount"].as_str().and_then(|a| a.parse::<Amount>().ok()).expect("amount");
-        }
-    }
+    let judged = chaos::judge_result(&result, &by_ref, &held_expected);
+    let ledger_success_total = chaos::ledger_success_total(&by_ref, &format!("PR{main_batch}"));
     println!(
-        "result: {statuses:?}; SUCCESS ₹{} = ledger ₹{}",
-        success_total.to_indian(),
+        "result: {:?}; SUCCESS ₹{} = ledger ₹{}",
+        judged.statuses,
+        judged.success_total.to_indian(),
         ledger_success_total.to_indian()
     );
-    assert_eq!(n, rows, "every input row is in the result");
+    assert_eq!(judged.rows, rows, "every input row is in the result");
     assert_eq!(earlier_accounts.len(), 10, "the earlier batch's rows, applied once each");
     assert_eq!(main_accounts.len() as u64, rows - held_expected.len() as u64, "every row not held applied once");
-    assert_eq!(statuses.get("HELD").copied().unwrap_or(0), held_expected.len() as u64);
+    assert_eq!(judged.statuses.get("HELD").copied().unwrap_or(0), held_expected.len() as u64);
     // The unconfirmed batch's rows are CANCELLED, and none of them reached the gateway.
     let unconfirmed_result = dir.join("unconfirmed-result.csv");
     let st = payrun(
@@ -321,5 +228,5 @@ fn kill_9_at_random_moments_never_pays_twice() {
     assert!(st.success());
     let text = std::fs::read_to_string(&unconfirmed_result).expect("read");
     assert_eq!(text.matches(",CANCELLED,").count(), 5, "{text}");
-    assert_eq!(success_total, ledger_success_total);
+    assert_eq!(judged.success_total, ledger_success_total);
 }

@@ -23,6 +23,7 @@ mod pipeline;
 mod proof;
 mod report_files;
 mod report_print;
+mod team;
 mod team_budget;
 mod tls;
 mod validate_cli;

@@ -45,6 +45,25 @@ pub struct ControlTotals {
     pub rows_hash: String,
 }
 
+impl ControlTotals {
+    /// The totals in words, as the evidence log and a row's story show them.
+    pub fn describe(&self) -> String {
+        let modes: Vec<String> =
+            self.by_mode.iter().map(|(m, t)| format!("{m} {} ₹{}", t.count, t.amount.to_indian())).collect();
+        format!(
+            "{} valid of {} rows, ₹{} ({}); held {} (₹{}), of them changed bank accounts {}; rows sha256 {}",
+            self.valid.count,
+            self.rows,
+            self.valid.amount.to_indian(),
+            modes.join(", "),
+            self.held.count,
+            self.held.amount.to_indian(),
+            self.payee_changes,
+            self.rows_hash
+        )
+    }
+}
+
 /// The roles of 8.2 a database role is a member of.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Roles {
@@ -202,13 +221,18 @@ impl Journal {
                 "INSERT INTO approvals (batch_id, at, rows_hash, totals, reason) VALUES ($1, $2, $3, $4, $5)",
                 &vals![&batch.id, now(), &totals.rows_hash, &summary, reason],
             )?;
-            self.record_action(&batch.id, &role, "approve --batch", "", reason, &format!("totals {summary}"))
+            self.record_action(&batch.id, &role, "approve --batch", "", reason, &totals.describe())
         })
     }
 
     /// A checker rejects `batch`: it ends unsent (its rows not sent are cancelled), recorded with
     /// the reason.
-    pub fn reject_batch(&self, batch: &Batch, reason: &str) -> Result<u64> {
+    pub fn reject_batch(
+        &self,
+        batch: &Batch,
+        reason: &str,
+        rules: &crate::journal::holds::HoldRules,
+    ) -> Result<crate::journal::actions::Cancelled> {
         let role = self.role().ok_or_else(|| JournalError::Refused("rejecting a batch is for team mode".into()))?;
         let role = role.to_string();
         self.atomic(|| {
@@ -216,9 +240,9 @@ impl Journal {
                 "UPDATE batches SET rejected_at = $2, rejected_by = $3 WHERE id = $1 AND rejected_at IS NULL",
                 &vals![&batch.id, now(), &role],
             )?;
-            let cancelled = self.cancel(batch, &role, &format!("rejected: {reason}"))?;
+            let cancelled = self.cancel(batch, &role, &format!("rejected: {reason}"), rules)?;
             self.record_action(&batch.id, &role, "reject", "", reason, "")?;
-            Ok(cancelled.rows)
+            Ok(cancelled)
         })
     }
 

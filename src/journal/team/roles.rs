@@ -10,8 +10,9 @@
 //! Grants say which tables and columns each may write; triggers say which row transitions each may
 //! make, and refuse them for everybody when the rule is about the batch, not the person:
 //!
-//! - what a row pays (account, IFSC, amount, mode, reference...) never changes once stored, and no
-//!   row is added to a batch once a checker approved it;
+//! - what a row pays (account, IFSC, amount, mode, reference...) never changes once stored (the
+//!   roles have no grant on those columns), and no row is added to a batch once a checker approved
+//!   it;
 //! - a row is claimed for sending (`→ sending`) only by a sender, only in a batch whose approvals
 //!   meet the policy and that is neither rejected nor cancelled, and only by the process that holds
 //!   the batch's lease (its token is the connection's `payrun.lease` setting): all checked in the
@@ -63,14 +64,29 @@ CREATE FUNCTION payrun_is_owner() RETURNS BOOLEAN LANGUAGE sql STABLE AS $f$
   SELECT pg_has_role(current_user, d.datdba, 'MEMBER') FROM pg_database d WHERE d.datname = current_database()
 $f$;
 
--- How many distinct checkers a batch needs: the highest count of the policy's rules it meets
--- (by its total, or its largest row), one when none or no policy.
-CREATE FUNCTION payrun_required_checkers(b TEXT) RETURNS BIGINT LANGUAGE sql STABLE AS $f$
-  SELECT GREATEST(1, COALESCE(MAX(p.checkers), 1)) FROM policy_rules p, batches x
-  WHERE x.id = b AND (
-    (p.measure = 'total' AND x.valid_paise >= p.min_paise)
-    OR (p.measure = 'max_row' AND p.min_paise <= (SELECT COALESCE(MAX(r.amount_paise), 0) FROM rows r
-                                                   WHERE r.batch_id = b AND r.state <> 'invalid')))
+-- The batch's total and largest valid row, counted from its rows.
+CREATE FUNCTION payrun_batch_totals(b TEXT, OUT total BIGINT, OUT largest BIGINT) LANGUAGE sql STABLE AS $f$
+  SELECT CAST(COALESCE(SUM(r.amount_paise), 0) AS BIGINT), COALESCE(MAX(r.amount_paise), 0)
+  FROM rows r WHERE r.batch_id = b AND r.state <> 'invalid'
+$f$;
+
+-- How many distinct checkers a batch needs: the highest count of the policy's rules it meets (by its
+-- total, or its largest row), one when none or no policy. Judged on the totals the database counted
+-- when the batch was first approved (no row can be added after that), else on its rows now.
+CREATE FUNCTION payrun_required_checkers(b TEXT) RETURNS BIGINT LANGUAGE plpgsql STABLE AS $f$
+DECLARE
+  t BIGINT;
+  m BIGINT;
+  n BIGINT;
+BEGIN
+  SELECT MAX(a.db_total_paise), MAX(a.db_max_paise) INTO t, m FROM approvals a WHERE a.batch_id = b;
+  IF t IS NULL THEN
+    SELECT x.total, x.largest INTO t, m FROM payrun_batch_totals(b) x;
+  END IF;
+  SELECT GREATEST(1, COALESCE(MAX(p.checkers), 1)) INTO n FROM policy_rules p
+  WHERE (p.measure = 'total' AND t >= p.min_paise) OR (p.measure = 'max_row' AND m >= p.min_paise);
+  RETURN n;
+END
 $f$;
 
 -- Whether a batch may send: enough distinct checkers approved it, and it is neither rejected nor
@@ -95,11 +111,31 @@ $f$;
 CREATE TRIGGER payrun_batches_guard BEFORE INSERT OR UPDATE ON batches
   FOR EACH ROW EXECUTE FUNCTION payrun_batches_guard();
 
+-- The session role's parts (sender, checker, maker), worked out once per transaction and kept in a
+-- transaction-local setting: the rows trigger runs for every row a group commit writes.
+CREATE FUNCTION payrun_my_roles() RETURNS TEXT LANGUAGE plpgsql AS $f$
+DECLARE
+  cached TEXT := current_setting('payrun.tx_roles', true);
+  mine TEXT;
+BEGIN
+  IF cached IS NOT NULL AND cached <> '' AND split_part(cached, '|', 1) = current_user THEN
+    RETURN split_part(cached, '|', 2);
+  END IF;
+  mine := concat_ws(',',
+    CASE WHEN pg_has_role(current_user, 'payrun_sender', 'MEMBER') THEN 'sender' END,
+    CASE WHEN pg_has_role(current_user, 'payrun_checker', 'MEMBER') THEN 'checker' END,
+    CASE WHEN pg_has_role(current_user, 'payrun_maker', 'MEMBER') THEN 'maker' END);
+  PERFORM set_config('payrun.tx_roles', current_user || '|,' || mine || ',', true);
+  RETURN ',' || mine || ',';
+END
+$f$;
+
 CREATE FUNCTION payrun_rows_guard() RETURNS trigger LANGUAGE plpgsql AS $f$
 DECLARE
-  sender BOOLEAN := pg_has_role(current_user, 'payrun_sender', 'MEMBER');
-  checker BOOLEAN := pg_has_role(current_user, 'payrun_checker', 'MEMBER');
-  maker BOOLEAN := pg_has_role(current_user, 'payrun_maker', 'MEMBER');
+  mine TEXT := payrun_my_roles();
+  sender BOOLEAN := position(',sender,' in mine) > 0;
+  checker BOOLEAN := position(',checker,' in mine) > 0;
+  maker BOOLEAN := position(',maker,' in mine) > 0;
 BEGIN
   IF TG_OP = 'INSERT' THEN
     IF payrun_is_owner() THEN
@@ -116,18 +152,15 @@ BEGIN
     END IF;
     RETURN NEW;
   END IF;
-  -- What a row pays never changes once it is stored.
-  IF (NEW.batch_id, NEW.seq, NEW.line, NEW.raw, NEW.name, NEW.account, NEW.ifsc, NEW.amount_paise, NEW.mode,
-      NEW.remarks, NEW.payee_list_id, NEW.external_ref, NEW.payee, NEW.payee_id, NEW.obligation)
-     IS DISTINCT FROM
-     (OLD.batch_id, OLD.seq, OLD.line, OLD.raw, OLD.name, OLD.account, OLD.ifsc, OLD.amount_paise, OLD.mode,
-      OLD.remarks, OLD.payee_list_id, OLD.external_ref, OLD.payee, OLD.payee_id, OLD.obligation) THEN
-    RAISE EXCEPTION 'payrun: what row % of batch % pays cannot change once it is stored', OLD.line, OLD.batch_id;
-  END IF;
+  -- What a row pays (account, IFSC, amount, mode, reference, ...) never changes once it is stored:
+  -- no role has a grant on those columns (only the owner, who could disable this trigger anyway).
   -- A claim: a sender, in an approved batch, holding the batch's lease. Everyone, the owner too.
   IF NEW.state = 'sending' AND OLD.state <> 'sending' THEN
     IF NOT sender THEN
       RAISE EXCEPTION 'payrun: only a sender (payrun_sender) may send a row; % is not one', current_user;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id) THEN
+      RAISE EXCEPTION 'payrun: batch % is not approved as its policy requires (no checker approved it yet): nothing is sent', NEW.batch_id;
     END IF;
     IF NOT payrun_batch_approved(NEW.batch_id) THEN
       RAISE EXCEPTION 'payrun: batch % is not approved as its policy requires (or was rejected or cancelled): nothing is sent', NEW.batch_id;
@@ -188,6 +221,7 @@ BEGIN
   IF EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id AND a.checker = current_user) THEN
     RAISE EXCEPTION 'payrun: % already approved batch %: the same checker counts once', current_user, NEW.batch_id;
   END IF;
+  SELECT x.total, x.largest INTO NEW.db_total_paise, NEW.db_max_paise FROM payrun_batch_totals(NEW.batch_id) x;
   RETURN NEW;
 END
 $f$;

@@ -133,6 +133,11 @@ CREATE TABLE approvals (
     rows_hash TEXT NOT NULL,
     totals TEXT NOT NULL,
     reason TEXT NOT NULL,
+    -- The batch's total and largest row as the database counts them from its rows when the
+    -- approval is made (a trigger sets them, whatever the client sends): the policy is judged on
+    -- these, never on figures a client wrote.
+    db_total_paise BIGINT NOT NULL DEFAULT 0,
+    db_max_paise BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (batch_id, checker)
 );
 CREATE INDEX rows_by_state ON rows (batch_id, state, seq);

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod budget;
+pub mod chaos;
 pub mod fake;
 pub mod input;
 pub mod pg;
