@@ -21,6 +21,14 @@
 //! | P4i | P4 against an independent gateway (tests/suite/support/fake.rs), with where the time went | ≥ 20× |
 //! | P7  | requests/s while sending ÷ rate, 3,000 rows at 200/s, 4% of postings and 1% of inquiries hang | ≥ 0.9 |
 //! | P9  | payouts/s end to end with the PostgreSQL journal (team mode, same machine), clean sandbox, no limit; beside the SQLite figure of the same run | ≥ 1,000/s |
+//! | P10 | 2 and 4 `payrun resume --journal` processes, one merchant, `--rate 100 --burst 5`: summed rate ÷ rate while all post; busiest one-second window ÷ rate | ≥ 0.9; ≤ 1.05 |
+//! | P10c | the same with bare client processes (the budget and the gateway client, no journal), 6 s | ≥ 0.9; ≤ 1.05 |
+//!
+//! P10 needs PostgreSQL (tests/suite/support/pg.rs finds or starts one) and counts at the
+//! independent fake gateway (5-20 ms). P10 is the whole product: a maker stores one batch per
+//! process, a checker approves them, and the processes resume them at once as a sender. P10c's
+//! processes are this benchmark started again as senders (support/budget.rs): the budget alone,
+//! without the journal's writes between turns.
 //!
 //! No assertion here fails the build: this prints numbers. Timed asserts belong nowhere.
 
@@ -220,6 +228,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let (Some("--write-xlsx"), Some(from), Some(to)) = (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
         write_xlsx(Path::new(from), Path::new(to));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--budget-sender") {
+        let me = support::budget::Sender::from_env().expect("a P10 sender is told what to do by its environment");
+        support::budget::run_sender(&me);
         return;
     }
     if let (Some("--raw-parse"), Some(file)) = (args.get(1).map(String::as_str), args.get(2)) {
@@ -551,6 +564,14 @@ fn main() {
         table.extend(p7_hung_requests(&dir, runs));
     }
 
+    if want("P10") {
+        table.extend(p10_payrun_processes(&dir, runs));
+    }
+
+    if want("P10C") {
+        table.extend(p10_shared_budget(runs));
+    }
+
     println!("\n| id | measure | result | target | met |\n|---|---|---|---|---|");
     for r in &table {
         println!("| {} | {} | {} | {} | {} |", r.id, r.measure, r.value, r.target, if r.ok { "yes" } else { "NO" });
@@ -772,6 +793,215 @@ fn p7_hung_requests(dir: &Path, runs: usize) -> Vec<Row> {
             ok: true,
         },
     ]
+}
+
+/// P10c: `n` processes (this benchmark again, as senders: see the module doc) sharing one
+/// merchant's budget in PostgreSQL at `--rate 100 --burst 5`, each with 8 postings in flight, for
+/// `PAYRUN_BENCH_P10_SECS` (6) seconds against the independent fake gateway (5-20 ms). The figures,
+/// counted by the gateway: requests per second from the moment every process sends (plus 0.3 s) to
+/// the deadline, ÷ rate; and the busiest one-second window (starting at any arrival) ÷ rate.
+fn p10_shared_budget(runs: usize) -> Vec<Row> {
+    use support::budget::{Sender, busiest, first_of, instant_of, rate_between, spawn_sender, unix_ms_in};
+    use support::fake::{FakeGateway, FakeOptions};
+    let rate = env_num("PAYRUN_BENCH_P10_RATE", 100) as u32;
+    let burst = (rate / 20).max(1);
+    let secs = env_num("PAYRUN_BENCH_P10_SECS", 6);
+    let mut rows = Vec::new();
+    for n in [2usize, 4] {
+        let (mut used, mut peak) = (vec![], vec![]);
+        for i in 0..runs {
+            let db = support::pg::TestDb::new();
+            payrun::journal::team::schema::migrate(&mut db.store(), "the benchmark's database").expect("migrate");
+            let fake = FakeGateway::start_with(FakeOptions { latency_ms: (5, 20), behaviours: false });
+            let stop_at = unix_ms_in(Duration::from_secs(secs));
+            let end = instant_of(stop_at);
+            let prefixes: Vec<String> = (0..n).map(|k| format!("p10s{k}r")).collect();
+            let children: Vec<_> = prefixes
+                .iter()
+                .map(|p| {
+                    let s = Sender {
+                        journal: db.url(),
+                        gateway: fake.url.clone(),
+                        rate,
+                        burst,
+                        concurrency: 8,
+                        prefix: p.clone(),
+                        stop_at_unix_ms: stop_at,
+                    };
+                    spawn_sender(&["--budget-sender"], &s)
+                })
+                .collect();
+            let mut failed = 0;
+            for mut c in children {
+                failed += usize::from(!c.wait().is_ok_and(|s| s.success()));
+            }
+            let arrivals = fake.timeline().arrivals;
+            let all_sending = prefixes.iter().filter_map(|p| first_of(&arrivals, p)).max();
+            let u = all_sending
+                .map(|t| rate_between(&arrivals, t + Duration::from_millis(300), end) / f64::from(rate))
+                .unwrap_or(f64::NAN);
+            let w = busiest(&arrivals, None) as f64 / f64::from(rate);
+            let parts: Vec<String> = prefixes
+                .iter()
+                .map(|p| {
+                    arrivals.iter().filter(|a| a.call == "payout" && a.id.starts_with(p.as_str())).count().to_string()
+                })
+                .collect();
+            println!(
+                "P10c {n} processes run {i}: {} requests; summed rate {:.1}/s = {u:.3} of {rate}; busiest one-second window {} = {w:.3} of the rate (burst {burst}); postings per process {}{}",
+                arrivals.len(),
+                u * f64::from(rate),
+                busiest(&arrivals, None),
+                parts.join(" "),
+                if failed > 0 { format!("; {failed} senders FAILED") } else { String::new() }
+            );
+            used.push(u);
+            peak.push(w);
+        }
+        let worst = peak.iter().cloned().fold(f64::NAN, f64::max);
+        let (u, w) = (median(&mut used), median(&mut peak));
+        rows.push(Row {
+            id: "P10c",
+            measure: format!(
+                "{n} bare client processes, one merchant's shared budget, --rate {rate} --burst {burst}: summed rate ÷ rate; busiest 1 s window ÷ rate (worst run)"
+            ),
+            value: format!("{u:.3}; {w:.3} ({worst:.3})"),
+            target: "≥ 0.9; ≤ 1.05",
+            ok: u >= 0.9 && worst <= 1.05,
+        });
+    }
+    rows
+}
+
+/// P10: `n` `payrun resume` processes at `--rate 100 --burst 5` with one team journal, each driving
+/// its own approved batch of `PAYRUN_BENCH_P10_ROWS` (600) ÷ `n` rows for the same merchant, against
+/// the independent fake gateway (5-20 ms). The figures, counted by the gateway: requests per second
+/// while every process posts payouts (from the latest first posting to the earliest last one) ÷
+/// rate, and the busiest one-second window of the whole run (starting at any arrival) ÷ rate.
+fn p10_payrun_processes(dir: &Path, runs: usize) -> Vec<Row> {
+    use payrun::journal::store::Store;
+    use support::budget::{busiest, rate_between};
+    use support::fake::{FakeGateway, FakeOptions};
+    let rate = env_num("PAYRUN_BENCH_P10_RATE", 100) as u32;
+    let burst = (rate / 20).max(1);
+    let total_rows = env_num("PAYRUN_BENCH_P10_ROWS", 600);
+    let mut rows = Vec::new();
+    for n in [2usize, 4] {
+        let (mut used, mut peak) = (vec![], vec![]);
+        for i in 0..runs {
+            let db = support::pg::TestDb::new();
+            payrun::journal::team::schema::migrate(&mut db.store(), "the benchmark's database").expect("migrate");
+            let role = |prefix: &str, group: &str| {
+                let pw = format!("{prefix} password");
+                let name = db.create_login_role(prefix, &pw);
+                db.store().execute_batch(&format!("GRANT {group} TO {name}")).expect("grant");
+                db.url_as(&name, &pw)
+            };
+            let (maker, checker, sender) =
+                (role("maker", "payrun_maker"), role("checker", "payrun_checker"), role("sender", "payrun_sender"));
+            let fake = FakeGateway::start_with(FakeOptions { latency_ms: (5, 20), behaviours: false });
+            let state = fresh(dir, &format!("p10-{n}-{i}"));
+            std::fs::create_dir_all(&state).expect("state dir");
+            let st = state.display().to_string();
+            let team = |args: &[&str]| {
+                let mut c = payrun(dir, args);
+                c.args(["--state", st.as_str()])
+                    .env_remove("PAYRUN_OPERATOR")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                c
+            };
+            let mut batches = Vec::new();
+            for k in 0..n {
+                let file = state.join(format!("p10-{k}.csv"));
+                let mut text = String::from("Employee ID,Beneficiary Name,Account No,IFSC Code,Amount,Payment Mode\n");
+                for r in 1..=total_rows / n as u64 {
+                    text.push_str(&format!("P{k}E{r},Payee {k} {r},6{k}{r:08}00,SBIN0000001,{}.00,IMPS\n", 1000 + r));
+                }
+                std::fs::write(&file, text).expect("input");
+                let fs = file.display().to_string();
+                let out =
+                    team(&["run", &fs, "--journal", &maker, "--gateway", &fake.url, "--yes"]).output().expect("run");
+                let said = support::work::unwrapped(&String::from_utf8_lossy(&out.stderr));
+                let id = said
+                    .split("batch ")
+                    .find_map(|rest| rest.split_once(" is stored and AWAITING_APPROVAL").map(|(id, _)| id.to_string()))
+                    .unwrap_or_else(|| panic!("P10: the maker's run stored no batch:\n{said}"));
+                let ok = team(&["approve", &id, "--batch", "--reason", "bench", "--journal", &checker])
+                    .output()
+                    .expect("approve");
+                assert!(ok.status.success(), "P10: approve: {}", String::from_utf8_lossy(&ok.stderr));
+                batches.push(id);
+            }
+            let (r, b) = (rate.to_string(), burst.to_string());
+            let children: Vec<_> = batches
+                .iter()
+                .map(|id| {
+                    team(&[
+                        "resume",
+                        id,
+                        "--journal",
+                        &sender,
+                        "--gateway",
+                        &fake.url,
+                        "--yes",
+                        "--rate",
+                        &r,
+                        "--burst",
+                        &b,
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("resume")
+                })
+                .collect();
+            let codes: Vec<String> = children
+                .into_iter()
+                .map(|mut c| c.wait().ok().and_then(|s| s.code()).unwrap_or(-1).to_string())
+                .collect();
+            let arrivals = fake.timeline().arrivals;
+            let posted: Vec<Vec<Instant>> = batches
+                .iter()
+                .map(|id| {
+                    arrivals.iter().filter(|a| a.call == "payout" && a.id.contains(id.as_str())).map(|a| a.at).collect()
+                })
+                .collect();
+            let from = posted.iter().filter_map(|p| p.first()).max().copied();
+            let to = posted.iter().filter_map(|p| p.last()).min().copied();
+            let u = match (from, to) {
+                (Some(f), Some(t)) if t > f => rate_between(&arrivals, f, t) / f64::from(rate),
+                _ => f64::NAN,
+            };
+            let w = busiest(&arrivals, None) as f64 / f64::from(rate);
+            let both = match (from, to) {
+                (Some(f), Some(t)) if t > f => (t - f).as_secs_f64(),
+                _ => 0.0,
+            };
+            println!(
+                "P10 {n} payrun processes run {i}: {} requests, {} payouts applied; all posting for {both:.1}s at {:.1}/s = {u:.3} of {rate}; busiest one-second window {} = {w:.3} of the rate (burst {burst}); exit codes {}",
+                arrivals.len(),
+                fake.ledger().len(),
+                u * f64::from(rate),
+                busiest(&arrivals, None),
+                codes.join(" ")
+            );
+            used.push(u);
+            peak.push(w);
+        }
+        let worst = peak.iter().cloned().fold(f64::NAN, f64::max);
+        let (u, w) = (median(&mut used), median(&mut peak));
+        rows.push(Row {
+            id: "P10",
+            measure: format!(
+                "{n} payrun resume processes, one merchant, --rate {rate} --burst {burst}: summed rate ÷ rate while all post; busiest 1 s window ÷ rate (worst run)"
+            ),
+            value: format!("{u:.3}; {w:.3} ({worst:.3})"),
+            target: "≥ 0.9; ≤ 1.05",
+            ok: u >= 0.9 && worst <= 1.05,
+        });
+    }
+    rows
 }
 
 /// P9: the PostgreSQL journal (team mode) against the SQLite one, the same file against the clean

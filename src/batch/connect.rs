@@ -5,6 +5,10 @@
 //! batch, and its in-doubt rows would be asked about where they were never sent), so the gateway is
 //! recorded with the batch as a label ([`gateway_label`]) and checked on every resume. A label
 //! never holds credentials.
+//!
+//! In team mode ([`connect_with_budget`]) a gateway URL is paced by the merchant's rate budget in
+//! the journal database, shared with every process sending with the same credentials (SPEC 8.1).
+//! The embedded sandbox is not: it is this process's own gateway, which nobody else sends to.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +20,9 @@ use super::BatchError;
 use crate::config::{ConfigFile, Credentials, example_credentials};
 use crate::gateway::GatewayClient;
 use crate::gateway::client::ClientOptions;
-use crate::journal::Batch;
+use crate::journal::store::pgurl::JournalUrl;
+use crate::journal::team::budget::{MerchantKey, Pace, SharedBudget};
+use crate::journal::{Batch, Place};
 use crate::sandbox::{Profile, RunningSandbox, SandboxOptions};
 
 /// Where payouts go: the built-in sandbox, or a URL.
@@ -64,6 +70,24 @@ pub fn same_gateway(batch: &Batch, choice: &GatewayChoice) -> Result<(), BatchEr
 pub struct Connection {
     pub client: Arc<GatewayClient>,
     pub sandbox: Option<RunningSandbox>,
+    /// The merchant's shared rate budget pacing the client, in team mode (also inside the client).
+    pub budget: Option<SharedBudget>,
+}
+
+/// Where team mode keeps the merchant's shared rate budget: the journal database.
+#[derive(Clone, Debug)]
+pub struct SharedBudgetSpec {
+    pub journal: JournalUrl,
+}
+
+impl SharedBudgetSpec {
+    /// The budget of a journal's place: its database in team mode, none for SQLite.
+    pub fn of(place: &Place) -> Option<SharedBudgetSpec> {
+        match place {
+            Place::Postgres { url, .. } => Some(SharedBudgetSpec { journal: url.clone() }),
+            Place::Sqlite { .. } => None,
+        }
+    }
 }
 
 impl Connection {
@@ -83,6 +107,23 @@ pub async fn connect(
     rate: Option<(u32, u32)>,
     pool: usize,
     profile: Profile,
+) -> anyhow::Result<Connection> {
+    connect_with_budget(choice, config, state, rate, pool, profile, None).await
+}
+
+/// [`connect`] in team mode: with `budget` and a `rate`, a gateway URL is paced by the merchant's
+/// shared budget in the journal database instead of a limiter of this process's own (`rate` is
+/// then the `--rate`/`--burst` this process charges the shared schedule). Fails when the budget
+/// cannot be had (database unreachable, no schema, no grant). Unpaced calls (`rate` `None`) and
+/// the embedded sandbox are not shared (see the module doc).
+pub async fn connect_with_budget(
+    choice: &GatewayChoice,
+    config: &ConfigFile,
+    state: &Path,
+    rate: Option<(u32, u32)>,
+    pool: usize,
+    profile: Profile,
+    budget: Option<&SharedBudgetSpec>,
 ) -> anyhow::Result<Connection> {
     let configured = config.credentials()?;
     let mut options = ClientOptions::new("");
@@ -106,7 +147,7 @@ pub async fn connect(
             options.endpoints = crate::config::Endpoints::default();
             options.base_url = sandbox.url();
             let client = GatewayClient::new(&options, creds)?;
-            Ok(Connection { client: Arc::new(client), sandbox: Some(sandbox) })
+            Ok(Connection { client: Arc::new(client), sandbox: Some(sandbox), budget: None })
         }
         GatewayChoice::Url(url) => {
             let Some(creds) = configured else {
@@ -117,8 +158,18 @@ pub async fn connect(
                 );
             };
             options.base_url = url.clone();
+            let shared = match (budget, rate) {
+                (Some(spec), Some((rate, burst))) => {
+                    let b = SharedBudget::connect(&spec.journal, MerchantKey::of(&creds), Pace::new(rate, burst))
+                        .await
+                        .with_context(|| format!("the merchant's shared rate budget in {}", spec.journal))?;
+                    options.shared_pace = Some(Arc::new(b.clone()));
+                    Some(b)
+                }
+                _ => None,
+            };
             let client = GatewayClient::new(&options, creds)?;
-            Ok(Connection { client: Arc::new(client), sandbox: None })
+            Ok(Connection { client: Arc::new(client), sandbox: None, budget: shared })
         }
     }
 }

@@ -522,13 +522,14 @@ pub async fn drive(
     if settings != batch.settings {
         journal.update_settings(&batch.id, &settings)?;
     }
-    let conn = connect(
+    let conn = connect::connect_with_budget(
         &choice,
         config,
         &session.state.path,
         Some((settings.rate, settings.burst)),
         engine_config(&settings, config).flights().cap(),
         embedded_profile(&settings),
+        connect::SharedBudgetSpec::of(journal.place()).as_ref(),
     )
     .await
     .map_err(|e| BatchError::Connect(format!("{e:#}")))?;

@@ -3,7 +3,8 @@
 //!
 //! The client owns three things callers must not re-implement:
 //! - **pacing**: every HTTP request it makes (token, payout, status, pay-in, PG) first waits on the one
-//!   shared rate limiter, so `--rate` bounds every gateway call, not just payouts;
+//!   shared rate limiter, so `--rate` bounds every gateway call, not just payouts (in team mode the
+//!   limiter is the merchant's budget in the database, shared by every process: [`SharedPace`]);
 //! - **the token**: fetched on first use, reused, refreshed on expiry and once on TE0012 (rule 5),
 //!   single-flight so a burst of TE0012 answers causes one refresh, not fifty;
 //! - **transport classification**: a connection that was never established is "not sent", anything
@@ -13,7 +14,9 @@
 //! logs a header, and always verifies TLS certificates (rustls with the platform's roots; there is no
 //! switch to turn that off). Plain `http://` is accepted only for loopback addresses (the sandbox).
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -54,6 +57,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Requests per second over all calls; `None` for unpaced (the single-call commands).
     pub rate: Option<(u32, u32)>,
+    /// A pace shared beyond this client (team mode's rate budget per merchant): when given, every
+    /// request waits on it instead of a limiter of the client's own, and `rate` is not used.
+    pub shared_pace: Option<Arc<dyn SharedPace>>,
     /// Idle connections kept per host (set to the engine's concurrency).
     pub pool: usize,
 }
@@ -67,6 +73,7 @@ impl ClientOptions {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             rate: None,
+            shared_pace: None,
             pool: 16,
         }
     }
@@ -129,9 +136,29 @@ impl Exchange {
     }
 }
 
-/// Proof that one rate-limiter slot was taken (see [`GatewayClient::wait_turn`]).
+/// A pace kept outside the client, shared with other clients and processes: team mode's one rate
+/// budget per merchant ([`crate::journal::team::budget::SharedBudget`]). The client waits on it
+/// before every request, exactly where it would wait on its own limiter.
+pub trait SharedPace: Send + Sync + std::fmt::Debug {
+    /// Resolves when one request may leave, with the time of its slot. Dropping the future gives
+    /// the wait up; a slot it already held is lost, never given to two requests.
+    fn turn(&self) -> Pin<Box<dyn Future<Output = Instant> + Send + '_>>;
+
+    /// How long after its slot a request may still leave on it. Later, it would arrive at the
+    /// gateway together with the requests of the slots after its own (perhaps another process's)
+    /// and crowd one window of the gateway's count: it waits for a fresh turn instead.
+    fn valid_for(&self) -> Duration;
+}
+
+/// How long a request whose turn went stale waits for a fresh one from the shared pace before it
+/// gives up unsent ([`PayoutOutcome::NotSent`]: the budget's database is gone, and a process that
+/// loses its database sends nothing, SPEC 8.1).
+const FRESH_TURN_LIMIT: Duration = Duration::from_secs(5);
+
+/// Proof that one rate-limiter slot was taken (see [`GatewayClient::wait_turn`]), with the slot's
+/// time.
 #[derive(Debug)]
-pub struct Turn(());
+pub struct Turn(Instant);
 
 /// Counts of HTTP requests made, by call (for summaries and the benchmark).
 #[derive(Debug, Default)]
@@ -266,6 +293,8 @@ pub struct GatewayClient {
     status_via: StatusVia,
     creds: Credentials,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// Team mode's shared budget, used instead of `limiter` when given.
+    shared_pace: Option<Arc<dyn SharedPace>>,
     token: tokio::sync::Mutex<Option<CachedToken>>,
     generation: AtomicU64,
     pub counts: CallCounts,
@@ -322,7 +351,7 @@ impl GatewayClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("payrun/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let limiter = options.rate.and_then(|(rate, burst)| {
+        let limiter = options.rate.filter(|_| options.shared_pace.is_none()).and_then(|(rate, burst)| {
             let rate = std::num::NonZeroU32::new(rate)?;
             let burst = std::num::NonZeroU32::new(burst.max(1))?;
             Some(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)))
@@ -334,6 +363,7 @@ impl GatewayClient {
             status_via: options.status_via,
             creds,
             limiter,
+            shared_pace: options.shared_pace.clone(),
             token: tokio::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             counts: CallCounts::default(),
@@ -351,19 +381,23 @@ impl GatewayClient {
         format!("{}/{}", self.base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
     }
 
-    /// Waits for the rate limiter: every HTTP request goes through here first.
-    async fn pace(&self) {
+    /// Waits for the rate limiter (or the shared pace): every HTTP request goes through here first.
+    /// Returns the slot's time.
+    async fn pace(&self) -> Instant {
+        if let Some(p) = &self.shared_pace {
+            return p.turn().await;
+        }
         if let Some(l) = &self.limiter {
             l.until_ready().await;
         }
+        Instant::now()
     }
 
     /// Waits for one slot of the rate limiter and returns it, for a caller that must do something
     /// between getting its turn and sending (the engine writes the payout's intent there, so the
     /// intent is on disk as close as possible to the moment the request leaves).
     pub async fn wait_turn(&self) -> Turn {
-        self.pace().await;
-        Turn(())
+        Turn(self.pace().await)
     }
 
     async fn exchange(&self, rb: RequestBuilder, counter: &AtomicU64) -> Reply {
@@ -371,8 +405,21 @@ impl GatewayClient {
     }
 
     async fn exchange_with(&self, rb: RequestBuilder, counter: &AtomicU64, turn: Option<Turn>) -> Reply {
-        if turn.is_none() {
-            self.pace().await;
+        match (turn, &self.shared_pace) {
+            (None, _) => {
+                self.pace().await;
+            }
+            // Team mode: a turn taken a while ago (the engine wrote the payout's intent in
+            // between; a token was fetched) is spent, and a fresh one taken (see SharedPace).
+            (Some(Turn(slot)), Some(shared)) if slot.elapsed() > shared.valid_for() => {
+                if tokio::time::timeout(FRESH_TURN_LIMIT, shared.turn()).await.is_err() {
+                    return Reply::NotSent(
+                        "no turn from the merchant's shared rate budget (the journal database is gone): not sent"
+                            .into(),
+                    );
+                }
+            }
+            (Some(_), _) => {}
         }
         counter.fetch_add(1, Ordering::Relaxed);
         let resp = match rb.send().await {

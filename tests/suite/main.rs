@@ -24,6 +24,7 @@ mod proof;
 mod report_files;
 mod report_print;
 mod team;
+mod team_budget;
 mod tls;
 mod validate_cli;
 mod validate_props;

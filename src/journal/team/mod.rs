@@ -4,6 +4,7 @@
 //! [`crate::journal`], the same for both backends; nothing here is used with SQLite.
 
 pub mod approvals;
+pub mod budget;
 pub mod import;
 pub mod lease;
 pub mod roles;

@@ -133,6 +133,18 @@ pub struct Timeline {
     pub last_posting_unix_ms: u64,
     /// Requests (postings, other calls) per 100 ms since the first request.
     pub per_100ms: Vec<(u32, u32)>,
+    /// Every request, in the order the fake's handlers saw them (for windows of any length).
+    pub arrivals: Vec<Arrival>,
+}
+
+/// One request as the fake saw it arrive.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    pub at: std::time::Instant,
+    /// `token`, `payout` or `status`.
+    pub call: &'static str,
+    /// The posting's `externalRef`, the id a status inquiry asked about, empty for a token.
+    pub id: String,
 }
 
 /// Wire-level differences from the sandbox, all off by default (see the module doc).
@@ -209,9 +221,11 @@ fn unix_ms() -> u64 {
 
 impl FakeState {
     /// Notes a request in the timeline and returns how long to wait before answering it.
-    fn arrive(&mut self, posting: bool) -> Duration {
+    fn arrive(&mut self, call: &'static str, id: &str) -> Duration {
+        let posting = call == "payout";
         let now = unix_ms();
         let t = &mut self.timeline;
+        t.arrivals.push(Arrival { at: std::time::Instant::now(), call, id: id.to_string() });
         t.requests += 1;
         if t.first_unix_ms == 0 {
             t.first_unix_ms = now;
@@ -335,7 +349,7 @@ async fn token(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> R
         let n = s.tokens;
         let token = if s.quirks.short_tokens_echoed { format!("tk{n:06}") } else { format!("faketoken{n:08}") };
         s.issued.insert(token.clone(), std::time::Instant::now());
-        (token, s.quirks.expires_in, s.arrive(false))
+        (token, s.quirks.expires_in, s.arrive("token", ""))
     };
     latency(wait).await;
     let mut data = json!({"token": token});
@@ -352,7 +366,7 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     let utoken = get("utoken");
     let (behaviour, wait) = {
         let mut s = lock(&st);
-        (s.behaviour(&account), s.arrive(true))
+        (s.behaviour(&account), s.arrive("payout", &reference))
     };
     latency(wait).await;
     {
@@ -455,7 +469,7 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
         Some(other) => other.to_string(),
         None => String::new(),
     };
-    let wait = lock(&st).arrive(false);
+    let wait = lock(&st).arrive("status", &id);
     latency(wait).await;
     let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.

@@ -4,6 +4,7 @@
 //! path; each user needs only part of it.
 #![allow(dead_code)]
 
+pub mod budget;
 pub mod chaos;
 pub mod fake;
 pub mod input;
