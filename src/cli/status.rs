@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use payrun::batch::{self, GatewayChoice, connect};
+use payrun::batch::{self, GatewayChoice};
 use payrun::config::ConfigFile;
 use payrun::engine::{self, progress::Silent};
 use payrun::journal::Batch;
@@ -135,13 +135,15 @@ pub async fn run(args: Args, config: &ConfigFile, operator: &str) -> anyhow::Res
         let choice = GatewayChoice::resolve(Some(args.gateway.as_deref().unwrap_or(&batch.gateway)), config);
         batch::same_gateway(&batch, &choice)?;
         let s = &batch.settings;
-        let conn = connect(
+        // Team mode: inquiries count against the merchant's one rate budget too (SPEC 8.1).
+        let conn = payrun::batch::connect::connect_with_budget(
             &choice,
             config,
             &session.state.path,
             Some((s.rate.max(1), s.burst.max(1))),
             batch::engine_config(s, config).flights().cap(),
             batch::embedded_profile(s),
+            payrun::batch::connect::SharedBudgetSpec::of(journal.place()).as_ref(),
         )
         .await?;
         // Team mode: asking about rows drives the batch too: one process at a time (SPEC 8.1).

@@ -113,10 +113,18 @@ fn commit_group(
             db.begin()?;
             let written = (|| -> Result<()> {
                 if let Some(token) = lease {
+                    // The lease token with this transaction (the database checks it on every
+                    // claim), and a bound on how long it may sit open: a holder paused in the
+                    // middle of a commit (a laptop's lid closed) is cut off by the database after
+                    // this long, so its lock on the lease does not keep a takeover waiting for ever.
                     db.execute("SELECT set_config('payrun.lease', $1, true)", &crate::vals![token])?;
+                    db.execute("SET LOCAL idle_in_transaction_session_timeout = '5s'", &[])?;
                     let held = !db
                         .query(
-                            "SELECT 1 AS held FROM leases WHERE batch_id = $1 AND token = $2 AND expires_at > now()",
+                            // FOR SHARE: a takeover waits for this transaction to end, so what a
+                            // holder checked before it lost the lease is committed before the next
+                            // holder reads the rows it left (its recovery would disagree otherwise).
+                            "SELECT 1 AS held FROM leases WHERE batch_id = $1 AND token = $2 AND expires_at > now() FOR SHARE",
                             &crate::vals![batch, token],
                         )?
                         .is_empty();

@@ -63,18 +63,35 @@ impl Journal {
         let token = new_token();
         let host = whoami::hostname().unwrap_or_else(|_| "unknown host".into());
         let ms = duration.as_millis() as u64;
-        let taken = self.q(
-            &format!(
-                "INSERT INTO leases (batch_id, token, holder, host, pid, since, expires_at)
-                 VALUES ($1, $2, current_user, $3, $4, clock_timestamp(), {})
-                 ON CONFLICT (batch_id) DO UPDATE SET token = excluded.token, holder = excluded.holder,
-                     host = excluded.host, pid = excluded.pid, since = excluded.since, expires_at = excluded.expires_at
-                 WHERE leases.expires_at < clock_timestamp()
-                 RETURNING token",
-                expiry("$5")
-            ),
-            &vals![batch, &token, &host, u64::from(std::process::id()), ms],
-        )?;
+        // A holder writing a group keeps the lease row locked (its commit checks the lease FOR
+        // SHARE): a takeover waits for that commit, so the rows it read are the ones that holder
+        // left; but not for ever (a holder paused in the middle of a commit still holds the batch).
+        let taken = self.atomic(|| {
+            self.x("SET LOCAL lock_timeout = '15s'", &[])?;
+            self.q(
+                &format!(
+                    "INSERT INTO leases (batch_id, token, holder, host, pid, since, expires_at)
+                     VALUES ($1, $2, current_user, $3, $4, clock_timestamp(), {})
+                     ON CONFLICT (batch_id) DO UPDATE SET token = excluded.token, holder = excluded.holder,
+                         host = excluded.host, pid = excluded.pid, since = clock_timestamp(), expires_at = {}
+                     WHERE leases.expires_at < clock_timestamp()
+                     RETURNING token",
+                    expiry("$5"),
+                    // Counted again when the row is taken: waiting for a locked lease row must not
+                    // give a lease that is already over.
+                    expiry("$5")
+                ),
+                &vals![batch, &token, &host, u64::from(std::process::id()), ms],
+            )
+        });
+        let taken = match taken {
+            Err(JournalError::Store(e)) if e.to_string().contains("lock timeout") => {
+                return Err(JournalError::Refused(format!(
+                    "batch {batch} is being written by the process that drives it (its lease row is locked): try again in a moment"
+                )));
+            }
+            other => other?,
+        };
         if taken.is_empty() {
             let holder = first(self.q(
                 "SELECT holder, host, pid,

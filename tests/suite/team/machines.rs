@@ -232,11 +232,15 @@ fn a_driver_paused_past_its_lease_sends_nothing_beside_the_one_that_took_over() 
     // SAFETY: kill(2) on a child of ours that has not been reaped.
     assert_eq!(unsafe { libc::kill(a.id() as libc::pid_t, libc::SIGSTOP) }, 0);
     t.wait_for_lease_expiry(&batch);
-    let b = start_resume(&o, "B", &batch, &[]);
+    let mut b = start_resume(&o, "B", &batch, &[]);
     let b_pid = i64::from(b.id());
     let t0 = Instant::now();
     while t.lease_holder(&batch).map(|(_, pid)| pid) != Some(b_pid) {
-        assert!(t0.elapsed() < Duration::from_secs(20), "B never took the lease");
+        if b.try_wait().expect("try_wait").is_some() {
+            let out = wait_out(b, Duration::from_secs(5));
+            panic!("B ended before it took the lease: exit {:?}\n{}\n{}", out.code, out.stderr, out.stdout);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "B never took the lease");
         std::thread::sleep(Duration::from_millis(10));
     }
     // A wakes up beside B: the database refuses its claims, whatever it had queued.
