@@ -377,7 +377,14 @@ impl Dispatch {
     /// Whether the order id `id` of row `seq` is also another row's (SPEC 3 rule 12), in any
     /// batch of the journal or among this run's changes not yet committed. Then an answer asked by
     /// it proves nothing for either row.
-    fn order_id_shared(&mut self, journal: &Journal, writer: &Writer, id: &str, seq: u64) -> Result<bool, EngineError> {
+    fn order_id_shared(
+        &mut self,
+        journal: &Journal,
+        writer: &Writer,
+        id: &str,
+        seq: u64,
+        payee: Option<&str>,
+    ) -> Result<bool, EngineError> {
         let committed = writer.committed();
         while self.recent_ids.front().is_some_and(|(p, _, _)| *p <= committed) {
             self.recent_ids.pop_front();
@@ -386,7 +393,7 @@ impl Dispatch {
         if self.recent_ids.iter().any(|(_, k, s)| *k == key && *s != seq) {
             return Ok(true);
         }
-        Ok(journal.order_id_shared(id, &self.batch, seq)?)
+        Ok(journal.order_id_shared(id, &self.batch, seq, payee)?)
     }
 
     fn refill(&mut self, journal: &Journal) -> Result<(), EngineError> {
@@ -873,7 +880,16 @@ fn handle(
             // either row. Ask by the reference from now on.
             if by_order_id && !matches!(reaction, Reaction::AskAgain | Reaction::Busy(_) | Reaction::Stop(_)) {
                 let id = a.row.status.gateway_ref.clone().unwrap_or_default();
-                if d.order_id_shared(journal, writer, &id, seq)? {
+                // An answer naming this row's payee could be about another payout of that payee
+                // only; one naming nobody (or another payee) about any.
+                let names_this_payee = reading::answer_payee(&outcome).is_some_and(|p| {
+                    matches!(
+                        p.matches(&a.row.account, &a.row.ifsc, a.row.amount),
+                        crate::gateway::PayeeMatch::Same | crate::gateway::PayeeMatch::OtherAmount
+                    )
+                });
+                let key = journal::payee_key(&a.row.account, &a.row.ifsc);
+                if d.order_id_shared(journal, writer, &id, seq, names_this_payee.then_some(key.as_str()))? {
                     a.id_shared = true;
                     a.ask_by_ref = true;
                     reaction = Reaction::AskAgain;

@@ -210,6 +210,17 @@ pub enum Reaction {
     Stop(Stop),
 }
 
+/// The payee a status answer describes, when it is about a payout (success, pending, a bank
+/// failure).
+pub fn answer_payee(outcome: &StatusOutcome) -> Option<&crate::gateway::Payee> {
+    match outcome {
+        StatusOutcome::Success { payee, .. }
+        | StatusOutcome::Pending { payee, .. }
+        | StatusOutcome::FailedAtBank { payee, .. } => Some(payee),
+        _ => None,
+    }
+}
+
 /// What the table needs to know about the row an answer is for.
 #[derive(Clone, Copy, Debug)]
 pub struct Asked<'a> {

@@ -541,6 +541,13 @@ pub struct Journal {
     leases: std::cell::RefCell<std::collections::HashMap<String, String>>,
 }
 
+/// SQL (after `gateway_ref IS NULL AND attempts > 0`): a row whose posting may have been applied
+/// under an order id payrun never learned: sent, not refused before any processing (TE0003/7/8),
+/// not proven never applied (TE0020 then unknown twice, REF_CONFLICT). Its index is
+/// `rows_unknown_order`.
+const UNKNOWN_ORDER_ID: &str = "AND state IN ('sending', 'accepted', 'in_doubt', 'pending', 'success', 'failed')
+    AND NOT (state = 'failed' AND code IN ('TE0003', 'TE0007', 'TE0008', 'TE0020', 'REF_CONFLICT'))";
+
 /// How long a lost team database is waited for by default (SPEC 8.1).
 pub const DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -1164,15 +1171,32 @@ impl Journal {
         )
     }
 
-    /// Whether another row of the journal, in any batch, was given the order id `id` (SPEC 3 rule
-    /// 12): then the id is not this row's own, and an answer asked by it proves nothing for either.
-    /// One probe of the order-id index.
-    pub fn order_id_shared(&self, id: &str, batch: &str, seq: u64) -> Result<bool> {
+    /// Whether the order id `id` may be another payout's as well as row `seq`'s (SPEC 3 rule 12): an
+    /// answer asked by it then proves nothing, for either row. It may be when another row of the
+    /// journal, in any batch, was given the same id; and also when a row's posting may have been
+    /// applied while payrun never learned the id the gateway gave it (its answer was lost, and no
+    /// later answer named it): a gateway that restarts its counter can give that unknown id again,
+    /// and answer about the older payout when asked by it. Such a row counts when the answer could be
+    /// about it: any of them when the answer names no payee or another one (`payee` none), only
+    /// those of this row's payee when it names this row's (`payee` its key). Two probes of indexes.
+    pub fn order_id_shared(&self, id: &str, batch: &str, seq: u64, payee: Option<&str>) -> Result<bool> {
         let rows = self.q(
             "SELECT EXISTS (SELECT 1 FROM rows WHERE order_key = $1 AND NOT (batch_id = $2 AND seq = $3)) AS found",
             &vals![order_key(id), batch, seq],
         )?;
-        Ok(first(rows).map(|r| r.get::<bool>("found")).transpose()?.unwrap_or(false))
+        if first(rows).map(|r| r.get::<bool>("found")).transpose()?.unwrap_or(false) {
+            return Ok(true);
+        }
+        let unknown = format!(
+            "SELECT EXISTS (SELECT 1 FROM rows WHERE gateway_ref IS NULL AND attempts > 0 {UNKNOWN_ORDER_ID}
+                AND NOT (batch_id = $1 AND seq = $2) {}) AS found",
+            if payee.is_some() { "AND payee = $3" } else { "" }
+        );
+        let params = match payee {
+            Some(p) => vals![batch, seq, p],
+            None => vals![batch, seq],
+        };
+        Ok(first(self.q(&unknown, &params)?).map(|r| r.get::<bool>("found")).transpose()?.unwrap_or(false))
     }
 
     /// Counts and amounts per state and mode (exact: sums of integer paise).

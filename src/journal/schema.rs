@@ -102,6 +102,7 @@ CREATE INDEX IF NOT EXISTS rows_by_payee_id ON rows (payee_id, state, completed_
 CREATE UNIQUE INDEX IF NOT EXISTS rows_by_line ON rows (batch_id, line);
 CREATE INDEX IF NOT EXISTS rows_by_order_key ON rows (order_key) WHERE order_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS rows_by_obligation ON rows (obligation) WHERE obligation <> '';
+CREATE INDEX IF NOT EXISTS rows_unknown_order ON rows (payee) WHERE gateway_ref IS NULL AND attempts > 0;
 CREATE INDEX IF NOT EXISTS batches_by_rows ON batches (rows_hash);
 CREATE INDEX IF NOT EXISTS actions_by_batch ON actions (batch_id, id);
 CREATE INDEX IF NOT EXISTS exports_by_batch ON exports (batch_id, id);

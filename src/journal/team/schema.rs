@@ -148,6 +148,7 @@ CREATE INDEX rows_by_payee_id ON rows (payee_id, state, completed_at) WHERE paye
 CREATE UNIQUE INDEX rows_by_line ON rows (batch_id, line);
 CREATE INDEX rows_by_order_key ON rows (order_key) WHERE order_key IS NOT NULL;
 CREATE INDEX rows_by_obligation ON rows (obligation) WHERE obligation <> '';
+CREATE INDEX rows_unknown_order ON rows (payee) WHERE gateway_ref IS NULL AND attempts > 0;
 CREATE INDEX batches_by_rows ON batches (rows_hash);
 CREATE INDEX actions_by_batch ON actions (batch_id, id);
 CREATE INDEX exports_by_batch ON exports (batch_id, id);
