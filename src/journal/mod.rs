@@ -303,11 +303,21 @@ pub fn file_identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Row changes written per statement (and evidence records inserted per statement): one statement
-/// for many rows instead of one each. Against PostgreSQL every statement is a round of the
-/// server's work, and a group of a few hundred changes per commit is common (measured: one
-/// statement per change held a PostgreSQL journal near 500 payouts/s).
+/// Row changes written per statement (and evidence records inserted per statement) where many rows
+/// per statement pay ([`Store::rows_per_statement`]): against PostgreSQL every statement is a round
+/// of the server's work, and a group of a few hundred changes per commit is common (measured: one
+/// statement per change held a PostgreSQL journal near 500 payouts/s; a hundred per statement,
+/// 1,200-1,700/s). SQLite runs a prepared statement per row faster (measured: 6× faster for 3,000
+/// changes on a 50,000-row batch, whose planner otherwise walks the batch for each chunk): the two
+/// forms below say the same thing, and the store's answer picks one.
 const CHUNK: usize = 100;
+
+/// One row change, checking the state in the database: [`change_values`] after the batch and the
+/// time.
+const WRITE_CHANGE: &str = "UPDATE rows SET state = $5, attempts = $6, gateway_ref = $7, code = $8, message = $9,
+        utr = $10, submitted_at = $11, completed_at = $12, updated_at = $2, sent_at = $13, order_key = $14,
+        confirmed = $15
+     WHERE batch_id = $1 AND seq = $3 AND state = $4";
 
 /// The values of one row change, in [`CHANGE_COLUMNS`]' order.
 fn change_values(c: &writer::Change) -> Vec<Value> {
@@ -353,6 +363,26 @@ const CHANGE_COLUMNS: [(&str, &str); 13] = [
 /// starting state fails the whole write, naming the row.
 fn write_changes(db: &mut dyn Store, batch: &str, changes: &[writer::Change]) -> Result<()> {
     let at = now();
+    if !db.rows_per_statement() {
+        let params: Vec<Vec<Value>> = changes
+            .iter()
+            .map(|c| {
+                let mut p = vals![batch, &at];
+                p.extend(change_values(c));
+                p
+            })
+            .collect();
+        let counts = db.execute_many(WRITE_CHANGE, &params)?;
+        if let Some((c, _)) = changes.iter().zip(&counts).find(|(_, n)| **n != 1) {
+            return Err(JournalError::Mismatch {
+                batch: batch.to_string(),
+                seq: c.seq,
+                expected: c.from,
+                what: format!("while moving it to {}", c.to.state()),
+            });
+        }
+        return Ok(());
+    }
     let names: Vec<&str> = CHANGE_COLUMNS.iter().map(|(n, _)| *n).collect();
     let mut start = 0;
     while start < changes.len() {
@@ -468,6 +498,12 @@ pub(crate) fn append_in_db(
 
 /// Inserts evidence records kept in the database (team mode), inside the caller's transaction.
 pub(crate) fn insert_evidence(db: &mut dyn Store, batch: &str, lines: &[crate::audit::EvidenceLine]) -> Result<()> {
+    if !db.rows_per_statement() {
+        let params: Vec<Vec<Value>> =
+            lines.iter().map(|l| vals![batch, l.n, l.line.as_str(), l.hash.as_str()]).collect();
+        db.execute_many("INSERT INTO evidence (batch_id, n, line, hash) VALUES ($1, $2, $3, $4)", &params)?;
+        return Ok(());
+    }
     for chunk in lines.chunks(CHUNK) {
         let mut params = Vec::with_capacity(chunk.len() * 4);
         let mut tuples = Vec::with_capacity(chunk.len());

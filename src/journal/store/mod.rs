@@ -215,6 +215,14 @@ pub trait Store: Send {
     /// never deadlock upgrading a read lock; PostgreSQL's `BEGIN`).
     fn begin(&mut self) -> Result<()>;
 
+    /// Whether many rows per statement pay here: true for a server, where each statement is a
+    /// round of the server's work (PostgreSQL); false in-process, where a prepared statement per
+    /// row is cheapest and a set-based one only gives the planner room to scan (SQLite). The
+    /// journal writes its row changes and evidence records in the form this says.
+    fn rows_per_statement(&self) -> bool {
+        false
+    }
+
     /// Serializes the rest of the current transaction with every other transaction that takes the
     /// same `key`, in any process on any machine, until it ends. SQLite needs nothing: its write
     /// transactions are serialized already. PostgreSQL takes a transaction-level advisory lock.

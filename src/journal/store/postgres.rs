@@ -136,6 +136,10 @@ impl Store for PgStore {
         self.execute_batch("BEGIN")
     }
 
+    fn rows_per_statement(&self) -> bool {
+        true
+    }
+
     /// A transaction-level advisory lock on the key's hash: released at COMMIT or ROLLBACK.
     fn lock(&mut self, key: &str) -> Result<()> {
         self.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[Value::Text(key.to_string())]).map(|_| ())
