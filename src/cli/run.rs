@@ -387,7 +387,7 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
         Ok(Driven::Declined) => {
             say!("nothing sent. The batch is stored; to continue it:");
             print_command(&resume, 2);
-            return Ok(Exit::Input);
+            return Ok(stopped(a, &batch.id, "declined", Exit::Input));
         }
         Ok(Driven::AwaitingApproval(state)) => {
             say!(
@@ -400,13 +400,13 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
             );
             if let Some((by, at)) = &state.rejected {
                 say!("it was rejected by {by} at {}: it will not be sent", payrun::report::local_time(at));
-                return Ok(Exit::Partial);
+                return Ok(stopped(a, &batch.id, "rejected", Exit::Partial));
             }
             say!("a checker (not {}, who stored it) looks at its totals and approves it with:", state.maker);
             print_command(&session.command(&format!("approve {} --batch --reason '...'", batch.id)), 2);
             say!("then a sender sends it with:");
             print_command(&resume, 2);
-            return Ok(Exit::Partial);
+            return Ok(stopped(a, &batch.id, "awaiting_approval", Exit::Partial));
         }
         Ok(Driven::NotSender(role)) => {
             say!(
@@ -414,7 +414,7 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
                 batch.id
             );
             print_command(&resume, 2);
-            return Ok(Exit::Input);
+            return Ok(stopped(a, &batch.id, "not_sender", Exit::Input));
         }
         Ok(Driven::Busy(h)) => {
             say!(
@@ -426,28 +426,38 @@ pub async fn drive(session: &Session, batch: Batch, a: &DriveArgs, config: &Conf
                 payrun::report::local_time(&h.since)
             );
             print_command(&resume, 2);
-            return Ok(Exit::Input);
+            return Ok(stopped(a, &batch.id, "busy", Exit::Input));
         }
         Ok(Driven::CredentialsRefused(why)) => {
             say!("stopped before anything was sent: the gateway refused the credentials: {why}");
             say!("check the ATMOON_* variables, then:");
             print_command(&resume, 2);
-            return Ok(Exit::Aborted);
+            return Ok(stopped(a, &batch.id, "credentials_refused", Exit::Aborted));
         }
         Ok(Driven::JournalStopped(e)) => {
             // Payouts may already have gone out: this is an abort, not "nothing sent".
             say!("error: the run stopped on a journal error, and sent nothing after it: {e}");
             say!("to continue once the cause is fixed:");
             print_command(&resume, 2);
-            return Ok(Exit::Aborted);
+            return Ok(stopped(a, &batch.id, "journal_stopped", Exit::Aborted));
         }
         Err(e @ BatchError::OtherGateway { .. }) => {
             say!("error: {e}");
-            return Ok(Exit::Input);
+            return Ok(stopped(a, &batch.id, "other_gateway", Exit::Input));
         }
         Err(e) => return Err(e.into()),
     };
     finish(session, &batch, a, Some(&outcome.stop), Some(&outcome.stats))
+}
+
+/// A drive that stopped before it sent anything (or, for a journal error, before the result file):
+/// the prose is on stderr already; with `--json`, one JSON document on stdout names the batch, why
+/// it stopped and the exit code, as a finished run's summary does.
+fn stopped(a: &DriveArgs, batch: &str, why: &str, exit: Exit) -> Exit {
+    if a.json {
+        outln!("{}", serde_json::json!({"batch": batch, "stop": why, "exit": exit as u8}));
+    }
+    exit
 }
 
 /// Writes the result file, prints the summary; the exit code.

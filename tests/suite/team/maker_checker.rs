@@ -78,6 +78,9 @@ fn a_senders_resume_of_an_unapproved_batch_sends_nothing() {
     out.expect_code(2, "waits for a checker");
     assert!(out.stderr.contains(&format!("batch {batch} is stored and AWAITING_APPROVAL")), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("payrun approve {batch} --batch")), "{}", out.stderr);
+    // A script reading --json learns the same from one document.
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document on stdout");
+    assert_eq!(doc, serde_json::json!({"batch": batch, "stop": "awaiting_approval", "exit": 2}));
     assert_eq!(o.fake.timeline().requests, 0, "not one request to the gateway, not even for a token");
     assert!(o.fake.ledger().is_empty());
     // The sender's own connection, claiming a row as a modified client would: refused by the
