@@ -4,6 +4,7 @@
 //! path; each user needs only part of it.
 #![allow(dead_code)]
 
+pub mod desk;
 pub mod fake;
 pub mod input;
 pub mod pg;
