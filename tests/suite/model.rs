@@ -344,6 +344,8 @@ struct Model {
     allowed: BTreeMap<u32, Vec<String>>,
     /// Obligations some stored batch has had.
     stored: BTreeSet<u32>,
+    /// Batches `failed` exported.
+    exported: BTreeSet<String>,
     /// When each ledger entry was first seen (payrun's clock offset then).
     stamps: Vec<Duration>,
     log: Vec<String>,
@@ -404,6 +406,7 @@ impl Model {
             next_obligation: 1,
             allowed: BTreeMap::new(),
             stored: BTreeSet::new(),
+            exported: BTreeSet::new(),
             stamps: Vec::new(),
             log: Vec::new(),
             stats: Stats::default(),
@@ -653,6 +656,9 @@ impl Model {
         let remarks_col = column(&header, "Remarks");
         let i = self.rng.index(records.len().max(1));
         let new = self.amount();
+        // References the journal has seen are refused (BAD_REF): half the time the operator gives
+        // the copy new ones.
+        let renamed = header.iter().position(|h| h == "Reference").filter(|_| self.rng.percent(50));
         for (j, r) in records.iter_mut().enumerate() {
             if let Some((ob, _)) = tags(&r[remarks_col]) {
                 r[remarks_col] = format!("OB{ob} F{k}");
@@ -660,10 +666,19 @@ impl Model {
             if j == i {
                 r[amount_col] = rupees(new);
             }
+            if let Some(c) = renamed {
+                r[c] = format!("{}-C{k}", r[c]);
+            }
         }
         let text = unparse(&header, &records);
         let lines = lines_of(&text);
-        let what = format!("edited copy of {} (line {} amount → {})", self.files[of].name, i + 2, rupees(new));
+        let what = format!(
+            "edited copy of {} (line {} amount → {}{})",
+            self.files[of].name,
+            i + 2,
+            rupees(new),
+            if renamed.is_some() { ", new references" } else { "" }
+        );
         let retry = self.files[of].retry;
         self.add_file(what, &text, lines, retry)
     }
@@ -794,7 +809,10 @@ impl Model {
     fn failed(&mut self) -> Result<Option<String>, String> {
         let with_failed: BTreeSet<String> =
             self.rows_where(|r| r.status.state() == RowState::Failed).into_iter().map(|(b, _)| b).collect();
-        let pool: Vec<String> = if with_failed.is_empty() || self.rng.percent(10) {
+        // Sometimes a batch exported before (its rows may be paid again since: SPEC 3.2b).
+        let pool: Vec<String> = if !self.exported.is_empty() && self.rng.percent(35) {
+            self.exported.iter().cloned().collect()
+        } else if with_failed.is_empty() || self.rng.percent(10) {
             self.batch_ids(|_| true)
         } else {
             with_failed.into_iter().collect()
@@ -808,6 +826,7 @@ impl Model {
         let driver = self.driver();
         self.count("failed");
         let r = self.desk.failed(&b, &out, driver);
+        self.exported.insert(b.clone());
         let text = self.short(format!("failed {b} --out retry-{k}.csv"), driver, r)?;
         let Ok(written) = std::fs::read_to_string(&out) else { return Ok(Some(text)) };
         let (header, mut records) = parse(&written);
@@ -842,6 +861,10 @@ impl Model {
         if self.rng.percent(30) {
             q.index_lag = 1;
             said.push("index misses each payout once");
+        }
+        if self.rng.percent(25) {
+            q.no_dedup = true;
+            said.push("duplicate references not caught");
         }
         if self.rng.percent(12) {
             q.one_order_id = true;

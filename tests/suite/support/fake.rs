@@ -183,6 +183,9 @@ pub struct Quirks {
     pub index_lag: u32,
     /// Status inquiries look ids up as order ids only: a reference is always TE0011.
     pub status_by_order_id_only: bool,
+    /// Postings are not checked against the references the gateway has: a resend of a reference
+    /// it applied is applied again (only a client that never resends without proof is safe).
+    pub no_dedup: bool,
 }
 
 #[derive(Default)]
@@ -515,7 +518,8 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         *n += 1;
         let first = *n == 1;
         // A flapping index does not see the payout it has: no duplicate, applied again.
-        let existing = s.by_ref.get(&reference).copied().filter(|_| behaviour != Behaviour::IndexFlaps);
+        let dedup = behaviour != Behaviour::IndexFlaps && !s.quirks.no_dedup;
+        let existing = s.by_ref.get(&reference).copied().filter(|_| dedup);
         let applies = existing.is_none()
             && !matches!(behaviour, Behaviour::Te0020NotApplied)
             && !(behaviour == Behaviour::BadGatewayFirst && first);
