@@ -1183,3 +1183,42 @@ fn by_account(lines: &[Line]) -> HashMap<String, Vec<u32>> {
     }
     out
 }
+
+/// Found by the model (seeds 5059 and 5290, with a flapping index; reduced here to the documented
+/// quirks): a gateway restarts its order-id counter and reuses the id of a payout whose answer
+/// payrun never received, so no row of the journal holds that id (SPEC 3 rule 12 cannot see it);
+/// asked by that id, the gateway answers about the older payout, naming nobody. A payout that then
+/// bounced at the bank must not become SUCCESS on that answer (SPEC 3: SUCCESS only on proof).
+#[test]
+fn a_reused_order_id_payrun_never_learned_proves_nothing_for_a_bounced_payout() {
+    use crate::support::work::{Work, exec, result_rows, s};
+    let fake = FakeGateway::start();
+    fake.set_quirks(Quirks { anonymous_status: true, ..Quirks::default() });
+    let w = Work::new();
+    let run = |name: &str, text: &str| {
+        let path = w.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let p = s(&path);
+        let args = ["run", p.as_str(), "--gateway", fake.url.as_str(), "--yes", "--json", "--state", "S"];
+        let mut c = w.cmd_with_creds(&args);
+        c.args(["--poll-timeout", "3s"]);
+        exec(c)
+    };
+    // `..04`: applied (order id 1001), its answer lost: payrun never learns the id.
+    let first = run("a.csv", "Name,Account Number,IFSC,Amount,Mode\nAsha,500000007704,HDFC0000003,3100.00,NEFT\n");
+    assert_eq!(fake.ledger().first().map(|p| p.order_id), Some(1001), "{}", first.stderr);
+    // The counter restarts: Ravi's payout gets 1001 again, and bounces at his bank.
+    fake.restart_order_ids(1000);
+    fake.fail_next("500000007731");
+    let second = run("b.csv", "Name,Account Number,IFSC,Amount,Mode\nRavi,500000007731,SBIN0000001,4200.00,NEFT\n");
+    let ledger = fake.ledger();
+    let ravi = ledger.iter().find(|p| p.account == "500000007731").expect("Ravi's payout");
+    assert!(ravi.bank_failed && ravi.order_id == 1001, "{ledger:?}");
+    let path = std::path::PathBuf::from(second.json()["result"].as_str().expect("result path"));
+    let rows = result_rows(&if path.is_absolute() { path } else { w.path().join(path) });
+    assert_ne!(
+        rows[0]["status"], "SUCCESS",
+        "a bounced payout made SUCCESS by an answer about another payout that had its order id: {:?}\n{}",
+        rows[0], second.stderr
+    );
+}
