@@ -65,7 +65,7 @@
 //! they were carried out, the files, the ledger and every batch's rows. A sequence with one request
 //! in flight at a time (most of them) replays exactly; one with four may not, and says so.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -167,7 +167,7 @@ fn sequences_in_a_child() {
         }
     }
     println!(
-        "model: {} sequences of {steps} actions passed in {:.1}s (seeds {}..={}); {}",
+        "model: {} sequences of {steps} actions played in {:.1}s (seeds {}..={}); {}",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         seeds.first().unwrap_or(&0),
@@ -248,7 +248,6 @@ struct Payee {
 /// One data line of a file the model wrote (or payrun wrote for it: a retry file).
 #[derive(Clone, Debug)]
 struct Line {
-    line: u64,
     obligation: u32,
     account: String,
     paise: i64,
@@ -353,6 +352,8 @@ struct Model {
     stored: BTreeSet<u32>,
     /// Batches `failed` exported.
     exported: BTreeSet<String>,
+    /// The next all-digit reference a file may use (small numbers, like the gateway's order ids).
+    next_numeric: u64,
     /// When each ledger entry was first seen (payrun's clock offset then).
     stamps: Vec<Duration>,
     log: Vec<String>,
@@ -414,6 +415,7 @@ impl Model {
             allowed: BTreeMap::new(),
             stored: BTreeSet::new(),
             exported: BTreeSet::new(),
+            next_numeric: 1001,
             stamps: Vec::new(),
             log: Vec::new(),
             stats: Stats::default(),
@@ -586,9 +588,8 @@ impl Model {
             accounts.iter().filter_map(|a| self.payees.iter().find(|p| &p.account == a).cloned()).collect();
         let same = self.rng.percent(50);
         let mut amounts = Vec::new();
-        for (i, l) in self.files[of].lines.clone().iter().enumerate() {
+        for l in self.files[of].lines.clone() {
             amounts.push(if same { l.paise } else { self.amount() });
-            let _ = i;
         }
         if !payees.is_empty() && self.rng.percent(25) {
             let i = self.rng.index(payees.len());
@@ -609,6 +610,9 @@ impl Model {
         let k = self.files.len() + 1;
         let with_id = self.rng.percent(50);
         let own_refs = self.rng.percent(40);
+        // A file's own short numeric references (`1003`) may be read by the gateway as its own
+        // order ids (SPEC 4): status answers about someone else's payout.
+        let numeric = own_refs && self.rng.percent(25);
         let mut text = String::from("Name,");
         if with_id {
             text.push_str("Employee ID,");
@@ -629,17 +633,21 @@ impl Model {
                 text.push(',');
             }
             let _ = write!(text, "{},{},{},NEFT,OB{ob} F{k}", p.account, p.ifsc, rupees(*a));
-            if own_refs {
+            if numeric {
+                self.next_numeric += 1 + self.rng.below(3);
+                let _ = write!(text, ",{}", self.next_numeric);
+            } else if own_refs {
                 let _ = write!(text, ",INV-{}-{k}-{}", self.seed, i + 1);
             }
             text.push('\n');
-            lines.push(Line { line: i as u64 + 2, obligation: ob, account: p.account.clone(), paise: *a });
+            lines.push(Line { obligation: ob, account: p.account.clone(), paise: *a });
         }
+        let refs = if numeric { ", numeric references" } else { ", own references" };
         let extra = match (with_id, own_refs) {
-            (true, true) => ", payee ids, own references",
-            (true, false) => ", payee ids",
-            (false, true) => ", own references",
-            (false, false) => "",
+            (true, true) => format!(", payee ids{refs}"),
+            (true, false) => ", payee ids".to_string(),
+            (false, true) => refs.to_string(),
+            (false, false) => String::new(),
         };
         self.add_file(format!("{what}{extra}"), &text, lines, false)
     }
@@ -1161,32 +1169,20 @@ fn column(header: &[String], name: &str) -> usize {
     header.iter().position(|h| h.eq_ignore_ascii_case(name)).unwrap_or_else(|| panic!("no {name} column in {header:?}"))
 }
 
-/// A file's data lines: each line's number, obligation, account and amount.
+/// A file's data lines: each line's obligation, account and amount.
 fn lines_of(text: &str) -> Vec<Line> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let header: Vec<String> = rdr.headers().map(|h| h.iter().map(str::to_string).collect()).unwrap_or_default();
     let (a, m, acc) = (column(&header, "Amount"), column(&header, "Remarks"), column(&header, "Account Number"));
     let mut out = Vec::new();
     for r in rdr.records().filter_map(Result::ok) {
-        let line = r.position().map(|p| p.line()).unwrap_or(0);
         if let Some((ob, _)) = tags(r.get(m).unwrap_or("")) {
             out.push(Line {
-                line,
                 obligation: ob,
                 account: r.get(acc).unwrap_or("").to_string(),
                 paise: paise_of(r.get(a).unwrap_or("")),
             });
         }
-    }
-    out
-}
-
-/// Obligations per account, to spot a payee paid under two obligations of one file (never made).
-#[allow(dead_code)]
-fn by_account(lines: &[Line]) -> HashMap<String, Vec<u32>> {
-    let mut out: HashMap<String, Vec<u32>> = HashMap::new();
-    for l in lines {
-        out.entry(l.account.clone()).or_default().push(l.obligation);
     }
     out
 }
