@@ -13,14 +13,16 @@
 //!
 //! > payouts that moved money (applied, not bounced) for an obligation ≤ 1 + the `approve --rows`
 //! > actions that named a row of it + the `--new-batch` runs that stored a batch with it + the
-//! > runs of another file with it (an edited copy, or the same file paid again after its batch paid
-//! > nothing) stored when SPEC 3.2 did not promise a hold: no earlier payout of the obligation
-//! > moved money within 24 hours, nor the same amount within the 20-day repeat window.
+//! > runs of another file with it (an edited copy, a retry file, the same file paid again after
+//! > its batch paid nothing) stored when payrun promised no hold: no earlier payout of the
+//! > obligation moved money from a row the new row's `retry_of` links it to (SPEC 3.2b, no time
+//! > limit), nor within 24 hours, nor the same amount within the 20-day repeat window (3.2).
 //!
 //! (The last term is SPEC 3.2's own line between "a second run in the same pay cycle" and "next
-//! month's salary"; it only ever widens what is allowed, from the ledger's times, never from
-//! payrun's journal. `--allow-repeat` and `approve --all-held` are not used: they release rows
-//! without naming them.)
+//! month's salary". It only ever widens what is allowed, judged from the ledger's times; the one
+//! thing it reads from payrun's journal is which row a payout's reference belongs to, for the
+//! lineage. `--allow-repeat` and `approve --all-held` are not used: they release rows without
+//! naming them.)
 //!
 //! At the end of each sequence every unfinished batch is resumed, and then, for every row of every
 //! batch (SPEC 3: final only on proof): no row is FAILED while its own payout moved money; no row is
@@ -264,6 +266,8 @@ struct Payee {
 #[derive(Clone, Debug)]
 struct Line {
     obligation: u32,
+    /// Its `retry_of` cell (a retry file's line): the obligation payrun links it to (SPEC 3.2b).
+    origin: Option<String>,
     account: String,
     paise: i64,
 }
@@ -275,8 +279,6 @@ struct FileRec {
     what: String,
     path: PathBuf,
     lines: Vec<Line>,
-    /// Written by `payrun failed` (or an edit of such a file): its rows carry `retry_of`.
-    retry: bool,
 }
 
 /// An action's kind.
@@ -655,7 +657,7 @@ impl Model {
                 let _ = write!(text, ",INV-{}-{k}-{}", self.seed, i + 1);
             }
             text.push('\n');
-            lines.push(Line { obligation: ob, account: p.account.clone(), paise: *a });
+            lines.push(Line { obligation: ob, origin: None, account: p.account.clone(), paise: *a });
         }
         let refs = if numeric { ", numeric references" } else { ", own references" };
         let extra = match (with_id, own_refs) {
@@ -664,15 +666,15 @@ impl Model {
             (false, true) => refs.to_string(),
             (false, false) => String::new(),
         };
-        self.add_file(format!("{what}{extra}"), &text, lines, false)
+        self.add_file(format!("{what}{extra}"), &text, lines)
     }
 
-    fn add_file(&mut self, what: String, text: &str, lines: Vec<Line>, retry: bool) -> usize {
+    fn add_file(&mut self, what: String, text: &str, lines: Vec<Line>) -> usize {
         let k = self.files.len() + 1;
         let name = format!("F{k}");
         let path = self.desk.work.path().join(format!("f{k}.csv"));
         std::fs::write(&path, text).expect("write a file");
-        self.files.push(FileRec { name, what, path, lines, retry });
+        self.files.push(FileRec { name, what, path, lines });
         k - 1
     }
 
@@ -709,8 +711,7 @@ impl Model {
             rupees(new),
             if renamed.is_some() { ", new references" } else { "" }
         );
-        let retry = self.files[of].retry;
-        self.add_file(what, &text, lines, retry)
+        self.add_file(what, &text, lines)
     }
 
     /// `payrun run FILE` (or `--new-batch`), possibly killed; what it allows, said in the log.
@@ -742,22 +743,30 @@ impl Model {
     fn allowances(&mut self, f: usize, new_batch: bool, batch: &str) {
         let ledger = self.fake.ledger();
         let now = self.desk.clock;
+        // The obligation payrun links each payout's row to (SPEC 3.2b: a retry row's origin's).
+        let mut linked: BTreeMap<(String, String), String> = BTreeMap::new();
+        for (_, r) in self.rows_where(|_| true) {
+            linked.insert((r.external_ref.clone().unwrap_or_default(), r.remarks.clone()), r.obligation.clone());
+        }
         for l in self.files[f].lines.clone() {
             let ob = l.obligation;
             if new_batch {
                 self.allow(ob, format!("--new-batch {batch}"));
-            } else if self.stored.contains(&ob) && !self.files[f].retry {
-                // SPEC 3.2 promises a hold while an earlier payout of this obligation moved money
-                // in the last 24 hours, or the same amount within the 20-day window.
-                // Only payouts from before this run (this run's own are not earlier ones).
+            } else if self.stored.contains(&ob) {
+                // Payrun promises a hold while an earlier payout of this obligation moved money
+                // from a row this one's lineage links it to (SPEC 3.2b, no time limit), or in the
+                // last 24 hours, or the same amount within the 20-day window (3.2). Only payouts
+                // from before this run count (this run's own are not earlier ones).
                 let promised = ledger.iter().zip(&self.stamps).any(|(p, at)| {
                     let age = now.saturating_sub(*at);
+                    let lineage = l.origin.is_some()
+                        && linked.get(&(p.reference.clone(), p.remarks.clone())) == l.origin.as_ref();
                     !p.bank_failed
                         && tags(&p.remarks).map(|t| t.0) == Some(ob)
-                        && (age < DAY || (paise_of(&p.amount) == l.paise && age < 20 * DAY))
+                        && (lineage || age < DAY || (paise_of(&p.amount) == l.paise && age < 20 * DAY))
                 });
                 if !promised {
-                    self.allow(ob, format!("{batch}: another file, no hold promised (SPEC 3.2 windows)"));
+                    self.allow(ob, format!("{batch}: another file, no hold promised (SPEC 3.2, 3.2b)"));
                 }
             }
             self.stored.insert(ob);
@@ -872,7 +881,7 @@ impl Model {
         }
         let text_out = unparse(&header, &records);
         let lines = lines_of(&text_out);
-        let f = self.add_file(what, &text_out, lines, true);
+        let f = self.add_file(what, &text_out, lines);
         if self.rng.percent(75) {
             let ran = self.run(f, false)?;
             return Ok(Some(format!("{text}; {ran}")));
@@ -1189,11 +1198,13 @@ fn lines_of(text: &str) -> Vec<Line> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
     let header: Vec<String> = rdr.headers().map(|h| h.iter().map(str::to_string).collect()).unwrap_or_default();
     let (a, m, acc) = (column(&header, "Amount"), column(&header, "Remarks"), column(&header, "Account Number"));
+    let origin = header.iter().position(|h| h == "retry_of");
     let mut out = Vec::new();
     for r in rdr.records().filter_map(Result::ok) {
         if let Some((ob, _)) = tags(r.get(m).unwrap_or("")) {
             out.push(Line {
                 obligation: ob,
+                origin: origin.and_then(|c| r.get(c)).map(str::to_string).filter(|o| !o.is_empty()),
                 account: r.get(acc).unwrap_or("").to_string(),
                 paise: paise_of(r.get(a).unwrap_or("")),
             });
