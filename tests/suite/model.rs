@@ -27,8 +27,9 @@
 //! At the end of each sequence every unfinished batch is resumed, and then, for every row of every
 //! batch (SPEC 3: final only on proof): no row is FAILED while its own payout moved money; no row is
 //! SUCCESS unless a payout under its reference, to its account, for its obligation moved money; no
-//! row is CANCELLED that the gateway applied; and `payrun audit BATCH --verify` passes for every
-//! batch (the library's check for all, the binary's for one batch in some sequences).
+//! row is CANCELLED that the gateway applied; `payrun failed` would offer no row whose obligation a
+//! row linked to it (SPEC 3.2b) has paid; and `payrun audit BATCH --verify` passes for every batch
+//! (the library's check for all, the binary's for one batch in some sequences).
 //!
 //! **A person** (`resolve`) is realistic: they look at the gateway's ledger for the row's reference
 //! and account and resolve `paid` only when a payout of that obligation moved money there, `unpaid`
@@ -1001,9 +1002,31 @@ impl Model {
         let j = self.journal();
         let batches = j.batches().map_err(|e| format!("journal: {e}"))?;
         let mut wrong = Vec::new();
+        // Which obligation payrun links each payout's row to (SPEC 3.2b).
+        let mut linked: BTreeMap<(String, String), String> = BTreeMap::new();
+        for (_, r) in self.rows_where(|_| true) {
+            linked.insert((r.external_ref.clone().unwrap_or_default(), r.remarks.clone()), r.obligation.clone());
+        }
         for b in &batches {
             if let Err(e) = self.desk.verify(b) {
                 wrong.push(format!("audit {} --verify: {e}", b.id));
+            }
+            // `payrun failed` leaves out rows whose obligation a linked row paid (SPEC 3.2b): none
+            // it would write now may have a payout of its obligation that moved money.
+            let out = self.desk.work.path().join(format!("check-failed-{}.csv", b.id));
+            let exported = payrun::report::write_failed(&j, b, &out, false).map_err(|e| format!("failed: {e}"))?;
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            for l in lines_of(&text) {
+                let origin = l.origin.clone().unwrap_or_default();
+                let paid = ledger
+                    .iter()
+                    .find(|p| !p.bank_failed && linked.get(&(p.reference.clone(), p.remarks.clone())) == Some(&origin));
+                if let Some(p) = paid {
+                    wrong.push(format!(
+                        "payrun failed {} offers OB{} ({origin}) for paying again, but payout {} of that obligation moved money (lines written: {:?})",
+                        b.id, l.obligation, p.reference, exported.lines
+                    ));
+                }
             }
             for (_, row) in
                 self.rows_where(|r| r.status.state() != RowState::Invalid).into_iter().filter(|(id, _)| id == &b.id)
