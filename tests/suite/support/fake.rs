@@ -21,6 +21,12 @@
 //! messages, status answers shaped like the payout answer (`Transaction: [...]`), `expires_in` as
 //! a fraction. The same routes are also served under the path prefix `/gw`.
 //!
+//! For the model test (`model.rs`): [`FakeGateway::draw_behaviours`] draws each reference's
+//! behaviour from a seed instead of reading it from the account number; [`FakeGateway::freeze_at`]
+//! freezes the gateway at a chosen request (after or before that posting's effect), so a test can
+//! kill its client at a known point; the ledger keeps each payout's `remarks`, where a test tags
+//! the obligation a row pays.
+//!
 //! [`FakeGateway::start_with`] adds a latency to every call and can turn the behaviours off: the
 //! benchmark measures payrun against it (a gateway whose code path is not payrun's own), and reads
 //! its [`Timeline`] to see where a run's time went.
@@ -70,6 +76,9 @@ pub enum Behaviour {
     SuccessCodeFailedStatus,
     /// `..14`: applied, then refused by the payee's bank: status answers say `BE1001`.
     FailsAtBank,
+    /// `..15`: applied; status answers say pending (ENQ001) to the first three inquiries, then
+    /// SU0000 (a bank that takes a while).
+    PendingAWhile,
 }
 
 impl Behaviour {
@@ -88,6 +97,7 @@ impl Behaviour {
             Some("12") => Behaviour::NestedPending,
             Some("13") => Behaviour::SuccessCodeFailedStatus,
             Some("14") => Behaviour::FailsAtBank,
+            Some("15") => Behaviour::PendingAWhile,
             _ => Behaviour::Normal,
         }
     }
@@ -105,6 +115,8 @@ pub struct FakePayout {
     pub preloaded: bool,
     /// Failed at the bank: status answers say `BE1001` (for a preloaded payout).
     pub bank_failed: bool,
+    /// The posting's `remarks` form field (a test can tag what it pays there).
+    pub remarks: String,
 }
 
 /// How a fake gateway is started.
@@ -183,6 +195,9 @@ pub struct Quirks {
     pub index_lag: u32,
     /// Status inquiries look ids up as order ids only: a reference is always TE0011.
     pub status_by_order_id_only: bool,
+    /// Postings are not checked against the references the gateway has: a resend of a reference
+    /// it applied is applied again (only a client that never resends without proof is safe).
+    pub no_dedup: bool,
 }
 
 #[derive(Default)]
@@ -213,6 +228,63 @@ struct FakeState {
     lagged: HashMap<usize, u32>,
     /// Accounts whose next payout fails at the bank (once each).
     fail_next: std::collections::HashSet<String>,
+    /// Behaviours drawn per reference from a seed instead of read from the account number.
+    draw: Option<Draw>,
+    /// Status inquiries per payout (for [`Behaviour::PendingAWhile`]).
+    pending_polls: HashMap<usize, u32>,
+    /// A freeze armed: requests to go until the one that freezes the gateway, and whether that
+    /// request, when it is a posting, takes effect first ([`FakeGateway::freeze_at`]).
+    freeze_in: Option<(u64, bool)>,
+    /// Every request that arrives is held, with no effect, until [`FakeGateway::thaw`].
+    silent: bool,
+    /// The freezing request has arrived (and taken its effect): what the test waits for.
+    frozen: bool,
+    /// Bumped by every thaw: held requests wait for it to change.
+    thaw_gen: u64,
+}
+
+/// Behaviours drawn per reference ([`FakeGateway::draw_behaviours`]).
+#[derive(Clone, Debug)]
+struct Draw {
+    seed: u64,
+    /// Each behaviour with its weight.
+    table: Vec<(Behaviour, u32)>,
+}
+
+impl Draw {
+    /// The behaviour of a reference: the same for every posting of it, from the seed alone.
+    fn pick(&self, reference: &str) -> Behaviour {
+        // FNV-1a, then a splitmix finish: stable across Rust versions and runs.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.seed;
+        for b in reference.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
+        let total: u64 = self.table.iter().map(|(_, w)| u64::from(*w)).sum();
+        let mut at = h % total.max(1);
+        for (b, w) in &self.table {
+            if at < u64::from(*w) {
+                return *b;
+            }
+            at -= u64::from(*w);
+        }
+        Behaviour::Normal
+    }
+}
+
+/// What the fake does with a request when a freeze is armed ([`FakeGateway::freeze_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Answered as usual.
+    Go,
+    /// Held with no effect until the thaw of this generation, then answered 502.
+    Silent(u64),
+    /// A posting that freezes the gateway after taking its effect (applied or not, as its
+    /// behaviour says), then held like [`Hold::Silent`].
+    AfterEffect(u64),
 }
 
 fn unix_ms() -> u64 {
@@ -252,9 +324,53 @@ impl FakeState {
         Duration::from_millis(lo + self.dice % (hi.saturating_sub(lo) + 1))
     }
 
-    fn behaviour(&self, account: &str) -> Behaviour {
-        if self.opts.unwrap_or_default().behaviours { Behaviour::of(account) } else { Behaviour::Normal }
+    /// The behaviour of a posting: drawn for its reference when [`FakeGateway::draw_behaviours`] is
+    /// on, else by the account number's last two digits.
+    fn behaviour(&self, account: &str, reference: &str) -> Behaviour {
+        if !self.opts.unwrap_or_default().behaviours {
+            return Behaviour::Normal;
+        }
+        match &self.draw {
+            Some(d) => d.pick(reference),
+            None => Behaviour::of(account),
+        }
     }
+
+    /// The behaviour of payout `i`.
+    fn behaviour_of(&self, i: usize) -> Behaviour {
+        let p = &self.payouts[i];
+        self.behaviour(&p.account, &p.reference)
+    }
+
+    /// Whether the request arriving now is held (see [`Hold`]).
+    fn hold(&mut self, posting: bool) -> Hold {
+        if self.silent {
+            return Hold::Silent(self.thaw_gen);
+        }
+        let Some((left, effect)) = self.freeze_in.as_mut() else { return Hold::Go };
+        *left = left.saturating_sub(1);
+        if *left > 0 {
+            return Hold::Go;
+        }
+        let effect = *effect;
+        self.freeze_in = None;
+        self.silent = true;
+        if posting && effect {
+            Hold::AfterEffect(self.thaw_gen)
+        } else {
+            self.frozen = true;
+            Hold::Silent(self.thaw_gen)
+        }
+    }
+}
+
+/// Holds a request until the thaw after generation `generation`, then answers 502 (to a client
+/// that is gone by then).
+async fn held(st: &Arc<Mutex<FakeState>>, generation: u64) -> Response {
+    while lock(st).thaw_gen == generation {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    (StatusCode::BAD_GATEWAY, "<html><body><h1>502 Bad Gateway</h1></body></html>").into_response()
 }
 
 /// Waits out a call's latency (none for a fake started without one).
@@ -266,6 +382,18 @@ async fn latency(d: Duration) {
 
 impl FakeState {
     fn apply(&mut self, reference: &str, account: &str, ifsc: &str, amount: &str, preloaded: bool) -> u64 {
+        self.apply_with(reference, account, ifsc, amount, preloaded, "")
+    }
+
+    fn apply_with(
+        &mut self,
+        reference: &str,
+        account: &str,
+        ifsc: &str,
+        amount: &str,
+        preloaded: bool,
+        remarks: &str,
+    ) -> u64 {
         self.next_order = self.next_order.max(1000) + 1;
         let order_id = self.next_order;
         let i = self.payouts.len();
@@ -278,6 +406,7 @@ impl FakeState {
             times_applied: 1,
             preloaded,
             bank_failed: self.fail_next.remove(account.trim_start_matches('0')),
+            remarks: remarks.to_string(),
         });
         self.by_ref.insert(reference.to_string(), i);
         // A restarted counter gives an id twice: a look-up by it finds the first payout that had it.
@@ -343,6 +472,10 @@ async fn token(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> R
     if headers.get("access_key").is_none() || headers.get("client_id").is_none() {
         return answer(400, json!({"code": 400, "status": false, "message": "Client Id headers is required."}));
     }
+    let hold = lock(&st).hold(false);
+    if let Hold::Silent(generation) = hold {
+        return held(&st, generation).await;
+    }
     let (token, expires_in, wait) = {
         let mut s = lock(&st);
         s.tokens += 1;
@@ -364,10 +497,17 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     let get = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
     let (reference, account, ifsc, amount) = (get("externalRef"), get("accountNumber"), get("bankIfsc"), get("amount"));
     let utoken = get("utoken");
-    let (behaviour, wait) = {
+    let (behaviour, wait, hold) = {
         let mut s = lock(&st);
+<<<<<<< HEAD
         (s.behaviour(&account), s.arrive("payout", &reference))
+=======
+        (s.behaviour(&account, &reference), s.arrive(true), s.hold(true))
+>>>>>>> model
     };
+    if let Hold::Silent(generation) = hold {
+        return held(&st, generation).await;
+    }
     latency(wait).await;
     {
         let mut s = lock(&st);
@@ -396,11 +536,13 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         *n += 1;
         let first = *n == 1;
         // A flapping index does not see the payout it has: no duplicate, applied again.
-        let existing = s.by_ref.get(&reference).copied().filter(|_| behaviour != Behaviour::IndexFlaps);
+        let dedup = behaviour != Behaviour::IndexFlaps && !s.quirks.no_dedup;
+        let existing = s.by_ref.get(&reference).copied().filter(|_| dedup);
         let applies = existing.is_none()
             && !matches!(behaviour, Behaviour::Te0020NotApplied)
             && !(behaviour == Behaviour::BadGatewayFirst && first);
-        let mut order_id = applies.then(|| s.apply(&reference, &account, &ifsc, &amount, false));
+        let remarks = get("remarks");
+        let mut order_id = applies.then(|| s.apply_with(&reference, &account, &ifsc, &amount, false, &remarks));
         if order_id.is_some() && behaviour == Behaviour::FailsAtBank {
             if let Some(p) = s.payouts.last_mut() {
                 p.bank_failed = true;
@@ -411,6 +553,10 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
         }
         (first, existing, order_id, quirks, echo)
     };
+    if let Hold::AfterEffect(generation) = hold {
+        lock(&st).frozen = true;
+        return held(&st, generation).await;
+    }
     if existing.is_some() {
         return answer(200, json!({"status": 0, "code": "TE0005", "message": "Duplicate Payment Request"}));
     }
@@ -469,14 +615,28 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
         Some(other) => other.to_string(),
         None => String::new(),
     };
+<<<<<<< HEAD
     let wait = lock(&st).arrive("status", &id);
+=======
+    let (wait, hold) = {
+        let mut s = lock(&st);
+        (s.arrive(false), s.hold(false))
+    };
+    if let Hold::Silent(generation) = hold {
+        return held(&st, generation).await;
+    }
+>>>>>>> model
     latency(wait).await;
     let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
     let by_ref = if s.quirks.status_by_order_id_only { None } else { s.by_ref.get(&id).copied() };
     let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n).copied()).or(by_ref);
     let lag = s.quirks.index_lag;
+    // A flapping index is its own lag: the two do not add up to more "unknown" answers in a row.
     let lagging = found.is_some_and(|i| {
+        if s.behaviour_of(i) == Behaviour::IndexFlaps {
+            return false;
+        }
         let n = s.lagged.entry(i).or_insert(0);
         *n += 1;
         *n <= lag
@@ -485,7 +645,8 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
         let message = format!("Invalid Payment reference number{}", s.echo(&utoken));
         return answer(200, json!({"status": 0, "code": "TE0011", "message": message}));
     };
-    if s.behaviour(&s.payouts[i].account) == Behaviour::IndexFlaps {
+    let behaviour = s.behaviour_of(i);
+    if behaviour == Behaviour::IndexFlaps {
         let n = s.inquiries.entry(id.clone()).or_insert(0);
         *n += 1;
         return if *n % 2 == 1 {
@@ -494,9 +655,16 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
             answer(200, json!({"status": 1, "code": "SU0000", "message": "Transaction Successful"}))
         };
     }
+    let polls = if behaviour == Behaviour::PendingAWhile {
+        let n = s.pending_polls.entry(i).or_insert(0);
+        *n += 1;
+        *n
+    } else {
+        0
+    };
     let p = &s.payouts[i];
     let mut amount: f64 = p.amount.parse().unwrap_or(0.0);
-    if s.behaviour(&p.account) == Behaviour::Charges {
+    if behaviour == Behaviour::Charges {
         amount += 10.0;
     }
     let account: Value = p.account.trim_start_matches('0').parse::<u64>().map(Value::from).unwrap_or(Value::Null);
@@ -511,13 +679,13 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
     let mut body = if p.bank_failed {
         json!({"status": 0, "code": "BE1001", "message": "Account closed",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
-    } else if s.behaviour(&p.account) == Behaviour::SuccessCodeFailedStatus {
+    } else if behaviour == Behaviour::SuccessCodeFailedStatus {
         json!({"status": "FAILED", "code": "SU0000", "message": "Transaction failed",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
-    } else if s.behaviour(&p.account) == Behaviour::NestedPending {
+    } else if behaviour == Behaviour::NestedPending {
         json!({"status": 1, "message": "Success",
                "data": {"status": "PENDING", "account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
-    } else if s.behaviour(&p.account) == Behaviour::StaysPending {
+    } else if behaviour == Behaviour::StaysPending || (behaviour == Behaviour::PendingAWhile && polls <= 3) {
         json!({"status": "PENDING", "code": "ENQ001", "message": "Please inquire status after some time",
                "data": {"account_no": account, "Ifsc_code": p.ifsc, "amount": amount}})
     } else {
@@ -616,6 +784,49 @@ impl FakeGateway {
     /// given are given again; a look-up by such an id finds the first payout that had it).
     pub fn restart_order_ids(&self, next: u64) {
         lock(&self.state).next_order = next;
+    }
+
+    /// Draws each reference's behaviour from `seed` and the weighted `table`, the same for every
+    /// posting of that reference, instead of reading it from the account number: a model test
+    /// chooses accounts freely and still gets a known, replayable mix.
+    pub fn draw_behaviours(&self, seed: u64, table: &[(Behaviour, u32)]) {
+        lock(&self.state).draw = Some(Draw { seed, table: table.to_vec() });
+    }
+
+    /// The behaviour a posting of `reference` to `account` gets.
+    pub fn behaviour_for(&self, account: &str, reference: &str) -> Behaviour {
+        lock(&self.state).behaviour(account, reference)
+    }
+
+    /// Arms a freeze: the `n`-th request from now (1: the next; any call, token and status
+    /// included) freezes the gateway. When it is a posting and `effect`, it first does what its
+    /// behaviour says (applies the payout, or not); otherwise it has no effect. From then on every
+    /// request is held, with no effect, until [`FakeGateway::thaw`]: a test sees [`frozen`] and kills
+    /// the client at a known point, with nothing else happening at the gateway meanwhile.
+    ///
+    /// [`frozen`]: FakeGateway::frozen
+    pub fn freeze_at(&self, n: u64, effect: bool) {
+        let mut s = lock(&self.state);
+        s.freeze_in = Some((n.max(1), effect));
+    }
+
+    /// The freezing request has arrived (and taken its effect, if it was to).
+    pub fn frozen(&self) -> bool {
+        lock(&self.state).frozen
+    }
+
+    /// Disarms the freeze and lets held requests go (each answered 502, to nobody).
+    pub fn thaw(&self) {
+        let mut s = lock(&self.state);
+        s.freeze_in = None;
+        s.silent = false;
+        s.frozen = false;
+        s.thaw_gen += 1;
+    }
+
+    /// Quirks now in force.
+    pub fn quirks(&self) -> Quirks {
+        lock(&self.state).quirks.clone()
     }
 
     /// The next payout to `account` fails at the payee's bank (status `BE1001`); later ones do not.

@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod chaos;
+pub mod desk;
 pub mod fake;
 pub mod input;
 pub mod pg;
