@@ -311,7 +311,7 @@ impl Desk {
         if b.finished_at.is_some() && b.cancelled_at.is_none() {
             return Err("finished: nothing to cancel".into());
         }
-        let c = batch::cancel(&session, &b, "model: abandoned").map_err(|e| e.to_string())?;
+        let c = batch::cancel(&session, &b, "model: abandoned", &self.config).map_err(|e| e.to_string())?;
         Ok(format!("{} rows cancelled, {} still followed", c.rows, c.still_followed))
     }
 

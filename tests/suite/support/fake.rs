@@ -499,11 +499,7 @@ async fn payout(State(st): State<Arc<Mutex<FakeState>>>, body: String) -> Respon
     let utoken = get("utoken");
     let (behaviour, wait, hold) = {
         let mut s = lock(&st);
-<<<<<<< HEAD
-        (s.behaviour(&account), s.arrive("payout", &reference))
-=======
-        (s.behaviour(&account, &reference), s.arrive(true), s.hold(true))
->>>>>>> model
+        (s.behaviour(&account, &reference), s.arrive("payout", &reference), s.hold(true))
     };
     if let Hold::Silent(generation) = hold {
         return held(&st, generation).await;
@@ -615,17 +611,13 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
         Some(other) => other.to_string(),
         None => String::new(),
     };
-<<<<<<< HEAD
-    let wait = lock(&st).arrive("status", &id);
-=======
     let (wait, hold) = {
         let mut s = lock(&st);
-        (s.arrive(false), s.hold(false))
+        (s.arrive("status", &id), s.hold(false))
     };
     if let Hold::Silent(generation) = hold {
         return held(&st, generation).await;
     }
->>>>>>> model
     latency(wait).await;
     let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
