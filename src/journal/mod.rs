@@ -1214,25 +1214,22 @@ impl Journal {
     /// later answer named it): a gateway that restarts its counter can give that unknown id again,
     /// and answer about the older payout when asked by it. Such a row counts when the answer could be
     /// about it: any of them when the answer names no payee or another one (`payee` none), only
-    /// those of this row's payee when it names this row's (`payee` its key). Two probes of indexes.
+    /// those of this row's payee when it names this row's (`payee` its key). Two probes of indexes, in
+    /// one statement.
     pub fn order_id_shared(&self, id: &str, batch: &str, seq: u64, payee: Option<&str>) -> Result<bool> {
-        let rows = self.q(
-            "SELECT EXISTS (SELECT 1 FROM rows WHERE order_key = $1 AND NOT (batch_id = $2 AND seq = $3)) AS found",
-            &vals![order_key(id), batch, seq],
-        )?;
-        if first(rows).map(|r| r.get::<bool>("found")).transpose()?.unwrap_or(false) {
-            return Ok(true);
-        }
-        let unknown = format!(
-            "SELECT EXISTS (SELECT 1 FROM rows WHERE gateway_ref IS NULL AND attempts > 0 {UNKNOWN_ORDER_ID}
-                AND NOT (batch_id = $1 AND seq = $2) {}) AS found",
-            if payee.is_some() { "AND payee = $3" } else { "" }
+        // One statement, both probes: the engine asks this for every answer asked by an order id,
+        // and against PostgreSQL each statement is a round trip on the engine's thread.
+        let sql = format!(
+            "SELECT (EXISTS (SELECT 1 FROM rows WHERE order_key = $1 AND NOT (batch_id = $2 AND seq = $3))
+                OR EXISTS (SELECT 1 FROM rows WHERE gateway_ref IS NULL AND attempts > 0 {UNKNOWN_ORDER_ID}
+                    AND NOT (batch_id = $2 AND seq = $3) {})) AS found",
+            if payee.is_some() { "AND payee = $4" } else { "" }
         );
-        let params = match payee {
-            Some(p) => vals![batch, seq, p],
-            None => vals![batch, seq],
-        };
-        Ok(first(self.q(&unknown, &params)?).map(|r| r.get::<bool>("found")).transpose()?.unwrap_or(false))
+        let mut params = vals![order_key(id), batch, seq];
+        if let Some(p) = payee {
+            params.extend(vals![p]);
+        }
+        Ok(first(self.q(&sql, &params)?).map(|r| r.get::<bool>("found")).transpose()?.unwrap_or(false))
     }
 
     /// Counts and amounts per state and mode (exact: sums of integer paise).
