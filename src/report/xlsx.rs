@@ -260,13 +260,7 @@ fn formula_like(text: &str) -> bool {
 
 /// Writes `text` as a text cell (quote-prefixed when it starts like a formula); nothing for "".
 fn put_text(ws: &mut Worksheet, f: &Formats, widths: &mut Widths, r: u32, c: usize, text: &str) -> anyhow::Result<()> {
-    if text.is_empty() {
-        return Ok(());
-    }
-    let format = if formula_like(text) { &f.text_quoted } else { &f.text };
-    ws.write_string_with_format(r, col(c), fit(text), format)?;
-    widths.see(c, text.chars().count());
-    Ok(())
+    put_formatted(ws, (&f.text, &f.text_quoted), widths, r, c, text)
 }
 
 /// [`put_text`] for a column whose text wraps within its width.
@@ -278,10 +272,22 @@ fn put_wrapped(
     c: usize,
     text: &str,
 ) -> anyhow::Result<()> {
+    put_formatted(ws, (&f.wrapped, &f.wrapped_quoted), widths, r, c, text)
+}
+
+/// A text cell in the `(plain, quoted)` format of its column: quoted when it starts like a formula.
+fn put_formatted(
+    ws: &mut Worksheet,
+    (plain, quoted): (&Format, &Format),
+    widths: &mut Widths,
+    r: u32,
+    c: usize,
+    text: &str,
+) -> anyhow::Result<()> {
     if text.is_empty() {
         return Ok(());
     }
-    let format = if formula_like(text) { &f.wrapped_quoted } else { &f.wrapped };
+    let format = if formula_like(text) { quoted } else { plain };
     ws.write_string_with_format(r, col(c), fit(text), format)?;
     widths.see(c, text.chars().count());
     Ok(())
