@@ -401,6 +401,8 @@ impl Journal {
         let (day, window) = cutoffs(&now(), rules)?;
         let payee = super::payee_key(account, ifsc);
         let id = super::payee_id_key(payee_id);
+        let retry_of = if retry_of.is_empty() { String::new() } else { self.obligation_named(retry_of)? };
+        let retry_of = retry_of.as_str();
         // The row as it would be stored, as a one-row table `n` (in no batch: every batch is other).
         let n = "(SELECT CAST($1 AS TEXT) AS payee, CAST($2 AS TEXT) AS ifsc, CAST($3 AS BIGINT) AS amount_paise,
                   CAST($4 AS TEXT) AS payee_id, CAST($5 AS TEXT) AS obligation, '' AS batch_id, 0 AS seq) n";

@@ -108,6 +108,7 @@ pub fn ingest(
     let amount_col = scanner.columns().of(Field::Amount);
     let mode_col = scanner.columns().of(Field::Mode);
     let ref_col = scanner.columns().of(Field::Reference);
+    let retry_col = scanner.columns().of(Field::RetryOf);
     let ref_heading = scanner.columns().heading(Field::Reference);
     let mut store = journal.begin_batch(&batch)?;
     let mut rows_hash = Sha256::new();
@@ -161,8 +162,16 @@ pub fn ingest(
             &problems
         };
         let seq = store.added() + 1;
-        // SPEC 3.2b: a retry row pays its original's obligation (`retry_of`), not a new one.
-        let retry_of = valid.map(|r| r.retry_of.to_ascii_lowercase()).filter(|r| !r.is_empty());
+        // SPEC 3.2b: a retry row pays its original's obligation (`retry_of`), not a new one; an
+        // invalid row too, when that cell alone is fine (its line is exported again by `failed`).
+        let retry_cell = match valid {
+            Some(r) => r.retry_of.to_string(),
+            None => cell(retry_col)
+                .filter(|r| crate::input::rules::retry_of_ok(&r.to_ascii_lowercase()))
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let retry_of = if retry_cell.is_empty() { None } else { Some(journal.obligation_named(&retry_cell)?) };
         store.add(NewRow {
             seq,
             line: v.record.line,

@@ -53,6 +53,24 @@ impl Journal {
         })
     }
 
+    /// The obligation a `retry_of` cell names (SPEC 3.2b: "for a row of a retry batch, the
+    /// original's"): when the journal has the line it names, that line's own obligation, so a
+    /// `retry_of` pointing at a retry row (an operator relinking a file by hand, or an export
+    /// written before the link was followed) still names the original line; else the cell as it
+    /// stands (a line of a journal this one never saw). One probe of the line index.
+    pub fn obligation_named(&self, retry_of: &str) -> Result<String> {
+        let cell = retry_of.trim().to_ascii_lowercase();
+        let Some((batch, line)) = cell.split_once(':') else { return Ok(cell) };
+        let Ok(line) = line.parse::<u64>() else { return Ok(cell) };
+        let found = super::store::first(
+            self.q("SELECT obligation FROM rows WHERE batch_id = $1 AND line = $2", &vals![batch, line])?,
+        );
+        Ok(match found.map(|r| r.get::<String>("obligation")).transpose()? {
+            Some(o) if !o.is_empty() => o,
+            _ => cell,
+        })
+    }
+
     /// How many FAILED and how many INVALID rows of `batch` another batch pays again, or may:
     /// they need nobody any more.
     pub fn repaid_counts(&self, batch: &str) -> Result<(u64, u64)> {

@@ -15,6 +15,7 @@ mod cli_run;
 mod controls;
 mod crash;
 mod gateway_contract;
+mod lineage;
 mod model;
 mod never_twice;
 mod one_row_props;
