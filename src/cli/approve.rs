@@ -135,7 +135,7 @@ fn approve_batch(args: &Args, config: &ConfigFile, operator: &str) -> anyhow::Re
     let batch = session.find_batch(&args.batch)?;
     let totals = journal.control_totals(&batch)?;
     say!("batch {} ({}), stored by {}:", batch.id, batch.file_path, journal.approval_state(&batch.id)?.maker);
-    say!("  {} valid rows of {}, ₹{}", totals.valid.count, totals.rows, totals.valid.amount.to_indian());
+    say!("  {} valid of {}, ₹{}", plural(totals.valid.count, "row"), totals.rows, totals.valid.amount.to_indian());
     for (mode, t) in &totals.by_mode {
         say!("  {mode:<5} {:>6}  ₹{}", t.count, t.amount.to_indian());
     }

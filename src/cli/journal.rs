@@ -96,5 +96,18 @@ fn import(a: Args, config: &ConfigFile, operator: &str) -> anyhow::Result<Exit> 
         plural(done.rows, "row"),
         plural(done.records, "record"),
     );
-    Ok(Exit::Ok)
+    for id in &done.replaced {
+        say!(
+            "batch {id}: the team had stored the same file and sent nothing of it; its copy is replaced by this journal's, which sent rows (a checker's approval of the team's copy went with it)"
+        );
+    }
+    if done.conflicts.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    for id in &done.conflicts {
+        say!(
+            "batch {id}: NOT imported. The team's database and this journal each sent rows of the same file: compare the gateway's statement with both (`payrun status {id}` here and in the team's database) before anything more is sent"
+        );
+    }
+    Ok(Exit::Aborted)
 }

@@ -977,8 +977,17 @@ impl Journal {
 
     /// After a restart: every row left `sending` may or may not have reached the gateway, so it
     /// becomes `in_doubt` (rule 2), through the lifecycle like every other change, each recorded in
-    /// the evidence log.
+    /// the evidence log. In team mode only where no other process holds the batch's lease: the
+    /// rows a live driver is sending are its own (a checker's `resolve` on another machine must not
+    /// take them from it and stop it).
     pub fn recover(&self, batch: &str) -> Result<usize> {
+        if self.place.is_team() && self.lease_token(batch).is_none() {
+            let driven =
+                self.q("SELECT 1 AS x FROM leases WHERE batch_id = $1 AND expires_at > now()", &vals![batch])?;
+            if !driven.is_empty() {
+                return Ok(0);
+            }
+        }
         let mut seqs = Vec::new();
         let mut after = 0;
         loop {

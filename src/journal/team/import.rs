@@ -3,11 +3,19 @@
 //! rows, actions, exports and each batch's evidence log (its committed records, chain and anchor
 //! unchanged, so `audit --verify` passes in the database as it did beside the file).
 //!
-//! One transaction per batch; a batch already in the database is left as it is, so running the
-//! import twice imports nothing twice, and an import stopped half-way is finished by running it
-//! again. It is the database owner's work: the rows keep the states they have (history), which the
-//! triggers of [`super::roles`] allow the owner alone. An imported batch that is not finished waits
-//! for a checker's approval before a sender continues it, like any other.
+//! One transaction per batch; a batch already imported is left as it is (its evidence log starts
+//! with the same record), so running the import twice imports nothing twice, and an import stopped
+//! half-way is finished by running it again. It is the database owner's work: the rows keep the
+//! states they have (history), which the triggers of [`super::roles`] allow the owner alone. An
+//! imported batch that is not finished waits for a checker's approval before a sender continues it,
+//! like any other.
+//!
+//! **The same file stored on both sides.** A batch id is taken from the file's bytes, so a maker
+//! who stored the file in the team's database before the import has a batch of the same id. When
+//! the laptop sent rows of it and the team's copy sent none, the team's copy is replaced by the
+//! laptop's (what was paid is what the team must remember: a copy that forgets it lets a corrected
+//! file through the repeat holds); when both sent rows, nothing of that batch is imported and the
+//! import says so: a person compares the gateway's statement with both (`conflicts`).
 
 use crate::journal::store::Value;
 use crate::journal::{Journal, JournalError, Result};
@@ -21,6 +29,44 @@ pub struct Imported {
     pub records: u64,
     /// Batches the database already had (left as they are).
     pub skipped: u64,
+    /// Batches the team had stored but not sent, replaced by the laptop's copy that sent rows.
+    pub replaced: Vec<String>,
+    /// Batches both journals sent rows of: not imported, for a person.
+    pub conflicts: Vec<String>,
+}
+
+/// What the database holds of a batch the laptop's journal also has.
+enum Existing {
+    /// Nothing to import: the same batch imported before, or the laptop sent nothing of it.
+    Keep,
+    /// The team stored the same file and sent nothing of it; the laptop did.
+    UnsentCopy,
+    /// Both sent rows of it.
+    BothSent,
+}
+
+fn sent_any(j: &Journal, batch: &str) -> Result<bool> {
+    Ok(!j.q("SELECT 1 AS x FROM rows WHERE batch_id = $1 AND attempts > 0 LIMIT 1", &vals![batch])?.is_empty())
+}
+
+fn existing(from: &Journal, to: &Journal, batch: &str) -> Result<Existing> {
+    if !sent_any(from, batch)? {
+        return Ok(Existing::Keep);
+    }
+    // Imported before: the database's log starts with the laptop's first record.
+    let mut first_hash = None;
+    from.each_evidence_line(batch, |_, line| {
+        first_hash = Some(crate::audit::line_hash(line));
+        Ok(false)
+    })?;
+    let theirs =
+        crate::journal::store::first(to.q("SELECT hash FROM evidence WHERE batch_id = $1 AND n = 1", &vals![batch])?)
+            .map(|r| r.get::<String>("hash"))
+            .transpose()?;
+    if first_hash.is_some() && theirs == first_hash {
+        return Ok(Existing::Keep);
+    }
+    Ok(if sent_any(to, batch)? { Existing::BothSent } else { Existing::UnsentCopy })
 }
 
 const BATCH_COLUMNS: &str = "id, file_sha256, generation, file_path, encoding, delimiter, header, created_at, gateway, settings,
@@ -55,12 +101,35 @@ pub fn import(from: &Journal, to: &Journal) -> Result<Imported> {
     for b in from.q(&format!("SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at, id"), &[])? {
         let id: String = b.get("id")?;
         let exists = !to.q("SELECT 1 AS x FROM batches WHERE id = $1", &vals![&id])?.is_empty();
-        if exists {
-            done.skipped += 1;
-            continue;
-        }
+        let replace = match exists.then(|| existing(from, to, &id)).transpose()? {
+            None => false,
+            Some(Existing::Keep) => {
+                done.skipped += 1;
+                continue;
+            }
+            Some(Existing::BothSent) => {
+                done.conflicts.push(id);
+                continue;
+            }
+            Some(Existing::UnsentCopy) => true,
+        };
         let anchor: u64 = b.get("audit_n")?;
         to.atomic(|| {
+            if replace {
+                // In the same transaction: the team's unsent copy goes, the laptop's comes. Locked
+                // first, and checked again under the lock: a sender that claimed a row meanwhile
+                // makes it a conflict.
+                to.x("SELECT 1 AS x FROM batches WHERE id = $1 FOR UPDATE", &vals![&id])?;
+                if sent_any(to, &id)? {
+                    return Err(JournalError::Refused(format!(
+                        "batch {id} is being sent from the team's database: both journals sent rows of it; compare the gateway's statement with both"
+                    )));
+                }
+                for table in ["approvals", "leases", "evidence", "exports", "actions", "rows", "batches"] {
+                    let key = if table == "batches" { "id" } else { "batch_id" };
+                    to.x(&format!("DELETE FROM {table} WHERE {key} = $1"), &vals![&id])?;
+                }
+            }
             to.x(
                 &format!("INSERT INTO batches ({BATCH_COLUMNS}) VALUES ({})", placeholders(batch_cols)),
                 &values(&b, batch_cols)?,
@@ -115,6 +184,9 @@ pub fn import(from: &Journal, to: &Journal) -> Result<Imported> {
             Ok(())
         })?;
         done.batches += 1;
+        if replace {
+            done.replaced.push(id);
+        }
     }
     Ok(done)
 }

@@ -27,8 +27,16 @@
 //! cannot enforce: whoever holds the gateway credentials can call the gateway directly; they belong
 //! to the sender alone.
 
-/// The roles, grants, functions and triggers of migration 1 (run after its tables).
-pub const M1_ROLES: &str = r#"
+/// The roles, grants, functions and triggers of migration 1 (run after its tables), with the codes
+/// of a row parked for a person from the lifecycle (one list, [`PERSON_CODES`]).
+///
+/// [`PERSON_CODES`]: crate::journal::lifecycle::PERSON_CODES
+pub fn m1_roles() -> String {
+    let codes: Vec<String> = crate::journal::lifecycle::PERSON_CODES.iter().map(|c| format!("'{c}'")).collect();
+    M1_ROLES.replace("{PERSON_CODES}", &codes.join(", "))
+}
+
+const M1_ROLES: &str = r#"
 DO $roles$
 DECLARE r TEXT;
 BEGIN
@@ -144,7 +152,10 @@ BEGIN
     IF NEW.state NOT IN ('ready', 'invalid') THEN
       RAISE EXCEPTION 'payrun: a row is stored ready or invalid, not %', NEW.state;
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM batches x WHERE x.id = NEW.batch_id AND x.maker = current_user) THEN
+    -- The batch row locked against an approval being made at this moment (the approvals trigger
+    -- locks it FOR UPDATE): a row is added either before an approval, which then counts it, or
+    -- after, and is refused below.
+    IF NOT EXISTS (SELECT 1 FROM batches x WHERE x.id = NEW.batch_id AND x.maker = current_user FOR SHARE) THEN
       RAISE EXCEPTION 'payrun: rows are added only by the maker of batch %', NEW.batch_id;
     END IF;
     IF EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id) THEN
@@ -174,7 +185,19 @@ BEGIN
   IF NEW.confirmed <> OLD.confirmed AND NEW.confirmed = 1 AND NOT sender THEN
     RAISE EXCEPTION 'payrun: only a sender confirms what is sent';
   END IF;
+  -- What the gateway answered (and when) is recorded by a sender alone: a maker or a checker moving
+  -- a payment's time out of the repeat windows of 3.2, or its order id, changes what holds.
+  IF NOT sender AND (NEW.attempts, NEW.gateway_ref, NEW.order_key, NEW.submitted_at, NEW.sent_at)
+      IS DISTINCT FROM (OLD.attempts, OLD.gateway_ref, OLD.order_key, OLD.submitted_at, OLD.sent_at) THEN
+    RAISE EXCEPTION 'payrun: only a sender records what the gateway answered (row % of batch %)', OLD.line, OLD.batch_id;
+  END IF;
   IF NEW.state = OLD.state THEN
+    IF NOT sender AND (NEW.completed_at, NEW.utr) IS DISTINCT FROM (OLD.completed_at, OLD.utr) THEN
+      RAISE EXCEPTION 'payrun: only a sender records when row % of batch % ended', OLD.line, OLD.batch_id;
+    END IF;
+    IF NOT (sender OR checker) AND OLD.state <> 'ready' AND NEW.code IS DISTINCT FROM OLD.code THEN
+      RAISE EXCEPTION 'payrun: % may not change why row % of batch % is %', current_user, OLD.line, OLD.batch_id, OLD.state;
+    END IF;
     RETURN NEW;
   END IF;
   IF OLD.state = 'held' AND NEW.state = 'ready' THEN
@@ -189,11 +212,28 @@ BEGIN
     IF NOT checker THEN
       RAISE EXCEPTION 'payrun: a batch is cancelled or rejected only by a checker (payrun_checker); % is not one', current_user;
     END IF;
+    -- SPEC 3 rule 11: only a row no request ever left for.
+    IF OLD.state NOT IN ('ready', 'held') OR OLD.attempts <> 0 THEN
+      RAISE EXCEPTION 'payrun: row % of batch % was sent (%): only a row never sent is cancelled', OLD.line,
+        OLD.batch_id, OLD.state;
+    END IF;
   ELSIF NEW.code = 'RESOLVED' AND NEW.state IN ('success', 'failed') THEN
     IF NOT checker THEN
       RAISE EXCEPTION 'payrun: a person''s finding is recorded only by a checker (payrun_checker); % is not one', current_user;
     END IF;
-  ELSIF NOT (sender OR checker) THEN
+    -- SPEC 3 rule 9: a finding only for a row the gateway may have; "unpaid" only for one parked
+    -- for a person (payrun could not decide it by asking).
+    IF OLD.state NOT IN ('accepted', 'pending', 'in_doubt') THEN
+      RAISE EXCEPTION 'payrun: row % of batch % is %: no finding is recorded for it', OLD.line, OLD.batch_id, OLD.state;
+    END IF;
+    IF NEW.state = 'failed' AND NOT (OLD.state IN ('pending', 'in_doubt')
+        AND OLD.code IN ({PERSON_CODES})) THEN
+      RAISE EXCEPTION 'payrun: row % of batch % may yet be paid (% %): it is found unpaid only once payrun parks it for a person',
+        OLD.line, OLD.batch_id, OLD.state, COALESCE(OLD.code, '');
+    END IF;
+  ELSIF checker AND NOT sender AND OLD.state = 'sending' AND NEW.state = 'in_doubt' THEN
+    NULL; -- a checker's resolve or cancel finds rows a dead driver left sending: in doubt (rule 2)
+  ELSIF NOT sender THEN
     RAISE EXCEPTION 'payrun: % may not move row % of batch % from % to %', current_user, OLD.line, OLD.batch_id,
       OLD.state, NEW.state;
   END IF;
@@ -208,7 +248,9 @@ DECLARE
   b RECORD;
 BEGIN
   NEW.checker := current_user;
-  SELECT * INTO b FROM batches WHERE id = NEW.batch_id;
+  -- Locked: a maker's row being added at this moment (the rows trigger locks the batch FOR SHARE)
+  -- is either committed before this look, and counted below, or refused after it.
+  SELECT * INTO b FROM batches WHERE id = NEW.batch_id FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'payrun: no batch %', NEW.batch_id;
   END IF;
@@ -220,6 +262,12 @@ BEGIN
   END IF;
   IF EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id AND a.checker = current_user) THEN
     RAISE EXCEPTION 'payrun: % already approved batch %: the same checker counts once', current_user, NEW.batch_id;
+  END IF;
+  -- The batch as the checker was shown it: as many rows as it has now.
+  IF (NEW.totals::jsonb ->> 'rows') IS DISTINCT FROM (SELECT COUNT(*) FROM rows r WHERE r.batch_id = NEW.batch_id)::text THEN
+    RAISE EXCEPTION 'payrun: batch % changed while it was looked at (% rows shown, % now): look at its totals again',
+      NEW.batch_id, COALESCE(NEW.totals::jsonb ->> 'rows', 'no count'),
+      (SELECT COUNT(*) FROM rows r WHERE r.batch_id = NEW.batch_id);
   END IF;
   SELECT x.total, x.largest INTO NEW.db_total_paise, NEW.db_max_paise FROM payrun_batch_totals(NEW.batch_id) x;
   RETURN NEW;

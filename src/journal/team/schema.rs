@@ -160,7 +160,7 @@ fn migrations() -> Vec<(i64, &'static str, String)> {
     vec![(
         1,
         "the journal's tables, evidence, leases, rate budget, maker-checker",
-        format!("{M1_TABLES}{}", super::roles::M1_ROLES),
+        format!("{M1_TABLES}{}", super::roles::m1_roles()),
     )]
 }
 

@@ -28,6 +28,7 @@
 
 mod conformance;
 mod crash;
+mod guards;
 mod import;
 mod machines;
 mod maker_checker;
