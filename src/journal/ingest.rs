@@ -167,9 +167,9 @@ pub fn ingest(
         let retry_cell = match valid {
             Some(r) => r.retry_of.to_string(),
             None => cell(retry_col)
-                .filter(|r| crate::input::rules::retry_of_ok(&r.to_ascii_lowercase()))
-                .unwrap_or_default()
-                .to_string(),
+                .map(str::to_ascii_lowercase)
+                .filter(|r| crate::input::rules::retry_of_ok(r))
+                .unwrap_or_default(),
         };
         let retry_of = if retry_cell.is_empty() { None } else { Some(journal.obligation_named(&retry_cell)?) };
         store.add(NewRow {

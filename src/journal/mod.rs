@@ -1223,18 +1223,21 @@ impl Journal {
     /// later answer named it): a gateway that restarts its counter can give that unknown id again,
     /// and answer about the older payout when asked by it. Such a row counts when the answer could be
     /// about it: any of them when the answer names no payee or another one (`payee` none), only
-    /// those of this row's payee when it names this row's (`payee` its key). Two probes of indexes, in
-    /// one statement.
+    /// those of this row's payee when it names this row's (`payee` its key). And when the id is
+    /// another row's reference: the API document's `payout_id` carries an order id or a reference,
+    /// so a gateway may look the id up as a reference first and answer about that payout. Three
+    /// probes of indexes, in one statement.
     pub fn order_id_shared(&self, id: &str, batch: &str, seq: u64, payee: Option<&str>) -> Result<bool> {
         // One statement, both probes: the engine asks this for every answer asked by an order id,
         // and against PostgreSQL each statement is a round trip on the engine's thread.
         let sql = format!(
             "SELECT (EXISTS (SELECT 1 FROM rows WHERE order_key = $1 AND NOT (batch_id = $2 AND seq = $3))
+                OR EXISTS (SELECT 1 FROM rows WHERE external_ref = $4 AND NOT (batch_id = $2 AND seq = $3))
                 OR EXISTS (SELECT 1 FROM rows WHERE gateway_ref IS NULL AND attempts > 0 {UNKNOWN_ORDER_ID}
                     AND NOT (batch_id = $2 AND seq = $3) {})) AS found",
-            if payee.is_some() { "AND payee = $4" } else { "" }
+            if payee.is_some() { "AND payee = $5" } else { "" }
         );
-        let mut params = vals![order_key(id), batch, seq];
+        let mut params = vals![order_key(id), batch, seq, id.trim()];
         if let Some(p) = payee {
             params.extend(vals![p]);
         }

@@ -744,3 +744,52 @@ fn an_order_id_given_to_two_payouts_settles_neither() {
 fn a_numeric_reference_read_as_last_months_order_id_fails_nothing() {
     last_months_bank_failure_fails_nothing(false);
 }
+
+/// SPEC 3 rule 12, extended (an adversarial review): the API document's `payout_id` carries an
+/// order id or a reference, and a gateway may look it up as a reference first. October's file (its
+/// own reference column, `1002`) was paid through payrun and bounced at the bank (FAILED BE1001,
+/// proven unpaid, so November is not held). November's row (a derived reference) is applied and
+/// numbered `1002` by the gateway, which, asked by `1002`, answers about October's payout. The
+/// journal holds a row whose reference is that id, so the id is not November's alone: it asks by
+/// its reference instead. Before, the paid salary was FAILED and offered for paying again.
+#[test]
+fn an_order_id_equal_to_a_journal_rows_reference_fails_nothing() {
+    let fake = FakeGateway::start();
+    fake.set_quirks(Quirks { status_by_reference_first: true, ..Quirks::default() });
+    let account = "555500000200";
+    let w = Work::new();
+    fake.fail_next(account);
+    let october = w.path().join("october.csv");
+    std::fs::write(
+        &october,
+        format!("Name,Account Number,IFSC,Amount,Mode,Reference\nAsha,{account},HDFC0000003,1500.00,IMPS,1002\n"),
+    )
+    .expect("write");
+    let first = pay(&w, &october, &fake.url, "S", &["--poll-timeout", "3s", "--rate", "200"]);
+    let oct_rows = result_of(&w, &first);
+    assert_eq!((oct_rows[0]["status"].as_str(), oct_rows[0]["code"].as_str()), ("FAILED", "BE1001"), "{oct_rows:?}");
+    let november = w.path().join("november.csv");
+    std::fs::write(
+        &november,
+        format!("Name,Account Number,IFSC,Amount,Mode\nAsha,{account},HDFC0000003,1500.00,IMPS\n"),
+    )
+    .expect("write");
+    let out = pay(&w, &november, &fake.url, "S", &["--poll-timeout", "3s", "--rate", "200"]);
+    let rows = result_of(&w, &out);
+    let ledger = fake.ledger();
+    assert_eq!(ledger.len(), 2, "{ledger:?}");
+    assert_eq!(
+        (ledger[1].order_id, ledger[1].bank_failed),
+        (1002, false),
+        "November's payout, numbered 1002, moved money"
+    );
+    assert_ne!(
+        rows[0]["status"], "FAILED",
+        "November's payout moved money, but FAILED on October's answer: {:?}\n{}",
+        rows[0], out.stderr
+    );
+    let batch = out.json()["batch"].as_str().expect("batch").to_string();
+    w.run(&["failed", &batch, "--state", "S", "--out", "retry.csv"]).expect_code(0, "failed");
+    let (_, retry) = read_csv(&w.path().join("retry.csv"));
+    assert!(retry.is_empty(), "a paid salary offered for paying again: {retry:?}");
+}

@@ -161,7 +161,27 @@ BEGIN
     IF EXISTS (SELECT 1 FROM approvals a WHERE a.batch_id = NEW.batch_id) THEN
       RAISE EXCEPTION 'payrun: batch % is approved: no row can be added to it', NEW.batch_id;
     END IF;
+    -- A row is stored as never sent, and under the payee its account and bank make (the key the
+    -- holds of 3.2 look payments up by, as payrun's `payee_key` writes it): a forged key would hide
+    -- the payee's earlier payments from every later batch.
+    IF NEW.attempts <> 0 OR COALESCE(NEW.gateway_ref, NEW.order_key, NEW.utr, NEW.submitted_at, NEW.sent_at,
+        NEW.completed_at) IS NOT NULL THEN
+      RAISE EXCEPTION 'payrun: row % of batch % is stored as never sent', NEW.line, NEW.batch_id;
+    END IF;
+    IF NEW.state = 'ready' AND NEW.payee IS DISTINCT FROM
+        (ltrim(btrim(NEW.account), '0') || ':' || upper(left(btrim(NEW.ifsc), 4))) THEN
+      RAISE EXCEPTION 'payrun: row % of batch % is stored under another payee key than its account and bank make',
+        NEW.line, NEW.batch_id;
+    END IF;
+    IF NEW.confirmed <> 0 AND NOT EXISTS (SELECT 1 FROM batches x WHERE x.id = NEW.batch_id AND x.gateway = 'embedded') THEN
+      RAISE EXCEPTION 'payrun: only a sender confirms what is sent';
+    END IF;
     RETURN NEW;
+  END IF;
+  -- A final row stays final (SPEC 3: success, failed, invalid and cancelled are ends), whoever asks.
+  IF OLD.state IN ('success', 'failed', 'invalid', 'cancelled') AND NEW.state <> OLD.state THEN
+    RAISE EXCEPTION 'payrun: row % of batch % is % (final): it does not become %', OLD.line, OLD.batch_id,
+      OLD.state, NEW.state;
   END IF;
   -- What a row pays (account, IFSC, amount, mode, reference, ...) never changes once it is stored:
   -- no role has a grant on those columns (only the owner, who could disable this trigger anyway).
@@ -195,7 +215,11 @@ BEGIN
     IF NOT sender AND (NEW.completed_at, NEW.utr) IS DISTINCT FROM (OLD.completed_at, OLD.utr) THEN
       RAISE EXCEPTION 'payrun: only a sender records when row % of batch % ended', OLD.line, OLD.batch_id;
     END IF;
-    IF NOT (sender OR checker) AND OLD.state <> 'ready' AND NEW.code IS DISTINCT FROM OLD.code THEN
+    -- Why a row is where it is: a sender records it from the gateway's answers; a checker may
+    -- only re-hold a held row for another reason. (A checker relabelling a pending row with a
+    -- code of a row parked for a person could then find it unpaid.)
+    IF NEW.code IS DISTINCT FROM OLD.code AND NOT sender
+        AND NOT (OLD.state = 'ready' OR (OLD.state = 'held' AND checker)) THEN
       RAISE EXCEPTION 'payrun: % may not change why row % of batch % is %', current_user, OLD.line, OLD.batch_id, OLD.state;
     END IF;
     RETURN NEW;
@@ -231,7 +255,7 @@ BEGIN
       RAISE EXCEPTION 'payrun: row % of batch % may yet be paid (% %): it is found unpaid only once payrun parks it for a person',
         OLD.line, OLD.batch_id, OLD.state, COALESCE(OLD.code, '');
     END IF;
-  ELSIF checker AND NOT sender AND OLD.state = 'sending' AND NEW.state = 'in_doubt' THEN
+  ELSIF checker AND NOT sender AND OLD.state = 'sending' AND NEW.state = 'in_doubt' AND NEW.code IS NULL THEN
     NULL; -- a checker's resolve or cancel finds rows a dead driver left sending: in doubt (rule 2)
   ELSIF NOT sender THEN
     RAISE EXCEPTION 'payrun: % may not move row % of batch % from % to %', current_user, OLD.line, OLD.batch_id,

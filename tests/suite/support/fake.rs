@@ -198,6 +198,10 @@ pub struct Quirks {
     /// Postings are not checked against the references the gateway has: a resend of a reference
     /// it applied is applied again (only a client that never resends without proof is safe).
     pub no_dedup: bool,
+    /// Status inquiries look the `payout_id` up as an external reference *first*, then as an
+    /// order id (the document lets one field carry either; a gateway must pick one first): an
+    /// order id that equals another payout's reference is answered with that other payout.
+    pub status_by_reference_first: bool,
 }
 
 #[derive(Default)]
@@ -622,7 +626,8 @@ async fn status(State(st): State<Arc<Mutex<FakeState>>>, headers: HeaderMap, bod
     let mut s = lock(&st);
     // An order id first (this gateway's ids are numbers), then a reference.
     let by_ref = if s.quirks.status_by_order_id_only { None } else { s.by_ref.get(&id).copied() };
-    let found = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n).copied()).or(by_ref);
+    let by_order = id.parse::<u64>().ok().and_then(|n| s.by_order.get(&n).copied());
+    let found = if s.quirks.status_by_reference_first { by_ref.or(by_order) } else { by_order.or(by_ref) };
     let lag = s.quirks.index_lag;
     // A flapping index is its own lag: the two do not add up to more "unknown" answers in a row.
     let lagging = found.is_some_and(|i| {

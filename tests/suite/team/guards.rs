@@ -218,3 +218,118 @@ fn a_batch_paid_on_a_laptop_is_not_forgotten_by_the_import() {
     conflict.expect_code(3, "a batch both sent");
     assert!(conflict.stderr.contains(&format!("batch {dec}: NOT imported")), "{}", conflict.stderr);
 }
+
+/// SPEC 3 rules 9 and 11: "unpaid" only for a row payrun parked for a person. The earlier fix
+/// (`payrun_rows_guard`) checks the row's *old code* is a person's code, but a checker may change
+/// `code` freely while the state stays the same (only a maker is stopped). So a checker's own
+/// connection first relabels a PENDING ENQ001 row (the gateway applied it) `PAYEE_MISMATCH`, then
+/// payrun's ordinary `resolve --as unpaid` accepts it as parked: FAILED without proof, exported by
+/// `payrun failed`, and paid again.
+#[test]
+fn a_checker_cannot_park_a_pending_row_by_rewriting_its_code() {
+    let o = Office::new(Backend::Postgres);
+    let t = o.team();
+    let batch = a_pending_payout(&o);
+    let relabel = t.connect_as(&t.checker).execute(
+        "UPDATE rows SET code = 'PAYEE_MISMATCH', message = 'the gateway named another account'
+         WHERE batch_id = $1 AND line = 2",
+        &vals![&batch],
+    );
+    if let Err(e) = &relabel {
+        println!("refused by the database: {e}");
+        assert_eq!(t.row_states(&batch)[&2], ("pending".to_string(), Some("ENQ001".to_string())));
+        return;
+    }
+    println!("the database let {} relabel a PENDING ENQ001 row PAYEE_MISMATCH", t.checker.role);
+    let found = o.checker(&["resolve", &batch, "--row", "2", "--as", "unpaid", "--reason", "not on the statement"]);
+    println!("resolve: exit {:?}\n{}", found.code, found.stderr);
+    if found.code != Some(0) {
+        assert_ne!(t.row_states(&batch)[&2].0, "failed");
+        return;
+    }
+    assert_eq!(t.row_states(&batch)[&2].0, "failed", "FAILED although the gateway applied it");
+    let retry = o.path().join("retry.csv");
+    o.maker(&["failed", &batch, "--out", &s(&retry)]).expect_code(0, "failed rows exported");
+    let again = pay(&o, &retry, &["--poll-timeout", "2s"]);
+    println!("retry: exit {:?}\n{}", again.code, again.stderr);
+    println!("ledger: {:?}", o.fake.ledger());
+    nobody_twice(&o.fake);
+}
+
+/// The same relabelling, checked by the database alone: the checker's own connection relabels the
+/// PENDING ENQ001 row `REF_ALREADY_USED` and then writes the "unpaid" verdict itself; the trigger
+/// accepts both statements.
+#[test]
+fn a_checker_cannot_make_a_row_final_after_relabelling_it_with_raw_sql() {
+    let o = Office::new(Backend::Postgres);
+    let t = o.team();
+    let batch = a_pending_payout(&o);
+    let mut c = t.connect_as(&t.checker);
+    let r = c.execute("UPDATE rows SET code = 'REF_ALREADY_USED' WHERE batch_id = $1 AND line = 2", &vals![&batch]);
+    let r = r.and_then(|_| {
+        c.execute(
+            "UPDATE rows SET state = 'failed', code = 'RESOLVED', message = 'resolved as unpaid by hand'
+             WHERE batch_id = $1 AND line = 2",
+            &vals![&batch],
+        )
+    });
+    if let Err(e) = &r {
+        println!("refused by the database: {e}");
+        assert_eq!(t.row_states(&batch)[&2].0, "pending");
+        return;
+    }
+    panic!(
+        "the checker's own connection made a PENDING ENQ001 row (applied at the gateway: {:?}) FAILED: {:?}",
+        o.fake.paid_per_account(),
+        t.row_states(&batch)[&2]
+    );
+}
+
+/// SPEC 8.2: "A small team may grant maker and sender to one person and checker to another", and
+/// the database, not the client, keeps the checker's word: "a modified client cannot send an
+/// unapproved batch through the journal". `payrun_rows_guard` lets a sender make any transition but
+/// a claim, so the maker-sender stores an `invalid` row (a second line paying Ravi again: the
+/// checker is shown "1 valid of 2 rows" and the invalid one is never sent), and after the approval
+/// turns it `ready` on their own connection; their ordinary `resume` pays Ravi twice.
+#[test]
+fn a_maker_sender_cannot_turn_an_invalid_row_ready_after_the_approval() {
+    let o = Office::new(Backend::Postgres);
+    let t = o.team();
+    let ms = t.person("makersender", &["payrun_maker", "payrun_sender"]);
+    let f = o.file("week.csv", "Name,Account Number,IFSC,Amount,Mode\nRavi,72000000042,HDFC0000003,1000.00,IMPS\n");
+    let stored = super::payrun_as(&o.w, Some(&ms.url), Some("S"), &["run", &s(&f), "--gateway", &o.fake.url]);
+    let batch = super::awaiting(&stored).unwrap_or_else(|| panic!("not awaiting approval:\n{}", stored.stderr));
+    let mut m = t.connect_as(&ms);
+    m.execute(
+        "INSERT INTO rows (batch_id, seq, line, raw, name, account, ifsc, amount_paise, mode, remarks, payee_list_id,
+             external_ref, state, code, message, payee, payee_id, obligation, confirmed)
+         SELECT batch_id, seq + 1, line + 1, raw, name, account, ifsc, amount_paise, mode, remarks, payee_list_id,
+             external_ref || 'X', 'invalid', 'INVALID_ACCOUNT', 'account: not a number', payee, payee_id,
+             batch_id || ':' || (line + 1), 0
+         FROM rows WHERE batch_id = $1 AND line = 2",
+        &vals![&batch],
+    )
+    .expect("the maker adds an invalid row before any approval");
+    m.execute("UPDATE batches SET total_rows = total_rows + 1 WHERE id = $1", &vals![&batch]).expect("total_rows");
+    let approved = o.checker(&["approve", &batch, "--batch", "--reason", "one valid row, ₹1,000, checked"]);
+    println!("approve (what the checker is shown): exit {:?}\n{}", approved.code, approved.stderr);
+    approved.expect_code(0, "approved");
+    let turned = m.execute(
+        "UPDATE rows SET state = 'ready', code = NULL, message = NULL WHERE batch_id = $1 AND line = 3",
+        &vals![&batch],
+    );
+    if let Err(e) = &turned {
+        println!("refused by the database: {e}");
+        return;
+    }
+    println!("the database let {} turn an invalid row ready after the approval", ms.role);
+    let out = super::payrun_as(
+        &o.w,
+        Some(&ms.url),
+        Some("S"),
+        &["resume", &batch, "--yes", "--json", "--poll-timeout", "20s"],
+    );
+    println!("resume: exit {:?}\n{}", out.code, out.stderr);
+    println!("ledger: {:?}", o.fake.ledger());
+    nobody_twice(&o.fake);
+}
