@@ -133,6 +133,12 @@ fn approve_batch(args: &Args, config: &ConfigFile, operator: &str) -> anyhow::Re
     }
     let journal = &session.journal;
     let batch = session.find_batch(&args.batch)?;
+    // The holds as payrun makes them, checked again now (a row stored without them, or a payee
+    // paid by another batch since): held rows are in the totals below, and sent only if released.
+    let again = journal.hold_again_before_approval(&batch, &payrun::batch::hold_rules(config))?;
+    for h in &again.examples {
+        say!("held now, line {}: {} {}", h.line, h.code, h.message);
+    }
     let totals = journal.control_totals(&batch)?;
     say!("batch {} ({}), stored by {}:", batch.id, batch.file_path, journal.approval_state(&batch.id)?.maker);
     say!("  {} valid of {}, ₹{}", plural(totals.valid.count, "row"), totals.rows, totals.valid.amount.to_indian());

@@ -213,6 +213,33 @@ impl Journal {
     /// (3.2). Runs inside the caller's transaction when there is one (the batch is stored and held
     /// atomically, so a crash can never leave a stored batch whose repeats were not held).
     pub fn hold_rows(&self, batch: &Batch, rules: &HoldRules) -> Result<HoldReport> {
+        self.hold_rows_except(batch, rules, &std::collections::HashSet::new())
+    }
+
+    /// Team mode, as a checker approves a batch (SPEC 8.2): its holds again, as payrun would make
+    /// them now, on the ready rows no person released (`approve --rows`, `--all-held`). The
+    /// database cannot compute holds; a maker's payrun makes them when it stores the batch, but a
+    /// row stored ready by other means (a maker's own SQL), or a payee another batch paid since, is
+    /// held here, before the checker sees the totals.
+    pub fn hold_again_before_approval(&self, batch: &Batch, rules: &HoldRules) -> Result<HoldReport> {
+        let mut released = std::collections::HashSet::new();
+        for r in self.q(
+            "SELECT lines FROM actions WHERE batch_id = $1 AND action IN ('approve', 'approve --all-held')",
+            &vals![&batch.id],
+        )? {
+            let lines: String = r.get("lines")?;
+            released.extend(lines.split(',').filter_map(|l| l.trim().parse::<u64>().ok()));
+        }
+        self.hold_rows_except(batch, rules, &released)
+    }
+
+    /// [`Journal::hold_rows`], leaving the rows at `released` lines as they are.
+    fn hold_rows_except(
+        &self,
+        batch: &Batch,
+        rules: &HoldRules,
+        released: &std::collections::HashSet<u64>,
+    ) -> Result<HoldReport> {
         let mut report = HoldReport::default();
         if !self.has_other_batches(&batch.id)? && !self.has_retries(&batch.id)? {
             return Ok(report);
@@ -239,6 +266,9 @@ impl Journal {
                 let mut held = Vec::with_capacity(candidates.len());
                 for c in &candidates {
                     let (seq, line, holder): (u64, u64, String) = (c.get("seq")?, c.get("line")?, c.get("holder")?);
+                    if released.contains(&line) {
+                        continue;
+                    }
                     if let Some(message) = self.hold_message(code, &batch.id, seq, &holder)? {
                         held.push(HeldRow { seq, line, code, message });
                     }

@@ -333,3 +333,55 @@ fn a_maker_sender_cannot_turn_an_invalid_row_ready_after_the_approval() {
     println!("ledger: {:?}", o.fake.ledger());
     nobody_twice(&o.fake);
 }
+
+/// SPEC 3.2 and 8.2: holds are computed by payrun, not by the database. A maker's own connection
+/// adds a row (last week's payee, the same amount: REPEAT_PAYMENT (c) for payrun) stored `ready`,
+/// and sets the batch's `total_rows` to match (a column the maker has the grant on). Before, the
+/// checker was shown "2 valid rows, held 0", approved, and the sender paid the payee a second time.
+/// Now the checker's `approve --batch` makes the holds again on the rows no person released, so
+/// the row is held before the checker sees the totals, and not sent.
+#[test]
+fn a_makers_row_stored_ready_is_not_held_as_a_repeat() {
+    let o = Office::new(Backend::Postgres);
+    let t = o.team();
+    pay(
+        &o,
+        &o.file("week1.csv", "Name,Account Number,IFSC,Amount,Mode\nAsha,72000000031,HDFC0000003,1000.00,IMPS\n"),
+        &[],
+    )
+    .expect_code(0, "week 1 paid");
+    // This week: payrun's own `run` would hold Asha again (same payee, same amount, 20 days).
+    let batch = store(
+        &o,
+        &o.file("week2.csv", "Name,Account Number,IFSC,Amount,Mode\nRavi,72000000032,HDFC0000003,1000.00,IMPS\n"),
+    );
+    let mut m = t.connect_as(&t.maker);
+    let added = m.execute(
+        "INSERT INTO rows (batch_id, seq, line, raw, name, account, ifsc, amount_paise, mode, remarks, payee_list_id,
+             external_ref, state, payee, payee_id, obligation, confirmed)
+         SELECT batch_id, seq + 1, line + 1, replace(replace(raw, 'Ravi', 'Asha'), '72000000032', '72000000031'),
+             'Asha', '72000000031', ifsc, amount_paise, mode, remarks, payee_list_id, external_ref || 'X', 'ready',
+             replace(payee, '72000000032', '72000000031'), payee_id, batch_id || ':' || (line + 1), 0
+         FROM rows WHERE batch_id = $1 AND line = 2",
+        &vals![&batch],
+    );
+    if let Err(e) = &added {
+        println!("refused by the database: {e}");
+        return;
+    }
+    let bumped = m.execute(
+        "UPDATE batches SET total_rows = total_rows + 1, valid_rows = valid_rows + 1, valid_paise = valid_paise + 100000
+         WHERE id = $1",
+        &vals![&batch],
+    );
+    println!("batch totals updated by the maker: {bumped:?}");
+    let approved = o.checker(&["approve", &batch, "--batch", "--reason", "two rows, ₹2,000, checked"]);
+    println!("approve (what the checker is shown): exit {:?}\n{}", approved.code, approved.stderr);
+    if approved.code != Some(0) {
+        return;
+    }
+    let out = super::resume(&o, "S", &batch, &[]);
+    println!("resume: exit {:?}\n{}", out.code, out.stderr);
+    println!("ledger: {:?}", o.fake.ledger());
+    nobody_twice(&o.fake);
+}
