@@ -24,11 +24,21 @@ fn a_pending_payout(o: &Office) -> String {
     batch
 }
 
+/// What an office does in good faith with rows made FAILED: export them and pay them again. The
+/// ledger judges.
+fn pay_the_failed_rows_again(o: &Office, batch: &str) {
+    let retry = o.path().join("retry.csv");
+    o.maker(&["failed", batch, "--out", &s(&retry)]).expect_code(0, "failed rows exported");
+    let again = pay(o, &retry, &["--poll-timeout", "2s"]);
+    println!("retry: exit {:?}\n{}", again.code, again.stderr);
+    println!("ledger: {:?}", o.fake.ledger());
+    nobody_twice(&o.fake);
+}
+
 /// SPEC 3 rule 9: "unpaid" only for a row parked for a person; a PENDING ENQ001 row may yet be
-/// paid. payrun's `resolve` refuses it, but the database lets a checker's own connection write the
-/// same verdict (`payrun_rows_guard` checks only that a RESOLVED row is written by a checker, not
-/// which state it leaves). The row is then FAILED, `payrun failed` offers it, and the retry is
-/// paid: the account is credited twice with nobody approving a repeat.
+/// paid. payrun's `resolve` refuses it, and so does the database when a checker's own connection
+/// writes the same verdict. (Before, the trigger checked only the role: the row was FAILED,
+/// `payrun failed` offered it, and the retry credited the account twice.)
 #[test]
 fn a_checker_cannot_find_a_pending_row_unpaid_with_raw_sql() {
     let o = Office::new(Backend::Postgres);
@@ -47,18 +57,12 @@ fn a_checker_cannot_find_a_pending_row_unpaid_with_raw_sql() {
         return;
     }
     println!("the database let {} make a PENDING ENQ001 row FAILED", t.checker.role);
-    // What the office then does in good faith: export the failed row and pay it again.
-    let retry = o.path().join("retry.csv");
-    o.maker(&["failed", &batch, "--out", &s(&retry)]).expect_code(0, "failed rows exported");
-    let again = pay(&o, &retry, &["--poll-timeout", "2s"]);
-    println!("retry: exit {:?}\n{}", again.code, again.stderr);
-    println!("ledger: {:?}", o.fake.ledger());
-    nobody_twice(&o.fake);
+    pay_the_failed_rows_again(&o, &batch);
 }
 
-/// SPEC 3 rule 11: CANCELLED only for a row no request ever left for. The database lets a checker's
-/// own connection cancel a row the gateway has (pending), and a cancelled row no longer holds other
-/// batches' rows of its payee (3.2 a): the payee's next payment is stored unheld and paid.
+/// SPEC 3 rule 11: CANCELLED only for a row no request ever left for, whoever asks. (Before, a
+/// checker's own connection cancelled a row the gateway had, and a cancelled row no longer holds
+/// other batches' rows of its payee: the payee's next payment was stored unheld and paid.)
 #[test]
 fn a_checker_cannot_cancel_a_row_that_was_sent_with_raw_sql() {
     let o = Office::new(Backend::Postgres);
@@ -83,10 +87,10 @@ fn a_checker_cannot_cancel_a_row_that_was_sent_with_raw_sql() {
 }
 
 /// SPEC 8.2: "no row is added to a batch once a checker approved it", and the approval is of
-/// exactly the totals the checker saw. The rows trigger checks "approved?" without a lock the
-/// approval takes, so a maker's transaction that adds a row while a checker approves commits after
-/// the approval: the batch is sent with a row no checker saw, above the policy's threshold for a
-/// second checker, repeating a payee paid last week without any hold.
+/// exactly the totals the checker saw. A maker's transaction adds a row while a checker approves:
+/// the approval waits for it (both lock the batch) and then fails, "changed while it was looked
+/// at". (Before, the row committed beside the approval and was sent: above the policy's threshold
+/// for a second checker, repeating a payee paid last week without any hold.)
 #[test]
 fn a_maker_cannot_add_a_row_while_a_checker_approves() {
     let o = Office::new(Backend::Postgres);
@@ -219,12 +223,10 @@ fn a_batch_paid_on_a_laptop_is_not_forgotten_by_the_import() {
     assert!(conflict.stderr.contains(&format!("batch {dec}: NOT imported")), "{}", conflict.stderr);
 }
 
-/// SPEC 3 rules 9 and 11: "unpaid" only for a row payrun parked for a person. The earlier fix
-/// (`payrun_rows_guard`) checks the row's *old code* is a person's code, but a checker may change
-/// `code` freely while the state stays the same (only a maker is stopped). So a checker's own
-/// connection first relabels a PENDING ENQ001 row (the gateway applied it) `PAYEE_MISMATCH`, then
-/// payrun's ordinary `resolve --as unpaid` accepts it as parked: FAILED without proof, exported by
-/// `payrun failed`, and paid again.
+/// SPEC 3 rules 9 and 11: "unpaid" only for a row payrun parked for a person, which the trigger
+/// judges by the row's code. So only a sender changes why a sent row is where it is: a checker's
+/// own connection relabelling a PENDING ENQ001 row `PAYEE_MISMATCH` is refused. (Before, payrun's
+/// ordinary `resolve --as unpaid` then took it as parked: FAILED without proof, paid again.)
 #[test]
 fn a_checker_cannot_park_a_pending_row_by_rewriting_its_code() {
     let o = Office::new(Backend::Postgres);
@@ -248,17 +250,11 @@ fn a_checker_cannot_park_a_pending_row_by_rewriting_its_code() {
         return;
     }
     assert_eq!(t.row_states(&batch)[&2].0, "failed", "FAILED although the gateway applied it");
-    let retry = o.path().join("retry.csv");
-    o.maker(&["failed", &batch, "--out", &s(&retry)]).expect_code(0, "failed rows exported");
-    let again = pay(&o, &retry, &["--poll-timeout", "2s"]);
-    println!("retry: exit {:?}\n{}", again.code, again.stderr);
-    println!("ledger: {:?}", o.fake.ledger());
-    nobody_twice(&o.fake);
+    pay_the_failed_rows_again(&o, &batch);
 }
 
-/// The same relabelling, checked by the database alone: the checker's own connection relabels the
-/// PENDING ENQ001 row `REF_ALREADY_USED` and then writes the "unpaid" verdict itself; the trigger
-/// accepts both statements.
+/// The same relabelling by the database alone: the checker's own connection relabels the PENDING
+/// ENQ001 row `REF_ALREADY_USED` and then writes the "unpaid" verdict itself; refused.
 #[test]
 fn a_checker_cannot_make_a_row_final_after_relabelling_it_with_raw_sql() {
     let o = Office::new(Backend::Postgres);
@@ -287,10 +283,10 @@ fn a_checker_cannot_make_a_row_final_after_relabelling_it_with_raw_sql() {
 
 /// SPEC 8.2: "A small team may grant maker and sender to one person and checker to another", and
 /// the database, not the client, keeps the checker's word: "a modified client cannot send an
-/// unapproved batch through the journal". `payrun_rows_guard` lets a sender make any transition but
-/// a claim, so the maker-sender stores an `invalid` row (a second line paying Ravi again: the
-/// checker is shown "1 valid of 2 rows" and the invalid one is never sent), and after the approval
-/// turns it `ready` on their own connection; their ordinary `resume` pays Ravi twice.
+/// unapproved batch through the journal". A maker-sender stores an `invalid` row (a second line
+/// paying Ravi again: the checker is shown "1 valid of 2 rows"), and after the approval turns it
+/// `ready` on their own connection: refused, a final row stays final. (Before, their ordinary
+/// `resume` paid Ravi twice.)
 #[test]
 fn a_maker_sender_cannot_turn_an_invalid_row_ready_after_the_approval() {
     let o = Office::new(Backend::Postgres);
