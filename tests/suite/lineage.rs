@@ -4,24 +4,11 @@
 //! line the journal has now means that line's own obligation (`Journal::obligation_named`), for
 //! valid and invalid rows alike. Each test failed before that; its doc gives the sequence.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::proof::{batch_of, file, payrun, result_of};
 use crate::support::fake::FakeGateway;
-use crate::support::work::{Out, Work, read_csv, result_rows, s, status_count};
-
-/// `payrun ARGS --state S` with the example credentials and `PAYRUN_CLOCK_OFFSET` when given.
-fn payrun(w: &Work, args: &[&str], clock: Option<&str>) -> Out {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--state", "S"]);
-    let mut c = w.cmd_with_creds(&all);
-    if let Some(offset) = clock {
-        c.env("PAYRUN_CLOCK_OFFSET", offset);
-    }
-    let mut out = crate::support::work::exec(c);
-    out.stderr = crate::support::work::unwrapped(&out.stderr);
-    out
-}
+use crate::support::work::{Out, Work, read_csv, s, status_count};
 
 /// `payrun run FILE --gateway URL --yes --json --poll-timeout 20s` at clock offset `clock`.
 fn run_at(w: &Work, file: &Path, fake: &FakeGateway, clock: Option<&str>) -> Out {
@@ -31,21 +18,6 @@ fn run_at(w: &Work, file: &Path, fake: &FakeGateway, clock: Option<&str>) -> Out
         &["run", file.as_str(), "--gateway", fake.url.as_str(), "--yes", "--json", "--poll-timeout", "20s"],
         clock,
     )
-}
-
-fn file(w: &Work, name: &str, text: &str) -> PathBuf {
-    let p = w.path().join(name);
-    std::fs::write(&p, text).expect("write file");
-    p
-}
-
-fn batch_of(out: &Out) -> String {
-    out.json()["batch"].as_str().unwrap_or_else(|| panic!("no batch: {}\n{}", out.stdout, out.stderr)).to_string()
-}
-
-fn result_of(w: &Work, out: &Out) -> Vec<HashMap<String, String>> {
-    let path = PathBuf::from(out.json()["result"].as_str().expect("result path"));
-    result_rows(&if path.is_absolute() { path } else { w.path().join(path) })
 }
 
 const ASHA: &str = "510000077031";

@@ -20,7 +20,7 @@ use crate::support::fake::{FakeGateway, Quirks};
 use crate::support::work::{Out, Work, read_csv, result_rows, s, status_count};
 
 /// `payrun ARGS` with the example credentials, `--state S`, and `PAYRUN_CLOCK_OFFSET` when given.
-fn payrun(w: &Work, args: &[&str], clock: Option<&str>) -> Out {
+pub(crate) fn payrun(w: &Work, args: &[&str], clock: Option<&str>) -> Out {
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--state", "S"]);
     let mut c = w.cmd_with_creds(&all);
@@ -45,7 +45,7 @@ fn run(w: &Work, file: &Path, fake: &FakeGateway, extra: &[&str]) -> Out {
 }
 
 /// Writes `text` as `name` in the test's directory.
-fn file(w: &Work, name: &str, text: &str) -> std::path::PathBuf {
+pub(crate) fn file(w: &Work, name: &str, text: &str) -> std::path::PathBuf {
     let p = w.path().join(name);
     std::fs::write(&p, text).expect("write file");
     p
@@ -59,12 +59,12 @@ fn nobody_twice(fake: &FakeGateway) -> usize {
 }
 
 /// The result file a `--json` summary names.
-fn result_of(w: &Work, out: &Out) -> Vec<HashMap<String, String>> {
+pub(crate) fn result_of(w: &Work, out: &Out) -> Vec<HashMap<String, String>> {
     let path = std::path::PathBuf::from(out.json()["result"].as_str().expect("result path"));
     result_rows(&if path.is_absolute() { path } else { w.path().join(path) })
 }
 
-fn batch_of(out: &Out) -> String {
+pub(crate) fn batch_of(out: &Out) -> String {
     out.json()["batch"].as_str().unwrap_or_else(|| panic!("no batch: {}\n{}", out.stdout, out.stderr)).to_string()
 }
 
