@@ -315,14 +315,11 @@ async fn abandoned_waits_leave_nothing_behind() {
 fn two_payrun_processes_share_one_budget() {
     let db = journal();
     let fake = gateway();
-    let role = |prefix: &str, group: &str| {
-        let pw = format!("{prefix} password");
-        let name = db.create_login_role(prefix, &pw);
-        db.store().execute_batch(&format!("GRANT {group} TO {name}")).expect("grant");
-        db.url_as(&name, &pw)
-    };
-    let (maker, checker, sender) =
-        (role("maker", "payrun_maker"), role("checker", "payrun_checker"), role("sender", "payrun_sender"));
+    let (maker, checker, sender) = (
+        db.member_url("maker", "payrun_maker"),
+        db.member_url("checker", "payrun_checker"),
+        db.member_url("sender", "payrun_sender"),
+    );
     let work = Work::new();
     let batches: Vec<String> = ["A", "B"]
         .iter()

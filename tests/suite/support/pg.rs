@@ -302,6 +302,17 @@ impl TestDb {
     pub fn url_as(&self, role: &str, password: &str) -> String {
         self.server.url_as(role, Some(password), &self.name)
     }
+
+    /// A new login role `<prefix>_<random hex>` (password `<prefix> password`) made a member of
+    /// `group` (`payrun_maker`, ...) by the database's owner: the URL to this database as it.
+    pub fn member_url(&self, prefix: &str, group: &str) -> String {
+        let password = format!("{prefix} password");
+        let name = self.create_login_role(prefix, &password);
+        self.store()
+            .execute_batch(&format!("GRANT {group} TO {name}"))
+            .unwrap_or_else(|e| panic!("grant {group}: {e}"));
+        self.url_as(&name, &password)
+    }
 }
 
 impl Drop for TestDb {
